@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Ganger",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ganger", targets: ["ganger"]),
+        .library(name: "EventLoop", targets: ["EventLoop"]),
+        .library(name: "GangerCore", targets: ["GangerCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // Thin C forwarders for the Linux calls Swift's Glibc module does not export
+        // (epoll, splice, accept4, pipe2, signalfd, eventfd, F_SETPIPE_SZ). No logic lives here.
+        .target(name: "CGangerShims"),
+        .target(
+            name: "EventLoop",
+            dependencies: ["CGangerShims"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "GangerCore",
+            dependencies: [
+                "EventLoop",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "ganger",
+            dependencies: [
+                "GangerCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // `make bench`: drives the relay and its peers (haproxy, socat) on loopback.
+        .executableTarget(
+            name: "ganger-bench",
+            dependencies: ["EventLoop", "GangerCore"],
+            path: "Benchmarks/ganger-bench",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"], swiftSettings: strict),
+        .testTarget(name: "GangerCoreTests", dependencies: ["GangerCore"], swiftSettings: strict),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,46 @@
+// Forwarders for Linux calls that Swift's Glibc module does not export (they live behind
+// _GNU_SOURCE or in headers the module map leaves out). One line each; no logic belongs here.
+#ifndef CGANGER_SHIMS_H
+#define CGANGER_SHIMS_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <signal.h>
+
+// epoll_event is packed on x86_64 (12 bytes): Swift must see the same layout the kernel writes.
+#if defined(__x86_64__)
+_Static_assert(sizeof(struct epoll_event) == 12, "epoll_event must be packed on x86_64");
+#endif
+_Static_assert(sizeof(struct signalfd_siginfo) == 128, "signalfd_siginfo is 128 bytes");
+
+int ganger_epoll_create1(int flags);
+int ganger_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
+int ganger_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout);
+
+/// splice(2) between a socket and a pipe; both offsets NULL (neither end is seekable).
+ssize_t ganger_splice(int fd_in, int fd_out, size_t len, unsigned int flags);
+int ganger_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int ganger_pipe2(int fds[2], int flags);
+/// fcntl(F_SETPIPE_SZ); returns the size the kernel granted, or -1.
+int ganger_set_pipe_size(int fd, int size);
+/// fcntl(F_GETPIPE_SZ).
+int ganger_get_pipe_size(int fd);
+int ganger_eventfd(unsigned int initval, int flags);
+int ganger_signalfd(int fd, const sigset_t *mask, int flags);
+
+extern const uint32_t GANGER_EPOLLIN, GANGER_EPOLLOUT, GANGER_EPOLLRDHUP, GANGER_EPOLLHUP,
+    GANGER_EPOLLERR, GANGER_EPOLLET;
+extern const int GANGER_EPOLL_CTL_ADD, GANGER_EPOLL_CTL_MOD, GANGER_EPOLL_CTL_DEL,
+    GANGER_EPOLL_CLOEXEC;
+extern const unsigned int GANGER_SPLICE_F_MOVE, GANGER_SPLICE_F_NONBLOCK;
+extern const int GANGER_SOCK_STREAM, GANGER_SOCK_NONBLOCK, GANGER_SOCK_CLOEXEC;
+extern const int GANGER_O_NONBLOCK, GANGER_O_CLOEXEC;
+extern const int GANGER_EFD_NONBLOCK, GANGER_EFD_CLOEXEC, GANGER_SFD_NONBLOCK, GANGER_SFD_CLOEXEC;
+extern const int GANGER_MSG_NOSIGNAL;
+
+#endif

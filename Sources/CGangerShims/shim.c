@@ -1,0 +1,41 @@
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <unistd.h>
+#include "CGangerShims.h"
+
+int ganger_epoll_create1(int flags) { return epoll_create1(flags); }
+
+int ganger_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
+    struct epoll_event ev = {.events = events, .data = {.u64 = data}};
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+int ganger_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout) {
+    return epoll_wait(epfd, events, maxevents, timeout);
+}
+
+ssize_t ganger_splice(int fd_in, int fd_out, size_t len, unsigned int flags) {
+    return splice(fd_in, NULL, fd_out, NULL, len, flags);
+}
+
+int ganger_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
+    return accept4(fd, addr, len, flags);
+}
+
+int ganger_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+int ganger_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
+int ganger_get_pipe_size(int fd) { return fcntl(fd, F_GETPIPE_SZ); }
+int ganger_eventfd(unsigned int initval, int flags) { return eventfd(initval, flags); }
+int ganger_signalfd(int fd, const sigset_t *mask, int flags) { return signalfd(fd, mask, flags); }
+
+const uint32_t GANGER_EPOLLIN = EPOLLIN, GANGER_EPOLLOUT = EPOLLOUT, GANGER_EPOLLRDHUP = EPOLLRDHUP,
+    GANGER_EPOLLHUP = EPOLLHUP, GANGER_EPOLLERR = EPOLLERR, GANGER_EPOLLET = EPOLLET;
+const int GANGER_EPOLL_CTL_ADD = EPOLL_CTL_ADD, GANGER_EPOLL_CTL_MOD = EPOLL_CTL_MOD,
+    GANGER_EPOLL_CTL_DEL = EPOLL_CTL_DEL, GANGER_EPOLL_CLOEXEC = EPOLL_CLOEXEC;
+const unsigned int GANGER_SPLICE_F_MOVE = SPLICE_F_MOVE, GANGER_SPLICE_F_NONBLOCK = SPLICE_F_NONBLOCK;
+const int GANGER_SOCK_STREAM = SOCK_STREAM, GANGER_SOCK_NONBLOCK = SOCK_NONBLOCK,
+    GANGER_SOCK_CLOEXEC = SOCK_CLOEXEC;
+const int GANGER_O_NONBLOCK = O_NONBLOCK, GANGER_O_CLOEXEC = O_CLOEXEC;
+const int GANGER_EFD_NONBLOCK = EFD_NONBLOCK, GANGER_EFD_CLOEXEC = EFD_CLOEXEC,
+    GANGER_SFD_NONBLOCK = SFD_NONBLOCK, GANGER_SFD_CLOEXEC = SFD_CLOEXEC;
+const int GANGER_MSG_NOSIGNAL = MSG_NOSIGNAL;
