@@ -52,7 +52,14 @@ let package = Package(
             path: "Benchmarks/ganger-bench",
             swiftSettings: strict
         ),
-        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"], swiftSettings: strict),
+        // Test-only: SHA-256 from libcrypto (Debian's libssl-dev) to check bulk transfers.
+        .systemLibrary(name: "CTestCrypto", path: "Tests/CTestCrypto", providers: [.apt(["libssl-dev"])]),
+        // Test-only: runs EventLoop scenarios in a process of their own, where counting
+        // /proc/self/fd or lowering RLIMIT_NOFILE cannot be disturbed by tests running in parallel.
+        .executableTarget(name: "eventloop-probe", dependencies: ["EventLoop"], path: "Tests/EventLoopProbe",
+                          swiftSettings: strict),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CTestCrypto", "eventloop-probe"],
+                    swiftSettings: strict),
         .testTarget(name: "GangerCoreTests", dependencies: ["GangerCore"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,98 @@
+import Glibc
+
+/// A listening TCP (or unix) socket on the reactor: accepts in batches and hands each new
+/// connection, already CLOEXEC|NONBLOCK, to `onAccept`.
+///
+/// When the process runs out of descriptors (EMFILE/ENFILE) the pending connection cannot be
+/// accepted, so an edge-triggered loop would either spin or forget it: accepting pauses for
+/// `pauseOnExhaustion` and resumes on a timer, and the backlog keeps the clients meanwhile.
+public final class Listener {
+    public typealias AcceptHandler = (consuming FileDescriptor, SocketAddress) -> Void
+
+    /// Accepted per readiness round before yielding to other descriptors.
+    static let batch = 128
+
+    // Weak: an owner may outlive its loop (a test's loop thread ends first); its teardown then
+    // has nothing left to deregister from.
+    private weak var reactor: Reactor?
+    private var socket: FileDescriptor?
+    private let fd: CInt
+    private var registration: Registration?
+    private var pauseTimer: TimerID?
+    private let onAccept: AcceptHandler
+    private let pauseOnExhaustion: Duration
+
+    /// The bound address, with the kernel's port when 0 was asked for.
+    public let address: SocketAddress
+    public private(set) var acceptedCount = 0
+    /// How often accepting paused for lack of descriptors.
+    public private(set) var exhaustionPauses = 0
+    /// accept4 calls made, failed ones included: what a spinning loop would inflate.
+    public private(set) var acceptCalls = 0
+
+    public init(
+        reactor: Reactor, address: SocketAddress, backlog: Int32 = 1024,
+        pauseOnExhaustion: Duration = .milliseconds(100), onAccept: @escaping AcceptHandler
+    ) throws(SyscallError) {
+        let socket = try Socket.stream(family: address.family)
+        if case .unix = address {} else {
+            try Socket.setOption(socket.rawValue, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
+        }
+        try Socket.bind(socket.rawValue, to: address)
+        try Socket.listen(socket.rawValue, backlog: backlog)
+        self.address = try Socket.localAddress(socket.rawValue)
+        self.reactor = reactor
+        self.fd = socket.rawValue
+        self.socket = consume socket
+        self.onAccept = onAccept
+        self.pauseOnExhaustion = pauseOnExhaustion
+        registration = try reactor.register(fd, interest: .readable) { [unowned self] _ in acceptBatch() }
+    }
+
+    deinit { close() }
+
+    /// Stops accepting and closes the socket; idempotent. Connections still in the backlog are
+    /// reset by the kernel.
+    public func close() {
+        if let registration { reactor?.deregister(registration) }
+        registration = nil
+        if let pauseTimer { reactor?.cancel(pauseTimer) }
+        pauseTimer = nil
+        socket = nil
+    }
+
+    private func acceptBatch() {
+        guard registration != nil, pauseTimer == nil else { return }
+        for _ in 0..<Self.batch {
+            acceptCalls += 1
+            do {
+                switch try Socket.accept(fd) {
+                case .wouldBlock:
+                    return
+                case let .processed((client, peer)):
+                    acceptedCount += 1
+                    if case .unix = peer {} else {
+                        try? Socket.setOption(client, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
+                    }
+                    onAccept(FileDescriptor(taking: client), peer)
+                    if registration == nil { return }  // the handler closed us
+                }
+            } catch {
+                switch error.errno {
+                case EMFILE, ENFILE, ENOBUFS, ENOMEM:
+                    exhaustionPauses += 1
+                    pauseTimer = reactor?.schedule(after: pauseOnExhaustion) { [unowned self] in
+                        pauseTimer = nil
+                        acceptBatch()
+                    }
+                    return
+                default:
+                    // ECONNABORTED, EPROTO, EPERM: that one client is gone; the next may be fine.
+                    continue
+                }
+            }
+        }
+        // A full batch: more may wait, and no new edge will say so. Come back after others ran.
+        reactor?.soon { [weak self] in self?.acceptBatch() }
+    }
+}

@@ -1,0 +1,159 @@
+import CGangerShims
+import Glibc
+
+/// The event loop: one thread, one epoll set, timers and a queue of deferred work.
+///
+/// Every registration is edge-triggered (EPOLLET). A relay keeps its own "readable" and
+/// "writable" flags and always works until EAGAIN, so backpressure never needs an `epoll_ctl`
+/// to switch interest off and on: a level-triggered set would either spin on a readable source
+/// whose sink is full, or pay two syscalls per stall. The rule every handler follows: drain
+/// until EAGAIN, or remember that work is left and come back through `soon`.
+///
+/// Not thread-safe: only the loop's thread may call it. Other threads go through `handle`.
+/// Handlers cannot throw; a handler that fails closes its own connection.
+public final class Reactor {
+    public typealias Handler = (IOEvents) -> Void
+
+    private struct Slot {
+        var generation: UInt32
+        var handler: Handler
+    }
+
+    private let epoll: FileDescriptor
+    private var slots: [Slot?] = []
+    private var nextGeneration: UInt32 = 0
+    private var timers = TimerHeap()
+    private var deferred: [() -> Void] = []
+    private let events: UnsafeMutablePointer<epoll_event>
+    private let eventCapacity: Int32 = 512
+    private var stopRequested = false
+    private var wakeupRegistration: Registration?
+
+    /// The only way in from another thread: queue a task, stop the loop.
+    public let handle: ReactorHandle
+
+    /// Monotonic nanoseconds, read once per loop round: cheap enough to stamp every event.
+    public private(set) var now: UInt64
+
+    /// Registered descriptors, the wake-up eventfd included.
+    public var registrationCount: Int { slots.reduce(0) { $0 + ($1 == nil ? 0 : 1) } }
+    public var pendingTimerCount: Int { timers.count }
+
+    public init() throws(SyscallError) {
+        // A write to a socket whose peer has gone must fail with EPIPE, not kill the process.
+        signal(SIGPIPE, SIG_IGN)
+        epoll = try Epoll.create()
+        events = .allocate(capacity: Int(eventCapacity))
+        handle = try ReactorHandle()
+        now = MonotonicClock.now()
+        let wakeup = handle
+        wakeupRegistration = try register(handle.eventFD, interest: .readable) { [unowned self] _ in
+            for task in wakeup.drain() { task(self) }
+            if wakeup.stopRequested { stopRequested = true }
+        }
+    }
+
+    deinit { events.deallocate() }
+
+    // MARK: Descriptors
+
+    /// Watches `fd` (edge-triggered) and calls `handler` with what happened. The caller keeps
+    /// owning `fd` and must `deregister` before closing it.
+    public func register(_ fd: CInt, interest: Interest, _ handler: @escaping Handler) throws(SyscallError) -> Registration {
+        nextGeneration &+= 1
+        let registration = Registration(fd: fd, generation: nextGeneration)
+        try Epoll.control(epoll.rawValue, GANGER_EPOLL_CTL_ADD, fd: fd,
+                          events: interest.rawValue | GANGER_EPOLLET, data: registration.packed)
+        let index = Int(fd)
+        if index >= slots.count { slots.append(contentsOf: repeatElement(nil, count: index - slots.count + 1)) }
+        precondition(slots[index] == nil, "fd \(fd) registered twice")
+        slots[index] = Slot(generation: registration.generation, handler: handler)
+        return registration
+    }
+
+    /// Changes what `registration` listens for. Re-arming with EPOLL_CTL_MOD also re-reports a
+    /// condition that is already true, which is how a paused listener picks up its backlog.
+    public func modify(_ registration: Registration, interest: Interest) throws(SyscallError) {
+        guard isLive(registration) else { return }
+        try Epoll.control(epoll.rawValue, GANGER_EPOLL_CTL_MOD, fd: registration.fd,
+                          events: interest.rawValue | GANGER_EPOLLET, data: registration.packed)
+    }
+
+    /// Stops watching; idempotent, and a no-op for a stale registration. Call before close.
+    public func deregister(_ registration: Registration) {
+        guard isLive(registration) else { return }
+        slots[Int(registration.fd)] = nil
+        do {
+            try Epoll.remove(epoll.rawValue, fd: registration.fd)
+        } catch {
+            // ENOENT/EPERM cannot happen for a live slot; anything else is a bug worth seeing.
+            preconditionFailure("\(error)")
+        }
+    }
+
+    private func isLive(_ registration: Registration) -> Bool {
+        let index = Int(registration.fd)
+        return index < slots.count && slots[index]?.generation == registration.generation
+    }
+
+    // MARK: Timers and deferred work
+
+    /// Calls `callback` once, on the loop, no earlier than `delay` from now.
+    @discardableResult
+    public func schedule(after delay: Duration, _ callback: @escaping () -> Void) -> TimerID {
+        timers.schedule(at: MonotonicClock.now() &+ delay.nanoseconds, callback)
+    }
+
+    /// Cancels a pending timer; safe from any callback, a no-op if it already ran.
+    public func cancel(_ timer: TimerID) { timers.cancel(timer) }
+
+    /// Runs `task` on the loop after the current round's events, before the next wait.
+    public func soon(_ task: @escaping () -> Void) { deferred.append(task) }
+
+    // MARK: Running
+
+    /// Runs until `stop()` (or `handle.stop()`). Throws only if epoll itself fails.
+    public func run() throws(SyscallError) {
+        stopRequested = false
+        while !stopRequested {
+            let count = try Epoll.wait(epoll.rawValue, into: events, capacity: eventCapacity,
+                                       timeoutMs: waitTimeout())
+            now = MonotonicClock.now()
+            for i in 0..<count {
+                let event = events[i]
+                let registration = Registration(packed: event.data.u64)
+                // A handler earlier in this round may have closed the fd and a new registration
+                // taken its number: the generation tells the stale event apart, and it is dropped.
+                guard isLive(registration), let slot = slots[Int(registration.fd)] else { continue }
+                slot.handler(IOEvents(rawValue: event.events))
+            }
+            runDueTimers()
+            runDeferred()
+        }
+    }
+
+    /// Ends `run()` after the current round. Loop thread only; other threads use `handle.stop()`.
+    public func stop() { stopRequested = true }
+
+    private func waitTimeout() -> Int32 {
+        if !deferred.isEmpty || stopRequested { return 0 }
+        guard let deadline = timers.nextDeadline() else { return -1 }
+        let current = MonotonicClock.now()
+        if deadline <= current { return 0 }
+        // Round up: waking a millisecond early would only spin until the deadline.
+        let ms = (deadline - current + 999_999) / 1_000_000
+        return Int32(min(ms, UInt64(Int32.max)))
+    }
+
+    private func runDueTimers() {
+        while let callback = timers.popDue(now: now) { callback() }
+    }
+
+    private func runDeferred() {
+        guard !deferred.isEmpty else { return }
+        // Work deferred by these tasks waits for the next round, so nothing starves the poll.
+        let tasks = deferred
+        deferred.removeAll(keepingCapacity: true)
+        for task in tasks { task() }
+    }
+}

@@ -1,0 +1,211 @@
+import Glibc
+
+/// Two connected sockets joined in both directions until both directions end.
+///
+/// Each direction half-closes on its own: a FIN from one side becomes `shutdown(SHUT_WR)` on
+/// the other once everything before it has been delivered, while the other direction keeps
+/// flowing. The relay ends when both directions finished, a side resets or fails, the idle
+/// timeout passes, or its owner calls `close`. Then both sockets and any pipes are released
+/// and `onClose` runs exactly once.
+public final class Relay {
+    /// Why a relay ended.
+    public enum CloseReason: Sendable, Equatable, CustomStringConvertible {
+        /// Both directions finished; the client sent its FIN first.
+        case clientClosed
+        /// Both directions finished; the service sent its FIN first.
+        case serviceClosed
+        /// A side reset the connection (ECONNRESET, EPIPE): the other side gets a reset too.
+        case reset(RelaySide)
+        /// No byte moved either way for the idle timeout.
+        case idle
+        /// A call failed in a way a reset does not explain.
+        case error(RelaySide, SyscallError)
+        /// The owner ended it (a session limit, shutdown).
+        case closedByOwner(String)
+
+        public var description: String {
+            switch self {
+            case .clientClosed: "client closed"
+            case .serviceClosed: "service closed"
+            case let .reset(side): "\(side) reset"
+            case .idle: "idle timeout"
+            case let .error(side, error): "\(side) error: \(error)"
+            case let .closedByOwner(why): why
+            }
+        }
+    }
+
+    public struct Options: Sendable {
+        /// Close after this long with no byte moving either way; nil for never.
+        public var idleTimeout: Duration?
+        /// Copy through a buffer instead of splicing (tests; sockets that cannot splice).
+        public var forceCopy = false
+        /// Buffer size for the copy path.
+        public var bufferSize = 64 << 10
+        /// Bytes to send to the service before anything the client sends now.
+        public var prelude: [UInt8] = []
+
+        public init(idleTimeout: Duration? = nil, forceCopy: Bool = false, prelude: [UInt8] = []) {
+            self.idleTimeout = idleTimeout
+            self.forceCopy = forceCopy
+            self.prelude = prelude
+        }
+    }
+
+    public typealias CloseHandler = (Relay, CloseReason) -> Void
+
+    /// Bytes moved per wake-up before yielding to other connections.
+    static let fairnessBudget = 8 << 20
+
+    // Weak: an owner may outlive its loop (a test's loop thread ends first); its teardown then
+    // has nothing left to deregister from.
+    private weak var reactor: Reactor?
+    private let pool: PipePool
+    private var client: FileDescriptor?
+    private var service: FileDescriptor?
+    private var clientRegistration: Registration?
+    private var serviceRegistration: Registration?
+    private var toService: RelayDirection
+    private var toClient: RelayDirection
+    private var firstFIN: RelaySide?
+    private var idleTimer: TimerID?
+    private let idleTimeout: Duration?
+    private var lastActivity: UInt64
+    private var resumeScheduled = false
+    private var onClose: CloseHandler?
+
+    public private(set) var isClosed = false
+    /// Monotonic time of the first byte delivered to the client (time-to-first-byte).
+    public private(set) var firstByteToClientAt: UInt64?
+
+    public var bytesToService: UInt64 { toService.bytes }
+    public var bytesToClient: UInt64 { toClient.bytes }
+    /// Whether each direction still splices (false once it fell back to copying).
+    public var splicing: (toService: Bool, toClient: Bool) { (toService.usesSplice, toClient.usesSplice) }
+    /// Pipes this relay holds right now (0 when idle).
+    public var pipesHeld: Int { (toService.holdsPipe ? 1 : 0) + (toClient.holdsPipe ? 1 : 0) }
+
+    /// Joins `client` and `service` (both connected, non-blocking) and starts moving bytes.
+    public init(
+        reactor: Reactor, pool: PipePool, client: consuming FileDescriptor, service: consuming FileDescriptor,
+        options: Options = Options(), onClose: @escaping CloseHandler
+    ) throws(SyscallError) {
+        let c = client.rawValue
+        let s = service.rawValue
+        self.reactor = reactor
+        self.pool = pool
+        self.client = consume client
+        self.service = consume service
+        toService = RelayDirection(source: c, destination: s, sourceSide: .client, destinationSide: .service,
+                                   prelude: options.prelude, bufferSize: options.bufferSize, forceCopy: options.forceCopy)
+        toClient = RelayDirection(source: s, destination: c, sourceSide: .service, destinationSide: .client,
+                                  prelude: [], bufferSize: options.bufferSize, forceCopy: options.forceCopy)
+        idleTimeout = options.idleTimeout
+        lastActivity = reactor.now
+        self.onClose = onClose
+        do {
+            clientRegistration = try reactor.register(c, interest: .all) { [unowned self] in handle($0, on: .client) }
+            serviceRegistration = try reactor.register(s, interest: .all) { [unowned self] in handle($0, on: .service) }
+        } catch {
+            close(reason: .error(.service, error), notify: false)
+            throw error
+        }
+        if let idleTimeout { armIdleTimer(after: idleTimeout) }
+        // Readiness is assumed optimistic, so a first pump moves whatever is already there.
+        reactor.soon { [weak self] in self?.pump() }
+    }
+
+    /// Ends the relay now: both sockets close (with a FIN) and `onClose` runs with `reason`.
+    public func close(_ why: String) {
+        close(reason: .closedByOwner(why), notify: true)
+    }
+
+    private func handle(_ events: IOEvents, on side: RelaySide) {
+        if events.contains(.error) {
+            let fd = side == .client ? toService.source : toClient.source
+            if let code = try? Socket.pendingError(fd), code != 0 {
+                let error = SyscallError("socket", errno: code)
+                close(reason: error.isPeerGone ? .reset(side) : .error(side, error), notify: true)
+                return
+            }
+        }
+        // What the kernel said lifts the "would block" we learned; the next call tells the truth.
+        if !events.intersection([.readable, .readHangup, .hangup, .error]).isEmpty {
+            if side == .client { toService.sourceReadable = true } else { toClient.sourceReadable = true }
+        }
+        if !events.intersection([.writable, .hangup, .error]).isEmpty {
+            if side == .client { toClient.destinationWritable = true } else { toService.destinationWritable = true }
+        }
+        pump()
+    }
+
+    private func pump() {
+        guard !isClosed, let reactor else { return }
+        let before = toService.bytes &+ toClient.bytes
+        var budget = Self.fairnessBudget
+        let outcomes: (RelayDirection.Outcome, RelayDirection.Outcome)
+        do {
+            outcomes = (try toService.pump(pool: pool, budget: &budget), try toClient.pump(pool: pool, budget: &budget))
+        } catch {
+            close(reason: error.error.isPeerGone ? .reset(error.side) : .error(error.side, error.error), notify: true)
+            return
+        }
+        if toClient.bytes > 0 && firstByteToClientAt == nil { firstByteToClientAt = reactor.now }
+        if toService.bytes &+ toClient.bytes != before { lastActivity = reactor.now }
+        if firstFIN == nil {
+            if toService.sourceEOF { firstFIN = .client } else if toClient.sourceEOF { firstFIN = .service }
+        }
+        if toService.finished && toClient.finished {
+            close(reason: firstFIN == .service ? .serviceClosed : .clientClosed, notify: true)
+        } else if (outcomes.0 == .budgetSpent || outcomes.1 == .budgetSpent) && !resumeScheduled {
+            resumeScheduled = true
+            reactor.soon { [weak self] in
+                self?.resumeScheduled = false
+                self?.pump()
+            }
+        }
+    }
+
+    private func armIdleTimer(after delay: Duration) {
+        idleTimer = reactor?.schedule(after: delay) { [unowned self] in
+            idleTimer = nil
+            guard let idleTimeout, !isClosed, let reactor else { return }
+            // Re-arming per byte would churn the timer heap; instead check on expiry and
+            // sleep again for whatever is left.
+            let quiet = reactor.now &- lastActivity
+            if quiet >= idleTimeout.nanoseconds {
+                close(reason: .idle, notify: true)
+            } else {
+                armIdleTimer(after: .nanoseconds(Int64(idleTimeout.nanoseconds - quiet)))
+            }
+        }
+    }
+
+    private func close(reason: CloseReason, notify: Bool) {
+        guard !isClosed else { return }
+        isClosed = true
+        // Deregister, reset state, close last.
+        if let clientRegistration { reactor?.deregister(clientRegistration) }
+        if let serviceRegistration { reactor?.deregister(serviceRegistration) }
+        clientRegistration = nil
+        serviceRegistration = nil
+        if let idleTimer { reactor?.cancel(idleTimer) }
+        idleTimer = nil
+        toService.releaseConduit(pool: pool)
+        toClient.releaseConduit(pool: pool)
+        switch reason {
+        case .reset, .error:
+            // Pass a reset on as a reset: the other peer must not mistake a cut stream for a
+            // complete one.
+            Socket.setAbortiveClose(toService.source)
+            Socket.setAbortiveClose(toClient.source)
+        default:
+            break
+        }
+        client = nil
+        service = nil
+        let handler = onClose
+        onClose = nil
+        if notify { handler?(self, reason) }
+    }
+}

@@ -1,0 +1,214 @@
+import Glibc
+
+/// Which end of a relay: the accepted client or the service it was joined to.
+public enum RelaySide: String, Sendable, Equatable {
+    case client, service
+}
+
+/// A failure while moving bytes, pinned to the side whose call failed.
+struct RelayFault: Error {
+    let side: RelaySide
+    let error: SyscallError
+}
+
+/// One direction of a relay (source socket → destination socket) and its half-close lifecycle:
+/// open → source EOF seen → conduit flushed → `shutdown(dst, SHUT_WR)` → finished.
+///
+/// Bytes move through a pipe with splice(2) (zero copy) or, where the kernel refuses splice
+/// (EINVAL/ENOSYS) or the pool is out of pipes, through a fixed buffer with read/write. Either
+/// way at most one conduit's worth is in flight: nothing is read that the destination cannot
+/// take, so memory stays bounded whatever the peers do.
+struct RelayDirection: ~Copyable {
+    let source: CInt
+    let destination: CInt
+    let sourceSide: RelaySide
+    let destinationSide: RelaySide
+
+    /// Edge-triggered readiness as last reported or learned from EAGAIN. Start optimistic: a
+    /// spurious attempt costs one EAGAIN, a missed edge would cost the connection.
+    var sourceReadable = true
+    var destinationWritable = true
+    private(set) var sourceEOF = false
+    private(set) var finished = false
+    /// Bytes delivered to the destination.
+    private(set) var bytes: UInt64 = 0
+
+    /// Bytes to deliver before anything read from the source (what a client sent early).
+    private var prelude: [UInt8]
+    private var preludeSent = 0
+
+    private var pipe: Pipe?
+    private var pipeRead: CInt = -1
+    private var pipeWrite: CInt = -1
+    private var buffer: UnsafeMutableRawBufferPointer?
+    private var bufferHead = 0
+    private let bufferSize: Int
+    private var copyMode: Bool
+    /// Bytes read from the source and not yet written to the destination.
+    private(set) var inFlight = 0
+    // splice gave EAGAIN with bytes in the pipe: source empty or pipe slots full, unknowable.
+    // Try again only after the pipe drained some, so the loop cannot spin on it.
+    private var fillBlocked = false
+
+    init(source: CInt, destination: CInt, sourceSide: RelaySide, destinationSide: RelaySide,
+         prelude: [UInt8], bufferSize: Int, forceCopy: Bool) {
+        self.source = source
+        self.destination = destination
+        self.sourceSide = sourceSide
+        self.destinationSide = destinationSide
+        self.prelude = prelude
+        self.bufferSize = bufferSize
+        self.copyMode = forceCopy
+    }
+
+    deinit { buffer?.deallocate() }
+
+    var usesSplice: Bool { !copyMode }
+    var holdsPipe: Bool { pipeRead >= 0 }
+
+    enum Outcome { case idle, budgetSpent, finished }
+
+    /// Moves bytes until neither side can go on, the direction finishes, or `budget` bytes
+    /// have moved (the caller then comes back later, so one busy stream cannot starve others).
+    mutating func pump(pool: PipePool, budget: inout Int) throws(RelayFault) -> Outcome {
+        if finished { return .idle }
+        while true {
+            var moved = false
+            if preludeSent < prelude.count {
+                if destinationWritable { moved = try sendPrelude() }
+            } else {
+                if inFlight > 0 && destinationWritable {
+                    switch try drain() {
+                    case .wouldBlock:
+                        destinationWritable = false
+                    case let .processed(n):
+                        inFlight -= n
+                        bytes += UInt64(n)
+                        budget -= n
+                        fillBlocked = false
+                        moved = true
+                    }
+                }
+                if !sourceEOF && sourceReadable && !fillBlocked {
+                    let space = fillSpace(pool: pool)
+                    if space > 0 {
+                        switch try fill(space, pool: pool) {
+                        case .wouldBlock:
+                            if inFlight == 0 { sourceReadable = false } else { fillBlocked = true }
+                        case .processed(0):
+                            sourceEOF = true
+                            moved = true
+                        case let .processed(n):
+                            inFlight += n
+                            moved = true
+                        }
+                    }
+                }
+            }
+            if sourceEOF && inFlight == 0 && preludeSent == prelude.count {
+                finished = true
+                releaseConduit(pool: pool)
+                do throws(SyscallError) { try Socket.shutdown(destination, Int32(SHUT_WR)) } catch { throw RelayFault(side: destinationSide, error: error) }
+                return .finished
+            }
+            if inFlight == 0 && !sourceReadable { releaseConduit(pool: pool) }
+            if !moved { return .idle }
+            if budget <= 0 { return .budgetSpent }
+        }
+    }
+
+    /// Hands the pipe back (or kills it if bytes are stuck in it) and frees the buffer.
+    mutating func releaseConduit(pool: PipePool) {
+        if let pipe = pipe.take() {
+            if inFlight > 0 { pool.kill(pipe) } else { pool.put(pipe) }
+            pipeRead = -1
+            pipeWrite = -1
+        }
+        if inFlight == 0, let buffer {
+            buffer.deallocate()
+            self.buffer = nil
+            bufferHead = 0
+        }
+    }
+
+    /// Room for the next fill, taking a pipe (or a buffer) on first use.
+    private mutating func fillSpace(pool: PipePool) -> Int {
+        if !copyMode {
+            if pipeRead < 0 {
+                guard let fresh = pool.take() else {
+                    copyMode = true  // the pool is exhausted: copying is slower but never stalls
+                    return fillSpace(pool: pool)
+                }
+                pipeRead = fresh.readEnd
+                pipeWrite = fresh.writeEnd
+                pipe = consume fresh
+            }
+            return pipeCapacity - inFlight
+        }
+        if buffer == nil { buffer = .allocate(byteCount: bufferSize, alignment: 16) }
+        if inFlight == 0 { bufferHead = 0 }
+        return bufferSize - bufferHead - inFlight
+    }
+
+    private var pipeCapacity: Int {
+        switch pipe {
+        case let .some(p): p.capacity
+        case .none: 0
+        }
+    }
+
+    private mutating func fill(_ space: Int, pool: PipePool) throws(RelayFault) -> IOResult<Int> {
+        do throws(SyscallError) {
+            if copyMode {
+                let start = buffer!.baseAddress! + bufferHead + inFlight
+                return try Socket.read(source, into: UnsafeMutableRawBufferPointer(start: start, count: space))
+            }
+            return try Splice.move(from: source, to: pipeWrite, count: space)
+        } catch where !copyMode && inFlight == 0 && (error.errno == EINVAL || error.errno == ENOSYS) {
+            // This pair of descriptors cannot splice (e.g. a socket type without splice_read):
+            // fall back to copying for the rest of the connection.
+            releaseConduit(pool: pool)
+            copyMode = true
+            return try fill(fillSpace(pool: pool), pool: pool)
+        } catch {
+            throw RelayFault(side: sourceSide, error: error)
+        }
+    }
+
+    private mutating func drain() throws(RelayFault) -> IOResult<Int> {
+        do throws(SyscallError) {
+            if copyMode {
+                let result = try Socket.write(destination, from: UnsafeRawBufferPointer(start: buffer!.baseAddress! + bufferHead, count: inFlight))
+                if case let .processed(n) = result { bufferHead += n }
+                return result
+            }
+            return try Splice.move(from: pipeRead, to: destination, count: inFlight)
+        } catch {
+            throw RelayFault(side: destinationSide, error: error)
+        }
+    }
+
+    private mutating func sendPrelude() throws(RelayFault) -> Bool {
+        let result: IOResult<Int>
+        do throws(SyscallError) {
+            // Array.withUnsafeBytes rethrows untyped errors; carry the typed one out in a Result.
+            result = try prelude.withUnsafeBytes { raw in
+                Result { () throws(SyscallError) in
+                    try Socket.write(destination, from: UnsafeRawBufferPointer(rebasing: raw[preludeSent...]))
+                }
+            }.get()
+        } catch {
+            throw RelayFault(side: destinationSide, error: error)
+        }
+        switch result {
+        case .wouldBlock:
+            destinationWritable = false
+            return false
+        case let .processed(n):
+            preludeSent += n
+            bytes += UInt64(n)
+            if preludeSent == prelude.count { prelude = [] ; preludeSent = 0 }
+            return true
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import Glibc
+import Testing
+@testable import EventLoop
+
+private enum Outcome: Sendable, Equatable {
+    case connected(SocketAddress)
+    case refused
+    case timedOut
+    case other(String)
+}
+
+private func connect(_ loop: ReactorThread, to address: SocketAddress, timeout: Duration = .seconds(5)) async throws -> Outcome {
+    try await withCheckedThrowingContinuation { continuation in
+        loop.execute { reactor in
+            Connector.connect(reactor: reactor, to: address, timeout: timeout) { result in
+                switch consume result {
+                case let .connected(fd):
+                    let peer = (try? peerAddress(fd.rawValue)) ?? .unix(path: "?")
+                    fd.close()
+                    continuation.resume(returning: .connected(peer))
+                case let .failed(error):
+                    switch error.reason {
+                    case .timedOut: continuation.resume(returning: .timedOut)
+                    case _ where error.isRefused: continuation.resume(returning: .refused)
+                    default: continuation.resume(returning: .other(error.description))
+                    }
+                }
+            }
+        }
+    }
+}
+
+private func peerAddress(_ fd: CInt) throws -> SocketAddress {
+    var storage = sockaddr_storage()
+    var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+    _ = withUnsafeMutablePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) } }
+    return SocketAddress(storage: storage)
+}
+
+@Suite struct ConnectorAndListenerTests {
+    @Test(arguments: ["127.0.0.1", "::1"])
+    func listener_acceptsIPv4AndIPv6_andConnectorReachesIt(host: String) async throws {
+        let loop = try ReactorThread()
+        defer { loop.stop() }
+        let peers = LoopBox<[SocketAddress]>([])
+        let listener = LoopBox<Listener?>(nil)
+        let address = try await loop.run { reactor in
+            listener.value = try Listener(reactor: reactor, address: try SocketAddress(host: host, port: 0)) { fd, peer in
+                peers.value.append(peer)
+                fd.close()
+            }
+            return listener.value!.address
+        }
+        #expect(address.port != 0)
+        #expect(try await connect(loop, to: address) == .connected(address))
+        #expect(try await loop.wait { _ in peers.value.count == 1 })
+        let peer = try await loop.run { _ in peers.value[0] }
+        switch (peer, host) {
+        case (.v4("127.0.0.1", _), "127.0.0.1"), (.v6("::1", _), "::1"): break
+        default: Issue.record("unexpected peer \(peer)")
+        }
+        try await loop.run { _ in listener.value?.close() }
+    }
+
+    @Test func connector_toAClosedPort_failsRefused() async throws {
+        let loop = try ReactorThread()
+        defer { loop.stop() }
+        let (fd, address) = try BlockingSocket.listen()
+        close(fd)  // the port is now free: nothing listens there
+        #expect(try await connect(loop, to: address) == .refused)
+    }
+
+    @Test func connector_whenSYNsAreDropped_timesOut() async throws {
+        let loop = try ReactorThread()
+        defer { loop.stop() }
+        // A listener that never accepts and has a full backlog drops further SYNs on loopback.
+        let (fd, address) = try BlockingSocket.listen(backlog: 0)
+        defer { close(fd) }
+        var fillers: [CInt] = []
+        defer { fillers.forEach { close($0) } }
+        for _ in 0..<4 {
+            let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            _ = try address.withSockAddr { sa, len in Glibc.connect(s, sa, len) }
+            fillers.append(s)
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        let started = ContinuousClock.now
+        #expect(try await connect(loop, to: address, timeout: .milliseconds(300)) == .timedOut)
+        #expect(ContinuousClock.now - started >= .milliseconds(250))
+    }
+
+    @Test func connector_toAUnixSocket_connects() async throws {
+        let loop = try ReactorThread()
+        defer { loop.stop() }
+        let path = "/tmp/ganger-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        defer { unlink(path) }
+        let accepted = LoopBox(0)
+        let listener = LoopBox<Listener?>(nil)
+        try await loop.run { reactor in
+            listener.value = try Listener(reactor: reactor, address: .unix(path: path)) { fd, _ in
+                accepted.value += 1
+                fd.close()
+            }
+        }
+        #expect(try await connect(loop, to: .unix(path: path)) != .refused)
+        #expect(try await loop.wait { _ in accepted.value == 1 })
+        try await loop.run { _ in listener.value?.close() }
+    }
+
+    @Test func socketAddress_parsesAndRejects() throws {
+        #expect(try SocketAddress(parsing: "127.0.0.1:80") == .v4(host: "127.0.0.1", port: 80))
+        #expect(try SocketAddress(parsing: "[::1]:5454") == .v6(host: "::1", port: 5454))
+        #expect(try SocketAddress(parsing: "unix:///var/run/docker.sock") == .unix(path: "/var/run/docker.sock"))
+        #expect(throws: AddressError.self) { try SocketAddress(parsing: "localhost:80") }
+        #expect(throws: AddressError.self) { try SocketAddress(parsing: "1.2.3.4:99999") }
+        #expect(throws: AddressError.self) { try SocketAddress(parsing: "[::1]80") }
+    }
+}

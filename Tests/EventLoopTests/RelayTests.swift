@@ -1,0 +1,287 @@
+import Glibc
+import Testing
+@testable import EventLoop
+
+/// A relay proxy on its own loop in front of a service the test plays with blocking sockets.
+private struct ProxyFixture {
+    let loop: ReactorThread
+    let proxy: LoopBox<RelayProxy?>
+    let address: SocketAddress
+    /// Whether each closed relay spliced (toService, toClient).
+    let splicing: LoopBox<[Bool]>
+
+    init(target: SocketAddress, options: Relay.Options = Relay.Options(), pool: @escaping @Sendable () -> PipePool = { PipePool() }) async throws {
+        let loop = try ReactorThread()
+        let box = LoopBox<RelayProxy?>(nil)
+        let splicing = LoopBox<[Bool]>([])
+        self.splicing = splicing
+        address = try await loop.run { reactor in
+            let proxy = try RelayProxy(reactor: reactor, listen: try SocketAddress(host: "127.0.0.1", port: 0),
+                                       target: target, pool: pool(), options: options)
+            box.value = proxy
+            proxy.onRelayClosed = { relay, _ in splicing.value += [relay.splicing.toService, relay.splicing.toClient] }
+            return proxy.address
+        }
+        self.loop = loop
+        proxy = box
+    }
+
+    func reasons() async throws -> [String: Int] {
+        let proxy = proxy
+        return try await loop.run { _ in proxy.value!.closeReasons }
+    }
+
+    /// Waits until `closed` relays ended and none is active.
+    func waitClosed(_ closed: Int) async throws -> Bool {
+        let proxy = proxy
+        return try await loop.wait { _ in proxy.value!.closedCount >= closed && proxy.value!.activeCount == 0 }
+    }
+
+    func stop() async throws {
+        let proxy = proxy
+        try await loop.run { _ in proxy.value!.close() }
+        loop.stop()
+    }
+}
+
+@Suite struct RelayTests {
+    /// Both ends send at once and read at once; each direction's bytes are hashed on both sides.
+    private func bidirectional(total: Int, options: Relay.Options) async throws -> (ProxyFixture, [String: Int]) {
+        let service = try BlockingSocket.listen()
+        defer { close(service.fd) }
+        let fixture = try await ProxyFixture(target: service.address, options: options)
+        let client = try BlockingSocket.connect(to: fixture.address)
+        defer { close(client) }
+        let server = try BlockingSocket.accept(service.fd)
+        defer { close(server) }
+
+        async let clientSent = onThread { () throws -> String in
+            let digest = try sendRandom(client, total: total)
+            shutdown(client, Int32(SHUT_WR))
+            return digest
+        }
+        async let serverSent = onThread { () throws -> String in
+            let digest = try sendRandom(server, total: total)
+            shutdown(server, Int32(SHUT_WR))
+            return digest
+        }
+        async let clientGot = onThread { try receiveDigest(client) }
+        async let serverGot = onThread { try receiveDigest(server) }
+
+        let (toService, fromClient) = try await (serverGot, clientSent)
+        let (toClient, fromServer) = try await (clientGot, serverSent)
+        #expect(toService.count == total)
+        #expect(toClient.count == total)
+        #expect(toService.sha256 == fromClient)
+        #expect(toClient.sha256 == fromServer)
+        #expect(try await fixture.waitClosed(1))
+        return (fixture, try await fixture.reasons())
+    }
+
+    @Test func relay_256MiBBothDirectionsAtOnce_arrivesIntact() async throws {
+        let (fixture, reasons) = try await bidirectional(total: 256 << 20, options: Relay.Options())
+        #expect(reasons.values.reduce(0, +) == 1)
+        let splicing = fixture.splicing
+        #expect(try await fixture.loop.run { _ in splicing.value } == [true, true])
+        try await fixture.stop()
+    }
+
+    @Test func relay_forcedCopyFallback_32MiBBothDirections_arrivesIntact() async throws {
+        let (fixture, _) = try await bidirectional(total: 32 << 20, options: Relay.Options(forceCopy: true))
+        let splicing = fixture.splicing
+        #expect(try await fixture.loop.run { _ in splicing.value } == [false, false])
+        try await fixture.stop()
+    }
+
+    @Test func relay_whenClientHalfCloses_serviceStillAnswers() async throws {
+        let service = try BlockingSocket.listen()
+        defer { close(service.fd) }
+        let fixture = try await ProxyFixture(target: service.address)
+        let request = randomBytes(4 << 20)
+        let answer = randomBytes(4 << 20)
+        async let served: Int = onThread {
+            let fd = try BlockingSocket.accept(service.fd)
+            defer { close(fd) }
+            let got = try BlockingSocket.receiveAll(fd)  // the service answers only after EOF
+            try BlockingSocket.sendAll(fd, answer)
+            return got == request ? got.count : -1
+        }
+        let received: [UInt8] = try await onThread {
+            let fd = try BlockingSocket.connect(to: fixture.address)
+            defer { close(fd) }
+            try BlockingSocket.sendAll(fd, request)
+            shutdown(fd, Int32(SHUT_WR))
+            return try BlockingSocket.receiveAll(fd)
+        }
+        #expect(try await served == request.count)
+        #expect(received == answer)
+        #expect(try await fixture.waitClosed(1))
+        #expect(try await fixture.reasons() == ["client closed": 1])
+        try await fixture.stop()
+    }
+
+    @Test func relay_whenPipePoolIsExhausted_copiesInstead() async throws {
+        let service = try BlockingSocket.listen()
+        defer { close(service.fd) }
+        let starved = try await ProxyFixture(target: service.address, pool: { PipePool(maxPipes: 0) })
+        let client = try BlockingSocket.connect(to: starved.address)
+        let server = try BlockingSocket.accept(service.fd)
+        let payload = randomBytes(1 << 20)
+        try BlockingSocket.sendAll(client, payload)
+        shutdown(client, Int32(SHUT_WR))
+        #expect(try await onThread { try BlockingSocket.receiveAll(server) } == payload)
+        close(server)
+        _ = try await onThread { try BlockingSocket.receiveAll(client) }
+        close(client)
+        #expect(try await starved.waitClosed(1))
+        let splicing = starved.splicing
+        #expect(try await starved.loop.run { _ in splicing.value } == [false, false])
+        try await starved.stop()
+    }
+
+    @Test func relay_whenServiceClosesFirst_reasonIsServiceClosed() async throws {
+        let service = try BlockingSocket.listen()
+        defer { close(service.fd) }
+        let fixture = try await ProxyFixture(target: service.address)
+        async let served: Void = onThread {
+            let fd = try BlockingSocket.accept(service.fd)
+            try BlockingSocket.sendAll(fd, Array("bye\n".utf8))
+            close(fd)
+        }
+        let got: [UInt8] = try await onThread {
+            let fd = try BlockingSocket.connect(to: fixture.address)
+            defer { close(fd) }
+            let bytes = try BlockingSocket.receiveAll(fd)
+            return bytes
+        }
+        try await served
+        #expect(got == Array("bye\n".utf8))
+        #expect(try await fixture.waitClosed(1))
+        #expect(try await fixture.reasons() == ["service closed": 1])
+        try await fixture.stop()
+    }
+
+    @Test func relay_thousandConcurrentConnections_64KiBEchoEach() async throws {
+        let echoLoop = try ReactorThread()
+        let echo = LoopBox<EchoServer?>(nil)
+        let echoAddress = try await echoLoop.run { reactor in
+            echo.value = try EchoServer(reactor: reactor)
+            return echo.value!.address
+        }
+        let fixture = try await ProxyFixture(target: echoAddress)
+        let count = 1000
+        let failures: Int = try await onThread {
+            var fds: [CInt] = []
+            defer { fds.forEach { close($0) } }
+            var payloads: [[UInt8]] = []
+            for i in 0..<count {
+                let fd = try BlockingSocket.connect(to: fixture.address)
+                fds.append(fd)
+                BlockingSocket.setReceiveTimeout(fd, seconds: 30)
+                var payload = randomBytes(64 << 10)
+                payload[0] = UInt8(i & 0xff)
+                payloads.append(payload)
+            }
+            // All thousand are open at once; each sends 64 KiB, then all read their echo back.
+            for (fd, payload) in zip(fds, payloads) { try BlockingSocket.sendAll(fd, payload) }
+            var failures = 0
+            for (fd, payload) in zip(fds, payloads) where try BlockingSocket.receive(fd, count: payload.count) != payload {
+                failures += 1
+            }
+            return failures
+        }
+        #expect(failures == 0)
+        #expect(try await fixture.waitClosed(count))
+        #expect(try await fixture.reasons() == ["client closed": count])
+        try await fixture.stop()
+        #expect(try await echoLoop.run { _ in echo.value!.openCount } == 0)
+        try await echoLoop.run { _ in echo.value!.close() }
+        echoLoop.stop()
+    }
+
+    @Test func relay_whenServiceResetsMidTransfer_closesBothWithReset_andSparesOthers() async throws {
+        let service = try BlockingSocket.listen()
+        defer { close(service.fd) }
+        let fixture = try await ProxyFixture(target: service.address)
+        let (victim, bystander) = try await onThread { () throws -> (CInt, CInt) in
+            (try BlockingSocket.connect(to: fixture.address), try BlockingSocket.connect(to: fixture.address))
+        }
+        defer { close(victim); close(bystander) }
+        let (victimServer, bystanderServer) = try await onThread { () throws -> (CInt, CInt) in
+            (try BlockingSocket.accept(service.fd), try BlockingSocket.accept(service.fd))
+        }
+        defer { close(bystanderServer) }
+        // Which accepted socket belongs to which client is unknown: probe with a byte.
+        try BlockingSocket.sendAll(victim, [1])
+        let first = try await onThread { () throws -> Bool in
+            var poll = [pollfd(fd: victimServer, events: Int16(POLLIN), revents: 0)]
+            return Glibc.poll(&poll, 1, 5000) == 1
+        }
+        let (reset, other) = first ? (victimServer, bystanderServer) : (bystanderServer, victimServer)
+        _ = try BlockingSocket.receive(reset, count: 1)
+        try BlockingSocket.sendAll(reset, randomBytes(1 << 20))
+        var lingerOff = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(reset, SOL_SOCKET, SO_LINGER, &lingerOff, socklen_t(MemoryLayout<linger>.size))
+        close(reset)  // RST
+
+        let victimOutcome: String = try await onThread {
+            BlockingSocket.setReceiveTimeout(victim, seconds: 10)
+            var buffer = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { recv(victim, $0.baseAddress, $0.count, 0) }
+                if n > 0 { continue }
+                return n == 0 ? "eof" : (errno == ECONNRESET ? "reset" : "errno \(errno)")
+            }
+        }
+        #expect(victimOutcome == "reset")
+        // The other connection still works both ways.
+        try BlockingSocket.sendAll(bystander, Array("ping".utf8))
+        #expect(try await onThread { try BlockingSocket.receive(other, count: 4) } == Array("ping".utf8))
+        try BlockingSocket.sendAll(other, Array("pong".utf8))
+        #expect(try await onThread { try BlockingSocket.receive(bystander, count: 4) } == Array("pong".utf8))
+        #expect(try await fixture.wait1(closed: 1, active: 1))
+        #expect(try await fixture.reasons() == ["service reset": 1])
+        try await fixture.stop()
+    }
+
+    @Test func relay_idleTimeout_closesWithReasonIdle() async throws {
+        let service = try BlockingSocket.listen()
+        defer { close(service.fd) }
+        let fixture = try await ProxyFixture(target: service.address, options: Relay.Options(idleTimeout: .milliseconds(200)))
+        let client = try BlockingSocket.connect(to: fixture.address)
+        defer { close(client) }
+        let server = try BlockingSocket.accept(service.fd)
+        defer { close(server) }
+        try BlockingSocket.sendAll(client, [7])
+        #expect(try BlockingSocket.receive(server, count: 1) == [7])
+        let started = ContinuousClock.now
+        BlockingSocket.setReceiveTimeout(client, seconds: 10)
+        let eof: [UInt8] = try await onThread { try BlockingSocket.receiveAll(client) }
+        #expect(eof.isEmpty)
+        #expect(ContinuousClock.now - started >= .milliseconds(150))
+        #expect(try await fixture.waitClosed(1))
+        #expect(try await fixture.reasons() == ["idle timeout": 1])
+        try await fixture.stop()
+    }
+
+    @Test func relay_prelude_reachesServiceBeforeClientBytes() async throws {
+        let service = try BlockingSocket.listen()
+        defer { close(service.fd) }
+        let fixture = try await ProxyFixture(target: service.address, options: Relay.Options(prelude: Array("early:".utf8)))
+        let client = try BlockingSocket.connect(to: fixture.address)
+        defer { close(client) }
+        try BlockingSocket.sendAll(client, Array("late".utf8))
+        shutdown(client, Int32(SHUT_WR))
+        let server = try BlockingSocket.accept(service.fd)
+        defer { close(server) }
+        #expect(try await onThread { try BlockingSocket.receiveAll(server) } == Array("early:late".utf8))
+        try await fixture.stop()
+    }
+}
+
+extension ProxyFixture {
+    func wait1(closed: Int, active: Int) async throws -> Bool {
+        let proxy = proxy
+        return try await loop.wait { _ in proxy.value!.closedCount == closed && proxy.value!.activeCount == active }
+    }
+}
