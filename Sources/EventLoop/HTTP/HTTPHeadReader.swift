@@ -25,7 +25,11 @@ struct HTTPHeadReader: Sendable {
     /// Whether no byte of a head has been consumed since the last `reset()`.
     var isEmpty: Bool { consumed == 0 }
 
-    /// The first line of a completed head.
+    /// Whether the start line is complete, so a parser can reject a non-HTTP peer before the
+    /// rest of the head arrives (or never does).
+    var hasStartLine: Bool { !lines.isEmpty }
+
+    /// The first line of the head, once `hasStartLine`.
     var startLine: ArraySlice<UInt8> { bytes[lines[0]] }
 
     /// Consumes bytes of `buffer` from `index` onward, advancing `index` past what it used.

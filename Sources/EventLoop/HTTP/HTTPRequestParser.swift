@@ -41,6 +41,7 @@ public struct HTTPRequestParser: Sendable {
     private let limits: Limits
     private var state = State.head
     private var reader: HTTPHeadReader
+    private var startLineChecked = false
 
     /// Makes a parser for a freshly accepted connection.
     public init(limits: Limits = Limits()) {
@@ -65,8 +66,13 @@ public struct HTTPRequestParser: Sendable {
             while index < bytes.count {
                 switch state {
                 case .head:
-                    guard try reader.read(bytes, at: &index) else { break }
-                    try startRequest(into: &events)
+                    if try reader.read(bytes, at: &index) {
+                        try startRequest(into: &events)
+                    } else if !startLineChecked && reader.hasStartLine {
+                        // Reject a bad request line now rather than after a head that may never end.
+                        _ = try HTTPRequestHead(requestLine: reader.startLine, headers: [:])
+                        startLineChecked = true
+                    }
                 case .body(let remaining, let total):
                     let count = min(remaining, bytes.count - index)
                     events.append(.body(Array(UnsafeRawBufferPointer(rebasing: bytes[index..<(index + count)]))))
@@ -121,6 +127,7 @@ public struct HTTPRequestParser: Sendable {
     private mutating func startRequest(into events: inout [HTTPRequestEvent]) throws(HTTPParseError) {
         let head = try HTTPRequestHead(requestLine: reader.startLine, headers: reader.headerFields(allowFolding: false))
         reader.reset()
+        startLineChecked = false
         let length = try bodyLength(of: head)
         events.append(.head(head))
         if length > 0 {

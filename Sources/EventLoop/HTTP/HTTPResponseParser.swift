@@ -42,6 +42,7 @@ public struct HTTPResponseParser: Sendable {
     /// Methods of the requests whose responses have not started yet, oldest first.
     private var pendingMethods: [HTTPMethod] = []
     private var lastResponseAllowsReuse = true
+    private var startLineChecked = false
 
     /// Makes a parser for a fresh connection.
     public init(limits: Limits = Limits()) {
@@ -73,8 +74,13 @@ public struct HTTPResponseParser: Sendable {
             while index < bytes.count {
                 switch state {
                 case .head:
-                    guard try reader.read(bytes, at: &index) else { break }
-                    try startResponse(into: &events)
+                    if try reader.read(bytes, at: &index) {
+                        try startResponse(into: &events)
+                    } else if !startLineChecked && reader.hasStartLine {
+                        // A peer that is not HTTP (an SSH or TLS port) may never finish a head.
+                        _ = try HTTPResponseHead(statusLine: reader.startLine, headers: [:])
+                        startLineChecked = true
+                    }
                 case .body(var decoder):
                     var chunk: [UInt8] = []
                     let done = try decoder.decode(bytes, at: &index) { chunk.append(contentsOf: $0) }
@@ -136,6 +142,7 @@ public struct HTTPResponseParser: Sendable {
     private mutating func startResponse(into events: inout [HTTPResponseEvent]) throws(HTTPParseError) {
         let head = try HTTPResponseHead(statusLine: reader.startLine, headers: reader.headerFields(allowFolding: true))
         reader.reset()
+        startLineChecked = false
         // RFC 9110 §15.2: interim responses precede the final one; the client goes on waiting.
         // 101 is different: the connection is no longer HTTP after it.
         if (100..<200).contains(head.status) && head.status != 101 { return }
