@@ -58,7 +58,7 @@ public struct HTTPRequestHead: Hashable, Sendable {
               !parts[1].isEmpty, parts[1].allSatisfy({ $0 > 0x20 && $0 != 0x7F })
         else { throw malformed }
         guard let version = HTTPVersion(parts[2]) else {
-            throw parts[2].starts(with: "HTTP/".utf8) ? .unsupportedVersion(HTTPBytes.excerpt(parts[2])) : malformed
+            throw HTTPVersion.looksLikeVersion(parts[2]) ? .unsupportedVersion(HTTPBytes.excerpt(parts[2])) : malformed
         }
         guard version.major == 1 else { throw .unsupportedVersion(version.description) }
         self.init(

@@ -56,8 +56,7 @@ public struct HTTPResponseHead: Hashable, Sendable {
         guard let space = line.firstIndex(of: HTTPBytes.space) else { throw malformed }
         let versionText = line[..<space]
         guard let version = HTTPVersion(versionText) else {
-            let looksLikeVersion = versionText.starts(with: "HTTP/".utf8)
-            throw looksLikeVersion ? .unsupportedVersion(HTTPBytes.excerpt(versionText)) : malformed
+            throw HTTPVersion.looksLikeVersion(versionText) ? .unsupportedVersion(HTTPBytes.excerpt(versionText)) : malformed
         }
         guard version.major == 1 else { throw .unsupportedVersion(version.description) }
         let code = line[(space + 1)...].prefix(3)

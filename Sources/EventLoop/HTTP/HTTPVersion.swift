@@ -30,6 +30,13 @@ public struct HTTPVersion: Hashable, Sendable, CustomStringConvertible {
         self.init(major: Int(b[5] &- UInt8(ascii: "0")), minor: Int(b[7] &- UInt8(ascii: "0")))
     }
 
+    /// Whether `bytes` is `HTTP/` followed by digits and dots: a version, just not one
+    /// `init?(_:)` accepts (`HTTP/2.0`, `HTTP/1.10`), which deserves 505 rather than 400.
+    static func looksLikeVersion(_ bytes: ArraySlice<UInt8>) -> Bool {
+        bytes.starts(with: "HTTP/".utf8) && bytes.count > 5
+            && bytes.dropFirst(5).allSatisfy { isDigit($0) || $0 == UInt8(ascii: ".") }
+    }
+
     /// Serializes `HTTP/d.d` into `buffer`.
     func write(into buffer: inout [UInt8]) {
         buffer.append(contentsOf: description.utf8)
