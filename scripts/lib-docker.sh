@@ -92,6 +92,13 @@ check_cgroups() {
     fi
 }
 
+# log_tail LOG: the last lines of this run's part of a dockerd log (after the last "=== " header the
+# scripts write), without containerd's gRPC chatter, on stderr.
+log_tail() {
+    awk '/^=== /{n=0; delete l} {l[n++]=$0} END{for(i=0;i<n;i++) print l[i]}' "$1" 2>/dev/null \
+        | grep -v -e '\[core\]' -e 'loading plugin' | tail -n 25 | sed 's/^/    /' >&2 || true
+}
+
 # wait_ping SOCK SECONDS PID LOG -> waits for /_ping; dies with the log tail if it never answers
 # or the daemon exits first.
 wait_ping() {
@@ -100,13 +107,13 @@ wait_ping() {
         ping_socket "$sock" && return 0
         if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
             log "dockerd (pid $pid) exited before answering on $sock; last lines of $logf:"
-            tail -n 30 "$logf" >&2 || true
+            log_tail "$logf"
             return 1
         fi
         sleep 0.25
     done
     log "dockerd did not answer on $sock within ${secs}s; last lines of $logf:"
-    tail -n 30 "$logf" >&2 || true
+    log_tail "$logf"
     return 1
 }
 
