@@ -12,6 +12,7 @@ TIMEOUT="${DOCKER_DOWN_TIMEOUT:-30}"
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "DOCKER_DOWN_TIMEOUT must be a number of seconds, got '$TIMEOUT'"
 
 need_root
+take_lock docker-default
 if [[ ! -e $MARKER ]]; then
     log "no marker $MARKER: docker-up.sh did not start the running dockerd (if any); leaving it alone"
     exit 0

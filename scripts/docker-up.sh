@@ -27,6 +27,7 @@ TIMEOUT="${DOCKER_UP_TIMEOUT:-60}"
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "DOCKER_UP_TIMEOUT must be a number of seconds, got '$TIMEOUT'"
 
 need_root
+take_lock docker-default
 ensure_packages
 
 if ping_socket "$SOCK"; then
@@ -71,8 +72,8 @@ if [[ -n ${DOCKERD_EXTRA_FLAGS:-} ]]; then flags+=($DOCKERD_EXTRA_FLAGS); fi
 log "starting dockerd ${flags[*]} (log: $LOGF)"
 printf '\n=== %s docker-up: dockerd %s\n' "$(date -Is)" "${flags[*]}" >>"$LOGF"
 # setsid: its own session, so that the caller's process group (make, CI step) ending does not take
-# the daemon with it; stdin from /dev/null so it never holds a terminal.
-setsid dockerd "${flags[@]}" </dev/null >>"$LOGF" 2>&1 &
+# the daemon with it; stdin from /dev/null so it never holds a terminal; fd 9 (our lock) closed.
+setsid dockerd "${flags[@]}" </dev/null >>"$LOGF" 2>&1 9>&- &
 pid=$!
 printf '%s\n' "$pid" >"$MARKER"
 

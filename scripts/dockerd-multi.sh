@@ -90,7 +90,7 @@ start_one() {
         --cgroup-parent "/ganger-d$k"
     )
     printf '\n=== %s dockerd-multi: dockerd %s\n' "$(date -Is)" "${flags[*]}" >>"$logf"
-    setsid dockerd "${flags[@]}" </dev/null >>"$logf" 2>&1 &
+    setsid dockerd "${flags[@]}" </dev/null >>"$logf" 2>&1 9>&- &
     log "daemon $k: started dockerd pid $! on $sock (bridge $(bridge_of "$k") $(addr_of "$k"), log $logf)"
     STARTED_PIDS[$k]=$!
 }
@@ -207,6 +207,9 @@ cmd_check() {
     return "$rc"
 }
 
+case "${1:-}" in
+    up | down) need_root && take_lock dockerd-multi ;;
+esac
 case "${1:-}" in
     up) cmd_up "${2:-}" ;;
     down) cmd_down ;;

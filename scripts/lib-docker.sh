@@ -29,6 +29,14 @@ pid_is_dockerd() {
     [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]]
 }
 
+# take_lock NAME: serialise concurrent runs (two `make docker-up` at once must not start two
+# daemons on one socket). The lock is released when the script exits.
+take_lock() {
+    mkdir -p "$GANGER_RUN_DIR"
+    exec 9>"$GANGER_RUN_DIR/$1.lock"
+    flock -w 120 9 || die "another $1 run holds $GANGER_RUN_DIR/$1.lock for over 120 s"
+}
+
 # ensure_packages: install docker.io and busybox-static with apt-get if missing.
 ensure_packages() {
     local missing=()
