@@ -45,6 +45,20 @@ if [[ -r $PIDFILE ]] && pid_is_dockerd "$(cat "$PIDFILE")"; then
     exit 0
 fi
 
+# systemd's docker.service/docker.socket (enabled by `apt-get install docker.io` on a systemd machine)
+# may still be starting: leave the socket to it.
+if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+    for unit in docker.service docker.socket; do
+        state=$(systemctl is-active "$unit" 2>/dev/null || true)
+        if [[ $state == active || $state == activating ]]; then
+            log "$unit is $state under systemd; waiting up to ${TIMEOUT}s for it to answer"
+            wait_ping "$SOCK" "$TIMEOUT" "" /dev/null || die "systemd's $unit never answered on $SOCK (journalctl -u docker.service)"
+            log "dockerd (systemd) answers on $SOCK"
+            exit 0
+        fi
+    done
+fi
+
 check_cgroups
 mkdir -p "$GANGER_RUN_DIR" "$GANGER_LOG_DIR" "$DATA_ROOT"
 

@@ -187,6 +187,7 @@ cmd_status() {
 
 cmd_check() {
     local k sock n=0 cid ip rc=0
+    command -v python3 >/dev/null 2>&1 || die "check needs python3 (apt-get install python3-minimal)"
     for ((k = 1; k <= MAX; k++)); do
         sock=$(sock_of "$k")
         ping_socket "$sock" || continue
