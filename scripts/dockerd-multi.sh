@@ -165,7 +165,7 @@ cmd_down() {
     # Signal every daemon first, so that their shutdowns (about 3 s each here) overlap.
     for ((k = 1; k <= MAX; k++)); do
         if pid=$(running_pid "$k"); then
-            log "stopping dockerd $k (pid $pid)"
+            log "signalling dockerd $k (pid $pid) to stop"
             kill -TERM "$pid" 2>/dev/null || true
         fi
     done
