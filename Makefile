@@ -3,7 +3,7 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 RELEASE_FLAGS ?= -c release
 
-.PHONY: help build release test bench clean
+.PHONY: help build release test bench clean docker-up docker-down dockerd-multi-up dockerd-multi-down images
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -22,3 +22,21 @@ bench: release ## relay and peers on loopback: table + bench/results/*.json
 
 clean:
 	rm -rf .build
+
+# Docker environment for tests and demos (docs/docker-environment.md). Root only.
+DAEMONS ?= 2
+
+docker-up: ## install docker.io + busybox-static if missing; start dockerd unless one answers
+	scripts/docker-up.sh
+
+docker-down: ## stop the dockerd that docker-up started (never someone else's)
+	scripts/docker-down.sh
+
+dockerd-multi-up: ## start DAEMONS (default 2, max 3) extra dockerds; prints their sockets
+	scripts/dockerd-multi.sh up $(DAEMONS)
+
+dockerd-multi-down: ## stop the extra dockerds; remove their bridges and state
+	scripts/dockerd-multi.sh down
+
+images: ## build the Examples images offline (DOCKER_HOST honoured, FORCE=1 rebuilds)
+	@set -e; for b in Examples/*/build.sh; do $$b; done
