@@ -1,0 +1,81 @@
+public import FoundationEssentials
+import Yams
+
+/// Finds, reads, parses and checks a configuration file.
+///
+/// Every failure, from a missing file to a bad value deep in a service, comes out as one
+/// `ConfigErrors` listing everything wrong at once.
+public enum ConfigLoader {
+    /// The file used when none is named on the command line and `$GANGER_CONFIG` is unset.
+    public static let defaultPath = "ganger.yml"
+
+    /// Which file to read: `explicit` (`-c FILE`) if given, else `$GANGER_CONFIG` if set and
+    /// not empty, else `./ganger.yml`.
+    public static func resolvePath(explicit: String?, environment: [String: String]) -> String {
+        if let explicit { return explicit }
+        if let fromEnvironment = environment["GANGER_CONFIG"], !fromEnvironment.isEmpty { return fromEnvironment }
+        return defaultPath
+    }
+
+    /// Reads and parses the file at `path` (see `parse(yaml:source:environment:)`).
+    /// - Throws: `ConfigErrors` whose source is `path`; an unreadable file is one error.
+    public static func load(
+        path: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigErrors) -> GangerConfig {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ConfigErrors(source: path, errors: [ConfigError(path: "", message: readFailure(path, error))])
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigErrors(source: path, errors: [ConfigError(path: "", message: "not valid UTF-8 text")])
+        }
+        return try parse(yaml: text, source: path, environment: environment)
+    }
+
+    /// Parses a YAML (or JSON) document into a resolved, checked configuration.
+    /// - Parameters:
+    ///   - source: names the document in errors (the file name, or e.g. `<test>`).
+    ///   - environment: supplies `$DOCKER_HOST` (and the docker CLI's TLS variables) for the
+    ///     default daemon when the document names neither `daemons` nor `consul`.
+    /// - Throws: `ConfigErrors` with every problem found: syntax, unknown keys, bad values,
+    ///   then the cross-field rules.
+    public static func parse(
+        yaml: String,
+        source: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigErrors) -> GangerConfig {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigErrors(source: source, errors: [ConfigError(path: "", message: syntaxMessage(error))])
+        }
+        let decoder = ConfigDecoder()
+        let config = GangerConfig.decode(root, environment: environment, decoder)
+        let errors = decoder.errors + config.validationErrors()
+        guard errors.isEmpty else { throw ConfigErrors(source: source, errors: errors) }
+        return config
+    }
+
+    /// Yams' own message, which names line and column, on one line per error.
+    private static func syntaxMessage(_ error: any Error) -> String {
+        let text = (error as? YamlError).map(String.init(describing:)) ?? String(describing: error)
+        let firstLine = text.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? text
+        return "not valid YAML: \(firstLine)"
+    }
+
+    /// Why a file could not be read, in the words an operator expects.
+    private static func readFailure(_ path: String, _ error: any Error) -> String {
+        if let cocoa = error as? CocoaError {
+            switch cocoa.code {
+            case .fileReadNoSuchFile: return "cannot read: no such file"
+            case .fileReadNoPermission: return "cannot read: permission denied"
+            default: break
+            }
+        }
+        return "cannot read: \(error)"
+    }
+}
