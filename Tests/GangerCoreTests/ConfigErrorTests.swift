@@ -222,9 +222,12 @@ private func service(_ lines: String...) -> String {
     }
 
     @Test func yamlSyntaxError_isOneErrorWithLineAndColumn() {
-        let lines = errors("services: [unclosed")
-        #expect(lines.count == 1)
-        #expect(lines.first?.hasPrefix("not valid YAML: ") == true)
+        #expect(errors("services: [unclosed\n") == [
+            "not valid YAML: line 2, column 1: did not find expected ',' or ']' (while parsing a flow sequence at line 1)",
+        ])
+        #expect(errors("services:\n  - image: a\n    image: b\n") == [
+            "not valid YAML: the mapping at line 2 has a key twice: image",
+        ])
     }
 
     @Test func errorsDescription_prefixesEveryLineWithTheSource() {

@@ -18,7 +18,7 @@ final class ConfigDecoder {
     func fields(_ node: Node?, at path: String, known: [String]) -> Fields? {
         guard let node, !Self.isNull(node) else { return Fields(path: path, values: [:]) }
         guard case .mapping(let mapping) = node else {
-            fail(path, "must be a mapping of \(known.joined(separator: ", ")), not \(Self.kind(node))")
+            fail(path, "\(path.isEmpty ? "the document must be" : "must be") a mapping of \(known.joined(separator: ", ")), not \(Self.kind(node))")
             return nil
         }
         var values: [String: Node] = [:]

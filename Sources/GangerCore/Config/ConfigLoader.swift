@@ -60,11 +60,20 @@ public enum ConfigLoader {
         return config
     }
 
-    /// Yams' own message, which names line and column, on one line per error.
+    /// Yams' error on one line, with the line and column where libyaml gave up.
     private static func syntaxMessage(_ error: any Error) -> String {
-        let text = (error as? YamlError).map(String.init(describing:)) ?? String(describing: error)
-        let firstLine = text.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? text
-        return "not valid YAML: \(firstLine)"
+        switch error as? YamlError {
+        case .scanner(let context, let problem, let mark, _),
+             .parser(let context, let problem, let mark, _),
+             .composer(let context, let problem, let mark, _):
+            let while_ = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
+            return "not valid YAML: line \(mark.line), column \(mark.column): \(problem)\(while_)"
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            let keys = duplicates.sorted().joined(separator: ", ")
+            return "not valid YAML: the mapping at line \(context.mark.line) has a key twice: \(keys)"
+        default:
+            return "not valid YAML: \(error)"
+        }
     }
 
     /// Why a file could not be read, in the words an operator expects.
