@@ -1,4 +1,4 @@
-public import FoundationEssentials
+import FoundationEssentials
 import Yams
 
 /// Finds, reads, parses and checks a configuration file.
@@ -17,11 +17,13 @@ public enum ConfigLoader {
         return defaultPath
     }
 
-    /// Reads and parses the file at `path` (see `parse(yaml:source:environment:)`).
+    /// Reads and parses the file at `path` (see `parse(yaml:source:environment:)`). The caller
+    /// passes the environment (`ProcessInfo.processInfo.environment` in the CLI) so that tests
+    /// control `$DOCKER_HOST`.
     /// - Throws: `ConfigErrors` whose source is `path`; an unreadable file is one error.
     public static func load(
         path: String,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: [String: String]
     ) throws(ConfigErrors) -> GangerConfig {
         let data: Data
         do {
@@ -45,7 +47,7 @@ public enum ConfigLoader {
     public static func parse(
         yaml: String,
         source: String,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: [String: String]
     ) throws(ConfigErrors) -> GangerConfig {
         let root: Node?
         do {
