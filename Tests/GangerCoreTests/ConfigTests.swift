@@ -218,11 +218,16 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
         #expect(try ConfigLoader.load(path: path, environment: [:]).services.map(\.name) == ["echo"])
     }
 
-    @Test func load_missingFile_isOneClearError() {
+    @Test func load_unreadableFile_isOneErrorWithErrno() {
         #expect(throws: ConfigErrors(source: "/nonexistent/ganger.yml", errors: [
-            ConfigError(path: "", message: "cannot read: no such file"),
+            ConfigError(path: "", message: "cannot read: No such file or directory (errno 2)"),
         ])) {
             try ConfigLoader.load(path: "/nonexistent/ganger.yml", environment: [:])
+        }
+        #expect(throws: ConfigErrors(source: "/", errors: [
+            ConfigError(path: "", message: "cannot read: Is a directory (errno 21)"),
+        ])) {
+            try ConfigLoader.load(path: "/", environment: [:])
         }
     }
 

@@ -1,4 +1,4 @@
-import FoundationEssentials
+import Glibc
 import Yams
 
 /// Finds, reads, parses and checks a configuration file.
@@ -25,13 +25,13 @@ public enum ConfigLoader {
         path: String,
         environment: [String: String]
     ) throws(ConfigErrors) -> GangerConfig {
-        let data: Data
+        let bytes: [UInt8]
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            bytes = try readFile(path)
         } catch {
-            throw ConfigErrors(source: path, errors: [ConfigError(path: "", message: readFailure(path, error))])
+            throw ConfigErrors(source: path, errors: [error])
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
             throw ConfigErrors(source: path, errors: [ConfigError(path: "", message: "not valid UTF-8 text")])
         }
         return try parse(yaml: text, source: path, environment: environment)
@@ -78,15 +78,25 @@ public enum ConfigLoader {
         }
     }
 
-    /// Why a file could not be read, in the words an operator expects.
-    private static func readFailure(_ path: String, _ error: any Error) -> String {
-        if let cocoa = error as? CocoaError {
-            switch cocoa.code {
-            case .fileReadNoSuchFile: return "cannot read: no such file"
-            case .fileReadNoPermission: return "cannot read: permission denied"
-            default: break
-            }
+    /// The whole file. Plain open(2)/read(2): a config file is small, read once at startup
+    /// (and on SIGHUP), and errno gives the message an operator expects ("Is a directory").
+    private static func readFile(_ path: String) throws(ConfigError) -> [UInt8] {
+        func failure(_ code: CInt) -> ConfigError {
+            ConfigError(path: "", message: "cannot read: \(String(cString: strerror(code))) (errno \(code))")
         }
-        return "cannot read: \(error)"
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure(errno) }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count == 0 { return bytes }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw failure(errno)
+            }
+            bytes += chunk[..<count]
+        }
     }
 }
