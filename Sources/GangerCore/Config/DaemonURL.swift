@@ -13,7 +13,7 @@ public enum DaemonURL: Sendable, Hashable, CustomStringConvertible {
     public static func parse(_ text: String) throws(ConfigError) -> DaemonURL {
         let usage = "\(shown(text)) is not a daemon URL "
             + "(use unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT])"
-        guard let schemeEnd = text.range(of: "://") else { throw ConfigError(path: "", message: usage) }
+        guard let schemeEnd = text.firstRange(of: "://") else { throw ConfigError(path: "", message: usage) }
         let rest = String(text[schemeEnd.upperBound...])
         switch text[..<schemeEnd.lowerBound] {
         case "unix":
