@@ -1,0 +1,36 @@
+/// Discovery of Docker daemons through Consul's catalog (`consul:`), instead of a static list.
+public struct ConsulConfig: Sendable, Equatable {
+    /// Consul agents or servers to ask, tried in order.
+    public var hosts: [HostPort]
+    /// The catalog service under which the Docker daemons are registered.
+    public var service: String
+    /// Datacenters in order of preference; empty = the agent's own datacenter.
+    public var datacenters: [String]
+    /// The cap of a daemon whose registration carries no `max_containers:N` tag; -1 = unlimited.
+    public var defaultMaxContainers: Int
+    /// The read consistency mode of catalog queries.
+    public var consistency: Consistency
+
+    /// Consul's consistency modes (`?stale`, none, `?consistent` on the HTTP API).
+    public enum Consistency: String, Sendable, CaseIterable {
+        case stale
+        case `default`
+        case consistent
+    }
+
+    public static let defaultHosts = [HostPort(host: "127.0.0.1", port: 8500)]
+
+    public init(
+        hosts: [HostPort] = ConsulConfig.defaultHosts,
+        service: String = "docker",
+        datacenters: [String] = [],
+        defaultMaxContainers: Int = 10,
+        consistency: Consistency = .stale
+    ) {
+        self.hosts = hosts
+        self.service = service
+        self.datacenters = datacenters
+        self.defaultMaxContainers = defaultMaxContainers
+        self.consistency = consistency
+    }
+}

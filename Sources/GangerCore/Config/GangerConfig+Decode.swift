@@ -1,0 +1,119 @@
+import Yams
+
+extension GangerConfig {
+    static let keys = [
+        "instance", "daemons", "consul", "services", "status", "docker_timeout", "shutdown_grace", "log",
+    ]
+
+    /// Decodes a whole document (nil = empty document). Returns a config even when errors were
+    /// recorded, so that the cross-field checks can still run on what was understood.
+    static func decode(_ root: Node?, environment: [String: String], _ decoder: ConfigDecoder) -> GangerConfig {
+        var config = GangerConfig(services: [])
+        guard let f = decoder.fields(root, at: "", known: keys) else { return config }
+        config.instance = decoder.value(f, "instance", default: config.instance) { text throws(ConfigError) in
+            guard ServiceConfig.isValidName(text) else {
+                throw ConfigError(path: "", message: "\(shown(text)) is not a valid instance name (lower-case letters, "
+                    + "digits, '_', '.', '-'; starting with a letter or digit)")
+            }
+            return text
+        }
+
+        let daemonNodes = decoder.list(f, "daemons")
+        config.daemons = daemonNodes.map { nodes in
+            nodes.enumerated().map { decodeDaemon($1, at: "\(f.path("daemons"))[\($0)]", decoder) }
+        } ?? []
+        if let daemonNodes, daemonNodes.isEmpty {
+            decoder.fail(f.path("daemons"), "must list at least one daemon (or use consul, or leave daemons out for $DOCKER_HOST)")
+        }
+        if f["consul"] != nil {
+            config.consul = decodeConsul(f, decoder)
+            if f["daemons"] != nil {
+                decoder.fail(f.path("consul"), "daemons and consul are mutually exclusive: list daemons or discover them, not both")
+            }
+        } else if f["daemons"] == nil {
+            do {
+                config.daemons = [try DaemonConfig.fromEnvironment(environment)]
+            } catch {
+                decoder.fail(error.path, error.message)
+            }
+        }
+
+        // An empty or absent list is reported by `validationErrors()`.
+        if let nodes = decoder.list(f, "services") {
+            config.services = nodes.enumerated().map { ServiceConfig.decode($1, at: "\(f.path("services"))[\($0)]", decoder) }
+        }
+        if let status = decoder.fields(f["status"], at: f.path("status"), known: ["listen"]) {
+            config.status.listen = decoder.value(status, "listen", default: config.status.listen, HostPort.parseListen)
+        }
+        config.dockerTimeout = decoder.duration(f, "docker_timeout", default: config.dockerTimeout)
+        config.shutdownGrace = decoder.duration(f, "shutdown_grace", default: config.shutdownGrace)
+        if config.dockerTimeout == .zero {
+            decoder.fail(f.path("docker_timeout"), "must be more than 0s")
+        }
+        if let log = decoder.fields(f["log"], at: f.path("log"), known: ["level", "format"]) {
+            config.log.level = decoder.choice(log, "level", default: config.log.level)
+            config.log.format = decoder.choice(log, "format", default: config.log.format)
+        }
+        return config
+    }
+
+    /// One `daemons[i]` entry: `url`, `max_containers`, and optionally `tls` or `cert_path`.
+    private static func decodeDaemon(_ node: Node, at path: String, _ decoder: ConfigDecoder) -> DaemonConfig {
+        var daemon = DaemonConfig(url: .localSocket)
+        guard let f = decoder.fields(node, at: path, known: ["url", "max_containers", "tls", "cert_path"]) else {
+            return daemon
+        }
+        daemon.url = decoder.required(f, "url", DaemonURL.parse) ?? daemon.url
+        daemon.maxContainers = decoder.int(
+            f, "max_containers", default: daemon.maxContainers, minimum: -1, hint: "-1 = unlimited, 0 = none")
+        if f["tls"] != nil,
+           let tls = decoder.fields(f["tls"], at: f.path("tls"), known: ["ca", "cert", "key"]) {
+            let ca = decoder.required(tls, "ca", ConfigDecoder.nonEmpty)
+            let cert = decoder.required(tls, "cert", ConfigDecoder.nonEmpty)
+            let key = decoder.required(tls, "key", ConfigDecoder.nonEmpty)
+            if let ca, let cert, let key { daemon.tls = .init(ca: ca, cert: cert, key: key) }
+        }
+        if let certPath = decoder.value(f, "cert_path", default: nil, { text throws(ConfigError) in
+            try ConfigDecoder.nonEmpty(text)
+        }) {
+            if f["tls"] != nil {
+                decoder.fail(f.path("cert_path"), "give either tls or cert_path, not both")
+            }
+            daemon.tls = .init(certPath: certPath)
+        }
+        if daemon.tls != nil, f["url"] != nil, !daemon.url.isTCP {
+            let key = f["tls"] != nil ? "tls" : "cert_path"
+            decoder.fail(f.path(key), "TLS applies only to tcp:// daemons, not \(daemon.url)")
+        }
+        return daemon
+    }
+
+    /// The `consul:` mapping; every key has a default, so `consul: {}` means the local agent.
+    private static func decodeConsul(_ top: Fields, _ decoder: ConfigDecoder) -> ConsulConfig {
+        var consul = ConsulConfig()
+        let known = ["hosts", "service", "datacenters", "default_max_containers", "consistency"]
+        guard let f = decoder.fields(top["consul"], at: top.path("consul"), known: known) else { return consul }
+        if let hosts = decoder.list(f, "hosts") {
+            consul.hosts = hosts.enumerated().compactMap { (index, node) -> HostPort? in
+                let path = "\(f.path("hosts"))[\(index)]"
+                guard let text = decoder.text(node, at: path) else {
+                    if ConfigDecoder.isNull(node) { decoder.fail(path, "missing") }
+                    return nil
+                }
+                do throws(ConfigError) {
+                    return try HostPort.parseEndpoint(text)
+                } catch {
+                    decoder.fail(path, error.message)
+                    return nil
+                }
+            }
+            if hosts.isEmpty { decoder.fail(f.path("hosts"), "must list at least one Consul agent (HOST:PORT)") }
+        }
+        consul.service = decoder.string(f, "service", default: consul.service)
+        consul.datacenters = decoder.strings(f, "datacenters") ?? []
+        consul.defaultMaxContainers = decoder.int(
+            f, "default_max_containers", default: consul.defaultMaxContainers, minimum: -1, hint: "-1 = unlimited")
+        consul.consistency = decoder.choice(f, "consistency", default: consul.consistency)
+        return consul
+    }
+}

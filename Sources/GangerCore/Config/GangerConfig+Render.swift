@@ -1,0 +1,109 @@
+import Yams
+
+extension GangerConfig {
+    /// The fully resolved configuration as YAML: every key, defaults filled in, durations and
+    /// sizes in their shortest exact form. This is what `ganger check` prints, and parsing it
+    /// again yields an equal configuration. With `consul` the `daemons` key is left out (the
+    /// two exclude each other); without it the daemons are listed, even when they came from
+    /// `$DOCKER_HOST`, so the output does not depend on the environment it is read in.
+    public func renderYAML() -> String {
+        var out: [String] = []
+        out.append("instance: \(yaml(instance))")
+        if let consul {
+            out.append("consul:")
+            out.append("  hosts:")
+            out += consul.hosts.map { "    - \(yaml($0.description))" }
+            out.append("  service: \(yaml(consul.service))")
+            out.append("  datacenters: \(flowList(consul.datacenters))")
+            out.append("  default_max_containers: \(consul.defaultMaxContainers)")
+            out.append("  consistency: \(consul.consistency.rawValue)")
+        } else {
+            out.append("daemons:")
+            for daemon in daemons {
+                out.append("  - url: \(yaml(daemon.url.description))")
+                out.append("    max_containers: \(daemon.maxContainers)")
+                if let tls = daemon.tls {
+                    out.append("    tls:")
+                    out.append("      ca: \(yaml(tls.ca))")
+                    out.append("      cert: \(yaml(tls.cert))")
+                    out.append("      key: \(yaml(tls.key))")
+                }
+            }
+        }
+        out.append("services:")
+        for service in services {
+            out += render(service)
+        }
+        out.append("status:")
+        out.append("  listen: \(yaml(status.listen.description))")
+        out.append("docker_timeout: \(dockerTimeout.configString)")
+        out.append("shutdown_grace: \(shutdownGrace.configString)")
+        out.append("log: {level: \(log.level.rawValue), format: \(log.format.rawValue)}")
+        return out.joined(separator: "\n") + "\n"
+    }
+
+    /// One `services` entry, block style, with the small groups in flow style as in DESIGN.md.
+    private func render(_ s: ServiceConfig) -> [String] {
+        var out = [
+            "  - name: \(yaml(s.name))",
+            "    listen: \(yaml(s.listen.description))",
+            "    image: \(yaml(s.image))",
+            "    port: \(s.port)",
+            "    command: \(flowList(s.command))",
+        ]
+        if s.env.isEmpty {
+            out.append("    env: {}")
+        } else {
+            out.append("    env:")
+            out += s.env.keys.sorted().map { "      \(yaml($0)): \(yaml(s.env[$0] ?? ""))" }
+        }
+        out += [
+            "    pull: \(s.pull.rawValue)",
+            "    ready: {attempts: \(s.ready.attempts), interval: \(s.ready.interval.configString), "
+                + "timeout: \(s.ready.timeout.configString)}",
+            "    limits: {memory: \(s.limits.memory), cpus: \(s.limits.cpus), pids: \(s.limits.pids)}",
+            "    network: \(yaml(s.network))",
+            "    pool: {warm: \(s.pool.warm), reuse: \(s.pool.reuse)}",
+            "    queue: {max: \(s.queue.max), timeout: \(s.queue.timeout.configString)}",
+            "    session: {max_duration: \(s.session.maxDuration.configString), "
+                + "idle_timeout: \(s.session.idleTimeout.configString)}",
+            "    per_source: {max_connections: \(s.perSource.maxConnections)}",
+            "    client_address: \(s.clientAddress.rawValue)",
+            "    netns: {mode: \(s.netns.mode.rawValue), holders: \(s.netns.holders), reuse: \(s.netns.reuse)}",
+        ]
+        return out
+    }
+
+    /// `[a, "b c"]` with each element quoted as a flow context needs.
+    private func flowList(_ items: [String]) -> String {
+        "[" + items.map { yaml($0, flow: true) }.joined(separator: ", ") + "]"
+    }
+
+    /// A string as a YAML scalar: plain when that reads back as the same string, else double
+    /// quoted. In flow context (`[...]`, `{...}`) a `:` forces quotes, since libyaml may take it
+    /// as a key indicator there.
+    private func yaml(_ text: String, flow: Bool = false) -> String {
+        let plainStart: (Unicode.Scalar) -> Bool = { ("a"..."z").contains($0) || ("A"..."Z").contains($0)
+            || ("0"..."9").contains($0) || $0 == "/" || $0 == "_" }
+        let plainRest: (Unicode.Scalar) -> Bool = { plainStart($0) || $0 == "." || $0 == "-" || $0 == "+"
+            || $0 == "@" || (!flow && $0 == ":") }
+        if let first = text.unicodeScalars.first, plainStart(first), text.unicodeScalars.allSatisfy(plainRest),
+           Resolver.default.resolveTag(of: Node(text)) == .str {
+            return text
+        }
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                out += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

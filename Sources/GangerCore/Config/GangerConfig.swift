@@ -1,0 +1,42 @@
+/// The whole, resolved configuration of one Ganger instance: every default filled in, every
+/// value parsed and checked. Built by `ConfigLoader` (from YAML) or `singleService` (from flags).
+public struct GangerConfig: Sendable, Equatable {
+    /// Labels this instance's containers; a restart removes its predecessor's leftovers.
+    public var instance: String
+    /// Static daemons; empty exactly when `consul` is set.
+    public var daemons: [DaemonConfig]
+    /// Discovery through Consul instead of `daemons`.
+    public var consul: ConsulConfig?
+    /// At least one.
+    public var services: [ServiceConfig]
+    public var status: StatusConfig
+    /// Upper bound on any single Docker API call (a pull can be slow).
+    public var dockerTimeout: Duration
+    /// How long running sessions may finish after SIGTERM before they are killed.
+    public var shutdownGrace: Duration
+    public var log: LogConfig
+
+    public static let defaultInstance = "ganger"
+    public static let defaultDockerTimeout = Duration.seconds(300)
+    public static let defaultShutdownGrace = Duration.seconds(30)
+
+    public init(
+        instance: String = GangerConfig.defaultInstance,
+        daemons: [DaemonConfig] = [DaemonConfig(url: .localSocket)],
+        consul: ConsulConfig? = nil,
+        services: [ServiceConfig],
+        status: StatusConfig = StatusConfig(),
+        dockerTimeout: Duration = GangerConfig.defaultDockerTimeout,
+        shutdownGrace: Duration = GangerConfig.defaultShutdownGrace,
+        log: LogConfig = LogConfig()
+    ) {
+        self.instance = instance
+        self.daemons = daemons
+        self.consul = consul
+        self.services = services
+        self.status = status
+        self.dockerTimeout = dockerTimeout
+        self.shutdownGrace = shutdownGrace
+        self.log = log
+    }
+}

@@ -1,0 +1,180 @@
+/// One service (`services:` list entry): a listen address whose every connection gets a fresh
+/// container of `image`, proxied to the container's TCP `port`.
+public struct ServiceConfig: Sendable, Equatable {
+    /// Unique, `[a-z0-9][a-z0-9_.-]*`; becomes the `ganger.service` label.
+    public var name: String
+    public var listen: HostPort
+    public var image: String
+    /// The container's TCP port the client's bytes go to.
+    public var port: UInt16
+    /// Overrides the image's CMD when not empty.
+    public var command: [String]
+    public var env: [String: String]
+    public var pull: Pull
+    public var ready: Readiness
+    public var limits: Limits
+    /// The Docker network the container (or its holder) joins.
+    public var network: String
+    public var pool: Pool
+    public var queue: Queue
+    public var session: Session
+    public var perSource: PerSource
+    public var clientAddress: ClientAddress
+    public var netns: Netns
+
+    public init(
+        name: String,
+        listen: HostPort,
+        image: String,
+        port: UInt16,
+        command: [String] = [],
+        env: [String: String] = [:],
+        pull: Pull = .missing,
+        ready: Readiness = Readiness(),
+        limits: Limits = Limits(),
+        network: String = "bridge",
+        pool: Pool = Pool(),
+        queue: Queue = Queue(),
+        session: Session = Session(),
+        perSource: PerSource = PerSource(),
+        clientAddress: ClientAddress = .none,
+        netns: Netns = Netns()
+    ) {
+        self.name = name
+        self.listen = listen
+        self.image = image
+        self.port = port
+        self.command = command
+        self.env = env
+        self.pull = pull
+        self.ready = ready
+        self.limits = limits
+        self.network = network
+        self.pool = pool
+        self.queue = queue
+        self.session = session
+        self.perSource = perSource
+        self.clientAddress = clientAddress
+        self.netns = netns
+    }
+
+    /// When the image is pulled, at startup, on every daemon.
+    public enum Pull: String, Sendable, CaseIterable {
+        case always, missing, never
+    }
+
+    /// How the container learns the client's address.
+    public enum ClientAddress: String, Sendable, CaseIterable {
+        /// Not at all.
+        case none
+        /// `GANGER_CLIENT_ADDR=ip:port` in the container's environment (so the container must
+        /// be created after the client arrived: incompatible with a warm pool).
+        case env
+        /// A PROXY protocol v1 (text) header before the client's bytes.
+        case proxyV1 = "proxy-v1"
+        /// A PROXY protocol v2 (binary) header before the client's bytes.
+        case proxyV2 = "proxy-v2"
+    }
+
+    /// How long to wait for a started container to accept a connection on `port`.
+    public struct Readiness: Sendable, Equatable {
+        /// Connection attempts, at least 1.
+        public var attempts: Int
+        /// Pause between attempts.
+        public var interval: Duration
+        /// Upper bound on the whole wait, whatever `attempts` says; more than zero.
+        public var timeout: Duration
+
+        public init(attempts: Int = 50, interval: Duration = .milliseconds(100), timeout: Duration = .seconds(10)) {
+            self.attempts = attempts
+            self.interval = interval
+            self.timeout = timeout
+        }
+    }
+
+    /// cgroup limits of each container; 0 means "no limit" for every field.
+    public struct Limits: Sendable, Equatable {
+        public var memory: ByteSize
+        public var cpus: Double
+        public var pids: Int
+
+        /// Docker refuses a memory limit below 6 MiB.
+        public static let minimumMemory = ByteSize(bytes: 6 << 20)
+
+        public init(memory: ByteSize = ByteSize(bytes: 256 << 20), cpus: Double = 1.0, pids: Int = 256) {
+            self.memory = memory
+            self.cpus = cpus
+            self.pids = pids
+        }
+    }
+
+    /// Warm containers kept ready, and how many sessions one container serves.
+    public struct Pool: Sendable, Equatable {
+        /// Started, ready containers kept waiting per service; 0 = start on demand.
+        public var warm: Int
+        /// Sessions a container serves before it is replaced; 1 = a fresh one for every client.
+        public var reuse: Int
+
+        public init(warm: Int = 0, reuse: Int = 1) {
+            self.warm = warm
+            self.reuse = reuse
+        }
+    }
+
+    /// Clients waiting while every daemon is full.
+    public struct Queue: Sendable, Equatable {
+        /// Longest queue; a client beyond it is closed at once. 0 = no queueing.
+        public var max: Int
+        /// Longest wait in the queue; 0 = no limit.
+        public var timeout: Duration
+
+        public init(max: Int = 1000, timeout: Duration = .seconds(60)) {
+            self.max = max
+            self.timeout = timeout
+        }
+    }
+
+    /// Bounds on a running session; 0 = none.
+    public struct Session: Sendable, Equatable {
+        public var maxDuration: Duration
+        /// Closed after this long without a byte in either direction.
+        public var idleTimeout: Duration
+
+        public init(maxDuration: Duration = .zero, idleTimeout: Duration = .zero) {
+            self.maxDuration = maxDuration
+            self.idleTimeout = idleTimeout
+        }
+    }
+
+    /// Limits per client IP address.
+    public struct PerSource: Sendable, Equatable {
+        /// Concurrent connections (queued or served) from one IP; 0 = unlimited.
+        public var maxConnections: Int
+
+        public init(maxConnections: Int = 0) {
+            self.maxConnections = maxConnections
+        }
+    }
+
+    /// Who owns the container's network namespace (see DESIGN.md, "Network holders").
+    public struct Netns: Sendable, Equatable {
+        public var mode: Mode
+        /// Ready holders kept per service and daemon (mode `holder` only).
+        public var holders: Int
+        /// Sessions one holder serves before it is replaced; at least 1.
+        public var reuse: Int
+
+        public enum Mode: String, Sendable, CaseIterable {
+            /// Docker sets up a namespace for every container.
+            case perContainer = "per-container"
+            /// The container joins a pre-started holder's namespace (`container:<holder>`).
+            case holder
+        }
+
+        public init(mode: Mode = .perContainer, holders: Int = 2, reuse: Int = 1) {
+            self.mode = mode
+            self.holders = holders
+            self.reuse = reuse
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import FoundationEssentials
+import GangerCore
+
+/// `ganger run [-c FILE]` or `ganger run --image IMG --port N [--listen ADDR]`: serve.
+///
+/// For now it resolves and validates the configuration only; serving is wired in later.
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Serve: a fresh container for every TCP connection.",
+        discussion: "Without --image, reads the configuration file. With --image and --port, serves one "
+            + "service with every other setting at its default."
+    )
+
+    @OptionGroup var config: ConfigFileOption
+
+    @Option(help: ArgumentHelp("Image of a single service to serve without a file.", valueName: "IMG"))
+    var image: String?
+
+    @Option(help: ArgumentHelp("The container's TCP port (12345 or 12345/tcp), with --image.", valueName: "N"))
+    var port: String?
+
+    @Option(help: ArgumentHelp("Where to listen, with --image (default: 0.0.0.0:5454).", valueName: "ADDR"))
+    var listen: String?
+
+    func validate() throws {
+        let single = image != nil || port != nil || listen != nil
+        if single, config.file != nil {
+            throw ValidationError("-c/--config cannot be combined with --image, --port or --listen.")
+        }
+        if single, image == nil || port == nil {
+            throw ValidationError("--image and --port go together (--listen is optional).")
+        }
+    }
+
+    func run() throws {
+        let environment = ProcessInfo.processInfo.environment
+        let resolved: GangerConfig
+        do {
+            if let image, let port {
+                resolved = try GangerConfig.singleService(image: image, port: port, listen: listen, environment: environment)
+            } else {
+                let path = ConfigLoader.resolvePath(explicit: config.file, environment: environment)
+                resolved = try ConfigLoader.load(path: path, environment: environment)
+            }
+        } catch {
+            printError(error.description)
+            throw ExitCode.configError
+        }
+        // The supervisor that serves `resolved` is another piece of work; until it lands, a
+        // valid configuration still ends in a startup failure so scripts cannot mistake it.
+        _ = resolved
+        printError("ganger run: not implemented yet")
+        throw ExitCode.runtimeFailure
+    }
+}
