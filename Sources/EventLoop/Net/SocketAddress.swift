@@ -47,6 +47,20 @@ public enum SocketAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// Resolves a host name with getaddrinfo. It BLOCKS: call it at startup or off the loop,
+    /// never from a handler. Numeric hosts return at once.
+    public static func resolveBlocking(host: String, port: UInt16) -> SocketAddress? {
+        if let numeric = try? SocketAddress(host: host, port: port) { return numeric }
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else { return nil }
+        defer { freeaddrinfo(result) }
+        var storage = sockaddr_storage()
+        memcpy(&storage, first.pointee.ai_addr, Int(first.pointee.ai_addrlen))
+        return SocketAddress(storage: storage)
+    }
+
     public var port: UInt16? {
         switch self {
         case let .v4(_, port), let .v6(_, port): port
@@ -54,7 +68,7 @@ public enum SocketAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    var family: CInt {
+    public var family: CInt {
         switch self {
         case .v4: AF_INET
         case .v6: AF_INET6

@@ -1,0 +1,173 @@
+/// A bounded keep-alive pool of HTTP/1.1 connections to one server, on the reactor.
+///
+/// At most `maxConnections` exist at once; requests beyond that wait in FIFO order. A finished
+/// connection the server lets persist goes to the next waiting request or back to the idle
+/// list (at most `maxIdle`). Every request has its own timeout; a long-lived stream (Docker's
+/// `/events`) passes nil and ends by `cancel()`.
+public final class HTTPClient {
+    public let address: SocketAddress
+    private let host: String
+    private weak var reactor: Reactor?
+    private let maxConnections: Int
+    private let maxIdle: Int
+    private let connectTimeout: Duration
+    private var idle: [HTTPClientConnection] = []
+    private var waiting: [HTTPRequestTask] = []
+    /// Connections that exist or are being connected.
+    public private(set) var openCount = 0
+
+    public init(reactor: Reactor, address: SocketAddress, host: String, maxConnections: Int = 16,
+                maxIdle: Int = 4, connectTimeout: Duration = .seconds(5)) {
+        self.reactor = reactor
+        self.address = address
+        self.host = host
+        self.maxConnections = maxConnections
+        self.maxIdle = maxIdle
+        self.connectTimeout = connectTimeout
+    }
+
+    public var idleCount: Int { idle.count }
+
+    /// Sends a request; `handler` hears the response. Keep the task to cancel it.
+    @discardableResult
+    public func execute(_ head: HTTPRequestHead, body: [UInt8] = [], timeout: Duration?,
+                        handler: HTTPResponseHandler) -> HTTPRequestTask {
+        let task = HTTPRequestTask(client: self, head: head, body: body, handler: handler)
+        if let timeout, let reactor {
+            task.timer = reactor.schedule(after: timeout) { [weak task] in task?.finish(.timedOut(timeout)) }
+        }
+        waiting.append(task)
+        dispatch()
+        return task
+    }
+
+    /// Closes idle connections and fails every waiting request with `.cancelled`.
+    public func shutdown() {
+        for task in waiting { task.finish(.cancelled) }
+        waiting.removeAll()
+        for connection in idle { connection.close() }
+        idle.removeAll()
+    }
+
+    fileprivate func remove(_ task: HTTPRequestTask) {
+        waiting.removeAll { $0 === task }
+    }
+
+    private func dispatch() {
+        while !waiting.isEmpty {
+            if let connection = idle.popLast() {
+                if connection.isReusable {
+                    start(waiting.removeFirst(), on: connection)
+                } else {
+                    openCount -= 1
+                }
+            } else if openCount < maxConnections {
+                openCount += 1
+                connect()
+                return
+            } else {
+                return
+            }
+        }
+    }
+
+    private func connect() {
+        guard let reactor else { return }
+        Connector.connect(reactor: reactor, to: address, timeout: connectTimeout) { [weak self] result in
+            guard let self else { return }
+            switch consume result {
+            case let .connected(socket):
+                do throws(SyscallError) {
+                    let connection = try HTTPClientConnection(reactor: reactor, socket: socket)
+                    release(connection)
+                } catch {
+                    openCount -= 1
+                    failFirstWaiting(.io(error))
+                }
+            case let .failed(error):
+                openCount -= 1
+                // Nothing to send on: the oldest waiting request learns why.
+                failFirstWaiting(.connect(error))
+            }
+        }
+    }
+
+    private func failFirstWaiting(_ error: HTTPClientError) {
+        if !waiting.isEmpty { waiting.removeFirst().finish(error) }
+        dispatch()
+    }
+
+    private func start(_ task: HTTPRequestTask, on connection: HTTPClientConnection) {
+        task.connection = connection
+        connection.onIdleClose = nil
+        connection.send(task.head, body: task.body, host: host, handler: HTTPResponseHandler(
+            head: { [weak task] in task?.handler?.head($0) },
+            body: { [weak task] in task?.handler?.body($0) },
+            end: { [weak self, weak task, unowned connection] error in
+                task?.connection = nil
+                task?.finish(error)
+                self?.release(connection)
+            }))
+    }
+
+    /// A connection is free again: serve the next request, keep it idle, or close it.
+    private func release(_ connection: HTTPClientConnection) {
+        guard connection.isReusable else {
+            connection.close()
+            openCount -= 1
+            return dispatch()
+        }
+        if !waiting.isEmpty { return start(waiting.removeFirst(), on: connection) }
+        guard idle.count < maxIdle else {
+            connection.close()
+            openCount -= 1
+            return
+        }
+        connection.onIdleClose = { [weak self, unowned connection] in
+            guard let self else { return }
+            idle.removeAll { $0 === connection }
+            openCount -= 1
+        }
+        idle.append(connection)
+    }
+}
+
+/// One request in flight or waiting for a connection.
+public final class HTTPRequestTask {
+    private weak var client: HTTPClient?
+    let head: HTTPRequestHead
+    let body: [UInt8]
+    fileprivate(set) var handler: HTTPResponseHandler?
+    fileprivate var connection: HTTPClientConnection?
+    fileprivate var timer: TimerID?
+
+    fileprivate init(client: HTTPClient, head: HTTPRequestHead, body: [UInt8], handler: HTTPResponseHandler) {
+        self.client = client
+        self.head = head
+        self.body = body
+        self.handler = handler
+    }
+
+    public var isFinished: Bool { handler == nil }
+
+    /// Abandons the request: its connection (if any) is closed, the handler hears `.cancelled`.
+    public func cancel() { finish(.cancelled) }
+
+    fileprivate func finish(_ error: HTTPClientError?) {
+        guard let handler else { return }
+        self.handler = nil
+        if let timer { client?.cancelTimer(timer) }
+        timer = nil
+        client?.remove(self)
+        if let connection, error != nil {
+            // Mid-response: the stream is out of step, so the connection goes too.
+            self.connection = nil
+            connection.close(with: error!)
+        }
+        handler.end(error)
+    }
+}
+
+extension HTTPClient {
+    fileprivate func cancelTimer(_ timer: TimerID) { reactor?.cancel(timer) }
+}

@@ -1,0 +1,182 @@
+import Glibc
+
+/// Why an HTTP exchange failed, in words a log reader can act on.
+public enum HTTPClientError: Error, Sendable, CustomStringConvertible {
+    case connect(ConnectError)
+    case io(SyscallError)
+    case parse(HTTPParseError)
+    case closedEarly
+    case timedOut(Duration)
+    case bodyTooLarge(limit: Int)
+    case cancelled
+
+    public var description: String {
+        switch self {
+        case let .connect(error): "\(error)"
+        case let .io(error): "\(error)"
+        case let .parse(error): "malformed response: \(error)"
+        case .closedEarly: "the peer closed the connection before the response ended"
+        case let .timedOut(limit): "no complete response within \(limit)"
+        case let .bodyTooLarge(limit): "response body larger than \(limit) bytes"
+        case .cancelled: "cancelled"
+        }
+    }
+}
+
+/// What the caller of one request hears, in order: a head, body bytes (any number of calls),
+/// then exactly one `end` — success, or the error that ended the exchange.
+public struct HTTPResponseHandler {
+    public var head: (HTTPResponseHead) -> Void
+    public var body: ([UInt8]) -> Void
+    public var end: (HTTPClientError?) -> Void
+
+    public init(head: @escaping (HTTPResponseHead) -> Void, body: @escaping ([UInt8]) -> Void,
+                end: @escaping (HTTPClientError?) -> Void) {
+        self.head = head
+        self.body = body
+        self.end = end
+    }
+}
+
+/// One HTTP/1.1 connection on the reactor carrying one request at a time.
+///
+/// The owner (an `HTTPClient` pool) sends a request, hears the response through its handler,
+/// and may send the next one once `isReusable`. A connection that fails, times out or is
+/// cancelled mid-response is closed: its byte stream can no longer be trusted.
+public final class HTTPClientConnection {
+    private weak var reactor: Reactor?
+    private var socket: FileDescriptor?
+    private let fd: CInt
+    private var registration: Registration?
+    private var parser = HTTPResponseParser()
+    private var output: [UInt8] = []
+    private var outputOffset = 0
+    private var handler: HTTPResponseHandler?
+    private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
+
+    /// Called once when the connection closes for any reason while idle (peer hung up).
+    var onIdleClose: (() -> Void)?
+    public private(set) var isClosed = false
+
+    /// Wraps a connected socket.
+    public init(reactor: Reactor, socket: consuming FileDescriptor) throws(SyscallError) {
+        self.reactor = reactor
+        fd = socket.rawValue
+        self.socket = consume socket
+        registration = try reactor.register(fd, interest: .all) { [unowned self] events in handle(events) }
+    }
+
+    deinit {
+        teardown()
+        readBuffer.deallocate()
+    }
+
+    /// True between exchanges on a connection the server allowed to persist.
+    public var isReusable: Bool { !isClosed && handler == nil && parser.isConnectionReusable }
+
+    /// Sends `head` and `body`; the response goes to `handler`. One exchange at a time.
+    public func send(_ head: HTTPRequestHead, body: [UInt8], host: String, handler: HTTPResponseHandler) {
+        precondition(self.handler == nil, "one request at a time")
+        guard !isClosed else { return handler.end(.closedEarly) }
+        self.handler = handler
+        parser.expect(method: head.method)
+        output = head.serialized(host: host, contentLength: body.isEmpty && head.method == .get ? nil : body.count) + body
+        outputOffset = 0
+        flush()
+    }
+
+    /// Abandons the exchange in progress (if any) and closes; the handler hears `error`.
+    public func close(with error: HTTPClientError = .cancelled) {
+        fail(error)
+    }
+
+    private func handle(_ events: IOEvents) {
+        if !events.intersection([.writable, .error, .hangup]).isEmpty { flush() }
+        if !isClosed && !events.intersection([.readable, .readHangup, .hangup, .error]).isEmpty { readAvailable() }
+    }
+
+    private func flush() {
+        while outputOffset < output.count && !isClosed {
+            // Array.withUnsafeBytes rethrows untyped errors; carry the typed one out in a Result.
+            let result = output.withUnsafeBytes { raw in
+                Result { () throws(SyscallError) in
+                    try Socket.write(fd, from: UnsafeRawBufferPointer(rebasing: raw[outputOffset...]))
+                }
+            }
+            switch result {
+            case .success(.wouldBlock): return
+            case let .success(.processed(n)): outputOffset += n
+            case let .failure(error): return fail(.io(error))
+            }
+        }
+        if outputOffset == output.count && !output.isEmpty {
+            output = []
+            outputOffset = 0
+        }
+    }
+
+    private func readAvailable() {
+        while !isClosed {
+            let result = Result { () throws(SyscallError) in try Socket.read(fd, into: readBuffer) }
+            switch result {
+            case .success(.wouldBlock):
+                return
+            case .success(.processed(0)):
+                return eof()
+            case let .success(.processed(n)):
+                do throws(HTTPParseError) {
+                    deliver(try parser.feed(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n])))
+                } catch {
+                    return fail(.parse(error))
+                }
+            case let .failure(error):
+                return fail(.io(error))
+            }
+        }
+    }
+
+    private func deliver(_ events: [HTTPResponseEvent]) {
+        for event in events {
+            guard let handler else {
+                // Bytes nobody asked for: the stream is out of step, so it cannot be reused.
+                return fail(.closedEarly)
+            }
+            switch event {
+            case let .head(head): handler.head(head)
+            case let .body(bytes): handler.body(bytes)
+            case .end:
+                self.handler = nil
+                handler.end(nil)
+                if !parser.isConnectionReusable { teardown() }
+            }
+        }
+    }
+
+    private func eof() {
+        if handler != nil {
+            do throws(HTTPParseError) {
+                deliver(try parser.finishOnEOF())
+            } catch {
+                return fail(.parse(error))
+            }
+            if handler != nil { return fail(.closedEarly) }
+        }
+        teardown()
+        onIdleClose?()
+    }
+
+    private func fail(_ error: HTTPClientError) {
+        let pending = handler
+        handler = nil
+        teardown()
+        pending?.end(error)
+    }
+
+    private func teardown() {
+        guard !isClosed else { return }
+        isClosed = true
+        if let registration { reactor?.deregister(registration) }
+        registration = nil
+        socket = nil
+    }
+}

@@ -1,0 +1,103 @@
+public import EventLoop
+import FoundationEssentials
+
+extension DockerClient {
+    // MARK: Images
+
+    /// Whether `image` exists on this daemon (`GET /images/{name}/json`: 404 is "no").
+    public func imageExists(_ image: String, completion: @escaping (Result<Bool, DockerError>) -> Void) {
+        call(.get, "/images/\(percentEncode(image))/json", accept: [404]) { result in
+            completion(result.map { $0.status != 404 })
+        }
+    }
+
+    /// Pulls `image` (`POST /images/create`), reporting progress lines; no timeout but the
+    /// caller's (a pull can take minutes). An error line in the stream fails the pull.
+    public func pull(_ image: String, progress: @escaping (String) -> Void,
+                     completion: @escaping (Result<Void, DockerError>) -> Void) {
+        let (repository, tag) = Self.splitReference(image)
+        var query = [("fromImage", repository)]
+        if let tag { query.append(("tag", tag)) }
+        var failure: String?
+        let name = self.name
+        stream(.post, "/images/create", query: query, timeout: nil, line: { line in
+            guard let item = try? JSONDecoder().decode(PullProgress.self, from: Data(line)) else { return }
+            if let error = item.error { failure = error }
+            if let status = item.status { progress([item.id, status].compactMap { $0 }.joined(separator: ": ")) }
+        }, completion: { error in
+            if let error { return completion(.failure(error)) }
+            if let failure {
+                return completion(.failure(DockerError(daemon: name, call: "POST /images/create", kind: .status(200), message: failure)))
+            }
+            completion(.success(()))
+        })
+    }
+
+    /// `name:tag` → (name, tag); a digest or a registry port is left intact.
+    static func splitReference(_ image: String) -> (String, String?) {
+        if image.contains("@") { return (image, nil) }
+        let lastSlash = image.lastIndex(of: "/") ?? image.startIndex
+        if let colon = image[lastSlash...].lastIndex(of: ":") {
+            return (String(image[..<colon]), String(image[image.index(after: colon)...]))
+        }
+        return (image, "latest")
+    }
+
+    // MARK: Containers
+
+    /// `POST /containers/create`; returns the new container's id.
+    public func create(_ spec: ContainerSpec, name containerName: String? = nil,
+                       completion: @escaping (Result<String, DockerError>) -> Void) {
+        let query = containerName.map { [("name", $0)] } ?? []
+        call(.post, "/containers/create", query: query, json: spec) { [self] result in
+            completion(result.flatMap { decode(CreateResponse.self, $0.body, call: "POST /containers/create").map(\.id) })
+        }
+    }
+
+    /// `POST /containers/{id}/start` (304, already started, counts as success).
+    public func start(_ id: String, completion: @escaping (Result<Void, DockerError>) -> Void) {
+        call(.post, "/containers/\(id)/start", accept: [304]) { completion($0.map { _ in () }) }
+    }
+
+    /// `GET /containers/{id}/json`.
+    public func inspect(_ id: String, completion: @escaping (Result<ContainerInspect, DockerError>) -> Void) {
+        call(.get, "/containers/\(id)/json") { [self] result in
+            completion(result.flatMap { decode(ContainerInspect.self, $0.body, call: "GET /containers/{id}/json") })
+        }
+    }
+
+    /// `POST /containers/{id}/kill` (409, not running, counts as success).
+    public func kill(_ id: String, completion: @escaping (Result<Void, DockerError>) -> Void) {
+        call(.post, "/containers/\(id)/kill", accept: [409]) { completion($0.map { _ in () }) }
+    }
+
+    /// `DELETE /containers/{id}?force=true&v=true`: kill and remove in one call. 404 (already
+    /// gone) counts as success, so removal is idempotent.
+    public func remove(_ id: String, completion: @escaping (Result<Void, DockerError>) -> Void) {
+        call(.delete, "/containers/\(id)", query: [("force", "true"), ("v", "true")], accept: [404]) {
+            completion($0.map { _ in () })
+        }
+    }
+
+    /// `GET /containers/json?all=true&filters={"label":[...]}`: every container with all labels.
+    public func list(labels: [String], completion: @escaping (Result<[ContainerSummary], DockerError>) -> Void) {
+        call(.get, "/containers/json", query: [("all", "true"), ("filters", Self.labelFilter(labels))]) { [self] result in
+            completion(result.flatMap { decode([ContainerSummary].self, $0.body, call: "GET /containers/json") })
+        }
+    }
+
+    /// `GET /events?filters=...`: container events with `labels`, one call per event, until
+    /// cancelled or the stream breaks (`completion`).
+    @discardableResult
+    public func events(labels: [String], onEvent: @escaping (DockerEvent) -> Void,
+                       completion: @escaping (DockerError?) -> Void) -> HTTPRequestTask {
+        let filters = #"{"type":["container"],"label":[\#(labels.map { "\"\($0)\"" }.joined(separator: ","))]}"#
+        return stream(.get, "/events", query: [("filters", filters)], timeout: nil, line: { line in
+            if let event = try? JSONDecoder().decode(DockerEvent.self, from: Data(line)) { onEvent(event) }
+        }, completion: completion)
+    }
+
+    static func labelFilter(_ labels: [String]) -> String {
+        #"{"label":[\#(labels.map { "\"\($0)\"" }.joined(separator: ","))]}"#
+    }
+}

@@ -1,0 +1,193 @@
+public import EventLoop
+import FoundationEssentials
+
+/// One Docker daemon's Engine API, spoken over HTTP/1.1 on the reactor (unix socket or TCP).
+///
+/// Every call is non-blocking and answers through its completion on the loop. Calls use the
+/// API version negotiated by `negotiate` (min of ours and the daemon's), and each has the
+/// `docker_timeout` unless it is a stream. Errors carry the daemon URL, the call, the HTTP
+/// status and the daemon's own message.
+public final class DockerClient {
+    /// The newest API version Ganger speaks; older daemons (1.41, Debian's 20.10) get theirs.
+    public static let ourAPIVersion = "1.45"
+    /// Largest buffered response body: a container list of a busy daemon fits many times over.
+    static let maxBody = 16 << 20
+
+    public let url: DaemonURL
+    public let name: String
+    let http: HTTPClient
+    let timeout: Duration
+    /// The API version in use: set by `negotiate`; until then unversioned paths are used.
+    public private(set) var apiVersion: String?
+
+    public init(reactor: Reactor, url: DaemonURL, timeout: Duration) throws(DockerError) {
+        self.url = url
+        name = url.description
+        self.timeout = timeout
+        let address: SocketAddress
+        switch url {
+        case let .unix(path):
+            address = .unix(path: path)
+        case let .tcp(host, port):
+            // Resolved once, here, before the loop depends on it: no DNS on the loop.
+            guard let resolved = SocketAddress.resolveBlocking(host: host, port: port) else {
+                throw DockerError(daemon: url.description, call: "resolve", kind: .transport("unknown host"),
+                                  message: "cannot resolve \(host)")
+            }
+            address = resolved
+        case .ssh:
+            throw DockerError(daemon: url.description, call: "connect", kind: .transport("unsupported"),
+                              message: "ssh:// daemons are not supported yet")
+        }
+        http = HTTPClient(reactor: reactor, address: address, host: "docker", maxConnections: 32, maxIdle: 8,
+                          connectTimeout: min(timeout, .seconds(10)))
+    }
+
+    /// Drops idle connections and fails queued calls (at shutdown).
+    public func shutdown() { http.shutdown() }
+
+    // MARK: Plumbing
+
+    /// A buffered call. `path` has no version prefix. 2xx (and `accept`) succeed; the body is
+    /// returned raw.
+    @discardableResult
+    func call(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], json body: (any Encodable)? = nil,
+              timeout: Duration? = nil, accept: Set<Int> = [],
+              completion: @escaping (Result<(status: Int, body: [UInt8]), DockerError>) -> Void) -> HTTPRequestTask {
+        let callName = "\(method.rawValue) \(path)"
+        var bytes: [UInt8] = []
+        var headers: HTTPHeaders = [:]
+        if let body {
+            do {
+                bytes = Array(try JSONEncoder().encode(body))
+            } catch {
+                let failure = DockerError(daemon: name, call: callName, kind: .decoding("\(error)"), message: "cannot encode: \(error)")
+                return http.execute(HTTPRequestHead(method: .get, target: "/_ping"), timeout: timeout ?? self.timeout,
+                                    handler: HTTPResponseHandler(head: { _ in }, body: { _ in }, end: { _ in completion(.failure(failure)) }))
+            }
+            headers.add(name: "Content-Type", value: "application/json")
+        }
+        var status = 0
+        var received: [UInt8] = []
+        var overflow = false
+        let name = self.name
+        let head = HTTPRequestHead(method: method, target: target(path, query), headers: headers)
+        return http.execute(head, body: bytes, timeout: timeout ?? self.timeout, handler: HTTPResponseHandler(
+            head: { status = $0.status },
+            body: { chunk in
+                if received.count + chunk.count > Self.maxBody { overflow = true } else { received += chunk }
+            },
+            end: { error in
+                if let error { return completion(.failure(.transport(name, callName, error))) }
+                if overflow {
+                    return completion(.failure(.transport(name, callName, .bodyTooLarge(limit: Self.maxBody))))
+                }
+                if (200..<300).contains(status) || accept.contains(status) {
+                    completion(.success((status, received)))
+                } else {
+                    completion(.failure(Self.statusError(name, callName, status, received)))
+                }
+            }))
+    }
+
+    /// A streamed call whose body is JSON lines (pull progress, events): each complete line goes
+    /// to `line` as it arrives. No timeout unless given.
+    @discardableResult
+    func stream(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], timeout: Duration?,
+                line: @escaping ([UInt8]) -> Void, completion: @escaping (DockerError?) -> Void) -> HTTPRequestTask {
+        let callName = "\(method.rawValue) \(path)"
+        var status = 0
+        var splitter = LineSplitter()
+        var errorBody: [UInt8] = []
+        let name = self.name
+        return http.execute(HTTPRequestHead(method: method, target: target(path, query)), timeout: timeout,
+                            handler: HTTPResponseHandler(
+            head: { status = $0.status },
+            body: { chunk in
+                guard (200..<300).contains(status) else {
+                    if errorBody.count < 64 << 10 { errorBody += chunk }
+                    return
+                }
+                do {
+                    for l in try splitter.feed(chunk) { line(l) }
+                } catch {
+                    // A line past the limit: drop what was buffered and go on with the next.
+                    splitter = LineSplitter()
+                }
+            },
+            end: { error in
+                if let error { return completion(.transport(name, callName, error)) }
+                guard (200..<300).contains(status) else {
+                    return completion(Self.statusError(name, callName, status, errorBody))
+                }
+                if let last = splitter.finish() { line(last) }
+                completion(nil)
+            }))
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ bytes: [UInt8], call: String) -> Result<T, DockerError> {
+        do {
+            return .success(try JSONDecoder().decode(T.self, from: Data(bytes)))
+        } catch {
+            return .failure(DockerError(daemon: name, call: call, kind: .decoding("\(error)"),
+                                        message: "unexpected answer: \(error)"))
+        }
+    }
+
+    static func statusError(_ daemon: String, _ call: String, _ status: Int, _ body: [UInt8]) -> DockerError {
+        let message = (try? JSONDecoder().decode(ErrorBody.self, from: Data(body)).message)
+            ?? String(decoding: body.prefix(512), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return DockerError(daemon: daemon, call: call, kind: .status(status), message: message)
+    }
+
+    private func target(_ path: String, _ query: [(String, String)]) -> String {
+        let versioned = apiVersion.map { "/v\($0)\(path)" } ?? path
+        guard !query.isEmpty else { return versioned }
+        return versioned + "?" + query.map { "\(percentEncode($0.0))=\(percentEncode($0.1))" }.joined(separator: "&")
+    }
+
+    // MARK: System
+
+    /// `GET /_ping`.
+    public func ping(timeout: Duration? = nil, completion: @escaping (Result<Void, DockerError>) -> Void) {
+        call(.get, "/_ping", timeout: timeout) { completion($0.map { _ in () }) }
+    }
+
+    /// `GET /version`, then speaks min(ours, the daemon's ApiVersion) from now on.
+    public func negotiate(completion: @escaping (Result<String, DockerError>) -> Void) {
+        let saved = apiVersion
+        apiVersion = nil  // /version is asked unversioned: any daemon answers it
+        call(.get, "/version") { [self] result in
+            switch result.flatMap({ decode(VersionResponse.self, $0.body, call: "GET /version") }) {
+            case let .success(version):
+                apiVersion = Self.older(Self.ourAPIVersion, version.apiVersion)
+                completion(.success(version.apiVersion))
+            case let .failure(error):
+                apiVersion = saved
+                completion(.failure(error))
+            }
+        }
+    }
+
+    /// The lower of two "major.minor" API versions.
+    static func older(_ a: String, _ b: String) -> String {
+        func parts(_ v: String) -> [Int] { v.split(separator: ".").map { Int($0) ?? 0 } }
+        return parts(a).lexicographicallyPrecedes(parts(b)) ? a : b
+    }
+}
+
+/// RFC 3986 percent-encoding of a query component (unreserved characters pass).
+func percentEncode(_ text: String) -> String {
+    var out = ""
+    for byte in text.utf8 {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+            out.unicodeScalars.append(Unicode.Scalar(byte))
+        default:
+            let hex = String(byte, radix: 16, uppercase: true)
+            out += "%" + (hex.count == 1 ? "0" + hex : hex)
+        }
+    }
+    return out
+}

@@ -1,0 +1,41 @@
+public import EventLoop
+
+/// A failed Docker call: which daemon, which call, and what it said.
+public struct DockerError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable {
+        /// The daemon answered with an error status; `message` is its own words.
+        case status(Int)
+        /// No usable answer: connect, I/O, timeout or a malformed response.
+        case transport(String)
+        /// The answer's JSON did not have the expected shape.
+        case decoding(String)
+    }
+
+    public let daemon: String
+    public let call: String
+    public let kind: Kind
+    public let message: String
+
+    public var description: String {
+        switch kind {
+        case let .status(code): "docker \(daemon): \(call): \(code) \(message)"
+        case .transport, .decoding: "docker \(daemon): \(call): \(message)"
+        }
+    }
+
+    /// The daemon answered 404 (no such container or image).
+    public var isNotFound: Bool {
+        if case .status(404) = kind { return true }
+        return false
+    }
+
+    /// The daemon could not be reached or did not answer in time: it counts against its health.
+    public var isTransport: Bool {
+        if case .transport = kind { return true }
+        return false
+    }
+
+    static func transport(_ daemon: String, _ call: String, _ error: HTTPClientError) -> DockerError {
+        DockerError(daemon: daemon, call: call, kind: .transport(error.description), message: error.description)
+    }
+}

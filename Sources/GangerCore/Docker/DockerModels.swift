@@ -1,0 +1,144 @@
+/// The Engine API shapes Ganger sends and reads (API 1.41 and later); only the fields it uses.
+
+struct VersionResponse: Decodable {
+    let version: String
+    let apiVersion: String
+    enum CodingKeys: String, CodingKey {
+        case version = "Version"
+        case apiVersion = "ApiVersion"
+    }
+}
+
+/// `POST /containers/create` body.
+public struct ContainerSpec: Encodable, Sendable {
+    public var image: String
+    public var cmd: [String]?
+    public var env: [String]
+    public var labels: [String: String]
+    public var exposedPorts: [String: Empty]
+    public var hostConfig: HostConfig
+
+    public struct Empty: Encodable, Sendable { public init() {} }
+
+    public struct HostConfig: Encodable, Sendable {
+        public var memory: Int64?
+        public var nanoCpus: Int64?
+        public var pidsLimit: Int?
+        public var securityOpt: [String]
+        public var networkMode: String
+        public var restartPolicy: [String: String]
+        public var autoRemove: Bool
+        public var portBindings: [String: [PortBinding]]?
+        public var capDrop: [String]?
+        public var capAdd: [String]?
+        public var readonlyRootfs: Bool?
+        public var tmpfs: [String: String]?
+
+        enum CodingKeys: String, CodingKey {
+            case memory = "Memory", nanoCpus = "NanoCpus", pidsLimit = "PidsLimit", securityOpt = "SecurityOpt"
+            case networkMode = "NetworkMode", restartPolicy = "RestartPolicy", autoRemove = "AutoRemove"
+            case portBindings = "PortBindings", capDrop = "CapDrop", capAdd = "CapAdd"
+            case readonlyRootfs = "ReadonlyRootfs", tmpfs = "Tmpfs"
+        }
+    }
+
+    public struct PortBinding: Codable, Sendable {
+        public var hostIp: String
+        public var hostPort: String
+        enum CodingKeys: String, CodingKey {
+            case hostIp = "HostIp", hostPort = "HostPort"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case image = "Image", cmd = "Cmd", env = "Env", labels = "Labels", exposedPorts = "ExposedPorts"
+        case hostConfig = "HostConfig"
+    }
+}
+
+struct CreateResponse: Decodable {
+    let id: String
+    enum CodingKeys: String, CodingKey { case id = "Id" }
+}
+
+/// `GET /containers/{id}/json`: state and network.
+public struct ContainerInspect: Decodable, Sendable {
+    public let id: String
+    public let state: State
+    public let networkSettings: NetworkSettings
+
+    public struct State: Decodable, Sendable {
+        public let status: String
+        public let running: Bool
+        public let exitCode: Int
+        public let oomKilled: Bool
+        enum CodingKeys: String, CodingKey {
+            case status = "Status", running = "Running", exitCode = "ExitCode", oomKilled = "OOMKilled"
+        }
+    }
+
+    public struct NetworkSettings: Decodable, Sendable {
+        public let ipAddress: String?
+        public let networks: [String: Network]?
+        public let ports: [String: [ContainerSpec.PortBinding]?]?
+        enum CodingKeys: String, CodingKey {
+            case ipAddress = "IPAddress", networks = "Networks", ports = "Ports"
+        }
+    }
+
+    public struct Network: Decodable, Sendable {
+        public let ipAddress: String?
+        enum CodingKeys: String, CodingKey { case ipAddress = "IPAddress" }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "Id", state = "State", networkSettings = "NetworkSettings"
+    }
+
+    /// The container's address on `network` (falling back to any network it is on).
+    public func ipAddress(on network: String) -> String? {
+        let named = networkSettings.networks?[network]?.ipAddress
+        if let named, !named.isEmpty { return named }
+        if let legacy = networkSettings.ipAddress, !legacy.isEmpty { return legacy }
+        return networkSettings.networks?.values.compactMap(\.ipAddress).first { !$0.isEmpty }
+    }
+
+    /// The host port Docker published for `port/tcp`, if any.
+    public func publishedPort(_ port: UInt16) -> UInt16? {
+        guard let bindings = networkSettings.ports?["\(port)/tcp"] ?? nil else { return nil }
+        return bindings.compactMap { UInt16($0.hostPort) }.first
+    }
+}
+
+/// One entry of `GET /containers/json`.
+public struct ContainerSummary: Decodable, Sendable {
+    public let id: String
+    public let labels: [String: String]
+    public let state: String
+    enum CodingKeys: String, CodingKey { case id = "Id", labels = "Labels", state = "State" }
+}
+
+/// One line of `GET /events`.
+public struct DockerEvent: Decodable, Sendable {
+    public let type: String?
+    public let action: String
+    public let actor: Actor
+    public struct Actor: Decodable, Sendable {
+        public let id: String
+        public let attributes: [String: String]?
+        enum CodingKeys: String, CodingKey { case id = "ID", attributes = "Attributes" }
+    }
+    enum CodingKeys: String, CodingKey { case type = "Type", action = "Action", actor = "Actor" }
+}
+
+/// One line of pull progress (`POST /images/create`).
+struct PullProgress: Decodable {
+    let status: String?
+    let id: String?
+    let error: String?
+}
+
+/// The daemon's error body: `{"message": "..."}`.
+struct ErrorBody: Decodable {
+    let message: String
+}
