@@ -50,7 +50,7 @@ public enum Socket {
     }
 
     /// `getsockopt(SO_ERROR)`: the outcome of a non-blocking connect, 0 when it succeeded.
-    static func pendingError(_ fd: CInt) throws(SyscallError) -> Int32 {
+    public static func pendingError(_ fd: CInt) throws(SyscallError) -> Int32 {
         var value: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         _ = try syscall("getsockopt(SO_ERROR)") { getsockopt(fd, SOL_SOCKET, SO_ERROR, &value, &length) }

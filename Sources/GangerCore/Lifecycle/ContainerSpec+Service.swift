@@ -1,0 +1,62 @@
+import EventLoop
+
+/// The labels that make a container Ganger's; the only way it recognises its own.
+public enum GangerLabels {
+    public static let managed = "ganger.managed"
+    public static let instance = "ganger.instance"
+    public static let service = "ganger.service"
+    public static let client = "ganger.client"
+    public static let role = "ganger.role"
+
+    /// Filters for this instance's containers.
+    public static func filters(instance name: String) -> [String] {
+        ["\(managed)=true", "\(instance)=\(name)"]
+    }
+}
+
+extension ContainerSpec {
+    /// The container for one session of `service`: its image, command and env, Ganger's labels,
+    /// and the sandbox an operator expects (no-new-privileges, memory/cpus/pids limits, no
+    /// restart, removed by Ganger rather than AutoRemove so a crash cannot race the removal).
+    /// `publish` asks Docker to publish the port on the daemon's host (remote daemons).
+    static func session(service: ServiceConfig, instance: String, client: SocketAddress?, publish: Bool) -> ContainerSpec {
+        var labels = [
+            GangerLabels.managed: "true",
+            GangerLabels.instance: instance,
+            GangerLabels.service: service.name,
+        ]
+        var env = service.env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        if let client {
+            labels[GangerLabels.client] = client.description
+            if service.clientAddress == .env { env.append("GANGER_CLIENT_ADDR=\(client.description)") }
+        }
+        let port = "\(service.port)/tcp"
+        let limits = service.limits
+        return ContainerSpec(
+            image: service.image,
+            cmd: service.command.isEmpty ? nil : service.command,
+            env: env,
+            labels: labels,
+            exposedPorts: [port: Empty()],
+            hostConfig: HostConfig(
+                memory: limits.memory.bytes > 0 ? limits.memory.bytes : nil,
+                nanoCpus: limits.cpus > 0 ? Int64(limits.cpus * 1_000_000_000) : nil,
+                pidsLimit: limits.pids > 0 ? limits.pids : nil,
+                securityOpt: ["no-new-privileges"],
+                networkMode: service.network,
+                restartPolicy: ["Name": "no"],
+                autoRemove: false,
+                portBindings: publish ? [port: [PortBinding(hostIp: "", hostPort: "")]] : nil
+            )
+        )
+    }
+}
+
+extension ContainerSpec.HostConfig {
+    init(memory: Int64?, nanoCpus: Int64?, pidsLimit: Int?, securityOpt: [String], networkMode: String,
+         restartPolicy: [String: String], autoRemove: Bool, portBindings: [String: [ContainerSpec.PortBinding]]?) {
+        self.init(memory: memory, nanoCpus: nanoCpus, pidsLimit: pidsLimit, securityOpt: securityOpt,
+                  networkMode: networkMode, restartPolicy: restartPolicy, autoRemove: autoRemove,
+                  portBindings: portBindings, capDrop: nil, capAdd: nil, readonlyRootfs: nil, tmpfs: nil)
+    }
+}

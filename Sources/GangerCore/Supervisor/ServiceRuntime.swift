@@ -1,0 +1,24 @@
+import EventLoop
+
+/// A service as it runs: its configuration, listener, wait queue and counters.
+final class ServiceRuntime {
+    let config: ServiceConfig
+    let index: Int
+    var listener: Listener?
+    var queue: WaitQueue<Session>
+    var address: SocketAddress?
+
+    // Counters shown by the status page and metrics.
+    var sessionsTotal = 0
+    var refusedQueueFull = 0
+    var queueTimeouts = 0
+    var bytesIn: UInt64 = 0
+    var bytesOut: UInt64 = 0
+    var closeReasons: [String: Int] = [:]
+
+    init(config: ServiceConfig, index: Int) {
+        self.config = config
+        self.index = index
+        queue = WaitQueue(capacity: config.queue.max)
+    }
+}

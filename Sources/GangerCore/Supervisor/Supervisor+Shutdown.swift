@@ -1,0 +1,40 @@
+import EventLoop
+import Logging
+
+extension Supervisor {
+    /// Stops accepting, lets sessions finish for `grace`, then ends the rest; removes every
+    /// container Ganger started and any this instance still has; then calls `done`. A second
+    /// call skips the grace period.
+    public func shutdown(grace: Duration, done: @escaping () -> Void) {
+        guard let reactor else { return done() }
+        if draining {
+            logger.notice("second signal: ending every session now")
+            return endAllSessions()
+        }
+        draining = true
+        logger.notice("shutting down", metadata: ["sessions": "\(sessions.count)", "grace": "\(grace)"])
+        for service in services {
+            service.listener?.close()
+            service.listener = nil
+            while let queued = service.queue.pop() { queued.finish("shutting down") }
+        }
+        let graceTimer = reactor.schedule(after: grace) { [self] in
+            if !sessions.isEmpty { logger.notice("grace period over", metadata: ["sessions": "\(sessions.count)"]) }
+            endAllSessions()
+        }
+        onDrained = { [self] in
+            reactor.cancel(graceTimer)
+            // A last sweep by label: whatever a failed removal left is taken now.
+            let up = placement.daemons.indices.filter { placement.daemons[$0].healthy }
+            removeLeftovers(on: up) { [self] in
+                for daemon in daemons { daemon.shutdown() }
+                done()
+            }
+        }
+        checkDrained()
+    }
+
+    private func endAllSessions() {
+        for session in Array(sessions.values) { session.close("shutdown") }
+    }
+}

@@ -1,0 +1,137 @@
+public import EventLoop
+import Logging
+
+extension Supervisor {
+    /// Brings Ganger up: every daemon pinged and its API version negotiated, every service's
+    /// image present on every daemon (per its pull policy), this instance's leftovers from an
+    /// earlier run removed, then the listeners opened. `ready` gets each service's bound
+    /// address; `failed` gets a message naming what is wrong and where (exit 2).
+    public func start(ready: @escaping ([(service: String, address: SocketAddress)]) -> Void,
+                      failed: @escaping (String) -> Void) {
+        contactDaemons { [self] up in
+            guard !up.isEmpty else {
+                return failed("no Docker daemon answers: " + daemons.map(\.name).joined(separator: ", "))
+            }
+            prepareImages(on: up) { [self] error in
+                if let error { return failed(error) }
+                removeLeftovers(on: up) { [self] in
+                    do throws(StartupError) {
+                        ready(try openListeners())
+                    } catch {
+                        failed(error.description)
+                    }
+                }
+            }
+        }
+    }
+
+    private func contactDaemons(_ done: @escaping ([Int]) -> Void) {
+        var up: [Int] = []
+        let join = Join(daemons.count) { done(up.sorted()) }
+        for (index, daemon) in daemons.enumerated() {
+            daemon.negotiate { [self] result in
+                switch result {
+                case let .success(version):
+                    logger.info("daemon up", metadata: ["daemon": "\(daemon.name)", "api": "\(daemon.apiVersion ?? version)"])
+                    up.append(index)
+                case let .failure(error):
+                    logger.error("daemon does not answer", metadata: ["daemon": "\(daemon.name)", "error": "\(error)"])
+                    placement.setHealthy(index, false)
+                }
+                join.leave()
+            }
+        }
+    }
+
+    /// Applies each service's pull policy on each daemon, all in parallel.
+    private func prepareImages(on up: [Int], _ done: @escaping (String?) -> Void) {
+        var firstError: String?
+        let join = Join(services.count * up.count) { done(firstError) }
+        for service in services {
+            for index in up {
+                let daemon = daemons[index]
+                let image = service.config.image
+                let fail = { (message: String) in
+                    if firstError == nil { firstError = message }
+                    join.leave()
+                }
+                let pull = { [self] in
+                    logger.info("pulling image", metadata: ["image": "\(image)", "daemon": "\(daemon.name)"])
+                    daemon.pull(image, progress: { [self] line in
+                        logger.debug("pull", metadata: ["image": "\(image)", "daemon": "\(daemon.name)", "progress": "\(line)"])
+                    }, completion: { [self] result in
+                        switch result {
+                        case .success:
+                            logger.info("image pulled", metadata: ["image": "\(image)", "daemon": "\(daemon.name)"])
+                            join.leave()
+                        case let .failure(error):
+                            fail("cannot pull image \(image) on daemon \(daemon.name): \(error.message)")
+                        }
+                    })
+                }
+                if service.config.pull == .always {
+                    pull()
+                    continue
+                }
+                daemon.imageExists(image) { result in
+                    switch result {
+                    case .success(true):
+                        join.leave()
+                    case .success(false) where service.config.pull == .never:
+                        fail("image \(image) not found on daemon \(daemon.name) (service \(service.config.name) has pull: never)")
+                    case .success(false):
+                        pull()
+                    case let .failure(error):
+                        fail("cannot inspect image \(image) on daemon \(daemon.name): \(error.message)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Removes every container labelled with this instance on `up` daemons: what a crashed or
+    /// killed predecessor left behind.
+    func removeLeftovers(on up: [Int], _ done: @escaping () -> Void) {
+        let join = Join(up.count, done: done)
+        for index in up {
+            daemons[index].list(labels: GangerLabels.filters(instance: instance)) { [self] result in
+                guard case let .success(containers) = result, !containers.isEmpty else {
+                    if case let .failure(error) = result {
+                        logger.error("cannot list leftovers", metadata: ["daemon": "\(daemons[index].name)", "error": "\(error)"])
+                    }
+                    return join.leave()
+                }
+                logger.notice("removing leftover containers", metadata: [
+                    "daemon": "\(daemons[index].name)", "count": "\(containers.count)",
+                ])
+                let each = Join(containers.count) { join.leave() }
+                for container in containers { removeContainer(container.id, on: index) { each.leave() } }
+            }
+        }
+    }
+
+    private func openListeners() throws(StartupError) -> [(service: String, address: SocketAddress)] {
+        guard let reactor else { return [] }
+        var bound: [(service: String, address: SocketAddress)] = []
+        for service in services {
+            let listen = service.config.listen
+            let address: SocketAddress
+            do {
+                address = try SocketAddress(host: listen.host, port: listen.port)
+                service.listener = try Listener(reactor: reactor, address: address) { [unowned self, unowned service] client, peer in
+                    accepted(client, peer: peer, service: service)
+                }
+            } catch {
+                throw StartupError(description: "cannot listen on \(listen) for service \(service.config.name): \(error)")
+            }
+            service.address = service.listener?.address
+            bound.append((service.config.name, service.listener!.address))
+        }
+        return bound
+    }
+}
+
+/// A startup failure with a message naming what and where.
+public struct StartupError: Error, CustomStringConvertible {
+    public let description: String
+}

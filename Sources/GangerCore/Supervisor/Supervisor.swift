@@ -1,0 +1,171 @@
+public import EventLoop
+public import Logging
+
+/// Wires Ganger together on one reactor: daemons, services, sessions, placement.
+///
+/// Everything here runs on the loop thread. The supervisor owns every session and every
+/// container Ganger starts; it hands out slots (placement), queues clients when the fleet is
+/// full, removes containers when sessions end, and admits the next queued client when a slot
+/// frees up.
+public final class Supervisor {
+    public let config: GangerConfig
+    public let logger: Logger
+    public private(set) weak var reactor: Reactor?
+    let pipes = PipePool()
+    var placement: Placement
+    var daemons: [DockerClient] = []
+    var services: [ServiceRuntime] = []
+    var sessions: [UInt64: Session] = [:]
+    private var nextSessionID: UInt64 = 1
+    /// Removals in flight: shutdown waits for them.
+    var removalsInFlight = 0
+    var draining = false
+    var onDrained: (() -> Void)?
+    private var admitRotation = 0
+
+    var instance: String { config.instance }
+
+    public init(config: GangerConfig, reactor: Reactor, logger: Logger) throws(DockerError) {
+        self.config = config
+        self.reactor = reactor
+        self.logger = logger
+        placement = Placement(capacities: config.daemons.map(\.maxContainers))
+        for daemon in config.daemons {
+            daemons.append(try DockerClient(reactor: reactor, url: daemon.url, timeout: config.dockerTimeout))
+        }
+        services = config.services.enumerated().map { ServiceRuntime(config: $1, index: $0) }
+    }
+
+    func docker(_ index: Int) -> DockerClient { daemons[index] }
+
+    /// Remote daemons publish the service port on their host; local ones are reached at the
+    /// container's address on its network.
+    func publishesPorts(_ daemon: Int) -> Bool {
+        if case .unix = daemons[daemon].url { return false }
+        return true
+    }
+
+    func serviceAddress(_ info: ContainerInspect, daemon: Int, port: UInt16, network: String) -> SocketAddress? {
+        switch daemons[daemon].url {
+        case .unix:
+            guard let ip = info.ipAddress(on: network) else { return nil }
+            return try? SocketAddress(host: ip, port: port)
+        case let .tcp(host, _), let .ssh(_, host, _):
+            guard let published = info.publishedPort(port) else { return nil }
+            return SocketAddress.resolveBlocking(host: host, port: published)
+        }
+    }
+
+    // MARK: Accepting
+
+    func accepted(_ client: consuming FileDescriptor, peer: SocketAddress, service: ServiceRuntime) {
+        guard let reactor, !draining else { return client.close() }
+        let session = Session(id: nextSessionID, service: service, client: client, peer: peer, supervisor: self, now: reactor.now)
+        nextSessionID += 1
+        sessions[session.id] = session
+        service.sessionsTotal += 1
+        session.watchClient(reactor: reactor)
+        // FIFO per service: a newcomer never overtakes clients already waiting.
+        if service.queue.isEmpty, let daemon = placement.acquire() {
+            session.admitted(on: daemon, reactor: reactor)
+        } else if service.queue.push(session, id: session.id) {
+            session.queued(timeout: service.config.queue.timeout, reactor: reactor)
+        } else {
+            service.refusedQueueFull += 1
+            logger.warning("queue full: client refused", metadata: ["service": "\(service.config.name)", "client": "\(peer)"])
+            session.finish("queue full")
+        }
+    }
+
+    func queueTimedOut(_ session: Session) {
+        session.service.queueTimeouts += 1
+        session.finish("queue timeout")
+    }
+
+    /// A slot is free: the next queued client, taking services in turn so one busy service
+    /// cannot starve the others that share the daemons.
+    func admitNext() {
+        guard let reactor, !draining else { return }
+        while placement.hasRoom {
+            var admitted = false
+            for step in 0..<services.count {
+                let service = services[(admitRotation + step) % services.count]
+                guard let session = service.queue.pop() else { continue }
+                guard let daemon = placement.acquire() else {
+                    _ = service.queue.push(session, id: session.id)  // cannot happen: hasRoom held
+                    return
+                }
+                admitRotation = (service.index + 1) % services.count
+                session.admitted(on: daemon, reactor: reactor)
+                admitted = true
+                break
+            }
+            if !admitted { return }
+        }
+    }
+
+    // MARK: Ending
+
+    func relayEnded(_ session: Session, relay: Relay, reason: Relay.CloseReason) {
+        session.service.bytesIn += relay.bytesToService
+        session.service.bytesOut += relay.bytesToClient
+        session.service.closeReasons[reason.description, default: 0] += 1
+    }
+
+    func sessionEnded(_ session: Session, wasQueued: Bool) {
+        if wasQueued { session.service.queue.remove(id: session.id) }
+        sessions.removeValue(forKey: session.id)
+        dispose(session)
+        admitNext()
+        checkDrained()
+    }
+
+    /// Removes the session's container (if any) and frees its slot once Docker confirms.
+    func dispose(_ session: Session) {
+        guard let (daemon, id) = session.surrenderContainer() else { return }
+        guard let id else { return releaseSlot(daemon) }
+        removeContainer(id, on: daemon) { [self] in releaseSlot(daemon) }
+    }
+
+    func releaseSlot(_ daemon: Int) {
+        placement.release(daemon)
+        admitNext()
+        checkDrained()
+    }
+
+    /// `DELETE /containers/{id}?force=true`, off the client's path; retried while the daemon
+    /// fails, so a container is never forgotten.
+    func removeContainer(_ id: String, on daemon: Int, attempt: Int = 1, then done: @escaping () -> Void) {
+        removalsInFlight += 1
+        daemons[daemon].remove(id) { [self] result in
+            removalsInFlight -= 1
+            switch result {
+            case .success:
+                done()
+            case let .failure(error):
+                logger.error("cannot remove container", metadata: [
+                    "daemon": "\(daemons[daemon].name)", "container": "\(id.prefix(12))", "error": "\(error)", "attempt": "\(attempt)",
+                ])
+                guard attempt < 5, let reactor else { return done() }
+                removalsInFlight += 1
+                reactor.schedule(after: .milliseconds(200 * attempt)) { [self] in
+                    removalsInFlight -= 1
+                    removeContainer(id, on: daemon, attempt: attempt + 1, then: done)
+                }
+            }
+        }
+    }
+
+    /// A Docker call failed; a transport failure is logged against the daemon.
+    func daemonFailed(_ daemon: Int, _ error: DockerError) {
+        if error.isTransport {
+            logger.warning("daemon call failed", metadata: ["daemon": "\(daemons[daemon].name)", "error": "\(error)"])
+        }
+    }
+
+    func checkDrained() {
+        guard draining, sessions.isEmpty, removalsInFlight == 0, let onDrained else { return }
+        self.onDrained = nil
+        onDrained()
+    }
+}
