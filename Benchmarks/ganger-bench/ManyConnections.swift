@@ -1,0 +1,52 @@
+import EventLoop
+import Glibc
+
+/// (b) Many concurrent connections, each sending `bytesPerConnection` to a discarding sink and
+/// waiting for the EOF the sink's close sends back: aggregate Gbit/s from the first connect to
+/// the last EOF, and the proxy's CPU seconds per GiB.
+struct ManyConnections {
+    struct Sample {
+        var gbps: Double
+        var cpuPerGiB: Double?
+        var failed: Int
+    }
+
+    let settings: BenchSettings
+    let loop: ReactorThread
+
+    func run(peers: [Peer], proxies: [Peer: ChildProcess], ports: [Peer: UInt16], sinkPort: UInt16,
+             log: (String) -> Void) -> (samples: [Peer: [Sample]], bytesSent: UInt64) {
+        var results: [Peer: [Sample]] = [:]
+        var bytesSent: UInt64 = 0
+        for round in 0..<settings.rounds {
+            for peer in rotated(peers, by: round) {
+                let port = peer == .direct ? sinkPort : ports[peer]!
+                let pid = proxies[peer]?.programPID
+                let cpuBefore = pid.flatMap(ProcFS.cpuSeconds)
+                let plan = ConnectionDriver.Plan(
+                    target: .v4(host: "127.0.0.1", port: port), connections: settings.manyConnections,
+                    bytesEach: settings.bytesPerConnection, connectWindow: settings.manyConnections, limit: .seconds(60))
+                let driver = ConnectionDriver(plan: plan)
+                driver.start(on: loop)
+                let progress = driver.waitFinished()
+                bytesSent += UInt64(progress.finished) * UInt64(settings.bytesPerConnection)
+                if let pid { _ = waitUntil(5) { ProcFS.children(pid).isEmpty } }
+                guard let end = progress.endedAt, !progress.timedOut else {
+                    log("  round \(round + 1) \(peer.rawValue): TIMED OUT (\(progress.finished) finished, \(progress.failed) failed)")
+                    continue
+                }
+                let total = Double(progress.finished) * Double(settings.bytesPerConnection)
+                let seconds = Double(end - progress.startedAt) / 1e9
+                var sample = Sample(gbps: total * 8 / seconds / 1e9, failed: progress.failed)
+                if let pid, let cpuBefore, let cpuAfter = ProcFS.cpuSeconds(pid), total > 0 {
+                    sample.cpuPerGiB = (cpuAfter - cpuBefore) / (total / Double(1 << 30))
+                }
+                results[peer, default: []].append(sample)
+                log("  round \(round + 1) \(peer.rawValue): \(format(sample.gbps)) Gbit/s in \(format(seconds, digits: 3)) s"
+                    + (sample.cpuPerGiB.map { ", \(format($0, digits: 3)) CPU s/GiB" } ?? "")
+                    + (progress.failed > 0 ? ", \(progress.failed) FAILED (\(progress.firstError ?? "?"))" : ""))
+            }
+        }
+        return (results, bytesSent)
+    }
+}
