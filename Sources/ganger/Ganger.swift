@@ -1,4 +1,5 @@
 import ArgumentParser
+import EventLoop
 import Glibc
 
 /// The `ganger` command: parses arguments and hands over to a subcommand.
@@ -17,6 +18,13 @@ struct Ganger: ParsableCommand {
     /// Like ArgumentParser's own `main()`, but a usage error exits with 1 as DESIGN.md asks
     /// ("1 configuration or usage error"), not with ArgumentParser's EX_USAGE (64).
     static func main() {
+        // `ganger run` reads TERM, INT, HUP and CHLD from a signalfd. They must be blocked before
+        // any other thread exists, or a thread that has not blocked them takes the default
+        // action and the process dies without cleaning up.
+        if CommandLine.arguments.dropFirst().first == "run" {
+            Signals.block([SIGTERM, SIGINT, SIGHUP, SIGCHLD])
+            Signals.ignorePipe()
+        }
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -44,6 +52,17 @@ func printError(_ message: String) {
     var remaining = Array(line.utf8)[...]
     while !remaining.isEmpty {
         let written = remaining.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        if written < 0, errno == EINTR { continue }
+        guard written > 0 else { return }
+        remaining = remaining.dropFirst(written)
+    }
+}
+
+/// Writes one line to standard output (the machine-readable "listening" lines).
+func printOut(_ message: String) {
+    var remaining = Array((message + "\n").utf8)[...]
+    while !remaining.isEmpty {
+        let written = remaining.withUnsafeBytes { write(STDOUT_FILENO, $0.baseAddress, $0.count) }
         if written < 0, errno == EINTR { continue }
         guard written > 0 else { return }
         remaining = remaining.dropFirst(written)

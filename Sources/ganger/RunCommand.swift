@@ -4,7 +4,6 @@ import GangerCore
 
 /// `ganger run [-c FILE]` or `ganger run --image IMG --port N [--listen ADDR]`: serve.
 ///
-/// For now it resolves and validates the configuration only; serving is wired in later.
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
@@ -48,10 +47,7 @@ struct RunCommand: ParsableCommand {
             printError(error.description)
             throw ExitCode.configError
         }
-        // The supervisor that serves `resolved` is another piece of work; until it lands, a
-        // valid configuration still ends in a startup failure so scripts cannot mistake it.
-        _ = resolved
-        printError("ganger run: not implemented yet")
-        throw ExitCode.runtimeFailure
+        let code = try Serve(config: resolved).run()
+        if code != 0 { throw ExitCode(code) }
     }
 }

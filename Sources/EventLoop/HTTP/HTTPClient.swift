@@ -34,7 +34,8 @@ public final class HTTPClient {
                         handler: HTTPResponseHandler) -> HTTPRequestTask {
         let task = HTTPRequestTask(client: self, head: head, body: body, handler: handler)
         if let timeout, let reactor {
-            task.timer = reactor.schedule(after: timeout) { [weak task] in task?.finish(.timedOut(timeout)) }
+            // Strong: the timer keeps the task alive until it fires or `finish` cancels it.
+            task.timer = reactor.schedule(after: timeout) { task.finish(.timedOut(timeout)) }
         }
         waiting.append(task)
         dispatch()
@@ -100,12 +101,14 @@ public final class HTTPClient {
     private func start(_ task: HTTPRequestTask, on connection: HTTPClientConnection) {
         task.connection = connection
         connection.onIdleClose = nil
+        // The exchange holds the task strongly (the caller may drop it); the connection lets go
+        // of the handler when the exchange ends, which ends the cycle.
         connection.send(task.head, body: task.body, host: host, handler: HTTPResponseHandler(
-            head: { [weak task] in task?.handler?.head($0) },
-            body: { [weak task] in task?.handler?.body($0) },
-            end: { [weak self, weak task, unowned connection] error in
-                task?.connection = nil
-                task?.finish(error)
+            head: { task.handler?.head($0) },
+            body: { task.handler?.body($0) },
+            end: { [weak self, unowned connection] error in
+                task.connection = nil
+                task.finish(error)
                 self?.release(connection)
             }))
     }

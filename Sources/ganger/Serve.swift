@@ -1,0 +1,53 @@
+import EventLoop
+import GangerCore
+import Glibc
+import Logging
+
+/// Runs the supervisor on a reactor on the main thread until it has shut down.
+struct Serve {
+    let config: GangerConfig
+
+    /// Returns the process exit code: 0 after a clean shutdown, 2 when startup failed.
+    func run() throws -> Int32 {
+        let level = Logger.Level(rawValue: config.log.level.rawValue) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "ganger")
+        let reactor = try Reactor()
+        let supervisor: Supervisor
+        do {
+            supervisor = try Supervisor(config: config, reactor: reactor, logger: logger)
+        } catch {
+            printError("ganger: \(error)")
+            return 2
+        }
+        var exitCode: Int32 = 0
+        let signals = try SignalSource(reactor: reactor, signals: [SIGTERM, SIGINT, SIGHUP, SIGCHLD]) { signal in
+            switch signal {
+            case SIGTERM, SIGINT:
+                supervisor.shutdown(grace: config.shutdownGrace) { reactor.stop() }
+            case SIGCHLD:
+                // As PID 1, every orphan in the container becomes our child: reap them all.
+                while waitpid(-1, nil, WNOHANG) > 0 {}
+            default:
+                logger.notice("SIGHUP: configuration reload is not supported yet; keeping the running configuration")
+            }
+        }
+        supervisor.start(ready: { bound in
+            for (service, address) in bound {
+                logger.info("listening", metadata: ["service": "\(service)", "address": "\(address)"])
+                printOut("ganger: service \(service) listening on \(address)")
+            }
+        }, failed: { message in
+            printError("ganger: \(message)")
+            exitCode = 2
+            supervisor.shutdown(grace: .zero) { reactor.stop() }
+        })
+        try reactor.run()
+        withExtendedLifetime(signals) {}
+        return exitCode
+    }
+}
