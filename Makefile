@@ -23,6 +23,9 @@ bench: release bench-peers ## relay and peers on loopback: table + bench/results
 bench-peers: ## install haproxy, socat, iperf3 from Debian if missing (root; idempotent)
 	bench/install-peers.sh
 
+demo: build docker-up images ## one echo session through ganger on a real dockerd; nothing left behind
+	scripts/demo.sh
+
 clean:
 	rm -rf .build
 

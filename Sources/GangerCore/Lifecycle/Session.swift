@@ -205,10 +205,18 @@ final class Session {
             guard !isOver, containerID == id, case let .success(info) = result, !info.state.running else { return }
             retryOnFreshContainer(info.state)
         }
-        timer = reactor.schedule(after: service.config.ready.interval) { [self] in
+        timer = reactor.schedule(after: Self.retryDelay(attempt: attempts, interval: service.config.ready.interval)) { [self] in
             timer = nil
             probe(address)
         }
+    }
+
+    /// Retries start fast and double up to `interval`: a service usually binds its port a few
+    /// milliseconds after its container starts, and a fixed 100 ms wait would double a cold
+    /// start. (5 ms, 10, 20, 40, 80, then `interval`.)
+    static func retryDelay(attempt: Int, interval: Duration) -> Duration {
+        let fast = Duration.milliseconds(5) * (1 << min(max(attempt - 1, 0), 20))
+        return min(fast, interval)
     }
 
     private func retryOnFreshContainer(_ info: ContainerInspect) { retryOnFreshContainer(info.state) }
