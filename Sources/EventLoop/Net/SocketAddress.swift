@@ -61,6 +61,14 @@ public enum SocketAddress: Sendable, Hashable, CustomStringConvertible {
         return SocketAddress(storage: storage)
     }
 
+    /// The host part (IP literal or unix path): what per-source limits count by.
+    public var host: String {
+        switch self {
+        case let .v4(host, _), let .v6(host, _): host
+        case let .unix(path): path
+        }
+    }
+
     public var port: UInt16? {
         switch self {
         case let .v4(_, port), let .v6(_, port): port

@@ -12,6 +12,9 @@ final class ServiceRuntime {
     var sessionsTotal = 0
     var refusedQueueFull = 0
     var queueTimeouts = 0
+    var refusedPerSource = 0
+    /// Queued + running sessions per client IP, for `per_source.max_connections`.
+    var perSource: [String: Int] = [:]
     var bytesIn: UInt64 = 0
     var bytesOut: UInt64 = 0
     var closeReasons: [String: Int] = [:]

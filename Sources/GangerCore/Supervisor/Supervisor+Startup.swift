@@ -16,7 +16,9 @@ extension Supervisor {
                 if let error { return failed(error) }
                 removeLeftovers(on: up) { [self] in
                     do throws(StartupError) {
-                        ready(try openListeners())
+                        let bound = try openListeners()
+                        startHealthChecks()
+                        ready(bound)
                     } catch {
                         failed(error.description)
                     }

@@ -22,6 +22,11 @@ public final class Supervisor {
     var draining = false
     var onDrained: (() -> Void)?
     private var admitRotation = 0
+    /// Health state per daemon index: when it went down, and the current ping back-off.
+    var downSince: [Int: UInt64] = [:]
+    var backoff: [Int: Duration] = [:]
+    /// Container ids being removed, so reconciliation does not remove them twice.
+    var removing: Set<String> = []
 
     var instance: String { config.instance }
 
@@ -60,6 +65,16 @@ public final class Supervisor {
 
     func accepted(_ client: consuming FileDescriptor, peer: SocketAddress, service: ServiceRuntime) {
         guard let reactor, !draining else { return client.close() }
+        let limit = service.config.perSource.maxConnections
+        let source = peer.host
+        if limit > 0 && service.perSource[source, default: 0] >= limit {
+            service.refusedPerSource += 1
+            logger.warning("per-source limit: client refused", metadata: [
+                "service": "\(service.config.name)", "client": "\(peer)", "limit": "\(limit)",
+            ])
+            return client.close()
+        }
+        service.perSource[source, default: 0] += 1
         let session = Session(id: nextSessionID, service: service, client: client, peer: peer, supervisor: self, now: reactor.now)
         nextSessionID += 1
         sessions[session.id] = session
@@ -114,6 +129,10 @@ public final class Supervisor {
 
     func sessionEnded(_ session: Session, wasQueued: Bool) {
         if wasQueued { session.service.queue.remove(id: session.id) }
+        let source = session.peer.host
+        if let count = session.service.perSource[source] {
+            if count <= 1 { session.service.perSource.removeValue(forKey: source) } else { session.service.perSource[source] = count - 1 }
+        }
         sessions.removeValue(forKey: session.id)
         dispose(session)
         admitNext()
@@ -137,16 +156,22 @@ public final class Supervisor {
     /// fails, so a container is never forgotten.
     func removeContainer(_ id: String, on daemon: Int, attempt: Int = 1, then done: @escaping () -> Void) {
         removalsInFlight += 1
+        removing.insert(id)
         daemons[daemon].remove(id) { [self] result in
             removalsInFlight -= 1
             switch result {
             case .success:
+                removing.remove(id)
                 done()
             case let .failure(error):
                 logger.error("cannot remove container", metadata: [
                     "daemon": "\(daemons[daemon].name)", "container": "\(id.prefix(12))", "error": "\(error)", "attempt": "\(attempt)",
                 ])
-                guard attempt < 5, let reactor else { return done() }
+                guard attempt < 5, let reactor else {
+                    // Given up for now: reconciliation removes it when the daemon answers again.
+                    removing.remove(id)
+                    return done()
+                }
                 removalsInFlight += 1
                 reactor.schedule(after: .milliseconds(200 * attempt)) { [self] in
                     removalsInFlight -= 1
@@ -156,11 +181,10 @@ public final class Supervisor {
         }
     }
 
-    /// A Docker call failed; a transport failure is logged against the daemon.
+    /// A Docker call failed: a transport failure (no answer) takes the daemon out of placement
+    /// until a health check finds it answering again.
     func daemonFailed(_ daemon: Int, _ error: DockerError) {
-        if error.isTransport {
-            logger.warning("daemon call failed", metadata: ["daemon": "\(daemons[daemon].name)", "error": "\(error)"])
-        }
+        if error.isTransport { markDown(daemon, error) }
     }
 
     func checkDrained() {

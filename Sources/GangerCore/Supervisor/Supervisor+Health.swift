@@ -1,0 +1,78 @@
+import EventLoop
+import Logging
+
+/// How often an up daemon is pinged, and the longest back-off for a down one.
+enum HealthTiming {
+    static let interval: Duration = .seconds(2)
+    static let maxBackoff: Duration = .seconds(30)
+    static let pingTimeout: Duration = .seconds(2)
+}
+
+extension Supervisor {
+    /// Starts pinging every daemon: an up daemon every `interval`; a down one with exponential
+    /// back-off. A daemon that fails a ping (or any call, see `daemonFailed`) gets no new
+    /// placements; its relayed sessions go on. When it answers again, its containers are
+    /// reconciled and it is used again.
+    func startHealthChecks() {
+        for index in daemons.indices { scheduleHealthCheck(index, after: HealthTiming.interval) }
+    }
+
+    private func scheduleHealthCheck(_ index: Int, after delay: Duration) {
+        guard let reactor, !draining else { return }
+        reactor.schedule(after: delay) { [weak self] in self?.healthCheck(index) }
+    }
+
+    private func healthCheck(_ index: Int) {
+        guard !draining else { return }
+        let daemon = daemons[index]
+        let wasUp = placement.daemons[index].healthy
+        daemon.ping(timeout: min(HealthTiming.pingTimeout, config.dockerTimeout)) { [self] result in
+            switch result {
+            case .success where wasUp:
+                scheduleHealthCheck(index, after: HealthTiming.interval)
+            case .success:
+                // Back: learn its API version again (it may have been upgraded), reconcile, use it.
+                daemon.negotiate { [self] _ in
+                    reconcile(index) { [self] in
+                        placement.setHealthy(index, true)
+                        downSince[index] = nil
+                        backoff[index] = nil
+                        logger.notice("daemon up again", metadata: ["daemon": "\(daemon.name)"])
+                        admitNext()
+                        scheduleHealthCheck(index, after: HealthTiming.interval)
+                    }
+                }
+            case let .failure(error):
+                markDown(index, error)
+                let next = min((backoff[index] ?? .milliseconds(500)) * 2, HealthTiming.maxBackoff)
+                backoff[index] = next
+                scheduleHealthCheck(index, after: next)
+            }
+        }
+    }
+
+    /// Takes `index` out of placement (idempotent), logging why once.
+    func markDown(_ index: Int, _ error: DockerError) {
+        guard placement.daemons[index].healthy else { return }
+        placement.setHealthy(index, false)
+        downSince[index] = reactor?.now
+        logger.error("daemon down: no new sessions placed on it", metadata: ["daemon": "\(daemons[index].name)", "error": "\(error)"])
+    }
+
+    /// This instance's containers on `index` that no session owns are removed (leftovers from
+    /// while it was unreachable); the rest are Ganger's and already counted.
+    private func reconcile(_ index: Int, _ done: @escaping () -> Void) {
+        let known = Set(sessions.values.compactMap { $0.daemon == index ? $0.containerID : nil })
+        daemons[index].list(labels: GangerLabels.filters(instance: instance)) { [self] result in
+            guard case let .success(containers) = result else { return done() }
+            let strays = containers.filter { !known.contains($0.id) && !removing.contains($0.id) }
+            if !strays.isEmpty {
+                logger.notice("reconcile: removing containers no session owns", metadata: [
+                    "daemon": "\(daemons[index].name)", "count": "\(strays.count)",
+                ])
+            }
+            let join = Join(strays.count, done: done)
+            for stray in strays { removeContainer(stray.id, on: index) { join.leave() } }
+        }
+    }
+}
