@@ -1,0 +1,85 @@
+/// Everything the status page, `/status.json`, `/metrics` and `ganger status` show: a value
+/// the supervisor fills on the loop, safe to encode or hand to another thread.
+///
+/// This is the documented schema of `/status.json` (docs/status.md). Times are seconds;
+/// `*_unix` fields are seconds since the epoch.
+public struct StatusSnapshot: Codable, Sendable, Equatable {
+    public var instance: String
+    public var version: String
+    public var startedUnix: Double
+    public var nowUnix: Double
+    /// Shutting down: not accepting; /healthz answers 503.
+    public var draining: Bool
+    public var services: [Service]
+    public var daemons: [Daemon]
+    /// The last sessions that ended, newest first (at most 50).
+    public var recentSessions: [SessionRecord]
+
+    public struct Service: Codable, Sendable, Equatable {
+        public var name: String
+        public var listen: String
+        public var image: String
+        public var sessionsCurrent: Int
+        public var sessionsTotal: Int
+        /// Highest `sessionsCurrent` seen.
+        public var sessionsMax: Int
+        public var queueCurrent: Int
+        public var queueMax: Int
+        public var queueTimeouts: Int
+        public var refusedQueueFull: Int
+        public var refusedPerSource: Int
+        public var poolWarm: Int
+        public var poolReady: Int
+        public var bytesIn: UInt64
+        public var bytesOut: UInt64
+        /// Client connect → first byte to the client, for cold and warm (pooled) containers.
+        public var ttfbCold: Percentiles
+        public var ttfbWarm: Percentiles
+        /// Every TTFB observation in seconds for the Prometheus histogram: bucket upper bounds
+        /// (seconds) → cumulative counts, plus sum and count.
+        public var ttfbHistogram: Histogram
+        /// Sessions that ended, by close reason ("client closed", "create failed: ...", ...).
+        public var endReasons: [String: Int]
+    }
+
+    public struct Percentiles: Codable, Sendable, Equatable {
+        public var count: Int
+        public var p50: Double?
+        public var p90: Double?
+        public var p99: Double?
+    }
+
+    public struct Histogram: Codable, Sendable, Equatable {
+        public var buckets: [Bucket]
+        public var sum: Double
+        public var count: Int
+        public struct Bucket: Codable, Sendable, Equatable {
+            public var le: Double
+            public var count: Int
+        }
+    }
+
+    public struct Daemon: Codable, Sendable, Equatable {
+        public var url: String
+        public var up: Bool
+        /// When it last changed between up and down.
+        public var sinceUnix: Double
+        public var containers: Int
+        /// -1 for unlimited.
+        public var maxContainers: Int
+        public var lastError: String?
+    }
+
+    public struct SessionRecord: Codable, Sendable, Equatable {
+        public var service: String
+        public var client: String
+        public var daemon: String
+        public var container: String
+        public var endedUnix: Double
+        public var durationSeconds: Double
+        public var ttfbSeconds: Double?
+        public var bytesIn: UInt64
+        public var bytesOut: UInt64
+        public var reason: String
+    }
+}
