@@ -18,6 +18,10 @@ final class ServiceRuntime {
     var bytesIn: UInt64 = 0
     var bytesOut: UInt64 = 0
     var closeReasons: [String: Int] = [:]
+    var sessionsCurrent = 0
+    var sessionsMax = 0
+    var ttfbCold = LatencyStats()
+    var ttfbWarm = LatencyStats()
 
     init(config: ServiceConfig, index: Int) {
         self.config = config

@@ -36,6 +36,7 @@ extension Supervisor {
                     reconcile(index) { [self] in
                         placement.setHealthy(index, true)
                         downSince[index] = nil
+                        daemonSince[index] = wallClock()
                         backoff[index] = nil
                         logger.notice("daemon up again", metadata: ["daemon": "\(daemon.name)"])
                         admitNext()
@@ -56,6 +57,8 @@ extension Supervisor {
         guard placement.daemons[index].healthy else { return }
         placement.setHealthy(index, false)
         downSince[index] = reactor?.now
+        daemonSince[index] = wallClock()
+        lastError[index] = error.description
         logger.error("daemon down: no new sessions placed on it", metadata: ["daemon": "\(daemons[index].name)", "error": "\(error)"])
     }
 

@@ -27,6 +27,11 @@ public final class Supervisor {
     var backoff: [Int: Duration] = [:]
     /// Container ids being removed, so reconciliation does not remove them twice.
     var removing: Set<String> = []
+    /// The last sessions that ended, oldest first (capped).
+    var recentSessions: [StatusSnapshot.SessionRecord] = []
+    var lastError: [Int: String] = [:]
+    var daemonSince: [Int: Double] = [:]
+    let startedUnix = wallClock()
 
     var instance: String { config.instance }
 
@@ -79,6 +84,8 @@ public final class Supervisor {
         nextSessionID += 1
         sessions[session.id] = session
         service.sessionsTotal += 1
+        service.sessionsCurrent += 1
+        service.sessionsMax = max(service.sessionsMax, service.sessionsCurrent)
         session.watchClient(reactor: reactor)
         // FIFO per service: a newcomer never overtakes clients already waiting.
         if service.queue.isEmpty, let daemon = placement.acquire() {
@@ -122,9 +129,18 @@ public final class Supervisor {
     // MARK: Ending
 
     func relayEnded(_ session: Session, relay: Relay, reason: Relay.CloseReason) {
-        session.service.bytesIn += relay.bytesToService
-        session.service.bytesOut += relay.bytesToClient
-        session.service.closeReasons[reason.description, default: 0] += 1
+        guard let reactor else { return }
+        let service = session.service
+        service.bytesIn += relay.bytesToService
+        service.bytesOut += relay.bytesToClient
+        let ttfb = relay.firstByteToClientAt.map { Double($0 &- session.acceptedAt) / 1e9 }
+        if let ttfb { service.ttfbCold.record(seconds: ttfb) }
+        recentSessions.append(.init(
+            service: service.config.name, client: session.peer.description,
+            daemon: session.daemon.map { daemons[$0].name } ?? "", container: String(session.containerID?.prefix(12) ?? ""),
+            endedUnix: wallClock(), durationSeconds: Double(reactor.now &- session.acceptedAt) / 1e9, ttfbSeconds: ttfb,
+            bytesIn: relay.bytesToService, bytesOut: relay.bytesToClient, reason: reason.description))
+        if recentSessions.count > 50 { recentSessions.removeFirst(recentSessions.count - 50) }
     }
 
     func sessionEnded(_ session: Session, wasQueued: Bool) {
@@ -134,6 +150,8 @@ public final class Supervisor {
             if count <= 1 { session.service.perSource.removeValue(forKey: source) } else { session.service.perSource[source] = count - 1 }
         }
         sessions.removeValue(forKey: session.id)
+        session.service.sessionsCurrent -= 1
+        if !session.closeReason.isEmpty { session.service.closeReasons[session.closeReason, default: 0] += 1 }
         dispose(session)
         admitNext()
         checkDrained()
@@ -184,6 +202,7 @@ public final class Supervisor {
     /// A Docker call failed: a transport failure (no answer) takes the daemon out of placement
     /// until a health check finds it answering again.
     func daemonFailed(_ daemon: Int, _ error: DockerError) {
+        lastError[daemon] = error.description
         if error.isTransport { markDown(daemon, error) }
     }
 

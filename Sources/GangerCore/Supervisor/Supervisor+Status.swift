@@ -1,0 +1,52 @@
+import Glibc
+
+/// Seconds since the epoch (CLOCK_REALTIME): for display only, never for deadlines.
+func wallClock() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+extension Supervisor {
+    /// The live state as the status page and metrics show it. Loop thread only.
+    public func snapshot() -> StatusSnapshot {
+        StatusSnapshot(
+            instance: instance,
+            version: GangerVersion.string,
+            startedUnix: startedUnix,
+            nowUnix: wallClock(),
+            draining: draining,
+            services: services.map { service in
+                StatusSnapshot.Service(
+                    name: service.config.name,
+                    listen: service.address?.description ?? service.config.listen.description,
+                    image: service.config.image,
+                    sessionsCurrent: service.sessionsCurrent,
+                    sessionsTotal: service.sessionsTotal,
+                    sessionsMax: service.sessionsMax,
+                    queueCurrent: service.queue.count,
+                    queueMax: service.config.queue.max,
+                    queueTimeouts: service.queueTimeouts,
+                    refusedQueueFull: service.refusedQueueFull,
+                    refusedPerSource: service.refusedPerSource,
+                    poolWarm: service.config.pool.warm,
+                    poolReady: 0,
+                    bytesIn: service.bytesIn,
+                    bytesOut: service.bytesOut,
+                    ttfbCold: service.ttfbCold.percentiles,
+                    ttfbWarm: service.ttfbWarm.percentiles,
+                    ttfbHistogram: service.ttfbCold.merged(with: service.ttfbWarm),
+                    endReasons: service.closeReasons)
+            },
+            daemons: daemons.indices.map { index in
+                StatusSnapshot.Daemon(
+                    url: daemons[index].name,
+                    up: placement.daemons[index].healthy,
+                    sinceUnix: daemonSince[index] ?? startedUnix,
+                    containers: placement.daemons[index].load,
+                    maxContainers: placement.daemons[index].capacity,
+                    lastError: lastError[index])
+            },
+            recentSessions: recentSessions.reversed())
+    }
+}
