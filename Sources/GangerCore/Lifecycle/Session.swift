@@ -251,8 +251,14 @@ final class Session {
         phase = .relaying
         relayStartedAt = reactor.now
         let session = service.config.session
-        var options = Relay.Options(idleTimeout: session.idleTimeout > .zero ? session.idleTimeout : nil, prelude: prelude)
-        options.prelude = prelude
+        var header: [UInt8] = []
+        if service.config.clientAddress == .proxyV1 || service.config.clientAddress == .proxyV2,
+           let local = try? Socket.localAddress(clientFD) {
+            header = service.config.clientAddress == .proxyV1
+                ? ProxyHeader.v1(source: peer, destination: local) : ProxyHeader.v2(source: peer, destination: local)
+        }
+        let options = Relay.Options(idleTimeout: session.idleTimeout > .zero ? session.idleTimeout : nil,
+                                    prelude: header + prelude)
         prelude = []
         do {
             relay = try Relay(reactor: reactor, pool: supervisor.pipes, client: client, service: serviceSocket,
