@@ -41,6 +41,8 @@ final class Session {
     let acceptedAt: UInt64
     private(set) var relayStartedAt: UInt64?
     private(set) var closeReason = ""
+    /// What Docker said of the container (exit code, OOM), added to the end reason.
+    var containerNote: String?
 
     var isOver: Bool { phase == .over }
     var logger: Logger { supervisor.logger }
@@ -285,10 +287,18 @@ final class Session {
             "service": "\(service.config.name)", "client": "\(peer)", "daemon": "\(supervisor.docker(daemon ?? 0).name)",
             "container": "\(containerID?.prefix(12) ?? "")", "ttfb_s": "\(ttfb.map { String($0) } ?? "-")",
             "duration_s": "\(duration)", "bytes_in": "\(relay.bytesToService)", "bytes_out": "\(relay.bytesToClient)",
-            "reason": "\(reason)",
+            "reason": "\(reason)", "container_state": "\(containerNote ?? "-")",
         ])
         supervisor.relayEnded(self, relay: relay, reason: reason)
-        finish("\(reason)", logged: true)
+        finish(containerNote.map { "\(reason) (container: \($0))" } ?? "\(reason)", logged: true)
+    }
+
+    /// Docker reported the container dead. Waiting for readiness: replace it now. Relayed: the
+    /// service socket is closing anyway; the relay delivers what is left and ends by itself.
+    func containerDied(exitCode: Int) {
+        // Only while probing: earlier, a start call is still out and its own answer decides.
+        guard phase == .probing else { return }
+        retryOnFreshContainer(.init(status: "exited", running: false, exitCode: exitCode, oomKilled: containerNote == "out of memory"))
     }
 
     /// Ends the session now (owner's request: shutdown, limits).

@@ -12,6 +12,7 @@ extension Supervisor {
             return endAllSessions()
         }
         draining = true
+        stopEventStreams()
         logger.notice("shutting down", metadata: ["sessions": "\(sessions.count)", "grace": "\(grace)"])
         for service in services {
             service.listener?.close()

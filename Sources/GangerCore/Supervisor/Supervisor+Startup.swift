@@ -18,6 +18,7 @@ extension Supervisor {
                     do throws(StartupError) {
                         let bound = try openListeners()
                         startHealthChecks()
+                        startEventStreams()
                         ready(bound)
                     } catch {
                         failed(error.description)

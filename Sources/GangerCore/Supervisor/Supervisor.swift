@@ -32,6 +32,7 @@ public final class Supervisor {
     var lastError: [Int: String] = [:]
     var daemonSince: [Int: Double] = [:]
     let startedUnix = wallClock()
+    var eventStreams: [Int: HTTPRequestTask] = [:]
 
     var instance: String { config.instance }
 
