@@ -36,18 +36,20 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         let environment = ProcessInfo.processInfo.environment
         let resolved: GangerConfig
+        var path: String?
         do {
             if let image, let port {
                 resolved = try GangerConfig.singleService(image: image, port: port, listen: listen, environment: environment)
             } else {
-                let path = ConfigLoader.resolvePath(explicit: config.file, environment: environment)
-                resolved = try ConfigLoader.load(path: path, environment: environment)
+                let file = ConfigLoader.resolvePath(explicit: config.file, environment: environment)
+                path = file
+                resolved = try ConfigLoader.load(path: file, environment: environment)
             }
         } catch {
             printError(error.description)
             throw ExitCode.configError
         }
-        let code = try Serve(config: resolved).run()
+        let code = try Serve(config: resolved, path: path, environment: environment).run()
         if code != 0 { throw ExitCode(code) }
     }
 }

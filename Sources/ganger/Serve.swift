@@ -6,6 +6,9 @@ import Logging
 /// Runs the supervisor on a reactor on the main thread until it has shut down.
 struct Serve {
     let config: GangerConfig
+    /// The file to read again on SIGHUP; nil for a one-service run from flags.
+    let path: String?
+    let environment: [String: String]
 
     /// Returns the process exit code: 0 after a clean shutdown, 2 when startup failed.
     func run() throws -> Int32 {
@@ -33,7 +36,7 @@ struct Serve {
                 // As PID 1, every orphan in the container becomes our child: reap them all.
                 while waitpid(-1, nil, WNOHANG) > 0 {}
             default:
-                logger.notice("SIGHUP: configuration reload is not supported yet; keeping the running configuration")
+                reload(supervisor, logger: logger)
             }
         }
         supervisor.start(ready: { bound in
@@ -49,5 +52,28 @@ struct Serve {
         try reactor.run()
         withExtendedLifetime(signals) {}
         return exitCode
+    }
+
+    /// SIGHUP: read the file again; apply it if valid, else keep the running configuration and
+    /// log every error.
+    private func reload(_ supervisor: Supervisor, logger: Logger) {
+        guard let path else {
+            return logger.notice("SIGHUP ignored: this run has no configuration file")
+        }
+        let new: GangerConfig
+        do {
+            new = try ConfigLoader.load(path: path, environment: environment)
+        } catch {
+            for problem in error.errors {
+                logger.error("reload refused; keeping the running configuration", metadata: ["problem": "\(problem)"])
+            }
+            return
+        }
+        switch supervisor.reload(new) {
+        case let .success(changes):
+            logger.notice("configuration reloaded", metadata: ["file": "\(path)", "changes": "\(changes.isEmpty ? ["none"] : changes)"])
+        case let .failure(error):
+            logger.error("reload refused; keeping the running configuration", metadata: ["problem": "\(error)"])
+        }
     }
 }

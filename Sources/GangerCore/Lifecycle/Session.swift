@@ -15,6 +15,9 @@ final class Session {
 
     let id: UInt64
     let service: ServiceRuntime
+    /// The service's settings when this client arrived: a reload (SIGHUP) changes what later
+    /// sessions get, never this one.
+    let settings: ServiceConfig
     let peer: SocketAddress
     private unowned let supervisor: Supervisor
     private var client: PendingClient?
@@ -51,6 +54,7 @@ final class Session {
          supervisor: Supervisor, now: UInt64) {
         self.id = id
         self.service = service
+        settings = service.config
         self.peer = peer
         self.supervisor = supervisor
         clientFD = client.rawValue
@@ -116,7 +120,7 @@ final class Session {
         if let queueTimer { reactor.cancel(queueTimer) }
         queueTimer = nil
         self.daemon = daemon
-        if readyDeadline == 0 { readyDeadline = reactor.now &+ service.config.ready.timeout.nanoseconds }
+        if readyDeadline == 0 { readyDeadline = reactor.now &+ settings.ready.timeout.nanoseconds }
         phase = .creating
         let spec = ContainerSpec.session(service: service.config, instance: supervisor.instance, client: peer,
                                          publish: supervisor.publishesPorts(daemon))
@@ -131,7 +135,7 @@ final class Session {
                 start(id)
             case let .failure(error):
                 if isOver { return supervisor.releaseSlot(daemon) }
-                logger.error("cannot create container", metadata: ["service": "\(service.config.name)", "error": "\(error)"])
+                logger.error("cannot create container", metadata: ["service": "\(settings.name)", "error": "\(error)"])
                 supervisor.daemonFailed(daemon, error)
                 finish("create failed: \(error.message)")
             }
@@ -162,10 +166,10 @@ final class Session {
             if isOver { return }
             switch result {
             case let .success(info):
-                guard let address = supervisor.serviceAddress(info, daemon: daemon, port: service.config.port,
-                                                              network: service.config.network) else {
+                guard let address = supervisor.serviceAddress(info, daemon: daemon, port: settings.port,
+                                                              network: settings.network) else {
                     if !info.state.running { return retryOnFreshContainer(info) }
-                    return finish("container \(id.prefix(12)) has no address on network \(service.config.network)")
+                    return finish("container \(id.prefix(12)) has no address on network \(settings.network)")
                 }
                 phase = .probing
                 probe(address)
@@ -182,7 +186,7 @@ final class Session {
         guard let reactor = supervisor.reactor, !isOver else { return }
         attempts += 1
         let remaining = readyDeadline > reactor.now ? readyDeadline - reactor.now : 0
-        guard remaining > 0 else { return finish("not ready within \(service.config.ready.timeout)") }
+        guard remaining > 0 else { return finish("not ready within \(settings.ready.timeout)") }
         let connectTimeout = Duration.nanoseconds(Int64(min(remaining, 2_000_000_000)))
         connector = Connector.connect(reactor: reactor, to: address, timeout: connectTimeout) { [self] result in
             connector = nil
@@ -191,7 +195,7 @@ final class Session {
             case let .connected(service):
                 startRelay(service)
             case let .failed(error):
-                guard attempts < self.service.config.ready.attempts else {
+                guard attempts < settings.ready.attempts else {
                     return finish("not ready after \(attempts) attempts (\(error))")
                 }
                 recheck(address)
@@ -207,7 +211,7 @@ final class Session {
             guard !isOver, containerID == id, case let .success(info) = result, !info.state.running else { return }
             retryOnFreshContainer(info.state)
         }
-        timer = reactor.schedule(after: Self.retryDelay(attempt: attempts, interval: service.config.ready.interval)) { [self] in
+        timer = reactor.schedule(after: Self.retryDelay(attempt: attempts, interval: settings.ready.interval)) { [self] in
             timer = nil
             probe(address)
         }
@@ -230,10 +234,10 @@ final class Session {
         connector?.cancel()
         connector = nil
         logger.warning("container exited before it served", metadata: [
-            "service": "\(service.config.name)", "container": "\(containerID?.prefix(12) ?? "")",
+            "service": "\(settings.name)", "container": "\(containerID?.prefix(12) ?? "")",
             "exit_code": "\(state.exitCode)", "oom": "\(state.oomKilled)",
         ])
-        guard attempts < service.config.ready.attempts, reactor.now < readyDeadline else {
+        guard attempts < settings.ready.attempts, reactor.now < readyDeadline else {
             return finish("container exited before it served (exit code \(state.exitCode))")
         }
         // Free the old container and its slot, then take a slot for a fresh one.
@@ -252,11 +256,11 @@ final class Session {
         watch = nil
         phase = .relaying
         relayStartedAt = reactor.now
-        let session = service.config.session
+        let session = settings.session
         var header: [UInt8] = []
-        if service.config.clientAddress == .proxyV1 || service.config.clientAddress == .proxyV2,
+        if settings.clientAddress == .proxyV1 || settings.clientAddress == .proxyV2,
            let local = try? Socket.localAddress(clientFD) {
-            header = service.config.clientAddress == .proxyV1
+            header = settings.clientAddress == .proxyV1
                 ? ProxyHeader.v1(source: peer, destination: local) : ProxyHeader.v2(source: peer, destination: local)
         }
         let options = Relay.Options(idleTimeout: session.idleTimeout > .zero ? session.idleTimeout : nil,
@@ -284,7 +288,7 @@ final class Session {
         let ttfb = relay.firstByteToClientAt.map { Double($0 &- acceptedAt) / 1e9 }
         let duration = Double(reactor.now &- acceptedAt) / 1e9
         logger.info("session end", metadata: [
-            "service": "\(service.config.name)", "client": "\(peer)", "daemon": "\(supervisor.docker(daemon ?? 0).name)",
+            "service": "\(settings.name)", "client": "\(peer)", "daemon": "\(supervisor.docker(daemon ?? 0).name)",
             "container": "\(containerID?.prefix(12) ?? "")", "ttfb_s": "\(ttfb.map { String($0) } ?? "-")",
             "duration_s": "\(duration)", "bytes_in": "\(relay.bytesToService)", "bytes_out": "\(relay.bytesToClient)",
             "reason": "\(reason)", "container_state": "\(containerNote ?? "-")",
@@ -340,7 +344,7 @@ final class Session {
         client = nil
         if !logged && previous != .relaying {
             logger.notice("session closed before relay", metadata: [
-                "service": "\(service.config.name)", "client": "\(peer)", "phase": "\(previous.rawValue)", "reason": "\(reason)",
+                "service": "\(settings.name)", "client": "\(peer)", "phase": "\(previous.rawValue)", "reason": "\(reason)",
             ])
         }
         supervisor.sessionEnded(self, wasQueued: previous == .queued)

@@ -51,6 +51,9 @@ public struct Placement: Sendable {
         daemons[daemon].load -= 1
     }
 
+    /// A new cap (reload); containers above it stay until they end.
+    public mutating func setCapacity(_ daemon: Int, _ capacity: Int) { daemons[daemon].capacity = capacity }
+
     public mutating func setHealthy(_ daemon: Int, _ healthy: Bool) { daemons[daemon].healthy = healthy }
 
     /// Whether any daemon could take a container now.

@@ -4,7 +4,8 @@ public struct WaitQueue<Element> {
     private var slots: [(id: UInt64, element: Element?)] = []
     private var head = 0
     private var positions: [UInt64: Int] = [:]
-    public let capacity: Int
+    /// Entries beyond this are refused; lowering it keeps who is already waiting.
+    public var capacity: Int
 
     public init(capacity: Int) { self.capacity = capacity }
 

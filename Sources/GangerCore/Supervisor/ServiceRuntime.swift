@@ -2,8 +2,8 @@ import EventLoop
 
 /// A service as it runs: its configuration, listener, wait queue and counters.
 final class ServiceRuntime {
-    let config: ServiceConfig
-    let index: Int
+    var config: ServiceConfig
+    private(set) var index: Int
     var listener: Listener?
     var queue: WaitQueue<Session>
     var address: SocketAddress?
@@ -27,5 +27,11 @@ final class ServiceRuntime {
         self.config = config
         self.index = index
         queue = WaitQueue(capacity: config.queue.max)
+    }
+
+    /// Its position after a reload reordered the services (fair admission rotates by it).
+    func reindexed(_ index: Int) -> ServiceRuntime {
+        self.index = index
+        return self
     }
 }

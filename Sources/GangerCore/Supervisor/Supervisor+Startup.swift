@@ -115,22 +115,8 @@ extension Supervisor {
 
     private func openListeners() throws(StartupError) -> [(service: String, address: SocketAddress)] {
         guard let reactor else { return [] }
-        var bound: [(service: String, address: SocketAddress)] = []
-        for service in services {
-            let listen = service.config.listen
-            let address: SocketAddress
-            do {
-                address = try SocketAddress(host: listen.host, port: listen.port)
-                service.listener = try Listener(reactor: reactor, address: address) { [unowned self, unowned service] client, peer in
-                    accepted(client, peer: peer, service: service)
-                }
-            } catch {
-                throw StartupError(description: "cannot listen on \(listen) for service \(service.config.name): \(error)")
-            }
-            service.address = service.listener?.address
-            bound.append((service.config.name, service.listener!.address))
-        }
-        return bound
+        for service in services { try listen(service, reactor: reactor) }
+        return services.map { ($0.config.name, $0.address!) }
     }
 }
 

@@ -8,7 +8,7 @@ public import Logging
 /// full, removes containers when sessions end, and admits the next queued client when a slot
 /// frees up.
 public final class Supervisor {
-    public let config: GangerConfig
+    public internal(set) var config: GangerConfig
     public let logger: Logger
     public private(set) weak var reactor: Reactor?
     let pipes = PipePool()
