@@ -14,7 +14,10 @@ build: ## debug build
 release: ## release build (.build/release/ganger)
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_BUILD_FLAGS)
 
-test: build ## unit and integration tests (brings up dockerd when needed)
+# The integration tests need a daemon and the example images; one after the other, even under -j.
+test: build ## unit and integration tests (brings up dockerd and builds the images when needed)
+	$(MAKE) --no-print-directory docker-up
+	$(MAKE) --no-print-directory images
 	$(SWIFT) test $(SWIFT_BUILD_FLAGS)
 
 bench: release bench-peers ## relay and peers on loopback: table + bench/results/*.json (BENCH_ROUNDS, BENCH_QUICK=1)

@@ -63,6 +63,10 @@ let package = Package(
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CTestCrypto", "eventloop-probe"],
                     swiftSettings: strict),
         .testTarget(name: "GangerCoreTests", dependencies: ["GangerCore"], swiftSettings: strict),
+        // Against the real dockerd (`make docker-up`, `make images`); depending on the `ganger`
+        // executable makes SwiftPM build it next to the test bundle, where the tests run it.
+        .testTarget(name: "IntegrationTests", dependencies: ["GangerCore", "EventLoop", "ganger"],
+                    path: "Tests/IntegrationTests", swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,105 @@
+import CGangerShims
+import Glibc
+import Synchronization
+
+/// A tiny blocking unix-socket server that plays a Docker daemon gone wrong. A real dockerd
+/// does not misbehave on demand, so this is the one place the tests do not use it (STYLE.md:
+/// "a fake HTTP server only for what a real daemon won't do").
+///
+/// It accepts on a thread of its own (poll-bounded, so `stop` is prompt), reads what the client
+/// sends, and then acts as `behaviour` says.
+final class FakeDaemon: Sendable {
+    enum Behaviour: Sendable {
+        /// Answers any request with these bytes (not HTTP), then closes.
+        case garbage([UInt8])
+        /// Accepts, reads, never answers; holds the connection until `stop`.
+        case silent
+    }
+
+    let directory: String
+    let path: String
+    private let listenFD: CInt
+    private struct State {
+        var stop = false
+        var stopped = false
+        var held: [CInt] = []
+        var accepted = 0
+    }
+    private let state = Mutex(State())
+
+    var url: String { "unix://\(path)" }
+    var acceptedCount: Int { state.withLock { $0.accepted } }
+
+    init(_ behaviour: Behaviour) throws {
+        var template = Array("/tmp/ganger-fake-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
+            throw HarnessError("mkdtemp: \(String(cString: strerror(errno)))")
+        }
+        directory = String(cString: made)
+        path = directory + "/docker.sock"
+        listenFD = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard listenFD >= 0 else { throw HarnessError("socket: \(String(cString: strerror(errno)))") }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listenFD, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0, listen(listenFD, 16) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(listenFD)
+            throw HarnessError("bind/listen \(path): \(message)")
+        }
+        let job = ThreadJob { [self] in serve(behaviour) }
+        startThread(job)
+    }
+
+    /// Stops accepting, closes held connections and the socket; waits (bounded) for the thread.
+    func stop() {
+        state.withLock { $0.stop = true }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !state.withLock({ $0.stopped }) && ContinuousClock.now < deadline { usleep(5_000) }
+        for fd in state.withLock({ $0.held }) { close(fd) }
+        close(listenFD)
+        unlink(path)
+        rmdir(directory)
+    }
+
+    private func serve(_ behaviour: Behaviour) {
+        defer { state.withLock { $0.stopped = true } }
+        // Bounded: a test that forgets `stop` still ends this thread within ten minutes.
+        let deadline = ContinuousClock.now + .seconds(600)
+        while !state.withLock({ $0.stop }) && ContinuousClock.now < deadline {
+            var p = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
+            guard Glibc.poll(&p, 1, 50) == 1 else { continue }
+            let fd = ganger_accept4(listenFD, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
+            guard fd >= 0 else { continue }
+            state.withLock { $0.accepted += 1 }
+            readRequest(fd)
+            switch behaviour {
+            case let .garbage(bytes):
+                _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                close(fd)
+            case .silent:
+                state.withLock { $0.held.append(fd) }
+            }
+        }
+    }
+
+    /// Reads until the end of a request head (or 200 ms pass): the client has sent its request.
+    private func readRequest(_ fd: CInt) {
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        let deadline = ContinuousClock.now + .milliseconds(200)
+        while ContinuousClock.now < deadline {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard Glibc.poll(&p, 1, 20) == 1 else { continue }
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { return }
+            received += chunk[0..<n]
+            if String(decoding: received, as: UTF8.self).contains("\r\n\r\n") { return }
+        }
+    }
+}
