@@ -90,14 +90,20 @@ extension DockerClient {
     /// cancelled or the stream breaks (`completion`).
     @discardableResult
     public func events(labels: [String], onEvent: @escaping (DockerEvent) -> Void,
+                       subscribed: @escaping () -> Void = {},
                        completion: @escaping (DockerError?) -> Void) -> HTTPRequestTask {
-        let filters = #"{"type":["container"],"label":[\#(labels.map { "\"\($0)\"" }.joined(separator: ","))]}"#
-        return stream(.get, "/events", query: [("filters", filters)], timeout: nil, line: { line in
+        let filters = Self.filter(["type": ["container"], "label": labels])
+        return stream(.get, "/events", query: [("filters", filters)], timeout: nil, subscribed: subscribed, line: { line in
             if let event = try? JSONDecoder().decode(DockerEvent.self, from: Data(line)) { onEvent(event) }
         }, completion: completion)
     }
 
-    static func labelFilter(_ labels: [String]) -> String {
-        #"{"label":[\#(labels.map { "\"\($0)\"" }.joined(separator: ","))]}"#
+    static func labelFilter(_ labels: [String]) -> String { filter(["label": labels]) }
+
+    /// Docker's `filters` query value: JSON of name → values, escaped by the encoder.
+    static func filter(_ filters: [String: [String]]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(filters)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }

@@ -10,6 +10,8 @@ import FoundationEssentials
 public final class DockerClient {
     /// The newest API version Ganger speaks; older daemons (1.41, Debian's 20.10) get theirs.
     public static let ourAPIVersion = "1.45"
+    /// The oldest API Ganger speaks (Docker 20.10).
+    public static let minimumAPIVersion = "1.41"
     /// Largest buffered response body: a container list of a busy daemon fits many times over.
     static let maxBody = 16 << 20
 
@@ -17,11 +19,13 @@ public final class DockerClient {
     public let name: String
     let http: HTTPClient
     let timeout: Duration
+    private weak var reactor: Reactor?
     /// The API version in use: set by `negotiate`; until then unversioned paths are used.
     public private(set) var apiVersion: String?
 
     public init(reactor: Reactor, url: DaemonURL, timeout: Duration) throws(DockerError) {
         self.url = url
+        self.reactor = reactor
         name = url.description
         self.timeout = timeout
         let address: SocketAddress
@@ -52,8 +56,8 @@ public final class DockerClient {
     /// returned raw.
     @discardableResult
     func call(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], json body: (any Encodable)? = nil,
-              timeout: Duration? = nil, accept: Set<Int> = [],
-              completion: @escaping (Result<(status: Int, body: [UInt8]), DockerError>) -> Void) -> HTTPRequestTask {
+              timeout: Duration? = nil, accept: Set<Int> = [], versioned: Bool = true,
+              completion: @escaping (Result<(status: Int, body: [UInt8]), DockerError>) -> Void) -> HTTPRequestTask? {
         let callName = "\(method.rawValue) \(path)"
         var bytes: [UInt8] = []
         var headers: HTTPHeaders = [:]
@@ -62,8 +66,9 @@ public final class DockerClient {
                 bytes = Array(try JSONEncoder().encode(body))
             } catch {
                 let failure = DockerError(daemon: name, call: callName, kind: .decoding("\(error)"), message: "cannot encode: \(error)")
-                return http.execute(HTTPRequestHead(method: .get, target: "/_ping"), timeout: timeout ?? self.timeout,
-                                    handler: HTTPResponseHandler(head: { _ in }, body: { _ in }, end: { _ in completion(.failure(failure)) }))
+                // Completions never run inline: the caller may not have finished its own setup.
+                reactor?.soon { completion(.failure(failure)) }
+                return nil
             }
             headers.add(name: "Content-Type", value: "application/json")
         }
@@ -71,7 +76,7 @@ public final class DockerClient {
         var received: [UInt8] = []
         var overflow = false
         let name = self.name
-        let head = HTTPRequestHead(method: method, target: target(path, query), headers: headers)
+        let head = HTTPRequestHead(method: method, target: target(path, query, versioned: versioned), headers: headers)
         return http.execute(head, body: bytes, timeout: timeout ?? self.timeout, handler: HTTPResponseHandler(
             head: { status = $0.status },
             body: { chunk in
@@ -94,6 +99,7 @@ public final class DockerClient {
     /// to `line` as it arrives. No timeout unless given.
     @discardableResult
     func stream(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], timeout: Duration?,
+                subscribed: @escaping () -> Void = {},
                 line: @escaping ([UInt8]) -> Void, completion: @escaping (DockerError?) -> Void) -> HTTPRequestTask {
         let callName = "\(method.rawValue) \(path)"
         var status = 0
@@ -102,7 +108,11 @@ public final class DockerClient {
         let name = self.name
         return http.execute(HTTPRequestHead(method: method, target: target(path, query)), timeout: timeout,
                             handler: HTTPResponseHandler(
-            head: { status = $0.status },
+            head: {
+                status = $0.status
+                // The daemon answered the head: from here on, every event is delivered.
+                if (200..<300).contains(status) { subscribed() }
+            },
             body: { chunk in
                 guard (200..<300).contains(status) else {
                     if errorBody.count < 64 << 10 { errorBody += chunk }
@@ -140,8 +150,8 @@ public final class DockerClient {
         return DockerError(daemon: daemon, call: call, kind: .status(status), message: message)
     }
 
-    private func target(_ path: String, _ query: [(String, String)]) -> String {
-        let versioned = apiVersion.map { "/v\($0)\(path)" } ?? path
+    private func target(_ path: String, _ query: [(String, String)], versioned: Bool = true) -> String {
+        let versioned = versioned ? (apiVersion.map { "/v\($0)\(path)" } ?? path) : path
         guard !query.isEmpty else { return versioned }
         return versioned + "?" + query.map { "\(percentEncode($0.0))=\(percentEncode($0.1))" }.joined(separator: "&")
     }
@@ -155,15 +165,18 @@ public final class DockerClient {
 
     /// `GET /version`, then speaks min(ours, the daemon's ApiVersion) from now on.
     public func negotiate(completion: @escaping (Result<String, DockerError>) -> Void) {
-        let saved = apiVersion
-        apiVersion = nil  // /version is asked unversioned: any daemon answers it
-        call(.get, "/version") { [self] result in
+        // Asked unversioned, so any daemon answers it; other calls keep the version in use.
+        call(.get, "/version", versioned: false) { [self] result in
             switch result.flatMap({ decode(VersionResponse.self, $0.body, call: "GET /version") }) {
             case let .success(version):
+                // `older` returns its second argument on a tie: equal to the minimum is fine.
+                guard Self.older(version.apiVersion, Self.minimumAPIVersion) == Self.minimumAPIVersion else {
+                    return completion(.failure(DockerError(daemon: name, call: "GET /version", kind: .status(200),
+                        message: "API \(version.apiVersion) is older than \(Self.minimumAPIVersion), the oldest Ganger speaks")))
+                }
                 apiVersion = Self.older(Self.ourAPIVersion, version.apiVersion)
                 completion(.success(version.apiVersion))
             case let .failure(error):
-                apiVersion = saved
                 completion(.failure(error))
             }
         }
