@@ -5,6 +5,8 @@ final class ServiceRuntime {
     var config: ServiceConfig
     private(set) var index: Int
     var listener: Listener?
+    private unowned let supervisor: Supervisor
+    private(set) lazy var pool = WarmPool(supervisor: supervisor, service: self)
     var queue: WaitQueue<Session>
     var address: SocketAddress?
 
@@ -23,7 +25,8 @@ final class ServiceRuntime {
     var ttfbCold = LatencyStats()
     var ttfbWarm = LatencyStats()
 
-    init(config: ServiceConfig, index: Int) {
+    init(config: ServiceConfig, index: Int, supervisor: Supervisor) {
+        self.supervisor = supervisor
         self.config = config
         self.index = index
         queue = WaitQueue(capacity: config.queue.max)

@@ -28,13 +28,14 @@ extension Supervisor {
 
     private func containerEvent(_ event: DockerEvent) {
         guard event.action == "die" || event.action == "oom" else { return }
-        guard let session = sessions.values.first(where: { $0.containerID == event.actor.id }) else { return }
-        if event.action == "oom" {
-            session.containerNote = "out of memory"
-        } else {
-            let code = event.actor.attributes?["exitCode"] ?? "?"
-            if session.containerNote == nil { session.containerNote = "exit code \(code)" }
-            session.containerDied(exitCode: Int(code) ?? -1)
+        let id = event.actor.id
+        let oom = event.action == "oom"
+        let exitCode = Int(event.actor.attributes?["exitCode"] ?? "") ?? -1
+        if let session = sessions.values.first(where: { $0.containerID == id || $0.launch?.containerID == id }) {
+            if oom { session.containerNote = "out of memory" } else if session.containerNote == nil { session.containerNote = "exit code \(exitCode)" }
+            if !oom { session.containerDied(exitCode: exitCode, oom: session.containerNote == "out of memory") }
+            return
         }
+        if !oom { for service in services where service.pool.containerDied(id, exitCode: exitCode, oom: false) { return } }
     }
 }

@@ -37,7 +37,7 @@ extension Supervisor {
                 }
                 kept.append(existing)
             } else {
-                let runtime = ServiceRuntime(config: settings, index: 0)
+                let runtime = ServiceRuntime(config: settings, index: 0, supervisor: self)
                 do {
                     try listen(runtime, reactor: reactor)
                 } catch {
@@ -51,6 +51,7 @@ extension Supervisor {
             old.listener?.close()
             old.listener = nil
             while let queued = old.queue.pop() { queued.finish("service removed by reload") }
+            old.pool.drain()
             changes.append("service \(old.config.name) removed (its running sessions finish)")
         }
         for (index, daemon) in new.daemons.enumerated() where placement.daemons[index].capacity != daemon.maxContainers {

@@ -18,6 +18,7 @@ extension Supervisor {
             service.listener?.close()
             service.listener = nil
             while let queued = service.queue.pop() { queued.finish("shutting down") }
+            service.pool.drain()
         }
         let graceTimer = reactor.schedule(after: grace) { [self] in
             if !sessions.isEmpty { logger.notice("grace period over", metadata: ["sessions": "\(sessions.count)"]) }

@@ -19,6 +19,7 @@ extension Supervisor {
                         let bound = try openListeners()
                         startHealthChecks()
                         startEventStreams()
+                        for service in services { service.pool.refill() }
                         ready(bound)
                     } catch {
                         failed(error.description)

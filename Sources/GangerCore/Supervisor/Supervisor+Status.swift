@@ -30,7 +30,7 @@ extension Supervisor {
                     refusedQueueFull: service.refusedQueueFull,
                     refusedPerSource: service.refusedPerSource,
                     poolWarm: service.config.pool.warm,
-                    poolReady: 0,
+                    poolReady: service.pool.readyCount,
                     bytesIn: service.bytesIn,
                     bytesOut: service.bytesOut,
                     ttfbCold: service.ttfbCold.percentiles,

@@ -44,8 +44,11 @@ public final class Supervisor {
         for daemon in config.daemons {
             daemons.append(try DockerClient(reactor: reactor, url: daemon.url, timeout: config.dockerTimeout))
         }
-        services = config.services.enumerated().map { ServiceRuntime(config: $1, index: $0) }
+        services = config.services.enumerated().map { ServiceRuntime(config: $1, index: $0, supervisor: self) }
     }
+
+    /// Whether a free slot may go to the warm pool: only while no client waits anywhere.
+    var mayWarm: Bool { !draining && services.allSatisfy { $0.queue.isEmpty } && placement.hasRoom }
 
     func docker(_ index: Int) -> DockerClient { daemons[index] }
 
@@ -89,7 +92,9 @@ public final class Supervisor {
         service.sessionsMax = max(service.sessionsMax, service.sessionsCurrent)
         session.watchClient(reactor: reactor)
         // FIFO per service: a newcomer never overtakes clients already waiting.
-        if service.queue.isEmpty, let daemon = placement.acquire() {
+        if service.queue.isEmpty, let warm = service.pool.take() {
+            session.adopt(warm, reactor: reactor)
+        } else if service.queue.isEmpty, let daemon = placement.acquire() {
             session.admitted(on: daemon, reactor: reactor)
         } else if service.queue.push(session, id: session.id) {
             session.queued(timeout: service.config.queue.timeout, reactor: reactor)
@@ -105,26 +110,30 @@ public final class Supervisor {
         session.finish("queue timeout")
     }
 
-    /// A slot is free: the next queued client, taking services in turn so one busy service
-    /// cannot starve the others that share the daemons.
+    /// A slot (or a warm container) is free: the next queued client, taking services in turn
+    /// so one busy service cannot starve the others that share the daemons. Warm containers
+    /// go first; then free slots; once no client waits, the pools may refill.
     func admitNext() {
         guard let reactor, !draining else { return }
-        while placement.hasRoom {
-            var admitted = false
+        var progress = true
+        while progress {
+            progress = false
             for step in 0..<services.count {
                 let service = services[(admitRotation + step) % services.count]
-                guard let session = service.queue.pop() else { continue }
-                guard let daemon = placement.acquire() else {
-                    _ = service.queue.push(session, id: session.id)  // cannot happen: hasRoom held
-                    return
+                guard !service.queue.isEmpty else { continue }
+                if service.pool.readyCount > 0, let session = service.queue.pop(), let warm = service.pool.take() {
+                    session.adopt(warm, reactor: reactor)
+                } else if placement.hasRoom, let session = service.queue.pop(), let daemon = placement.acquire() {
+                    session.admitted(on: daemon, reactor: reactor)
+                } else {
+                    continue
                 }
                 admitRotation = (service.index + 1) % services.count
-                session.admitted(on: daemon, reactor: reactor)
-                admitted = true
+                progress = true
                 break
             }
-            if !admitted { return }
         }
+        if mayWarm { for service in services { service.pool.refill() } }
     }
 
     // MARK: Ending
@@ -158,9 +167,16 @@ public final class Supervisor {
         checkDrained()
     }
 
-    /// Removes the session's container (if any) and frees its slot once Docker confirms.
+    /// Removes the session's container (if any) and frees its slot once Docker confirms; a
+    /// pooled container that may serve again goes back to its pool instead.
     func dispose(_ session: Session) {
-        guard let (daemon, id) = session.surrenderContainer() else { return }
+        guard let (daemon, id, pooled) = session.surrenderContainer() else { return }
+        if let pooled { return session.service.pool.giveBack(pooled) }
+        disposeContainer(id, on: daemon)
+    }
+
+    /// Removes container `id` (if any) on `daemon`, then frees the slot it held.
+    func disposeContainer(_ id: String?, on daemon: Int) {
         guard let id else { return releaseSlot(daemon) }
         removeContainer(id, on: daemon) { [self] in releaseSlot(daemon) }
     }

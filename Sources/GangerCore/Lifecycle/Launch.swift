@@ -1,0 +1,220 @@
+import EventLoop
+import Logging
+
+/// Brings one container up until its service accepts a connection: create → start → find its
+/// address → connect, retrying within the readiness budget and replacing a container that
+/// exits before it serves. Used for a client's cold start and to fill the warm pool.
+///
+/// Slot and container ownership: the launch holds a placement slot from the start. On success
+/// it hands the slot, the container id and the connected service socket to the caller, who
+/// must dispose of the container later. On failure or cancel, it removes whatever it created
+/// and frees the slot itself. A create call still in flight at cancel time is finished first,
+/// and its container removed, so nothing leaks.
+final class Launch {
+    struct Success {
+        let daemon: Int
+        let containerID: String
+        let address: SocketAddress
+        let socket: PendingClient
+    }
+
+    private unowned let supervisor: Supervisor
+    private let settings: ServiceConfig
+    private let client: SocketAddress?
+    private var completion: ((Result<Success, LaunchFailure>) -> Void)?
+    private(set) var daemon: Int?
+    private(set) var containerID: String?
+    private var createInFlight = false
+    private var connector: Connector?
+    private var timer: TimerID?
+    private var attempts = 0
+    private let deadline: UInt64
+    private(set) var isProbing = false
+
+    var logger: Logger { supervisor.logger }
+    var isDone: Bool { completion == nil }
+
+    /// Starts at once on `daemon` (a slot the caller acquired and now hands over).
+    init(supervisor: Supervisor, settings: ServiceConfig, client: SocketAddress?, daemon: Int, now: UInt64,
+         completion: @escaping (Result<Success, LaunchFailure>) -> Void) {
+        self.supervisor = supervisor
+        self.settings = settings
+        self.client = client
+        self.completion = completion
+        deadline = now &+ settings.ready.timeout.nanoseconds
+        create(on: daemon)
+    }
+
+    /// Abandons the launch; what it created is removed and its slot freed. No completion.
+    func cancel() {
+        guard completion != nil else { return }
+        completion = nil
+        stopWaiting()
+        releaseContainer()
+    }
+
+    /// Docker reported this launch's container dead (events stream): replace it at once.
+    func containerDied(exitCode: Int, oom: Bool) {
+        guard isProbing else { return }
+        replace(.init(status: "exited", running: false, exitCode: exitCode, oomKilled: oom))
+    }
+
+    // MARK: Steps
+
+    private func create(on daemon: Int) {
+        self.daemon = daemon
+        let spec = ContainerSpec.session(service: settings, instance: supervisor.instance, client: client,
+                                         publish: supervisor.publishesPorts(daemon))
+        createInFlight = true
+        supervisor.docker(daemon).create(spec) { [self] result in
+            createInFlight = false
+            switch result {
+            case let .success(id):
+                containerID = id
+                // Cancelled meanwhile: the container exists now, so remove it.
+                if isDone { return releaseContainer() }
+                start(id)
+            case let .failure(error):
+                supervisor.daemonFailed(daemon, error)
+                if isDone { return releaseContainer() }
+                fail("create failed: \(error.message)")
+            }
+        }
+    }
+
+    private func start(_ id: String) {
+        guard let daemon else { return }
+        supervisor.docker(daemon).start(id) { [self] result in
+            guard !isDone, containerID == id else { return }
+            switch result {
+            case .success: locate(id)
+            case let .failure(error):
+                supervisor.daemonFailed(daemon, error)
+                fail("start failed: \(error.message)")
+            }
+        }
+    }
+
+    /// The container's IP on its network (local daemon) or its published port on the daemon's
+    /// host (remote daemon).
+    private func locate(_ id: String) {
+        guard let daemon else { return }
+        supervisor.docker(daemon).inspect(id) { [self] result in
+            guard !isDone, containerID == id else { return }
+            switch result {
+            case let .success(info):
+                guard let address = supervisor.serviceAddress(info, daemon: daemon, port: settings.port, network: settings.network) else {
+                    if !info.state.running { return replace(info.state) }
+                    return fail("container \(id.prefix(12)) has no address on network \(settings.network)")
+                }
+                isProbing = true
+                probe(address)
+            case let .failure(error):
+                fail("inspect failed: \(error.message)")
+            }
+        }
+    }
+
+    /// Connects until the service answers, starting at once (no fixed sleep).
+    private func probe(_ address: SocketAddress) {
+        guard let reactor = supervisor.reactor, !isDone else { return }
+        attempts += 1
+        let remaining = deadline > reactor.now ? deadline - reactor.now : 0
+        guard remaining > 0 else { return fail("not ready within \(settings.ready.timeout)") }
+        let connectTimeout = Duration.nanoseconds(Int64(min(remaining, 2_000_000_000)))
+        let id = containerID
+        connector = Connector.connect(reactor: reactor, to: address, timeout: connectTimeout) { [self] result in
+            connector = nil
+            guard !isDone, containerID == id else { return }
+            switch consume result {
+            case let .connected(socket):
+                succeed(address: address, socket: socket)
+            case let .failed(error):
+                guard attempts < settings.ready.attempts else {
+                    return fail("not ready after \(attempts) attempts (\(error))")
+                }
+                recheck(address)
+            }
+        }
+    }
+
+    /// Waits before the next attempt; meanwhile asks Docker whether the container still runs
+    /// and replaces it at once if not.
+    private func recheck(_ address: SocketAddress) {
+        guard let daemon, let id = containerID, let reactor = supervisor.reactor else { return }
+        supervisor.docker(daemon).inspect(id) { [self] result in
+            guard !isDone, containerID == id, case let .success(info) = result, !info.state.running else { return }
+            replace(info.state)
+        }
+        timer = reactor.schedule(after: Self.retryDelay(attempt: attempts, interval: settings.ready.interval)) { [self] in
+            timer = nil
+            probe(address)
+        }
+    }
+
+    /// Retries start fast and double up to `interval`: a service usually binds its port a few
+    /// milliseconds after its container starts, and a fixed 100 ms wait would double a cold
+    /// start. (5 ms, 10, 20, 40, 80, then `interval`.)
+    static func retryDelay(attempt: Int, interval: Duration) -> Duration {
+        let fast = Duration.milliseconds(5) * (1 << min(max(attempt - 1, 0), 20))
+        return min(fast, interval)
+    }
+
+    /// The container exited before it served: remove it and try a fresh one within the budget.
+    private func replace(_ state: ContainerInspect.State) {
+        guard let reactor = supervisor.reactor else { return }
+        stopWaiting()
+        logger.warning("container exited before it served", metadata: [
+            "service": "\(settings.name)", "container": "\(containerID?.prefix(12) ?? "")",
+            "exit_code": "\(state.exitCode)", "oom": "\(state.oomKilled)",
+        ])
+        let reason = "container exited before it served (exit code \(state.exitCode)\(state.oomKilled ? ", out of memory" : ""))"
+        guard attempts < settings.ready.attempts, reactor.now < deadline else { return fail(reason) }
+        releaseContainer()
+        guard let next = supervisor.placement.acquire() else { return fail(reason + "; no capacity to retry") }
+        create(on: next)
+    }
+
+    // MARK: Endings
+
+    private func succeed(address: SocketAddress, socket: consuming FileDescriptor) {
+        guard let daemon, let containerID, let completion else { return socket.close() }
+        self.completion = nil
+        isProbing = false
+        // Ownership of slot and container passes to the caller.
+        self.daemon = nil
+        self.containerID = nil
+        completion(.success(Success(daemon: daemon, containerID: containerID, address: address, socket: PendingClient(socket))))
+    }
+
+    private func fail(_ reason: String) {
+        guard let completion else { return }
+        self.completion = nil
+        stopWaiting()
+        releaseContainer()
+        completion(.failure(LaunchFailure(reason: reason)))
+    }
+
+    private func stopWaiting() {
+        isProbing = false
+        if let timer { supervisor.reactor?.cancel(timer) }
+        timer = nil
+        connector?.cancel()
+        connector = nil
+    }
+
+    /// Removes the container (if any) and frees the slot, unless a create call is still out:
+    /// its completion comes back here.
+    private func releaseContainer() {
+        guard !createInFlight, let daemon else { return }
+        self.daemon = nil
+        let id = containerID
+        containerID = nil
+        supervisor.disposeContainer(id, on: daemon)
+    }
+}
+
+/// Why a launch gave up, in words for the log and the status page.
+struct LaunchFailure: Error {
+    let reason: String
+}

@@ -1,0 +1,174 @@
+import EventLoop
+import Logging
+
+/// A warm container: started, its service answering, and a connection to it already open, so
+/// a client that takes it is relayed at once (no Docker call, no connect on its path).
+final class PooledContainer {
+    let daemon: Int
+    let containerID: String
+    let address: SocketAddress
+    let socket: PendingClient
+    /// Sessions it has served; with `pool.reuse` > 1 it goes back to the pool until the limit.
+    var served = 0
+    fileprivate var watch: Registration?
+
+    init(daemon: Int, containerID: String, address: SocketAddress, socket: PendingClient) {
+        self.daemon = daemon
+        self.containerID = containerID
+        self.address = address
+        self.socket = socket
+    }
+}
+
+/// Keeps `pool.warm` ready containers for one service, placed by the scheduler and counted
+/// against the daemons' caps. A client takes one at once and a replacement starts in the
+/// background. Refilling never competes with waiting clients: while any client is queued,
+/// free slots go to clients. Failures back off (1 s doubling to 30 s). A pooled container
+/// whose service hangs up its idle connection, or that dies, is removed and replaced.
+final class WarmPool {
+    private unowned let supervisor: Supervisor
+    private unowned let service: ServiceRuntime
+    private var ready: [PooledContainer] = []
+    private var launches: [ObjectIdentifier: Launch] = [:]
+    private var backoff: Duration?
+    private var refillTimer: TimerID?
+
+    init(supervisor: Supervisor, service: ServiceRuntime) {
+        self.supervisor = supervisor
+        self.service = service
+    }
+
+    var readyCount: Int { ready.count }
+    var startingCount: Int { launches.count }
+    private var target: Int { supervisor.draining ? 0 : service.config.pool.warm }
+
+    /// The oldest ready container, now the caller's (slot included); a replacement is started.
+    func take() -> PooledContainer? {
+        guard !ready.isEmpty else { return nil }
+        let container = ready.removeFirst()
+        unwatch(container)
+        supervisor.reactor?.soon { [weak self] in self?.refill() }
+        return container
+    }
+
+    /// Starts launches until ready + starting reaches `pool.warm`, while slots are free and no
+    /// client waits.
+    func refill() {
+        guard refillTimer == nil, let reactor = supervisor.reactor else { return }
+        while ready.count + launches.count < target, supervisor.mayWarm, let daemon = supervisor.placement.acquire() {
+            let box = LaunchBox()
+            let launch = Launch(supervisor: supervisor, settings: service.config, client: nil, daemon: daemon, now: reactor.now) {
+                [unowned self] result in
+                launches.removeValue(forKey: ObjectIdentifier(box))
+                switch result {
+                case let .success(up):
+                    backoff = nil
+                    add(PooledContainer(daemon: up.daemon, containerID: up.containerID, address: up.address, socket: up.socket))
+                case let .failure(failure):
+                    supervisor.logger.warning("warm pool: launch failed", metadata: ["service": "\(service.config.name)", "reason": "\(failure.reason)"])
+                    retryLater()
+                }
+            }
+            box.launch = launch
+            if !launch.isDone { launches[ObjectIdentifier(box)] = launch }
+        }
+    }
+
+    private func retryLater() {
+        guard let reactor = supervisor.reactor, refillTimer == nil else { return }
+        let delay = min((backoff ?? .milliseconds(500)) * 2, .seconds(30))
+        backoff = delay
+        refillTimer = reactor.schedule(after: delay) { [weak self] in
+            self?.refillTimer = nil
+            self?.refill()
+        }
+    }
+
+    private func add(_ container: PooledContainer) {
+        guard !supervisor.draining, let reactor = supervisor.reactor, let fd = container.socket.rawValue else {
+            return discard(container)
+        }
+        // The idle connection is watched: a service that closes it (or a container that dies)
+        // makes the entry worthless.
+        container.watch = try? reactor.register(fd, interest: [.readHangup]) { [unowned self, unowned container] events in
+            if !events.intersection([.readHangup, .hangup, .error]).isEmpty { lost(container, "service closed its idle connection") }
+        }
+        ready.append(container)
+        // A client may be waiting for exactly this.
+        supervisor.admitNext()
+    }
+
+    /// A session ended on `container`: back to the pool if it may serve again (a new
+    /// connection to its service, checked like a launch), otherwise removed.
+    func giveBack(_ container: PooledContainer) {
+        container.served += 1
+        guard container.served < service.config.pool.reuse, !supervisor.draining, let reactor = supervisor.reactor else {
+            return discard(container)
+        }
+        Connector.connect(reactor: reactor, to: container.address, timeout: service.config.ready.timeout) { [self] result in
+            switch consume result {
+            case let .connected(socket):
+                add(PooledContainer(daemon: container.daemon, containerID: container.containerID, address: container.address,
+                                    socket: PendingClient(socket)).counting(container.served))
+            case .failed:
+                discard(container)
+            }
+        }
+    }
+
+    /// Docker reported `id` dead: a launch replaces it, a ready entry is dropped.
+    func containerDied(_ id: String, exitCode: Int, oom: Bool) -> Bool {
+        if let launch = launches.values.first(where: { $0.containerID == id }) {
+            launch.containerDied(exitCode: exitCode, oom: oom)
+            return true
+        }
+        if let container = ready.first(where: { $0.containerID == id }) {
+            lost(container, "container died (exit code \(exitCode))")
+            return true
+        }
+        return false
+    }
+
+    /// Shutdown: stop launching, remove every pooled container.
+    func drain() {
+        if let refillTimer { supervisor.reactor?.cancel(refillTimer) }
+        refillTimer = nil
+        for launch in launches.values { launch.cancel() }
+        launches.removeAll()
+        for container in ready { discard(container) }
+        ready.removeAll()
+    }
+
+    private func lost(_ container: PooledContainer, _ why: String) {
+        guard let index = ready.firstIndex(where: { $0 === container }) else { return }
+        ready.remove(at: index)
+        supervisor.logger.notice("warm pool: container dropped", metadata: [
+            "service": "\(service.config.name)", "container": "\(container.containerID.prefix(12))", "reason": "\(why)",
+        ])
+        discard(container)
+        refill()
+    }
+
+    private func discard(_ container: PooledContainer) {
+        unwatch(container)
+        container.socket.take()?.close()
+        supervisor.disposeContainer(container.containerID, on: container.daemon)
+    }
+
+    private func unwatch(_ container: PooledContainer) {
+        if let watch = container.watch { supervisor.reactor?.deregister(watch) }
+        container.watch = nil
+    }
+}
+
+/// Lets a launch's completion find its own entry before `Launch.init` has returned.
+private final class LaunchBox {
+    var launch: Launch?
+}
+
+extension PooledContainer {
+    fileprivate func counting(_ served: Int) -> PooledContainer {
+        self.served = served
+        return self
+    }
+}
