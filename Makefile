@@ -3,7 +3,7 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 RELEASE_FLAGS ?= -c release
 
-.PHONY: help build release test bench bench-peers clean docker-up docker-down dockerd-multi-up dockerd-multi-down images
+.PHONY: help build release test bench bench-ganger bench-images bench-peers clean docker-up docker-down dockerd-multi-up dockerd-multi-down images
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -20,8 +20,15 @@ test: build ## unit and integration tests (brings up dockerd and builds the imag
 	$(MAKE) --no-print-directory images
 	$(SWIFT) test $(SWIFT_BUILD_FLAGS)
 
-bench: release bench-peers ## relay and peers on loopback: table + bench/results/*.json (BENCH_ROUNDS, BENCH_QUICK=1)
+bench: release bench-peers bench-images ## relay + ganger on dockerd vs peers: tables + bench/results/*.json (BENCH_ROUNDS, BENCH_QUICK=1)
 	.build/release/ganger-bench
+
+bench-ganger: release bench-peers bench-images ## only ganger's figures: cold TTFB vs raw Docker, throughput into a container
+	.build/release/ganger-bench ganger
+
+bench-images: docker-up ## the images the ganger bench needs (ganger-echo, ganger-bench-source); idempotent
+	Examples/echo/build.sh
+	Examples/bench-source/build.sh
 
 bench-peers: ## install haproxy, socat, iperf3 from Debian if missing (root; idempotent)
 	bench/install-peers.sh

@@ -50,23 +50,24 @@ struct ProxyLauncher {
     /// Seconds a proxy may live: well beyond a whole bench run, so it only bounds a crashed one.
     let limit: Int
 
-    func start(_ peer: Peer, port: UInt16, target: UInt16, label: String, maxConnections: Int) throws(BenchError) -> ChildProcess {
+    func start(_ peer: Peer, port: UInt16, target: UInt16, targetHost: String = "127.0.0.1", label: String,
+               maxConnections: Int) throws(BenchError) -> ChildProcess {
         let name = "\(peer.rawValue)-\(label)"
         let argv: [String]
         switch peer {
         case .direct:
             throw BenchError("direct has no proxy")
         case .relay:
-            argv = [selfExecutable(), "relay", "--listen", "127.0.0.1:\(port)", "--target", "127.0.0.1:\(target)"]
+            argv = [selfExecutable(), "relay", "--listen", "127.0.0.1:\(port)", "--target", "\(targetHost):\(target)"]
         case .haproxy:
             let config = "\(directory)/\(name).cfg"
-            try writeFile(config, haproxyConfig(port: port, target: target, maxConnections: maxConnections))
+            try writeFile(config, haproxyConfig(port: port, target: target, targetHost: targetHost, maxConnections: maxConnections))
             argv = [tools.paths["haproxy"]!, "-db", "-f", config]
         case .socat, .socatBig:
             // fork: one child per connection, as socat serves many; max-children bounds them;
             // a deep backlog keeps a connect burst from costing SYN retransmits.
             let listen = "TCP-LISTEN:\(port),reuseaddr,fork,bind=127.0.0.1,backlog=4096,max-children=\(maxConnections)"
-            argv = [tools.paths["socat"]!] + (peer == .socatBig ? ["-b", "1048576"] : []) + [listen, "TCP:127.0.0.1:\(target)"]
+            argv = [tools.paths["socat"]!] + (peer == .socatBig ? ["-b", "1048576"] : []) + [listen, "TCP:\(targetHost):\(target)"]
         }
         let child = try ChildProcess(name: name, argv: argv, limit: limit, directory: directory)
         guard waitUntil(10, { ProcFS.isListening(port: port) || !child.isRunning }), child.isRunning,
@@ -82,7 +83,7 @@ struct ProxyLauncher {
     /// descriptor limit, would cap the many-connection runs), a deep backlog and `no strict-limits`:
     /// `maxpipes 20000` makes it ask for ~40,000 descriptors, and since 2.3 it refuses to start
     /// when RLIMIT_NOFILE cannot be raised that far (20,000 hard here). The runs use far fewer.
-    func haproxyConfig(port: UInt16, target: UInt16, maxConnections: Int) -> String {
+    func haproxyConfig(port: UInt16, target: UInt16, targetHost: String = "127.0.0.1", maxConnections: Int) -> String {
         """
         global
           nbthread 1
@@ -101,7 +102,7 @@ struct ProxyLauncher {
           backlog 4096
         listen p
           bind 127.0.0.1:\(port)
-          server s 127.0.0.1:\(target)
+          server s \(targetHost):\(target)
 
         """
     }

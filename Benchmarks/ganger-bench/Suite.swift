@@ -1,10 +1,13 @@
 import EventLoop
 import Glibc
+import Synchronization
+
+let interruptHandlerInstalled = Mutex(false)
 
 /// `ganger-bench all`: every measurement, every available peer, one run; table + JSON.
 enum Suite {
     static func run() -> Int32 {
-        installInterruptHandler()
+        installInterruptHandlerOnce()
         let limit = ProcFS.raiseFileLimit()
         let started = monotonicSeconds()
         let stamp = utcStamp()
@@ -142,6 +145,15 @@ enum Suite {
 
     /// TERM/INT stop every peer process before the bench exits: they run under `timeout` in
     /// their own process groups, so a terminal's Ctrl-C would not reach them.
+    /// Installs the handler unless an earlier part of this run did (`all` runs both suites).
+    static func installInterruptHandlerOnce() {
+        let first = interruptHandlerInstalled.withLock { installed in
+            defer { installed = true }
+            return !installed
+        }
+        if first { installInterruptHandler() }
+    }
+
     private static func installInterruptHandler() {
         // Before any other thread: every thread created later inherits the blocked mask, so
         // only the waiting thread below ever sees these signals.
@@ -159,7 +171,13 @@ enum Suite {
                 for child in ProcFS.children(pid) { kill(child, SIGTERM) }
                 kill(pid, SIGTERM)
             }
-            printError("ganger-bench: interrupted; stopped \(pids.count) peer process(es)\n")
+            // ganger removes its containers on SIGTERM; the bench's own (and any ganger left) go by label.
+            var swept = 0
+            if let prefix = sweepPrefix.withLock({ $0 }) {
+                _ = waitUntil(10) { pids.allSatisfy { waitpid($0, nil, WNOHANG) != 0 } }
+                swept = EngineAPI(timeout: 10).sweep(instancePrefix: prefix)
+            }
+            printError("ganger-bench: interrupted; stopped \(pids.count) peer process(es), removed \(swept) container(s)\n")
             _exit(130)
         }, nil)
     }

@@ -3,14 +3,17 @@ import Glibc
 
 /// ganger-bench: the relay and its peers on loopback (bench/README.md).
 ///
-///   ganger-bench [all]                                   the whole suite: table + bench/results/*.json
+///   ganger-bench [all]                                   relay suite, then ganger suite: tables + bench/results/*.json
+///   ganger-bench relay-suite                             the relay and its peers on loopback only
+///   ganger-bench ganger                                  Ganger on dockerd only: cold TTFB, throughput into a container
 ///   ganger-bench relay --listen ADDR --target ADDR       a RelayProxy until SIGTERM/SIGINT
 ///   ganger-bench sink --listen ADDR                      a discarding sink until SIGTERM/SIGINT
 let usage = """
-    usage: ganger-bench [all]
+    usage: ganger-bench [all | relay-suite | ganger]
            ganger-bench relay --listen 127.0.0.1:PORT --target 127.0.0.1:PORT
            ganger-bench sink --listen 127.0.0.1:PORT
-    env:   BENCH_ROUNDS=N (default 3), BENCH_QUICK=1 (one short round)
+    env:   BENCH_ROUNDS=N (default 3), BENCH_QUICK=1 (one short round),
+           BENCH_COLD_SESSIONS=N (default 20 per peer per round), BENCH_SOURCE_MIB=N (default 1024)
     """
 
 /// The value after `flag` in `arguments`, parsed as an address.
@@ -24,11 +27,23 @@ func address(_ flag: String, in arguments: [String]) -> SocketAddress? {
     }
 }
 
+/// Rounds and quick mode as for the relay suite (the file limit does not matter here).
+func gangerSettings() -> BenchSettings {
+    BenchSettings.fromEnvironment(fileLimit: ProcFS.raiseFileLimit())
+}
+
 let arguments = Array(CommandLine.arguments.dropFirst())
 do {
     switch arguments.first ?? "all" {
     case "all":
+        let relay = Suite.run()
+        print("")
+        let ganger = GangerSuite.run(settings: gangerSettings())
+        exit(max(relay, ganger))
+    case "relay-suite":
         exit(Suite.run())
+    case "ganger":
+        exit(GangerSuite.run(settings: gangerSettings()))
     case "relay":
         guard let listen = address("--listen", in: arguments), let target = address("--target", in: arguments) else {
             printError(usage + "\n")
