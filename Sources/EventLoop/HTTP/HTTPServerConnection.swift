@@ -84,7 +84,10 @@ final class HTTPServerConnection {
             flush()
             if isClosed { return }
             if unsent == 0 && (closeWhenFlushed || (inputDone && pending.isEmpty)) { return close() }
-            if inputDone || !pending.isEmpty || unsent >= configuration.outputHighWater { break }
+            // Output left means the socket is full: a writable edge comes back here.
+            if unsent > 0 { break }
+            if !pending.isEmpty { continue }
+            if inputDone { break }
             guard readOnce() else { break }
         }
         updateTimer()
@@ -106,29 +109,53 @@ final class HTTPServerConnection {
             try? parser.finishOnEOF()
             return true
         case let .success(.processed(n)):
-            do throws(HTTPParseError) {
-                let events = try parser.feed(UnsafeRawBufferPointer(rebasing: server.readBuffer[0..<n]))
-                for event in events {
-                    switch event {
-                    case let .head(head):
-                        current = head
-                    case .body:
-                        break  // GET and HEAD answers never depend on a body
-                    case .end:
-                        if let current { pending.append(.request(current)) }
-                        current = nil
-                        headStarted = nil
-                    }
+            let (events, failure) = parse(UnsafeRawBufferPointer(rebasing: server.readBuffer[0..<n]))
+            for event in events {
+                switch event {
+                case let .head(head):
+                    current = head
+                case .body:
+                    break  // GET and HEAD answers never depend on a body
+                case .end:
+                    if let current { pending.append(.request(current)) }
+                    current = nil
+                    headStarted = nil
                 }
-                if !parser.isIdle && headStarted == nil { headStarted = reactor.now }
-            } catch {
-                pending.append(.failure(error))
+            }
+            if let failure {
+                pending.append(.failure(failure))
                 inputDone = true
+            } else if !parser.isIdle && headStarted == nil {
+                headStarted = reactor.now
             }
             return true
         case .failure:
             close()
             return false
+        }
+    }
+
+    /// Feeds `bytes` to the parser. A parse error throws away the events of the whole call, so
+    /// on error the bytes are fed again line by line from the state before: the requests
+    /// pipelined ahead of the bad one are still answered, in order, before its error status.
+    private func parse(_ bytes: UnsafeRawBufferPointer) -> ([HTTPRequestEvent], HTTPParseError?) {
+        let before = parser
+        do throws(HTTPParseError) {
+            return (try parser.feed(bytes), nil)
+        } catch {
+            parser = before
+            var events: [HTTPRequestEvent] = []
+            var start = 0
+            while start < bytes.count {
+                let end = bytes[start...].firstIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? bytes.count
+                do throws(HTTPParseError) {
+                    events += try parser.feed(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+                } catch {
+                    return (events, error)
+                }
+                start = end
+            }
+            return (events, error)
         }
     }
 
