@@ -60,7 +60,8 @@ let package = Package(
                           swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CTestCrypto", "eventloop-probe"],
                     swiftSettings: strict),
-        .testTarget(name: "GangerCoreTests", dependencies: ["GangerCore"], swiftSettings: strict),
+        // ganger: the status tests run `ganger status` against a live StatusServer.
+        .testTarget(name: "GangerCoreTests", dependencies: ["GangerCore", "EventLoop", "ganger"], swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]
 )
