@@ -62,7 +62,8 @@ let package = Package(
                           swiftSettings: strict),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CTestCrypto", "eventloop-probe"],
                     swiftSettings: strict),
-        .testTarget(name: "GangerCoreTests", dependencies: ["GangerCore"], swiftSettings: strict),
+        // ganger: the status tests run `ganger status` against a live StatusServer.
+        .testTarget(name: "GangerCoreTests", dependencies: ["GangerCore", "EventLoop", "ganger"], swiftSettings: strict),
         // Against the real dockerd (`make docker-up`, `make images`); depending on the `ganger`
         // executable makes SwiftPM build it next to the test bundle, where the tests run it.
         .testTarget(name: "IntegrationTests", dependencies: ["GangerCore", "EventLoop", "ganger"],

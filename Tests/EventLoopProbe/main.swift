@@ -168,6 +168,75 @@ final class ResultSlot<T>: @unchecked Sendable {
     var cond = pthread_cond_t()
 }
 
+/// An HTTPServer meets 100 clients that end every way a status client can: answered and
+/// closed, malformed, vanished mid-head, reset with answers unread, silent until the head
+/// timeout. Descriptors are counted with the server up (before and after the clients) and
+/// after it is closed.
+func httpServer() throws {
+    let before = fdCount()
+    var serving = 0, served = 0, open = -1, responses = 0
+    // A scope of its own: the ReactorThread keeps its eventfd until it is released.
+    do {
+        let loop = try ReactorThread()
+        final class Box: @unchecked Sendable { var server: HTTPServer? }
+        let box = Box()
+        let address = try await_(loop) { reactor -> SocketAddress in
+            box.server = try HTTPServer(
+                reactor: reactor, address: try SocketAddress(host: "127.0.0.1", port: 0),
+                configuration: .init(headTimeout: .milliseconds(200))
+            ) { head in .plain(head.target == "/" ? 200 : 404, "hi") }
+            return box.server!.address
+        }
+        serving = fdCount()
+        func send(_ fd: CInt, _ text: String) { _ = Glibc.send(fd, text, text.utf8.count, Int32(MSG_NOSIGNAL)) }
+        var silent: [CInt] = []
+        for i in 0..<100 {
+            let fd = blockingConnect(address)
+            switch i % 5 {
+            case 0:
+                send(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                _ = drain(fd)
+            case 1:
+                send(fd, "NOT HTTP\r\n\r\n")
+                _ = drain(fd)
+            case 2:
+                send(fd, "GET / HTTP/1.1\r\nHo")
+            case 3:
+                send(fd, String(repeating: "GET / HTTP/1.1\r\nHost: x\r\n\r\n", count: 50))
+                var hard = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, socklen_t(MemoryLayout<linger>.size))
+            default:
+                silent.append(fd)
+                continue
+            }
+            close(fd)
+        }
+        // The silent ones are closed by the server's head timeout.
+        for fd in silent {
+            _ = drain(fd)
+            close(fd)
+        }
+        for _ in 0..<500 {
+            open = try await_(loop) { _ in box.server!.connectionCount }
+            if open == 0 { break }
+            usleep(10_000)
+        }
+        served = fdCount()
+        responses = try await_(loop) { _ in box.server!.responseCount }
+        try await_(loop) { _ in
+            box.server!.close()
+            box.server = nil
+        }
+        loop.stop()
+    }
+    print("fds_before=\(before)")
+    print("fds_serving=\(serving)")
+    print("fds_served=\(served)")
+    print("fds_after=\(fdCount())")
+    print("open=\(open)")
+    print("responses=\(responses)")
+}
+
 /// Runs `body` on the loop and waits for its result (the probe's main thread may block).
 func await_<T>(_ loop: ReactorThread, _ body: @escaping @Sendable (Reactor) throws -> T) throws -> T {
     let slot = ResultSlot<T>()
@@ -190,7 +259,8 @@ Signals.ignorePipe()
 switch CommandLine.arguments.dropFirst().first {
 case "fdleak": try fdLeak()
 case "emfile": try emfile()
+case "httpserver": try httpServer()
 default:
-    print("usage: eventloop-probe fdleak|emfile")
+    print("usage: eventloop-probe fdleak|emfile|httpserver")
     exit(2)
 }

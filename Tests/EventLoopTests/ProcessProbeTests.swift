@@ -42,4 +42,14 @@ import Testing
         #expect(Int(result["exhausted_accepted"] ?? "") ?? 0 < 100)
         #expect(result["final_accepted"] == "100")
     }
+
+    @Test func httpServer_clientsEndingEveryWay_leaveNoDescriptorBehind() throws {
+        let result = try probe("httpserver")
+        #expect(result["open"] == "0")
+        #expect(result["fds_served"] == result["fds_serving"])
+        #expect(result["fds_after"] == result["fds_before"])
+        // Answered: 2 per well-behaved client, 1 per malformed one; the reset clients' answers
+        // may or may not have been made before the reset arrived.
+        #expect((Int(result["responses"] ?? "") ?? 0) >= 20 * 2 + 20)
+    }
 }

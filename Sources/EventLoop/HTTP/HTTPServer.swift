@@ -1,0 +1,142 @@
+/// What a route answers: a status, headers and a (small) body held in memory.
+public struct HTTPServerResponse: Sendable, Equatable {
+    public var status: Int
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
+
+    /// `Content-Length` and `Connection` are set by the server; others are sent as given.
+    public init(status: Int, headers: HTTPHeaders = [:], body: [UInt8] = []) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A text response with `Content-Type: contentType`.
+    public init(status: Int, contentType: String, text: String) {
+        self.init(status: status, headers: ["Content-Type": contentType], body: Array(text.utf8))
+    }
+
+    /// `text/plain` with a short explanation, for errors.
+    public static func plain(_ status: Int, _ text: String, headers: HTTPHeaders = [:]) -> HTTPServerResponse {
+        var response = HTTPServerResponse(status: status, contentType: "text/plain; charset=utf-8", text: text + "\n")
+        for field in headers { response.headers.add(name: field.name, value: field.value) }
+        return response
+    }
+}
+
+/// A tiny HTTP/1.1 server on the reactor, sized for the status listener: GET and HEAD only,
+/// keep-alive and pipelining, every resource bounded.
+///
+/// Each request head goes to `router` on the loop; its answer is written back in request
+/// order. Other methods get 405 with `Allow: GET, HEAD`; a request the parser refuses gets its
+/// status (400, 413, 431, ...) and the connection closes. A client must deliver a complete
+/// request within `headTimeout` of its first byte (or of connecting) and may stay idle between
+/// requests for `idleTimeout`; a client that does not read its answers is closed after
+/// `writeTimeout` without progress. Beyond `maxConnections`, new connections are closed at once.
+/// A failure closes that connection only.
+public final class HTTPServer {
+    public typealias Router = (HTTPRequestHead) -> HTTPServerResponse
+
+    /// Bounds and timeouts; the defaults suit a status page.
+    public struct Configuration: Sendable {
+        public var limits: HTTPRequestParser.Limits
+        public var headTimeout: Duration
+        public var idleTimeout: Duration
+        public var writeTimeout: Duration
+        public var maxConnections: Int
+        /// Unsent response bytes above which a connection stops reading and answering more
+        /// pipelined requests until the client catches up.
+        public var outputHighWater: Int
+
+        public init(
+            limits: HTTPRequestParser.Limits = .init(maxHeadBytes: 8 * 1024, maxHeaderCount: 64, maxBodyBytes: 64 * 1024),
+            headTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(60),
+            writeTimeout: Duration = .seconds(10), maxConnections: Int = 256, outputHighWater: Int = 256 * 1024
+        ) {
+            self.limits = limits
+            self.headTimeout = headTimeout
+            self.idleTimeout = idleTimeout
+            self.writeTimeout = writeTimeout
+            self.maxConnections = maxConnections
+            self.outputHighWater = outputHighWater
+        }
+    }
+
+    let configuration: Configuration
+    let router: Router
+    private weak var reactor: Reactor?
+    private var listener: Listener?
+    private var connections: [ObjectIdentifier: HTTPServerConnection] = [:]
+    /// One read buffer for every connection: the loop handles one at a time and parsing copies
+    /// what it keeps.
+    let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 16)
+
+    /// The bound address, with the kernel's port when 0 was asked for.
+    public let address: SocketAddress
+    /// Connections refused because `maxConnections` were open.
+    public private(set) var refusedCount = 0
+    /// Requests answered, error answers included.
+    public internal(set) var responseCount = 0
+
+    /// Listens on `address` (port 0: any free port, see `address`). Throws if it cannot bind.
+    public init(reactor: Reactor, address: SocketAddress, configuration: Configuration = .init(),
+                router: @escaping Router) throws(SyscallError) {
+        self.reactor = reactor
+        self.configuration = configuration
+        self.router = router
+        // The listener is made before `self` is complete; its handler reaches `self` through a
+        // box filled in once it is.
+        var onAccept: Listener.AcceptHandler = { fd, _ in fd.close() }
+        let listener = try Listener(reactor: reactor, address: address) { fd, peer in onAccept(fd, peer) }
+        self.address = listener.address
+        self.listener = listener
+        onAccept = { [weak self] fd, _ in
+            guard let self else { return fd.close() }
+            self.accept(fd)
+        }
+    }
+
+    deinit {
+        close()
+        readBuffer.deallocate()
+    }
+
+    /// Open connections.
+    public var connectionCount: Int { connections.count }
+
+    /// Stops listening and closes every connection, answered or not; idempotent.
+    public func close() {
+        listener?.close()
+        listener = nil
+        let open = connections.values
+        connections.removeAll()
+        for connection in open { connection.close() }
+    }
+
+    private func accept(_ fd: consuming FileDescriptor) {
+        guard let reactor, connections.count < configuration.maxConnections else {
+            refusedCount += 1
+            return fd.close()
+        }
+        do {
+            let connection = try HTTPServerConnection(server: self, reactor: reactor, socket: fd)
+            connections[ObjectIdentifier(connection)] = connection
+            connection.start()
+        } catch {
+            // register failed (ENOMEM): this client only.
+        }
+    }
+
+    func connectionClosed(_ connection: HTTPServerConnection) {
+        connections[ObjectIdentifier(connection)] = nil
+    }
+
+    /// The answer to one complete request: 405 for methods other than GET and HEAD, else the
+    /// router's (for HEAD, the GET answer whose body the connection leaves out).
+    func respond(to head: HTTPRequestHead) -> HTTPServerResponse {
+        guard head.method == .get || head.method == .head else {
+            return .plain(405, "method \(head.method) not allowed: use GET or HEAD", headers: ["Allow": "GET, HEAD"])
+        }
+        return router(head)
+    }
+}

@@ -1,0 +1,259 @@
+import EventLoop
+import FoundationEssentials
+import Glibc
+import Testing
+@testable import GangerCore
+
+/// A StatusServer on a loop thread of its own, serving whatever `snapshot` holds.
+private final class RunningStatus: Sendable {
+    let loop: ReactorThread
+    let address: SocketAddress
+    let snapshot: LoopBox<StatusSnapshot>
+    private let server: LoopBox<StatusServer?>
+
+    var url: String { "http://\(address)" }
+
+    init(_ initial: StatusSnapshot = .sample()) async throws {
+        loop = try ReactorThread()
+        let snapshot = LoopBox(initial)
+        let server = LoopBox<StatusServer?>(nil)
+        self.snapshot = snapshot
+        self.server = server
+        address = try await loop.run { reactor in
+            server.value = try StatusServer(reactor: reactor, address: try SocketAddress(host: "127.0.0.1", port: 0)) {
+                snapshot.value
+            }
+            return server.value!.address
+        }
+    }
+
+    func get(_ path: String) async throws -> StatusClient.Reply {
+        let url = url
+        return try await onThread { try StatusClient.get(url, path: path) }
+    }
+
+    func stop() async throws {
+        let server = server
+        try await loop.run { _ in
+            server.value?.close()
+            server.value = nil
+        }
+        loop.stop()
+    }
+}
+
+private func python(_ script: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+    let path = packageRoot() + "/scripts/" + script
+    return try await onThread { try runProcess("python3", [path] + arguments) }
+}
+
+/// One sample as the reference parser reported it.
+private struct ParsedSample: Decodable {
+    var family: String
+    var type: String
+    var name: String
+    var labels: [String: String]
+    var value: Double
+}
+
+@Suite struct StatusRoutingTests {
+    private func route(_ target: String, _ snapshot: StatusSnapshot = .sample()) -> HTTPServerResponse {
+        StatusServer.route(HTTPRequestHead(method: .get, target: target), snapshot: { snapshot })
+    }
+
+    @Test func unknownPath_404() {
+        #expect(route("/nope").status == 404)
+        #expect(route("/metrics/x").status == 404)
+    }
+
+    @Test func healthz_200WhileServing_503WhileDrainingOrWithNoDaemonUp() {
+        var snapshot = StatusSnapshot.sample()
+        #expect(route("/healthz", snapshot).status == 200)
+        #expect(route("/healthz", snapshot).body == Array("ok\n".utf8))
+        snapshot.draining = true
+        #expect(route("/healthz", snapshot).status == 503)
+        snapshot.draining = false
+        for i in snapshot.daemons.indices { snapshot.daemons[i].up = false }
+        #expect(route("/healthz", snapshot).status == 503)
+        snapshot.daemons = []
+        #expect(route("/healthz", snapshot).status == 503)
+    }
+
+    @Test func contentTypes() {
+        #expect(route("/").headers["content-type"] == "text/html; charset=utf-8")
+        #expect(route("/status.json").headers["content-type"] == "application/json")
+        #expect(route("/metrics").headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8")
+        #expect(route("/metrics").headers["cache-control"] == "no-store")
+    }
+
+    @Test func page_refreshParameter_isClampedAndOptional() {
+        let page = { String(decoding: self.route($0).body, as: UTF8.self) }
+        #expect(!page("/").contains("http-equiv=\"refresh\""))
+        #expect(page("/?refresh=5").contains("<meta http-equiv=\"refresh\" content=\"5\">"))
+        #expect(page("/?refresh=0").contains("content=\"1\""))
+        #expect(page("/?refresh=999999").contains("content=\"3600\""))
+        #expect(!page("/?refresh=abc").contains("http-equiv=\"refresh\""))
+    }
+
+    @Test func page_escapesEverythingFromTheSnapshot() {
+        var snapshot = StatusSnapshot.sample()
+        snapshot.instance = "<script>alert('x')</script>"
+        snapshot.recentSessions[0].reason = "\"><img src=x onerror=alert(1)>"
+        let page = String(decoding: route("/", snapshot).body, as: UTF8.self)
+        #expect(!page.contains("<script>"))
+        #expect(!page.contains("<img"))
+        #expect(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"))
+        #expect(page.contains("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;"))
+        #expect(page.contains("hive &lt;sql&gt; &amp; &quot;friends&quot;"))
+    }
+
+    @Test func metrics_labelValuesAreEscaped() {
+        #expect(Metrics.escapeLabel("a\\b\"c\nd") == "a\\\\b\\\"c\\nd")
+        let text = Metrics.render(.sample())
+        #expect(text.contains("ganger_sessions_total{service=\"hive <sql> & \\\"friends\\\"\"} 58\n"))
+        #expect(text.contains("reason=\"ready timeout: no answer on port 10000\\nafter 50 attempts\"} 3\n"))
+    }
+
+    @Test func tableForTheTerminal_showsEveryPart_andNoRawControlCharacters() {
+        let text = StatusTable.render(.sample())
+        for expected in ["SERVICES", "DAEMONS", "RECENT SESSIONS", "ganger-prod", "12345", "tcp://10.0.0.12:2375", "DOWN",
+                         "13/16", "0/∞", "ready timeout: no answer on port 10000\\nafter 50 attempts"] {
+            #expect(text.contains(expected), "missing \(expected)")
+        }
+        #expect(!text.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
+    }
+}
+
+@Suite struct StatusServerTests {
+    @Test func metrics_parseWithThePrometheusReferenceParser() async throws {
+        let status = try await RunningStatus()
+        let reply = try await status.get("/metrics")
+        try await status.stop()
+        #expect(reply.status == 200)
+        let file = try temporaryFile("metrics.txt", reply.body)
+        let (code, output) = try await python("check-metrics.py", [file])
+        try #require(code == 0, "prometheus_client rejected /metrics: \(output)")
+        let samples = try JSONDecoder().decode([ParsedSample].self, from: Data(output.utf8))
+        func value(_ name: String, _ labels: [String: String]) -> Double? {
+            samples.first { $0.name == name && $0.labels == labels }?.value
+        }
+        let families = Dictionary(samples.map { ($0.family, $0.type) }, uniquingKeysWith: { a, _ in a })
+        #expect(families["ganger_sessions"] == "counter")
+        #expect(families["ganger_sessions_current"] == "gauge")
+        #expect(families["ganger_queue_current"] == "gauge")
+        #expect(families["ganger_queue_timeouts"] == "counter")
+        #expect(families["ganger_refused"] == "counter")
+        #expect(families["ganger_bytes"] == "counter")
+        #expect(families["ganger_session_ttfb_seconds"] == "histogram")
+        #expect(families["ganger_daemon_up"] == "gauge")
+        #expect(families["ganger_daemon_containers"] == "gauge")
+        #expect(families["ganger_session_ends"] == "counter")
+
+        let hive = "hive <sql> & \"friends\""
+        #expect(value("ganger_sessions_total", ["service": "echo"]) == 12_345)
+        #expect(value("ganger_sessions_total", ["service": hive]) == 58)
+        #expect(value("ganger_sessions_current", ["service": "echo"]) == 7)
+        #expect(value("ganger_queue_current", ["service": "echo"]) == 3)
+        #expect(value("ganger_queue_timeouts_total", ["service": "echo"]) == 17)
+        #expect(value("ganger_refused_total", ["service": "echo", "reason": "per_source"]) == 11)
+        #expect(value("ganger_bytes_total", ["service": "echo", "direction": "out"]) == 123_456_789_012)
+        #expect(value("ganger_session_ttfb_seconds_bucket", ["service": "echo", "le": "0.005"]) == 7_900)
+        #expect(value("ganger_session_ttfb_seconds_bucket", ["service": "echo", "le": "+Inf"]) == 12_338)
+        #expect(value("ganger_session_ttfb_seconds_count", ["service": "echo"]) == 12_338)
+        #expect(value("ganger_session_ttfb_seconds_sum", ["service": "echo"]) == 1_234.5)
+        #expect(value("ganger_daemon_up", ["daemon": "tcp://10.0.0.12:2375"]) == 0)
+        #expect(value("ganger_daemon_containers", ["daemon": "unix:///var/run/docker.sock"]) == 13)
+        #expect(value("ganger_session_ends_total",
+                      ["service": hive, "reason": "ready timeout: no answer on port 10000\nafter 50 attempts"]) == 3)
+        #expect(value("ganger_session_ends_total", ["service": "echo", "reason":
+            "create failed: Conflict. The container name \"/ganger-echo-1\" is already in use"]) == 3)
+    }
+
+    @Test func statusJSON_decodesBackToTheSnapshot_andMatchesTheSchema() async throws {
+        let status = try await RunningStatus()
+        let reply = try await status.get("/status.json")
+        try await status.stop()
+        #expect(reply.status == 200)
+        #expect(try JSONDecoder().decode(StatusSnapshot.self, from: Data(reply.body)) == .sample())
+
+        let schema = packageRoot() + "/docs/status.schema.json"
+        let document = try temporaryFile("status.json", reply.body)
+        let (code, output) = try await python("check-status-json.py", [schema, document])
+        #expect(code == 0, "jsonschema: \(output)")
+        #expect(output.contains("ok"))
+
+        // The validator does reject: a session without its reason, a negative count.
+        var text = String(decoding: reply.body, as: UTF8.self)
+        text = text.replacing("\"reason\":\"client closed\"", with: "\"reasonX\":\"client closed\"")
+        text = text.replacing("\"sessionsCurrent\":7", with: "\"sessionsCurrent\":-7")
+        let broken = try temporaryFile("broken.json", Array(text.utf8))
+        let (brokenCode, brokenOutput) = try await python("check-status-json.py", [schema, broken])
+        #expect(brokenCode == 1)
+        #expect(brokenOutput.contains("'reason' is a required property"))
+        #expect(brokenOutput.contains("-7 is less than the minimum of 0"))
+    }
+
+    @Test func page_inHeadlessChromium_showsTheSnapshotsNumbers() async throws {
+        let status = try await RunningStatus()
+        let artifacts = packageRoot() + "/.build/artifacts"
+        mkdir(artifacts, 0o755)
+        let profile = try temporaryFile("keep", []).dropLast(5)
+        let common = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                      "--user-data-dir=\(profile)chromium", "--hide-scrollbars"]
+        let shot = artifacts + "/status.png"
+        let phone = artifacts + "/status-phone.png"
+        unlink(shot)
+        unlink(phone)
+        let url = status.url + "/"
+        let (dumpCode, dom) = try await onThread { try runProcess("chromium", common + ["--dump-dom", url]) }
+        let (shotCode, shotLog) = try await onThread {
+            try runProcess("chromium", common + ["--window-size=1400,1800", "--screenshot=\(shot)", url])
+        }
+        let (phoneCode, _) = try await onThread {
+            try runProcess("chromium", common + ["--window-size=390,844", "--screenshot=\(phone)", url])
+        }
+        try await status.stop()
+        #expect(dumpCode == 0, "chromium --dump-dom: \(dom.suffix(2000))")
+        #expect(shotCode == 0 && phoneCode == 0, "chromium --screenshot: \(shotLog.suffix(2000))")
+        for expected in ["ganger-prod", "12345", "987654321 bytes", "115.0 GiB", "412 ms", "3.1 ms", "1.93 s",
+                         "unix:///var/run/docker.sock", "13/16", "Connection refused (errno 111)",
+                         "hive &lt;sql&gt; &amp; \"friends\"", "&lt;no such image&gt;", "203.0.113.7:51234"] {
+            #expect(dom.contains(expected), "the rendered page lacks \(expected)")
+        }
+        #expect(!dom.contains("<no such image>"))
+        let png = readFile(shot) ?? []
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 20_000, "no screenshot at \(shot)")
+        #expect((readFile(phone) ?? []).starts(with: [0x89, 0x50, 0x4E, 0x47]))
+    }
+
+    @Test func headRequest_andUnknownPath_overTheWire() async throws {
+        let status = try await RunningStatus()
+        #expect(try await status.get("/nope").status == 404)
+        #expect(try await status.get("/healthz").status == 200)
+        try await status.loop.run { _ in }
+        try await status.stop()
+    }
+
+    @Test func gangerStatus_printsTables_healthExitCodes_andExit2WhenUnreachable() async throws {
+        let ganger = buildProductsDirectory() + "/ganger"
+        let status = try await RunningStatus()
+        let url = status.url
+        let (code, output) = try await onThread { try runProcess(ganger, ["status", "--url", url]) }
+        #expect(code == 0, "\(output)")
+        for expected in ["SERVICES", "echo", "12345", "DAEMONS", "DOWN", "RECENT SESSIONS", "203.0.113.7:51234"] {
+            #expect(output.contains(expected), "ganger status lacks \(expected)")
+        }
+        #expect(try await onThread { try runProcess(ganger, ["status", "--health", "--url", url]) }.status == 0)
+        try await status.loop.run { _ in status.snapshot.value.draining = true }
+        #expect(try await onThread { try runProcess(ganger, ["status", "--health", "--url", url]) }.status == 1)
+        try await status.stop()
+
+        // The listener is gone: nothing answers on that port now.
+        let (downCode, downOutput) = try await onThread { try runProcess(ganger, ["status", "--url", url, "--timeout", "2"]) }
+        #expect(downCode == 2)
+        #expect(downOutput.contains("cannot reach \(url)/status.json"), "\(downOutput)")
+        #expect(try await onThread { try runProcess(ganger, ["status", "--health", "--url", url]) }.status == 1)
+        let (badCode, badOutput) = try await onThread { try runProcess(ganger, ["status", "--url", "http://127.0.0.1:notaport"]) }
+        #expect(badCode == 1, "\(badOutput)")
+    }
+}
