@@ -14,11 +14,11 @@ build: ## debug build
 release: ## release build (.build/release/ganger)
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_BUILD_FLAGS)
 
-# The integration tests need a daemon and the example images; one after the other, even under -j.
-test: build ## unit and integration tests (brings up dockerd and builds the images when needed)
-	$(MAKE) --no-print-directory docker-up
-	$(MAKE) --no-print-directory images
-	$(SWIFT) test $(SWIFT_BUILD_FLAGS)
+# The integration tests need the default daemon, the example images, and two extra daemons with
+# ganger-echo (SchedulerTests); scripts/test.sh brings them up one after the other and stops the
+# extra daemons afterwards, even when a test fails.
+test: build ## unit and integration tests (dockerd, images, 2 extra dockerds up; extra ones down after)
+	SWIFT='$(SWIFT)' SWIFT_BUILD_FLAGS='$(SWIFT_BUILD_FLAGS)' scripts/test.sh
 
 bench: release bench-peers ## relay and peers on loopback: table + bench/results/*.json (BENCH_ROUNDS, BENCH_QUICK=1)
 	.build/release/ganger-bench
