@@ -137,6 +137,14 @@ final class Session {
                 if isOver { return supervisor.releaseSlot(daemon) }
                 logger.error("cannot create container", metadata: ["service": "\(settings.name)", "error": "\(error)"])
                 supervisor.daemonFailed(daemon, error)
+                // The daemon did not answer (now marked down) and no container exists: give its
+                // slot back and place the client again (another daemon, or the queue), within
+                // the readiness budget, instead of closing a client a healthy daemon could serve.
+                if error.isTransport, reactor.now < readyDeadline {
+                    self.daemon = nil
+                    supervisor.placement.release(daemon)
+                    return supervisor.readmit(self)
+                }
                 finish("create failed: \(error.message)")
             }
         }
