@@ -20,8 +20,11 @@ release: ## release build (.build/release/ganger)
 test: build ## unit and integration tests (dockerd, images, 2 extra dockerds up; extra ones down after)
 	SWIFT='$(SWIFT)' SWIFT_BUILD_FLAGS='$(SWIFT_BUILD_FLAGS)' scripts/test.sh
 
-bench: release bench-peers ## relay and peers on loopback: table + bench/results/*.json (BENCH_ROUNDS, BENCH_QUICK=1)
+bench: release bench-peers ## relay and peers on loopback, then the scheduler (BENCH_ROUNDS, BENCH_QUICK=1)
 	.build/release/ganger-bench
+	$(MAKE) --no-print-directory docker-up
+	$(MAKE) --no-print-directory images
+	.build/release/ganger-bench scheduler
 
 bench-peers: ## install haproxy, socat, iperf3 from Debian if missing (root; idempotent)
 	bench/install-peers.sh

@@ -6,10 +6,12 @@ import Glibc
 ///   ganger-bench [all]                                   the whole suite: table + bench/results/*.json
 ///   ganger-bench relay --listen ADDR --target ADDR       a RelayProxy until SIGTERM/SIGINT
 ///   ganger-bench sink --listen ADDR                      a discarding sink until SIGTERM/SIGINT
+///   ganger-bench scheduler                               placement + queue admissions/s, queued-client RSS
 let usage = """
     usage: ganger-bench [all]
            ganger-bench relay --listen 127.0.0.1:PORT --target 127.0.0.1:PORT
            ganger-bench sink --listen 127.0.0.1:PORT
+           ganger-bench scheduler
     env:   BENCH_ROUNDS=N (default 3), BENCH_QUICK=1 (one short round)
     """
 
@@ -41,6 +43,8 @@ do {
             exit(1)
         }
         exit(try Sink.run(listen: listen))
+    case "scheduler":
+        exit(SchedulerBench.run())
     case "help", "-h", "--help":
         print(usage)
     default:
