@@ -3,7 +3,7 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 RELEASE_FLAGS ?= -c release
 
-.PHONY: help build release test bench bench-ganger bench-images bench-peers clean docker-up docker-down dockerd-multi-up dockerd-multi-down images
+.PHONY: help build release test bench bench-ganger bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down images
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -14,14 +14,15 @@ build: ## debug build
 release: ## release build (.build/release/ganger)
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_BUILD_FLAGS)
 
-# The integration tests need a daemon and the example images; one after the other, even under -j.
-test: build ## unit and integration tests (brings up dockerd and builds the images when needed)
-	$(MAKE) --no-print-directory docker-up
-	$(MAKE) --no-print-directory images
-	$(SWIFT) test $(SWIFT_BUILD_FLAGS)
+# The integration tests need the default daemon, the example images, and two extra daemons with
+# ganger-echo (SchedulerTests); scripts/test.sh brings them up one after the other and stops the
+# extra daemons afterwards, even when a test fails.
+test: build ## unit and integration tests (dockerd, images, 2 extra dockerds up; extra ones down after)
+	SWIFT='$(SWIFT)' SWIFT_BUILD_FLAGS='$(SWIFT_BUILD_FLAGS)' scripts/test.sh
 
-bench: release bench-peers bench-images ## relay + ganger on dockerd vs peers: tables + bench/results/*.json (BENCH_ROUNDS, BENCH_QUICK=1)
+bench: release bench-peers bench-images ## relay, ganger on dockerd and the scheduler vs peers: tables + bench/results/*.json (BENCH_ROUNDS, BENCH_QUICK=1)
 	.build/release/ganger-bench
+	.build/release/ganger-bench scheduler
 
 bench-ganger: release bench-peers bench-images ## only ganger's figures: cold TTFB vs raw Docker, throughput into a container
 	.build/release/ganger-bench ganger

@@ -8,10 +8,12 @@ import Glibc
 ///   ganger-bench ganger                                  Ganger on dockerd only: cold TTFB, throughput into a container
 ///   ganger-bench relay --listen ADDR --target ADDR       a RelayProxy until SIGTERM/SIGINT
 ///   ganger-bench sink --listen ADDR                      a discarding sink until SIGTERM/SIGINT
+///   ganger-bench scheduler                               placement + queue admissions/s, queued-client RSS
 let usage = """
     usage: ganger-bench [all | relay-suite | ganger]
            ganger-bench relay --listen 127.0.0.1:PORT --target 127.0.0.1:PORT
            ganger-bench sink --listen 127.0.0.1:PORT
+           ganger-bench scheduler
     env:   BENCH_ROUNDS=N (default 3), BENCH_QUICK=1 (one short round),
            BENCH_COLD_SESSIONS=N (default 20 per peer per round), BENCH_SOURCE_MIB=N (default 1024)
     """
@@ -56,6 +58,8 @@ do {
             exit(1)
         }
         exit(try Sink.run(listen: listen))
+    case "scheduler":
+        exit(SchedulerBench.run())
     case "help", "-h", "--help":
         print(usage)
     default:

@@ -111,3 +111,62 @@ import Testing
         #expect(queue.count == 50 * 100)
     }
 }
+
+/// The indexed placement against the plain rule it implements: least ratio among daemons with
+/// room, ties from the one after the previous choice, over random operations.
+@Suite struct PlacementModelTests {
+    struct Model {
+        var caps: [Int]
+        var loads: [Int]
+        var healthy: [Bool]
+        var rotation = 0
+        func room(_ i: Int) -> Bool { healthy[i] && (caps[i] < 0 || loads[i] < caps[i]) }
+        func ratio(_ i: Int) -> Double { caps[i] < 0 ? Double(loads[i]) / 1_000_000 : Double(loads[i]) / Double(max(caps[i], 1)) }
+        mutating func acquire() -> Int? {
+            var best: Int?
+            for step in 0..<caps.count {
+                let i = (rotation + step) % caps.count
+                guard room(i) else { continue }
+                if let b = best, ratio(b) <= ratio(i) { continue }
+                best = i
+            }
+            guard let chosen = best else { return nil }
+            rotation = (chosen + 1) % caps.count
+            loads[chosen] += 1
+            return chosen
+        }
+    }
+
+    @Test(arguments: [1, 2, 3, 7, 16, 33])
+    func randomOperations_matchTheLinearRule(daemons: Int) {
+        var rng = SystemRandomNumberGenerator()
+        let caps = (0..<daemons).map { _ in [-1, 0, 1, 2, 3, 5, 10].randomElement(using: &rng)! }
+        var placement = Placement(capacities: caps)
+        var model = Model(caps: caps, loads: Array(repeating: 0, count: daemons), healthy: Array(repeating: true, count: daemons))
+        for step in 0..<5_000 {
+            switch Int.random(in: 0..<10, using: &rng) {
+            case 0..<5:
+                let got = placement.acquire()
+                let want = model.acquire()
+                #expect(got == want, "step \(step): acquire \(String(describing: got)), rule says \(String(describing: want))")
+                if got != want { return }
+            case 5..<8:
+                if let i = (0..<daemons).filter({ model.loads[$0] > 0 }).randomElement(using: &rng) {
+                    placement.release(i)
+                    model.loads[i] -= 1
+                }
+            case 8:
+                let i = Int.random(in: 0..<daemons, using: &rng)
+                let up = Bool.random(using: &rng)
+                placement.setHealthy(i, up)
+                model.healthy[i] = up
+            default:
+                let i = Int.random(in: 0..<daemons, using: &rng)
+                let cap = [-1, 0, 1, 4].randomElement(using: &rng)!
+                placement.setCapacity(i, cap)
+                model.caps[i] = cap
+            }
+            #expect(placement.hasRoom == (0..<daemons).contains { model.room($0) })
+        }
+    }
+}

@@ -77,7 +77,9 @@ final class Launch {
             case let .failure(error):
                 supervisor.daemonFailed(daemon, error)
                 if isDone { return releaseContainer() }
-                fail("create failed: \(error.message)")
+                // No answer (the daemon is now marked down) and no container exists: the caller
+                // may place the client on another daemon instead of closing it.
+                fail("create failed: \(error.message)", placeAgain: error.isTransport)
             }
         }
     }
@@ -187,12 +189,12 @@ final class Launch {
         completion(.success(Success(daemon: daemon, containerID: containerID, address: address, socket: PendingClient(socket))))
     }
 
-    private func fail(_ reason: String) {
+    private func fail(_ reason: String, placeAgain: Bool = false) {
         guard let completion else { return }
         self.completion = nil
         stopWaiting()
         releaseContainer()
-        completion(.failure(LaunchFailure(reason: reason)))
+        completion(.failure(LaunchFailure(reason: reason, placeAgain: placeAgain)))
     }
 
     private func stopWaiting() {
@@ -217,4 +219,6 @@ final class Launch {
 /// Why a launch gave up, in words for the log and the status page.
 struct LaunchFailure: Error {
     let reason: String
+    /// Nothing was created because the daemon did not answer: another daemon may serve.
+    var placeAgain = false
 }

@@ -123,6 +123,12 @@ final class Session {
                 guard let socket = ready.socket.take() else { return finish("service socket lost") }
                 startRelay(socket)
             case let .failure(failure):
+                // Between a daemon's death and the next health ping, placement may still pick
+                // it: a client a healthy daemon could serve is placed again, within its budget.
+                if failure.placeAgain, let reactor = supervisor.reactor,
+                   reactor.now < acceptedAt &+ settings.ready.timeout.nanoseconds {
+                    return supervisor.readmit(self)
+                }
                 finish(failure.reason)
             }
         }

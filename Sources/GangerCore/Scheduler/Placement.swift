@@ -21,41 +21,82 @@ public struct Placement: Sendable {
 
     public private(set) var daemons: [Daemon]
     private var rotation = 0
+    /// A min segment tree over each daemon's fill ratio (+infinity when it has no room), so a
+    /// placement costs O(log n) instead of a scan of the whole fleet: with 1,000 daemons the scan
+    /// was most of an admission. Leaves start at `leaves`; padding leaves hold +infinity.
+    private var tree: [Double]
+    private let leaves: Int
 
     public init(capacities: [Int]) {
         daemons = capacities.map(Daemon.init(capacity:))
+        var size = 1
+        while size < daemons.count { size *= 2 }
+        leaves = size
+        tree = Array(repeating: .infinity, count: 2 * size)
+        for index in daemons.indices { tree[size + index] = Self.key(daemons[index]) }
+        if size > 1 { for node in stride(from: size - 1, through: 1, by: -1) { tree[node] = min(tree[2 * node], tree[2 * node + 1]) } }
+    }
+
+    private static func key(_ daemon: Daemon) -> Double { daemon.hasRoom ? daemon.ratio : .infinity }
+
+    private mutating func update(_ index: Int) {
+        var node = leaves + index
+        tree[node] = Self.key(daemons[index])
+        while node > 1 {
+            node /= 2
+            let value = min(tree[2 * node], tree[2 * node + 1])
+            if tree[node] == value { break }
+            tree[node] = value
+        }
+    }
+
+    /// The first daemon at or after `from` whose key is at most `target`, or nil.
+    private func first(from: Int, atMost target: Double, node: Int = 1, low: Int = 0, width: Int? = nil) -> Int? {
+        let width = width ?? leaves
+        if low + width <= from || tree[node] > target { return nil }
+        if width == 1 { return low }
+        let half = width / 2
+        return first(from: from, atMost: target, node: 2 * node, low: low, width: half)
+            ?? first(from: from, atMost: target, node: 2 * node + 1, low: low + half, width: half)
     }
 
     /// The daemon for the next container, already counted as loaded; nil when all are full or down.
+    /// The least-filled daemon with room; among equals, the first at or after the one following
+    /// the previous choice (rotation), wrapping around.
     public mutating func acquire() -> Int? {
-        var best: Int?
-        let count = daemons.count
-        for step in 0..<count {
-            let index = (rotation + step) % count
-            guard daemons[index].hasRoom else { continue }
-            if let current = best, daemons[current].ratio <= daemons[index].ratio { continue }
-            best = index
-        }
-        guard let chosen = best else { return nil }
-        rotation = (chosen + 1) % max(count, 1)
+        let best = tree[1]
+        guard best < .infinity else { return nil }
+        guard let chosen = first(from: rotation, atMost: best) ?? first(from: 0, atMost: best) else { return nil }
+        rotation = (chosen + 1) % max(daemons.count, 1)
         daemons[chosen].load += 1
+        update(chosen)
         return chosen
     }
 
     /// Counts a container Ganger found or placed itself on `daemon` (reconciliation, pool).
-    public mutating func add(on daemon: Int) { daemons[daemon].load += 1 }
+    public mutating func add(on daemon: Int) {
+        daemons[daemon].load += 1
+        update(daemon)
+    }
 
     /// A container on `daemon` is gone (removed): its slot is free.
     public mutating func release(_ daemon: Int) {
         precondition(daemons[daemon].load > 0, "release without acquire on daemon \(daemon)")
         daemons[daemon].load -= 1
+        update(daemon)
     }
 
     /// A new cap (reload); containers above it stay until they end.
-    public mutating func setCapacity(_ daemon: Int, _ capacity: Int) { daemons[daemon].capacity = capacity }
+    public mutating func setCapacity(_ daemon: Int, _ capacity: Int) {
+        daemons[daemon].capacity = capacity
+        update(daemon)
+    }
 
-    public mutating func setHealthy(_ daemon: Int, _ healthy: Bool) { daemons[daemon].healthy = healthy }
+    public mutating func setHealthy(_ daemon: Int, _ healthy: Bool) {
+        daemons[daemon].healthy = healthy
+        update(daemon)
+    }
 
     /// Whether any daemon could take a container now.
-    public var hasRoom: Bool { daemons.contains { $0.hasRoom } }
+    public var hasRoom: Bool { tree[1] < .infinity }
 }

@@ -105,6 +105,24 @@ public final class Supervisor {
         }
     }
 
+    /// A session whose daemon failed before any container existed (it holds no slot now): the
+    /// least-loaded other daemon if one has room, else the queue again (its queue timeout starts
+    /// over), else it is closed as a full queue would close it.
+    func readmit(_ session: Session) {
+        guard let reactor, !draining else { return session.finish("shutting down") }
+        if let daemon = placement.acquire() {
+            logger.notice("daemon failed before the container existed: placed again", metadata: [
+                "service": "\(session.service.config.name)", "client": "\(session.peer)", "daemon": "\(daemons[daemon].name)",
+            ])
+            return session.admitted(on: daemon, reactor: reactor)
+        }
+        if session.service.queue.push(session, id: session.id) {
+            return session.queued(timeout: session.settings.queue.timeout, reactor: reactor)
+        }
+        session.service.refusedQueueFull += 1
+        session.finish("queue full")
+    }
+
     func queueTimedOut(_ session: Session) {
         session.service.queueTimeouts += 1
         session.finish("queue timeout")
