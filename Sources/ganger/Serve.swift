@@ -13,7 +13,13 @@ struct Serve {
     /// Returns the process exit code: 0 after a clean shutdown, 2 when startup failed.
     func run() throws -> Int32 {
         let level = Logger.Level(rawValue: config.log.level.rawValue) ?? .info
+        let json = config.log.format == .json
         LoggingSystem.bootstrap { label in
+            if json {
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
@@ -44,6 +50,7 @@ struct Serve {
                 logger.info("listening", metadata: ["service": "\(service)", "address": "\(address)"])
                 printOut("ganger: service \(service) listening on \(address)")
             }
+            if let status = supervisor.statusAddress { printOut("ganger: status on http://\(status)/") }
         }, failed: { message in
             printError("ganger: \(message)")
             exitCode = 2

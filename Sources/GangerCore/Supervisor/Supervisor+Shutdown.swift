@@ -30,6 +30,8 @@ extension Supervisor {
             let up = placement.daemons.indices.filter { placement.daemons[$0].healthy }
             removeLeftovers(on: up) { [self] in
                 for daemon in daemons { daemon.shutdown() }
+                statusServer?.close()
+                statusServer = nil
                 done()
             }
         }

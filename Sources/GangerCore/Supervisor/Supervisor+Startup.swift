@@ -17,6 +17,7 @@ extension Supervisor {
                 removeLeftovers(on: up) { [self] in
                     do throws(StartupError) {
                         let bound = try openListeners()
+                        try openStatusListener()
                         startHealthChecks()
                         startEventStreams()
                         for service in services { service.pool.refill() }
@@ -112,6 +113,19 @@ extension Supervisor {
                 for container in containers { removeContainer(container.id, on: index) { each.leave() } }
             }
         }
+    }
+
+    /// The status page, /status.json, /metrics and /healthz on `status.listen`.
+    private func openStatusListener() throws(StartupError) {
+        guard let reactor else { return }
+        let listen = config.status.listen
+        do {
+            let address = try SocketAddress(host: listen.host, port: listen.port)
+            statusServer = try StatusServer(reactor: reactor, address: address) { [unowned self] in snapshot() }
+        } catch {
+            throw StartupError(description: "cannot listen on \(listen) for the status page: \(error)")
+        }
+        logger.info("status page", metadata: ["address": "http://\(statusServer!.address)/"])
     }
 
     private func openListeners() throws(StartupError) -> [(service: String, address: SocketAddress)] {

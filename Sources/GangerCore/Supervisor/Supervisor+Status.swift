@@ -1,3 +1,4 @@
+public import EventLoop
 import Glibc
 
 /// Seconds since the epoch (CLOCK_REALTIME): for display only, never for deadlines.
@@ -8,6 +9,9 @@ func wallClock() -> Double {
 }
 
 extension Supervisor {
+    /// Where the status page answers, once started.
+    public var statusAddress: SocketAddress? { statusServer?.address }
+
     /// The live state as the status page and metrics show it. Loop thread only.
     public func snapshot() -> StatusSnapshot {
         StatusSnapshot(

@@ -33,6 +33,7 @@ public final class Supervisor {
     var daemonSince: [Int: Double] = [:]
     let startedUnix = wallClock()
     var eventStreams: [Int: HTTPRequestTask] = [:]
+    var statusServer: StatusServer?
 
     var instance: String { config.instance }
 
