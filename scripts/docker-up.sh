@@ -31,8 +31,21 @@ take_lock docker-default
 ensure_packages
 
 if ping_socket "$SOCK"; then
-    log "a Docker daemon already answers on $SOCK; nothing to do"
-    exit 0
+    # Seen once here: docker0 vanished under a running daemon, and every container start failed
+    # ("could not find bridge docker0"). A daemon of ours in that state is restarted (it
+    # recreates docker0); someone else's is only reported.
+    if ! ip link show docker0 >/dev/null 2>&1; then
+        if [[ -r $MARKER ]] && pid_is_dockerd "$(cat "$MARKER")"; then
+            log "docker0 is missing under the dockerd we started: restarting it"
+            stop_pid "$(cat "$MARKER")" dockerd 30
+            rm -f "$MARKER"
+        else
+            die "a Docker daemon answers on $SOCK but its bridge docker0 is missing: containers cannot start (restart that dockerd)"
+        fi
+    else
+        log "a Docker daemon already answers on $SOCK; nothing to do"
+        exit 0
+    fi
 fi
 
 # A dockerd that is still starting (e.g. the docker.service apt just enabled, or a previous run of

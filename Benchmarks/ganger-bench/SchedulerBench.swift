@@ -72,7 +72,7 @@ enum SchedulerBench {
         let pool = (0..<(queued * 2)).map { Waiter(id: UInt64($0)) }
         var nextID: UInt64 = 0
         for _ in 0..<queued {
-            _ = queue.push(pool[Int(nextID) % pool.count], id: nextID)
+            _ = queue.push(pool[Int(nextID) % pool.count])
             nextID += 1
         }
         var cursor = 0
@@ -88,7 +88,7 @@ enum SchedulerBench {
             cursor = cursor + 1 == holders.count ? 0 : cursor + 1
             checksum &+= waiter.id &+ UInt64(daemon)
             // A newcomer keeps the queue at `queued`.
-            _ = queue.push(pool[Int(nextID) % pool.count], id: nextID)
+            _ = queue.push(pool[Int(nextID) % pool.count])
             nextID += 1
         }
         let elapsed = monotonicNanoseconds() - start
@@ -104,7 +104,7 @@ enum SchedulerBench {
         while let d = placement.acquire() { holders.append(d) }
         var nextID: UInt64 = 0
         for _ in 0..<queued {
-            _ = queue.push(Waiter(id: nextID), id: nextID)
+            _ = queue.push(Waiter(id: nextID))
             nextID += 1
         }
         var times = [UInt64](repeating: 0, count: samples)
@@ -117,7 +117,7 @@ enum SchedulerBench {
             times[i] = t1 - t0
             holders[cursor] = daemon
             cursor = (cursor + 1) % holders.count
-            _ = queue.push(Waiter(id: nextID), id: nextID)
+            _ = queue.push(Waiter(id: nextID))
             nextID += 1
         }
         times.sort()

@@ -67,12 +67,12 @@ import Testing
     @Test func fifo_withRemovalFromTheMiddle() {
         var queue = WaitQueue<String>(capacity: 10)
         for (i, name) in ["a", "b", "c", "d"].enumerated() {
-            let pushed = queue.push(name, id: UInt64(i))
-            #expect(pushed)
+            let pushed = queue.push(name)
+            #expect(pushed == i)
         }
-        let r7 = queue.remove(id: 1)
+        let r7 = queue.remove(ticket: 1)
         #expect(r7 == "b")
-        let r8 = queue.remove(id: 1)
+        let r8 = queue.remove(ticket: 1)
         #expect(r8 == nil)
         #expect(queue.count == 3)
         let r9 = queue.pop()
@@ -87,11 +87,11 @@ import Testing
 
     @Test func full_refusesAndStoresNothing() {
         var queue = WaitQueue<Int>(capacity: 2)
-        let r13 = queue.push(1, id: 1)
+        let r13 = queue.push(1) != nil
         #expect(r13)
-        let r14 = queue.push(2, id: 2)
+        let r14 = queue.push(2) != nil
         #expect(r14)
-        let refused = queue.push(3, id: 3)
+        let refused = queue.push(3) != nil
         #expect(!refused)
         #expect(queue.count == 2)
     }
@@ -101,7 +101,7 @@ import Testing
         var expected = 0
         var next = 0
         for _ in 0..<50 {
-            for _ in 0..<1000 { _ = queue.push(next, id: UInt64(next)); next += 1 }
+            for _ in 0..<1000 { _ = queue.push(next); next += 1 }
             for _ in 0..<900 {
                 let r15 = queue.pop()
                 #expect(r15 == expected)

@@ -31,6 +31,8 @@ final class Session {
     private var relay: Relay?
     private var limitTimer: TimerID?
     private var queueTimer: TimerID?
+    /// Where this session waits in its service's queue (while queued).
+    var queueTicket: WaitQueue<Session>.Ticket?
 
     /// Bytes the client sent before its container was ready: delivered first (bounded).
     private var prelude: [UInt8] = []

@@ -1,34 +1,39 @@
-/// A bounded FIFO of waiting clients, O(1) at both ends, with removal from the middle (a
-/// client that leaves) by marking: a removed entry is skipped when it reaches the head.
+/// A bounded FIFO of waiting clients, O(1) at both ends and O(1) removal from the middle.
+///
+/// `push` returns a ticket: the entry's absolute position since the queue began. Removing by
+/// ticket marks the slot empty (a client that left); empty slots are skipped when they reach
+/// the head. No hashing on any path: admissions are a pop, a push and an array index.
 public struct WaitQueue<Element> {
-    private var slots: [(id: UInt64, element: Element?)] = []
+    public typealias Ticket = Int
+
+    private var slots: [Element?] = []
     private var head = 0
-    private var positions: [UInt64: Int] = [:]
+    /// Absolute position of `slots[0]`: tickets stay valid across compaction.
+    private var base = 0
+    public private(set) var count = 0
     /// Entries beyond this are refused; lowering it keeps who is already waiting.
     public var capacity: Int
 
     public init(capacity: Int) { self.capacity = capacity }
 
-    /// Live entries.
-    public var count: Int { positions.count }
-    public var isEmpty: Bool { positions.isEmpty }
+    public var isEmpty: Bool { count == 0 }
 
-    /// Appends; false (and nothing stored) when the queue is full.
-    public mutating func push(_ element: Element, id: UInt64) -> Bool {
-        guard positions.count < capacity else { return false }
-        positions[id] = slots.count
-        slots.append((id, element))
-        return true
+    /// Appends; nil (and nothing stored) when the queue is full.
+    public mutating func push(_ element: Element) -> Ticket? {
+        guard count < capacity else { return nil }
+        slots.append(element)
+        count += 1
+        return base + slots.count - 1
     }
 
     /// The oldest live entry, removed.
     public mutating func pop() -> Element? {
         while head < slots.count {
-            let slot = slots[head]
-            slots[head].element = nil
+            let element = slots[head]
+            slots[head] = nil
             head += 1
-            if let element = slot.element {
-                positions.removeValue(forKey: slot.id)
+            if let element {
+                count -= 1
                 compactIfNeeded()
                 return element
             }
@@ -37,20 +42,27 @@ public struct WaitQueue<Element> {
         return nil
     }
 
-    /// Removes the entry `id` wherever it is; returns it if it was there.
+    /// Removes the entry with `ticket` wherever it is; returns it if it was still there.
     @discardableResult
-    public mutating func remove(id: UInt64) -> Element? {
-        guard let position = positions.removeValue(forKey: id) else { return nil }
-        let element = slots[position].element
-        slots[position].element = nil
+    public mutating func remove(ticket: Ticket) -> Element? {
+        let index = ticket - base
+        guard index >= head, index < slots.count, let element = slots[index] else { return nil }
+        slots[index] = nil
+        count -= 1
         return element
     }
 
-    // Dropping the consumed prefix now and then keeps memory proportional to live entries.
+    // Dropping the consumed prefix now and then keeps memory proportional to what waits; done
+    // only when the prefix is at least half the array, so its cost is amortised O(1).
     private mutating func compactIfNeeded() {
-        guard head > 1024 && head * 2 > slots.count else { return }
-        slots.removeFirst(head)
-        head = 0
-        for (index, slot) in slots.enumerated() where slot.element != nil { positions[slot.id] = index }
+        if head == slots.count {
+            base += head
+            slots.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head > 1024 && head * 2 > slots.count {
+            slots.removeFirst(head)
+            base += head
+            head = 0
+        }
     }
 }

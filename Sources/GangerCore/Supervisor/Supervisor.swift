@@ -97,7 +97,8 @@ public final class Supervisor {
             session.adopt(warm, reactor: reactor)
         } else if service.queue.isEmpty, let daemon = placement.acquire() {
             session.admitted(on: daemon, reactor: reactor)
-        } else if service.queue.push(session, id: session.id) {
+        } else if let ticket = service.queue.push(session) {
+            session.queueTicket = ticket
             session.queued(timeout: service.config.queue.timeout, reactor: reactor)
         } else {
             service.refusedQueueFull += 1
@@ -117,7 +118,8 @@ public final class Supervisor {
             ])
             return session.admitted(on: daemon, reactor: reactor)
         }
-        if session.service.queue.push(session, id: session.id) {
+        if let ticket = session.service.queue.push(session) {
+            session.queueTicket = ticket
             return session.queued(timeout: session.settings.queue.timeout, reactor: reactor)
         }
         session.service.refusedQueueFull += 1
@@ -173,7 +175,7 @@ public final class Supervisor {
     }
 
     func sessionEnded(_ session: Session, wasQueued: Bool) {
-        if wasQueued { session.service.queue.remove(id: session.id) }
+        if wasQueued, let ticket = session.queueTicket { session.service.queue.remove(ticket: ticket) }
         let source = session.peer.host
         if let count = session.service.perSource[source] {
             if count <= 1 { session.service.perSource.removeValue(forKey: source) } else { session.service.perSource[source] = count - 1 }
