@@ -185,6 +185,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 per_source: {max_connections: 0}
                 client_address: none
                 netns: {mode: per-container, holders: 2, reuse: 1}
+                sandbox: {read_only: false, tmpfs: {}, cap_drop: [], cap_add: []}
             status:
               listen: 127.0.0.1:5480
             docker_timeout: 5m
@@ -249,5 +250,56 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
         ])) {
             try GangerConfig.singleService(image: "", port: "0", listen: "*:80", environment: [:])
         }
+    }
+}
+
+@Suite struct SandboxConfigTests {
+    private func load(_ sandbox: String, netnsReuse: Int = 1) throws -> GangerConfig {
+        try ConfigLoader.parse(yaml: """
+            services:
+              - name: shell
+                listen: 127.0.0.1:7000
+                image: busybox
+                port: 12345
+                netns: {reuse: \(netnsReuse)}
+                sandbox: \(sandbox)
+            """, source: "t.yml", environment: [:])
+    }
+
+    @Test func sandbox_parsesAndRendersBack() throws {
+        let config = try load(#"{read_only: true, tmpfs: {/tmp: "size=16m"}, cap_drop: [all], cap_add: [chown]}"#)
+        let sandbox = config.services[0].sandbox
+        #expect(sandbox.readOnly)
+        #expect(sandbox.tmpfs == ["/tmp": "size=16m"])
+        #expect(sandbox.capDrop == ["ALL"])
+        #expect(sandbox.capAdd == ["CHOWN"])
+        let again = try ConfigLoader.parse(yaml: config.renderYAML(), source: "again.yml", environment: [:])
+        #expect(again == config)
+    }
+
+    @Test func sandbox_badInput_namesTheKey() {
+        #expect {
+            try load("{read_only: maybe, tmpfs: {tmp: x}}")
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("services[0].sandbox.read_only") && text.contains("services[0].sandbox.tmpfs")
+        }
+    }
+
+    @Test func netAdmin_withAReusedNamespace_isRefused() {
+        #expect {
+            try load("{cap_add: [NET_ADMIN]}", netnsReuse: 2)
+        } throws: { error in "\(error)".contains("services[0].sandbox.cap_add") && "\(error)".contains("NET_ADMIN") }
+        #expect(throws: Never.self) { try load("{cap_add: [NET_ADMIN]}", netnsReuse: 1) }
+    }
+
+    @Test func spec_carriesTheSandbox() throws {
+        let service = try load(#"{read_only: true, tmpfs: {/tmp: ""}, cap_drop: [ALL]}"#).services[0]
+        let spec = ContainerSpec.session(service: service, instance: "i", client: nil, publish: false)
+        #expect(spec.hostConfig.readonlyRootfs == true)
+        #expect(spec.hostConfig.tmpfs == ["/tmp": ""])
+        #expect(spec.hostConfig.capDrop == ["ALL"])
+        #expect(spec.hostConfig.capAdd == nil)
+        #expect(spec.hostConfig.securityOpt == ["no-new-privileges"])
     }
 }

@@ -70,6 +70,10 @@ extension GangerConfig {
             "    per_source: {max_connections: \(s.perSource.maxConnections)}",
             "    client_address: \(s.clientAddress.rawValue)",
             "    netns: {mode: \(s.netns.mode.rawValue), holders: \(s.netns.holders), reuse: \(s.netns.reuse)}",
+            "    sandbox: {read_only: \(s.sandbox.readOnly), tmpfs: {"
+                + s.sandbox.tmpfs.keys.sorted().map { "\(yaml($0, flow: true)): \(yaml(s.sandbox.tmpfs[$0] ?? "", flow: true))" }
+                    .joined(separator: ", ")
+                + "}, cap_drop: \(flowList(s.sandbox.capDrop)), cap_add: \(flowList(s.sandbox.capAdd))}",
         ]
         return out
     }

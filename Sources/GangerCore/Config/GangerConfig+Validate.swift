@@ -29,6 +29,14 @@ extension GangerConfig {
             }
             listeners.append(("\(path).listen", service.listen))
             errors += clientAddressErrors(service, at: path)
+            // A reused network namespace outlives a session: a service that may reconfigure it
+            // (NET_ADMIN) or craft raw packets in it (NET_RAW) could leave traps for the next one.
+            if service.netns.reuse > 1 {
+                for cap in service.sandbox.capAdd where ["NET_ADMIN", "NET_RAW", "ALL", "CAP_NET_ADMIN", "CAP_NET_RAW"].contains(cap) {
+                    errors.append(ConfigError(path: "\(path).sandbox.cap_add", message:
+                        "\(cap) cannot be granted with netns.reuse \(service.netns.reuse): a reused network namespace would carry its changes to the next session"))
+                }
+            }
         }
         if let clash = listeners.first(where: { $0.address.conflicts(with: status.listen) }) {
             errors.append(ConfigError(

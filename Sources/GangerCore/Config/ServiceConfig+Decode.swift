@@ -3,7 +3,7 @@ import Yams
 extension ServiceConfig {
     static let keys = [
         "name", "listen", "image", "port", "command", "env", "pull", "ready", "limits", "network",
-        "pool", "queue", "session", "per_source", "client_address", "netns",
+        "pool", "queue", "session", "per_source", "client_address", "netns", "sandbox",
     ]
 
     /// Decodes one `services[i]` entry. Required keys that are missing or invalid get
@@ -59,7 +59,41 @@ extension ServiceConfig {
             service.netns.holders = decoder.int(netns, "holders", default: service.netns.holders, minimum: 0, hint: "holders kept ready")
             service.netns.reuse = decoder.int(netns, "reuse", default: service.netns.reuse, minimum: 1, hint: "sessions per holder")
         }
+        if let sandbox = decoder.fields(f["sandbox"], at: f.path("sandbox"), known: ["read_only", "tmpfs", "cap_drop", "cap_add"]) {
+            service.sandbox.readOnly = decoder.value(sandbox, "read_only", default: false, parseBool)
+            service.sandbox.tmpfs = decodeMap(sandbox, "tmpfs", decoder, keyRule: "absolute paths") { $0.hasPrefix("/") }
+            service.sandbox.capDrop = (decoder.strings(sandbox, "cap_drop") ?? []).map { $0.uppercased() }
+            service.sandbox.capAdd = (decoder.strings(sandbox, "cap_add") ?? []).map { $0.uppercased() }
+        }
         return service
+    }
+
+    static func parseBool(_ text: String) throws(ConfigError) -> Bool {
+        switch text {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw ConfigError(path: "", message: "\(shown(text)) is not true or false")
+        }
+    }
+
+    /// A mapping of strings (tmpfs: path → options); keys must satisfy `valid`.
+    private static func decodeMap(_ f: Fields, _ key: String, _ decoder: ConfigDecoder, keyRule: String,
+                                  valid: (String) -> Bool) -> [String: String] {
+        guard let node = f[key] else { return [:] }
+        guard case .mapping(let mapping) = node else {
+            decoder.fail(f.path(key), "must be a mapping")
+            return [:]
+        }
+        var result: [String: String] = [:]
+        for (keyNode, valueNode) in mapping {
+            guard case .scalar(let name) = keyNode, valid(name.string) else {
+                decoder.fail(f.path(key), "keys must be \(keyRule)")
+                continue
+            }
+            if ConfigDecoder.isNull(valueNode) { result[name.string] = ""; continue }
+            if let value = decoder.text(valueNode, at: "\(f.path(key)).\(name.string)") { result[name.string] = value }
+        }
+        return result
     }
 
     /// A service name: `[a-z0-9][a-z0-9_.-]*`, because it becomes a label value and part of

@@ -21,6 +21,7 @@ public struct ServiceConfig: Sendable, Equatable {
     public var perSource: PerSource
     public var clientAddress: ClientAddress
     public var netns: Netns
+    public var sandbox: Sandbox = Sandbox()
 
     public init(
         name: String,
@@ -157,6 +158,19 @@ public struct ServiceConfig: Sendable, Equatable {
     }
 
     /// Who owns the container's network namespace (see DESIGN.md, "Network holders").
+    /// Hardening beyond the defaults every container gets (no-new-privileges, limits).
+    public struct Sandbox: Sendable, Equatable {
+        /// Read-only root filesystem (`HostConfig.ReadonlyRootfs`).
+        public var readOnly = false
+        /// tmpfs mounts: path → mount options (e.g. `/tmp: "size=16m"`), writable even when
+        /// the root is read-only.
+        public var tmpfs: [String: String] = [:]
+        /// Capabilities dropped (`ALL` for every one) and added back.
+        public var capDrop: [String] = []
+        public var capAdd: [String] = []
+        public init() {}
+    }
+
     public struct Netns: Sendable, Equatable {
         public var mode: Mode
         /// Ready holders kept per service and daemon (mode `holder` only).

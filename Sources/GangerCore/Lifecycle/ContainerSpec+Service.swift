@@ -46,17 +46,12 @@ extension ContainerSpec {
                 networkMode: service.network,
                 restartPolicy: ["Name": "no"],
                 autoRemove: false,
-                portBindings: publish ? [port: [PortBinding(hostIp: "", hostPort: "")]] : nil
+                portBindings: publish ? [port: [PortBinding(hostIp: "", hostPort: "")]] : nil,
+                capDrop: service.sandbox.capDrop.isEmpty ? nil : service.sandbox.capDrop,
+                capAdd: service.sandbox.capAdd.isEmpty ? nil : service.sandbox.capAdd,
+                readonlyRootfs: service.sandbox.readOnly ? true : nil,
+                tmpfs: service.sandbox.tmpfs.isEmpty ? nil : service.sandbox.tmpfs
             )
         )
-    }
-}
-
-extension ContainerSpec.HostConfig {
-    init(memory: Int64?, nanoCpus: Int64?, pidsLimit: Int?, securityOpt: [String], networkMode: String,
-         restartPolicy: [String: String], autoRemove: Bool, portBindings: [String: [ContainerSpec.PortBinding]]?) {
-        self.init(memory: memory, nanoCpus: nanoCpus, pidsLimit: pidsLimit, securityOpt: securityOpt,
-                  networkMode: networkMode, restartPolicy: restartPolicy, autoRemove: autoRemove,
-                  portBindings: portBindings, capDrop: nil, capAdd: nil, readonlyRootfs: nil, tmpfs: nil)
     }
 }
