@@ -33,6 +33,17 @@ extension DockerClient {
         })
     }
 
+    /// Imports a root filesystem tar as `repository:tag` (`POST /images/create?fromSrc=-`):
+    /// how Ganger brings its own tiny images to a daemon with no registry in reach.
+    public func importImage(_ rootfs: [UInt8], repository: String, tag: String, command: [String],
+                            completion: @escaping (Result<Void, DockerError>) -> Void) {
+        let change = "CMD [" + command.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+        call(.post, "/images/create", query: [("fromSrc", "-"), ("repo", repository), ("tag", tag), ("changes", change)],
+             raw: ("application/x-tar", rootfs)) { result in
+            completion(result.map { _ in () })
+        }
+    }
+
     /// `name:tag` → (name, tag); a digest or a registry port is left intact.
     static func splitReference(_ image: String) -> (String, String?) {
         if image.contains("@") { return (image, nil) }

@@ -56,6 +56,7 @@ public final class DockerClient {
     /// returned raw.
     @discardableResult
     func call(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], json body: (any Encodable)? = nil,
+              raw: (contentType: String, bytes: [UInt8])? = nil,
               timeout: Duration? = nil, accept: Set<Int> = [], versioned: Bool = true,
               completion: @escaping (Result<(status: Int, body: [UInt8]), DockerError>) -> Void) -> HTTPRequestTask? {
         let callName = "\(method.rawValue) \(path)"
@@ -71,6 +72,9 @@ public final class DockerClient {
                 return nil
             }
             headers.add(name: "Content-Type", value: "application/json")
+        } else if let raw {
+            bytes = raw.bytes
+            headers.add(name: "Content-Type", value: raw.contentType)
         }
         var status = 0
         var received: [UInt8] = []

@@ -16,6 +16,8 @@ final class Launch {
         let containerID: String
         let address: SocketAddress
         let socket: PendingClient
+        /// The network holder the container joined (fast path), to release after removal.
+        let holder: Holder?
     }
 
     private unowned let supervisor: Supervisor
@@ -30,14 +32,17 @@ final class Launch {
     private var attempts = 0
     private let deadline: UInt64
     private(set) var isProbing = false
+    /// Fast path: the container joins this holder's network namespace.
+    private var holder: Holder?
 
     var logger: Logger { supervisor.logger }
     var isDone: Bool { completion == nil }
 
     /// Starts at once on `daemon` (a slot the caller acquired and now hands over).
     init(supervisor: Supervisor, settings: ServiceConfig, client: SocketAddress?, daemon: Int, now: UInt64,
-         completion: @escaping (Result<Success, LaunchFailure>) -> Void) {
+         holder: Holder? = nil, completion: @escaping (Result<Success, LaunchFailure>) -> Void) {
         self.supervisor = supervisor
+        self.holder = holder
         self.settings = settings
         self.client = client
         self.completion = completion
@@ -63,8 +68,15 @@ final class Launch {
 
     private func create(on daemon: Int) {
         self.daemon = daemon
-        let spec = ContainerSpec.session(service: settings, instance: supervisor.instance, client: client,
+        var spec = ContainerSpec.session(service: settings, instance: supervisor.instance, client: client,
                                          publish: supervisor.publishesPorts(daemon))
+        if let holder {
+            // Docker refuses exposed or published ports in another container's namespace: the
+            // holder already publishes them.
+            spec.hostConfig.networkMode = "container:\(holder.containerID)"
+            spec.exposedPorts = [:]
+            spec.hostConfig.portBindings = nil
+        }
         createInFlight = true
         supervisor.docker(daemon).create(spec) { [self] result in
             createInFlight = false
@@ -89,7 +101,14 @@ final class Launch {
         supervisor.docker(daemon).start(id) { [self] result in
             guard !isDone, containerID == id else { return }
             switch result {
-            case .success: locate(id)
+            case .success:
+                if let holder {
+                    // The holder's address is known already: no inspect on this path.
+                    isProbing = true
+                    probe(holder.address)
+                } else {
+                    locate(id)
+                }
             case let .failure(error):
                 supervisor.daemonFailed(daemon, error)
                 fail("start failed: \(error.message)")
@@ -173,6 +192,9 @@ final class Launch {
         let reason = "container exited before it served (exit code \(state.exitCode)\(state.oomKilled ? ", out of memory" : ""))"
         guard attempts < settings.ready.attempts, reactor.now < deadline else { return fail(reason) }
         releaseContainer()
+        // A holder whose service could not come up (its port still busy, say) is not trusted
+        // again: the retry takes the normal path.
+        releaseHolder(clean: false)
         guard let next = supervisor.placement.acquire() else { return fail(reason + "; no capacity to retry") }
         create(on: next)
     }
@@ -186,7 +208,10 @@ final class Launch {
         // Ownership of slot and container passes to the caller.
         self.daemon = nil
         self.containerID = nil
-        completion(.success(Success(daemon: daemon, containerID: containerID, address: address, socket: PendingClient(socket))))
+        let holder = self.holder
+        self.holder = nil
+        completion(.success(Success(daemon: daemon, containerID: containerID, address: address,
+                                    socket: PendingClient(socket), holder: holder)))
     }
 
     private func fail(_ reason: String, placeAgain: Bool = false) {
@@ -206,13 +231,21 @@ final class Launch {
     }
 
     /// Removes the container (if any) and frees the slot, unless a create call is still out:
-    /// its completion comes back here.
+    /// its completion comes back here. A holder goes back once the container is gone.
     private func releaseContainer() {
         guard !createInFlight, let daemon else { return }
         self.daemon = nil
         let id = containerID
         containerID = nil
-        supervisor.disposeContainer(id, on: daemon)
+        let holder = self.holder
+        self.holder = nil
+        supervisor.disposeContainer(id, on: daemon, holder: holder, clean: false)
+    }
+
+    private func releaseHolder(clean: Bool) {
+        guard let holder else { return }
+        self.holder = nil
+        supervisor.releaseHolder(holder, clean: clean)
     }
 }
 

@@ -26,6 +26,8 @@ final class Session {
     private(set) var daemon: Int?
     private(set) var containerID: String?
     private(set) var warm = false
+    /// The network holder this session's container joined (fast path).
+    private var holder: Holder?
     /// A pooled container may serve more sessions: handed back to the pool instead of removed.
     private var pooled: PooledContainer?
     private var relay: Relay?
@@ -115,13 +117,15 @@ final class Session {
     func admitted(on daemon: Int, reactor: Reactor) {
         cancelQueueTimer(reactor)
         phase = .launching
-        launch = Launch(supervisor: supervisor, settings: settings, client: peer, daemon: daemon, now: acceptedAt) {
-            [unowned self] result in
+        let holder = settings.netns.mode == .holder ? service.holders.take(on: daemon) : nil
+        launch = Launch(supervisor: supervisor, settings: settings, client: peer, daemon: daemon, now: acceptedAt,
+                        holder: holder) { [unowned self] result in
             launch = nil
             switch result {
             case let .success(ready):
                 self.daemon = ready.daemon
                 containerID = ready.containerID
+                self.holder = ready.holder
                 guard let socket = ready.socket.take() else { return finish("service socket lost") }
                 startRelay(socket)
             case let .failure(failure):
@@ -210,14 +214,15 @@ final class Session {
     // MARK: End
 
     /// Gives up the container and its slot: what to remove (or hand back to the pool), or nil.
-    func surrenderContainer() -> (daemon: Int, id: String?, pooled: PooledContainer?)? {
+    func surrenderContainer() -> (daemon: Int, id: String?, pooled: PooledContainer?, holder: Holder?)? {
         guard let daemon else { return nil }
         defer {
             self.daemon = nil
             containerID = nil
             pooled = nil
+            holder = nil
         }
-        return (daemon, containerID, pooled)
+        return (daemon, containerID, pooled, holder)
     }
 
     /// Ends the session: the client is closed (if still ours), a launch in progress cancelled

@@ -38,6 +38,9 @@ public struct StatusSnapshot: Codable, Sendable, Equatable {
         /// Every TTFB observation in seconds for the Prometheus histogram: bucket upper bounds
         /// (seconds) → cumulative counts, plus sum and count.
         public var ttfbHistogram: Histogram
+        /// Network holders ready (`netns.mode: holder`), and sessions that took the fast path.
+        public var holdersReady: Int? = nil
+        public var holderSessions: Int? = nil
         /// Sessions that ended, by close reason ("client closed", "create failed: ...", ...).
         public var endReasons: [String: Int]
     }

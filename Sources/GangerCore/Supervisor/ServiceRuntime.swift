@@ -7,6 +7,7 @@ final class ServiceRuntime {
     var listener: Listener?
     private unowned let supervisor: Supervisor
     private(set) lazy var pool = WarmPool(supervisor: supervisor, service: self)
+    private(set) lazy var holders = HolderPool(supervisor: supervisor, service: self)
     var queue: WaitQueue<Session>
     var address: SocketAddress?
 

@@ -37,5 +37,6 @@ extension Supervisor {
             return
         }
         if !oom { for service in services where service.pool.containerDied(id, exitCode: exitCode, oom: false) { return } }
+        if !oom { for service in services where service.holders.containerDied(id) { return } }
     }
 }

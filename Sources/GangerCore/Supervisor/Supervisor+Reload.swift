@@ -52,6 +52,7 @@ extension Supervisor {
             old.listener = nil
             while let queued = old.queue.pop() { queued.finish("service removed by reload") }
             old.pool.drain()
+            old.holders.drain()
             changes.append("service \(old.config.name) removed (its running sessions finish)")
         }
         for (index, daemon) in new.daemons.enumerated() where placement.daemons[index].capacity != daemon.maxContainers {
@@ -60,6 +61,11 @@ extension Supervisor {
         }
         services = kept.enumerated().map { index, runtime in runtime.reindexed(index) }
         config = new
+        for service in services where service.config.netns.mode != .holder { service.holders.drain() }
+        let up = placement.daemons.indices.filter { placement.daemons[$0].healthy }
+        preparePauseImage(on: up) { [weak self] _ in
+            for service in self?.services ?? [] { service.holders.refill() }
+        }
         admitNext()
         return .success(changes)
     }

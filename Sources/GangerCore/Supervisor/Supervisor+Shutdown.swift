@@ -19,6 +19,7 @@ extension Supervisor {
             service.listener = nil
             while let queued = service.queue.pop() { queued.finish("shutting down") }
             service.pool.drain()
+            service.holders.drain()
         }
         let graceTimer = reactor.schedule(after: grace) { [self] in
             if !sessions.isEmpty { logger.notice("grace period over", metadata: ["sessions": "\(sessions.count)"]) }

@@ -14,17 +14,23 @@ extension Supervisor {
             }
             prepareImages(on: up) { [self] error in
                 if let error { return failed(error) }
+                preparePauseImage(on: up) { [self] error in
+                if let error { return failed(error) }
                 removeLeftovers(on: up) { [self] in
                     do throws(StartupError) {
                         let bound = try openListeners()
                         try openStatusListener()
                         startHealthChecks()
                         startEventStreams()
-                        for service in services { service.pool.refill() }
+                        for service in services {
+                            service.pool.refill()
+                            service.holders.refill()
+                        }
                         ready(bound)
                     } catch {
                         failed(error.description)
                     }
+                }
                 }
             }
         }
@@ -89,6 +95,30 @@ extension Supervisor {
                     case let .failure(error):
                         fail("cannot inspect image \(image) on daemon \(daemon.name): \(error.message)")
                     }
+                }
+            }
+        }
+    }
+
+    /// Imports the network holders' pause image (built in memory) on every daemon that lacks
+    /// it, when any service uses `netns.mode: holder`.
+    func preparePauseImage(on up: [Int], _ done: @escaping (String?) -> Void) {
+        guard services.contains(where: { $0.config.netns.mode == .holder }) else { return done(nil) }
+        var firstError: String?
+        let join = Join(up.count) { done(firstError) }
+        for index in up {
+            let daemon = daemons[index]
+            daemon.imageExists(PauseImage.reference) { [self] result in
+                if case .success(true) = result { return join.leave() }
+                daemon.importImage(PauseImage.rootfs, repository: PauseImage.repository, tag: PauseImage.tag,
+                                   command: ["/pause"]) { [self] result in
+                    switch result {
+                    case .success:
+                        logger.info("imported the network holders' image", metadata: ["image": "\(PauseImage.reference)", "daemon": "\(daemon.name)"])
+                    case let .failure(error):
+                        if firstError == nil { firstError = "cannot import \(PauseImage.reference) on daemon \(daemon.name): \(error.message)" }
+                    }
+                    join.leave()
                 }
             }
         }

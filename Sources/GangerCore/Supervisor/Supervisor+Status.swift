@@ -40,6 +40,8 @@ extension Supervisor {
                     ttfbCold: service.ttfbCold.percentiles,
                     ttfbWarm: service.ttfbWarm.percentiles,
                     ttfbHistogram: service.ttfbCold.merged(with: service.ttfbWarm),
+                    holdersReady: service.config.netns.mode == .holder ? service.holders.readyCount : nil,
+                    holderSessions: service.config.netns.mode == .holder ? service.holders.fastPathSessions : nil,
                     endReasons: service.closeReasons)
             },
             daemons: daemons.indices.map { index in

@@ -191,15 +191,29 @@ public final class Supervisor {
     /// Removes the session's container (if any) and frees its slot once Docker confirms; a
     /// pooled container that may serve again goes back to its pool instead.
     func dispose(_ session: Session) {
-        guard let (daemon, id, pooled) = session.surrenderContainer() else { return }
+        guard let (daemon, id, pooled, holder) = session.surrenderContainer() else { return }
         if let pooled { return session.service.pool.giveBack(pooled) }
-        disposeContainer(id, on: daemon)
+        disposeContainer(id, on: daemon, holder: holder, clean: true)
     }
 
-    /// Removes container `id` (if any) on `daemon`, then frees the slot it held.
-    func disposeContainer(_ id: String?, on daemon: Int) {
-        guard let id else { return releaseSlot(daemon) }
-        removeContainer(id, on: daemon) { [self] in releaseSlot(daemon) }
+    /// Removes container `id` (if any) on `daemon`, then frees the slot it held and hands its
+    /// network holder back (a holder is reused only after the container in it is gone).
+    func disposeContainer(_ id: String?, on daemon: Int, holder: Holder? = nil, clean: Bool = false) {
+        guard let id else {
+            if let holder { releaseHolder(holder, clean: clean) }
+            return releaseSlot(daemon)
+        }
+        removeContainer(id, on: daemon) { [self] in
+            if let holder { releaseHolder(holder, clean: clean) }
+            releaseSlot(daemon)
+        }
+    }
+
+    func releaseHolder(_ holder: Holder, clean: Bool) {
+        guard let service = services.first(where: { $0.holders.owns(holder) }) else {
+            return removeContainer(holder.containerID, on: holder.daemon) {}
+        }
+        service.holders.release(holder, clean: clean)
     }
 
     func releaseSlot(_ daemon: Int) {
@@ -219,6 +233,8 @@ public final class Supervisor {
             case .success:
                 removing.remove(id)
                 done()
+                // Shutdown may be waiting on exactly this removal (holders, pool, strays).
+                checkDrained()
             case let .failure(error):
                 logger.error("cannot remove container", metadata: [
                     "daemon": "\(daemons[daemon].name)", "container": "\(id.prefix(12))", "error": "\(error)", "attempt": "\(attempt)",
@@ -226,7 +242,8 @@ public final class Supervisor {
                 guard attempt < 5, let reactor else {
                     // Given up for now: reconciliation removes it when the daemon answers again.
                     removing.remove(id)
-                    return done()
+                    done()
+                    return checkDrained()
                 }
                 removalsInFlight += 1
                 reactor.schedule(after: .milliseconds(200 * attempt)) { [self] in

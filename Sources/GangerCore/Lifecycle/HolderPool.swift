@@ -1,0 +1,159 @@
+import EventLoop
+import Logging
+
+/// A network holder: a pause container that owns a network namespace (address and published
+/// port known in advance) for session containers to join with `NetworkMode: container:<id>`.
+final class Holder {
+    let daemon: Int
+    let containerID: String
+    /// Where the service answers once a session's container has bound its port in here.
+    let address: SocketAddress
+    /// Sessions it has served; replaced after `netns.reuse`.
+    var served = 0
+
+    init(daemon: Int, containerID: String, address: SocketAddress) {
+        self.daemon = daemon
+        self.containerID = containerID
+        self.address = address
+    }
+}
+
+/// Keeps `netns.holders` ready holders per healthy daemon for one service (`netns.mode:
+/// holder`). Docker spends about half of a container's start setting up its network namespace;
+/// a session container that joins a holder's skips that. Holders are tiny (the pause image, 16
+/// MiB, 8 pids) and are not counted against `max_containers`, which caps session containers.
+final class HolderPool {
+    private unowned let supervisor: Supervisor
+    private unowned let service: ServiceRuntime
+    private var ready: [Holder] = []
+    private var starting: [Int: Int] = [:]
+    private var backoff: Duration?
+    private var refillTimer: TimerID?
+    /// Sessions served through a holder, and holders discarded after trouble (status page).
+    private(set) var fastPathSessions = 0
+    private(set) var discarded = 0
+    /// Holders this pool started and that still exist (ready or lent to a session).
+    private var live: Set<ObjectIdentifier> = []
+
+    func owns(_ holder: Holder) -> Bool { live.contains(ObjectIdentifier(holder)) }
+
+    init(supervisor: Supervisor, service: ServiceRuntime) {
+        self.supervisor = supervisor
+        self.service = service
+    }
+
+    private var enabled: Bool { service.config.netns.mode == .holder && !supervisor.draining }
+    var readyCount: Int { ready.count }
+
+    /// A ready holder on `daemon` (now the caller's), or nil: the caller takes the normal path,
+    /// never a wait.
+    func take(on daemon: Int) -> Holder? {
+        guard enabled, let index = ready.firstIndex(where: { $0.daemon == daemon }) else { return nil }
+        fastPathSessions += 1
+        let holder = ready.remove(at: index)
+        supervisor.reactor?.soon { [weak self] in self?.refill() }
+        return holder
+    }
+
+    /// Starts holders until each healthy daemon has `netns.holders` ready or starting.
+    func refill() {
+        guard enabled, refillTimer == nil else { return }
+        for daemon in supervisor.placement.daemons.indices where supervisor.placement.daemons[daemon].healthy {
+            let have = ready.filter { $0.daemon == daemon }.count + starting[daemon, default: 0]
+            for _ in have..<max(have, service.config.netns.holders) { start(on: daemon) }
+        }
+    }
+
+    private func start(on daemon: Int) {
+        starting[daemon, default: 0] += 1
+        let settings = service.config
+        let docker = supervisor.docker(daemon)
+        var spec = ContainerSpec.session(service: settings, instance: supervisor.instance, client: nil,
+                                         publish: supervisor.publishesPorts(daemon))
+        spec.image = PauseImage.reference
+        spec.cmd = ["/pause"]
+        spec.env = []
+        spec.labels[GangerLabels.role] = "holder"
+        spec.hostConfig.memory = 16 << 20
+        spec.hostConfig.nanoCpus = 100_000_000
+        spec.hostConfig.pidsLimit = 8
+        spec.hostConfig.readonlyRootfs = true
+        spec.hostConfig.capDrop = ["ALL"]
+        spec.hostConfig.tmpfs = nil
+        docker.create(spec) { [self] created in
+            guard case let .success(id) = created else { return failed(daemon, nil, created.failureMessage) }
+            docker.start(id) { [self] started in
+                guard case .success = started else { return failed(daemon, id, started.failureMessage) }
+                docker.inspect(id) { [self] inspected in
+                    guard case let .success(info) = inspected,
+                          let address = supervisor.serviceAddress(info, daemon: daemon, port: settings.port, network: settings.network)
+                    else { return failed(daemon, id, inspected.failureMessage ?? "no address") }
+                    starting[daemon, default: 1] -= 1
+                    backoff = nil
+                    let holder = Holder(daemon: daemon, containerID: id, address: address)
+                    live.insert(ObjectIdentifier(holder))
+                    guard enabled else { return remove(holder) }
+                    ready.append(holder)
+                }
+            }
+        }
+    }
+
+    private func failed(_ daemon: Int, _ id: String?, _ message: String?) {
+        starting[daemon, default: 1] -= 1
+        supervisor.logger.warning("network holder failed to start", metadata: [
+            "service": "\(service.config.name)", "daemon": "\(supervisor.docker(daemon).name)", "error": "\(message ?? "?")",
+        ])
+        if let id { supervisor.removeContainer(id, on: daemon) {} }
+        guard let reactor = supervisor.reactor, refillTimer == nil else { return }
+        let delay = min((backoff ?? .milliseconds(500)) * 2, .seconds(30))
+        backoff = delay
+        refillTimer = reactor.schedule(after: delay) { [weak self] in
+            self?.refillTimer = nil
+            self?.refill()
+        }
+    }
+
+    /// A session through `holder` ended and its container is gone. With `clean` and reuse left,
+    /// the holder serves again; otherwise it is removed and replaced.
+    func release(_ holder: Holder, clean: Bool) {
+        holder.served += 1
+        if clean && enabled && holder.served < service.config.netns.reuse {
+            ready.append(holder)
+        } else {
+            if !clean { discarded += 1 }
+            remove(holder)
+        }
+        refill()
+    }
+
+    /// Docker reported `id` dead: a ready holder with that id is dropped and replaced.
+    func containerDied(_ id: String) -> Bool {
+        guard let index = ready.firstIndex(where: { $0.containerID == id }) else { return false }
+        discarded += 1
+        remove(ready.remove(at: index))
+        refill()
+        return true
+    }
+
+    /// Shutdown or a reload that leaves holder mode: remove every ready holder.
+    func drain() {
+        if let refillTimer { supervisor.reactor?.cancel(refillTimer) }
+        refillTimer = nil
+        for holder in ready { remove(holder) }
+        ready.removeAll()
+    }
+
+    private func remove(_ holder: Holder) {
+        live.remove(ObjectIdentifier(holder))
+        supervisor.removeContainer(holder.containerID, on: holder.daemon) {}
+    }
+}
+
+extension Result where Failure == DockerError {
+    /// The daemon's message, for a log line; nil on success.
+    var failureMessage: String? {
+        if case let .failure(error) = self { return error.description }
+        return nil
+    }
+}
