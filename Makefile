@@ -3,7 +3,7 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 RELEASE_FLAGS ?= -c release
 
-.PHONY: help build release test bench bench-ganger bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down images
+.PHONY: help build release test bench bench-ganger bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -23,6 +23,10 @@ test: build ## unit and integration tests (dockerd, images, 2 extra dockerds up;
 bench: release bench-peers bench-images ## relay, ganger on dockerd and the scheduler vs peers: tables + bench/results/*.json (BENCH_ROUNDS, BENCH_QUICK=1)
 	.build/release/ganger-bench
 	.build/release/ganger-bench scheduler
+	scripts/bench-http.sh
+
+bench-http: release docker-up ## Examples/httpd behind ganger under wrk: sessions/s, warm pool and cold (BENCH_HTTP_SECONDS)
+	scripts/bench-http.sh
 
 bench-ganger: release bench-peers bench-images ## only ganger's figures: cold TTFB vs raw Docker, throughput into a container
 	.build/release/ganger-bench ganger
@@ -54,6 +58,11 @@ dockerd-multi-up: ## start DAEMONS (default 2, max 3) extra dockerds; prints the
 
 dockerd-multi-down: ## stop the extra dockerds; remove their bridges and state
 	scripts/dockerd-multi.sh down
+
+# The release artifact: a static, stripped ganger with only the libraries it needs, imported
+# offline as ganger:latest (docs/container.md). The static release build takes minutes.
+image: docker-up ## ganger:latest: static release build, stripped, + ldd libraries, docker import (IMAGE, GANGER_BIN)
+	SWIFT='$(SWIFT)' scripts/build-image.sh
 
 images: ## build the Examples images offline (DOCKER_HOST honoured, FORCE=1 rebuilds)
 	@set -e; for b in Examples/*/build.sh; do $$b; done

@@ -78,3 +78,17 @@ new_rootfs() {
     trap "rm -rf '$d'" EXIT
     printf '%s\n' "$d"
 }
+
+# copy_with_libraries ROOT BINARY DEST: a dynamically linked BINARY at ROOT/DEST, and every shared
+# library ldd names plus the dynamic loader, each at the absolute path the loader looks for it.
+copy_with_libraries() {
+    local root=$1 bin=$2 dest=$3 out lib
+    out=$(ldd "$bin" 2>&1) || die "ldd $bin: $out"
+    ! grep -q 'not found' <<<"$out" || die "ldd $bin: missing libraries: $(grep 'not found' <<<"$out")"
+    mkdir -p "$root$(dirname "$dest")"
+    cp -L "$bin" "$root$dest"
+    for lib in $(awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' <<<"$out" | sort -u); do
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+}
