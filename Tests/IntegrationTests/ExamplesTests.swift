@@ -75,7 +75,7 @@ struct ExamplesTests {
                 let third = try self.session(address, "echo hi | nc -w 2 \(siblingIP) 12345; echo nc=$?\nexit\n")
                 _ = try? DockerCLI.docker(["rm", "-f", sibling])
                 checks.expect(third.contains("nc=1") && !third.contains("\nhi"), "the sandbox reached \(siblingIP):\n\(third)")
-                // Nobody may write outside /tmp (a read-only root needs a key Ganger lacks).
+                // Nobody may write outside /tmp: the root filesystem is read-only.
                 let fourth = try self.session(address, "touch /bin/x; echo touch=$?\nexit\n")
                 checks.expect(fourth.contains("touch=1"), fourth)
 
@@ -88,6 +88,8 @@ struct ExamplesTests {
                 checks.expect(try DockerCLI.inspect(id, format: "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.NanoCpus}}")
                         == "\(64 << 20) 32 500000000")
                 checks.expect(try DockerCLI.inspect(id, format: "{{.HostConfig.NetworkMode}}") == network)
+                checks.expect(try DockerCLI.inspect(id, format: "{{.HostConfig.ReadonlyRootfs}} {{json .HostConfig.Tmpfs}} {{json .HostConfig.CapDrop}}")
+                        == #"true {"/tmp":"rw,nosuid,nodev,size=16m"} ["ALL"]"#)
             }
             _ = ganger
         }
