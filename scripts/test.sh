@@ -44,5 +44,9 @@ trap 'exit 143' TERM
 socks=$("$here/dockerd-multi.sh" up "$N")
 for s in $socks; do DOCKER_HOST=$s Examples/echo/build.sh; done
 
+# docker0 has vanished under a running default daemon twice on this workplace (cause not found;
+# not these scripts, which never touch it). docker-up.sh checks it and restarts its own dockerd.
+"$here/docker-up.sh"
+
 # shellcheck disable=SC2086
 "$SWIFT" test ${SWIFT_BUILD_FLAGS:-} "$@"

@@ -27,6 +27,9 @@ final class HolderPool {
     private unowned let service: ServiceRuntime
     private var ready: [Holder] = []
     private var starting: [Int: Int] = [:]
+    /// Holders lent to a session that will come back (reuse left), per daemon: they count toward
+    /// `netns.holders`, or a spare would be started and the reused namespace passed over.
+    private var onLoan: [Int: Int] = [:]
     private var backoff: Duration?
     private var refillTimer: TimerID?
     /// Sessions served through a holder, and holders discarded after trouble (status page).
@@ -48,9 +51,11 @@ final class HolderPool {
     /// A ready holder on `daemon` (now the caller's), or nil: the caller takes the normal path,
     /// never a wait.
     func take(on daemon: Int) -> Holder? {
-        guard enabled, let index = ready.firstIndex(where: { $0.daemon == daemon }) else { return nil }
+        // Most recently returned first: a holder with reuse left is used up before a fresh one.
+        guard enabled, let index = ready.lastIndex(where: { $0.daemon == daemon }) else { return nil }
         fastPathSessions += 1
         let holder = ready.remove(at: index)
+        if holder.served + 1 < service.config.netns.reuse { onLoan[daemon, default: 0] += 1 }
         supervisor.reactor?.soon { [weak self] in self?.refill() }
         return holder
     }
@@ -59,7 +64,7 @@ final class HolderPool {
     func refill() {
         guard enabled, refillTimer == nil else { return }
         for daemon in supervisor.placement.daemons.indices where supervisor.placement.daemons[daemon].healthy {
-            let have = ready.filter { $0.daemon == daemon }.count + starting[daemon, default: 0]
+            let have = ready.filter { $0.daemon == daemon }.count + starting[daemon, default: 0] + onLoan[daemon, default: 0]
             for _ in have..<max(have, service.config.netns.holders) { start(on: daemon) }
         }
     }
@@ -117,6 +122,9 @@ final class HolderPool {
     /// A session through `holder` ended and its container is gone. With `clean` and reuse left,
     /// the holder serves again; otherwise it is removed and replaced.
     func release(_ holder: Holder, clean: Bool) {
+        if holder.served + 1 < service.config.netns.reuse, let lent = onLoan[holder.daemon], lent > 0 {
+            onLoan[holder.daemon] = lent - 1
+        }
         holder.served += 1
         if clean && enabled && holder.served < service.config.netns.reuse {
             ready.append(holder)

@@ -1,0 +1,138 @@
+import Glibc
+import Testing
+
+/// `netns.mode: holder` against the real dockerd: session containers join pre-started network
+/// holders (`NetworkMode: container:<holder>`), holders are replaced and cleaned up.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct HolderTests {
+    /// Holders of `instance` (label ganger.role=holder).
+    private func holders(_ instance: String) throws -> [String] {
+        try DockerCLI.containers(labels: ["ganger.instance=\(instance)", "ganger.role=holder"])
+    }
+
+    /// Waits until ganger itself reports `count` holders ready (containers exist before they are
+    /// started and ready, so `docker ps` alone would race the first session onto the normal path).
+    private func waitHoldersReady(_ ganger: GangerProcess, _ count: Int) throws {
+        guard let line = ganger.stdout.split(separator: "\n").first(where: { $0.hasPrefix("ganger: status on http://") }) else {
+            throw HarnessError("no status line")
+        }
+        let address = String(line.dropFirst("ganger: status on http://".count).dropLast())
+        let ok = try poll(timeout: .seconds(30)) {
+            let client = try Client(address)
+            defer { client.close() }
+            try client.sendAll(Array("GET /status.json HTTP/1.0\r\n\r\n".utf8))
+            return String(decoding: try client.receiveAll(timeout: .seconds(5)).bytes, as: UTF8.self).contains("\"holdersReady\":\(count)")
+        }
+        guard ok else { throw HarnessError("ganger never reported \(count) holders ready") }
+    }
+
+    private func shellService(reuse: Int, holders: Int = 2) -> ServiceYAML {
+        ServiceYAML(name: "sh", image: "ganger-echo:latest", extra: [
+            #"command: ["/bin/nc", "-ll", "-p", "12345", "-e", "/bin/sh"]"#,
+            "netns: {mode: holder, holders: \(holders), reuse: \(reuse)}",
+        ])
+    }
+
+    /// Runs `script` in a session's shell; returns what it printed and the session's
+    /// container's network mode (read while the session is open).
+    private func shellSession(_ address: String, instance: String, _ script: String) throws -> (output: String, networkMode: String) {
+        let client = try Client(address)
+        defer { client.close() }
+        try client.sendAll(Array((script + "\necho __mark__\n").utf8))
+        var seen: [UInt8] = []
+        while !String(decoding: seen, as: UTF8.self).contains("__mark__") {
+            seen += try client.receive(count: 1, timeout: .seconds(20))
+        }
+        let mine = try DockerCLI.containers(labels: ["ganger.instance=\(instance)", "ganger.client=\(client.localAddress)"])
+        guard mine.count == 1 else { throw HarnessError("\(mine.count) session containers for \(client.localAddress)") }
+        let mode = try DockerCLI.inspect(mine[0], format: "{{.HostConfig.NetworkMode}}")
+        try client.sendAll(Array("exit\n".utf8))
+        _ = try? client.receiveAll(timeout: .seconds(10))
+        return (String(decoding: seen, as: UTF8.self), mode)
+    }
+
+    @Test func sessionsThroughHolders_carryBytesIntact_andJoinAHolder() async throws {
+        let instance = uniqueInstance("holders")
+        let yaml = gangerConfig(instance: instance, services: [
+            ServiceYAML(name: "echo", image: "ganger-echo:latest", extra: ["netns: {mode: holder, holders: 2, reuse: 1}"]),
+        ])
+        try await withGanger(instance: instance, yaml: yaml, services: ["echo"]) { ganger, addresses in
+            let address = try #require(addresses["echo"])
+            try await onThread {
+                try self.waitHoldersReady(ganger, 2)
+                let before = Set(try self.holders(instance))
+                for i in 0..<3 {
+                    let client = try Client(address)
+                    let payload = Array("holder session \(i)\n".utf8) + randomBytes(32 << 10)
+                    try client.sendAll(payload)
+                    guard try client.receive(count: payload.count) == payload else { throw HarnessError("echo differs") }
+                // Sessions come faster than holders are replaced: wait for a ready one each time.
+                    let mine = try DockerCLI.containers(labels: ["ganger.instance=\(instance)", "ganger.client=\(client.localAddress)"])
+                    let mode = try DockerCLI.inspect(try #require(mine.first), format: "{{.HostConfig.NetworkMode}}")
+                    guard mode.hasPrefix("container:") else { throw HarnessError("session \(i) not in a holder: \(mode)") }
+                    client.close()
+                    try self.waitHoldersReady(ganger, 2)
+                }
+                // reuse 1: every used holder is replaced; the pool is back to 2, with new ids.
+                _ = try poll(timeout: .seconds(30)) { try self.holders(instance).count == 2 && Set(try self.holders(instance)) != before }
+                #expect(try self.holders(instance).count == 2)
+            }
+        }
+    }
+
+    @Test func reusedNamespace_secondSessionSeesNoFilesOrProcesses_andBindsItsPort() async throws {
+        let instance = uniqueInstance("holder-reuse")
+        let yaml = gangerConfig(instance: instance, services: [shellService(reuse: 2, holders: 1)])
+        try await withGanger(instance: instance, yaml: yaml, services: ["sh"]) { ganger, addresses in
+            let address = try #require(addresses["sh"])
+            try await onThread {
+                try self.waitHoldersReady(ganger, 1)
+                let first = try self.shellSession(address, instance: instance, "echo secret > /tmp/left-behind; sleep 300 </dev/null >/dev/null 2>&1 &")
+                // The first session's container is gone and the holder is back for its second use.
+                try self.waitHoldersReady(ganger, 1)
+                let second = try self.shellSession(address, instance: instance, "ls /tmp; ps; echo files=$(ls /tmp | wc -l)")
+                // Same namespace (the holder was reused), fresh filesystem and processes.
+                #expect(first.networkMode.hasPrefix("container:"))
+                #expect(second.networkMode == first.networkMode)
+                #expect(!second.output.contains("left-behind"))
+                #expect(!second.output.contains("sleep 300"))
+                #expect(second.output.contains("files=0"))
+            }
+        }
+    }
+
+    @Test func aKilledHolder_isReplaced() async throws {
+        let instance = uniqueInstance("holder-kill")
+        let yaml = gangerConfig(instance: instance, services: [shellService(reuse: 1, holders: 2)])
+        try await withGanger(instance: instance, yaml: yaml, services: ["sh"]) { _, _ in
+            try await onThread {
+                _ = try poll(timeout: .seconds(30)) { try self.holders(instance).count == 2 }
+                let victim = try self.holders(instance)[0]
+                _ = try DockerCLI.docker(["kill", victim])
+                let replaced = try poll(timeout: .seconds(30)) {
+                    let now = try self.holders(instance)
+                    return now.count == 2 && !now.contains(victim)
+                }
+                #expect(replaced, "the killed holder \(victim) was not replaced")
+            }
+        }
+    }
+
+    @Test func kill9_thenRestart_removesTheOldHolders() async throws {
+        let instance = uniqueInstance("holder-crash")
+        let yaml = gangerConfig(instance: instance, services: [shellService(reuse: 1, holders: 2)])
+        let first = try await onThread { try GangerProcess(instance: instance, yaml: yaml) }
+        _ = try await onThread { try first.waitUntilListening(["sh"]) }
+        let old = try await onThread { () throws -> Set<String> in
+            _ = try poll(timeout: .seconds(30)) { try self.holders(instance).count == 2 }
+            return Set(try self.holders(instance))
+        }
+        first.kill9()
+        try await withGanger(instance: instance, yaml: yaml, services: ["sh"]) { _, _ in
+            try await onThread {
+                let cleaned = try poll(timeout: .seconds(30)) { Set(try self.holders(instance)).isDisjoint(with: old) }
+                #expect(cleaned, "holders of the killed ganger remain")
+            }
+        }
+    }
+}
