@@ -159,7 +159,7 @@ public final class Supervisor {
 
     // MARK: Ending
 
-    func relayEnded(_ session: Session, relay: Relay, reason: Relay.CloseReason) {
+    func relayEnded(_ session: Session, relay: Relay, reason: String) {
         guard let reactor else { return }
         let service = session.service
         service.bytesIn += relay.bytesToService
@@ -170,7 +170,7 @@ public final class Supervisor {
             service: service.config.name, client: session.peer.description,
             daemon: session.daemon.map { daemons[$0].name } ?? "", container: String(session.containerID?.prefix(12) ?? ""),
             endedUnix: wallClock(), durationSeconds: Double(reactor.now &- session.acceptedAt) / 1e9, ttfbSeconds: ttfb,
-            bytesIn: relay.bytesToService, bytesOut: relay.bytesToClient, reason: reason.description))
+            bytesIn: relay.bytesToService, bytesOut: relay.bytesToClient, reason: reason))
         if recentSessions.count > 50 { recentSessions.removeFirst(recentSessions.count - 50) }
     }
 
