@@ -48,8 +48,8 @@ struct LifecycleTests {
                 guard let served = pooled.first(where: { !record.container.isEmpty && $0.hasPrefix(record.container) }) else {
                     throw HarnessError("session served by \(record.container), not by a pooled container \(pooled)")
                 }
-                #expect(record.reason == "client closed")
-                #expect(record.bytesIn == UInt64(payload.count) && record.bytesOut == UInt64(payload.count))
+                try check(record.reason == "client closed", "reason \(record.reason)")
+                try check(record.bytesIn == UInt64(payload.count) && record.bytesOut == UInt64(payload.count), "bytes \(record.bytesIn)/\(record.bytesOut), sent \(payload.count)")
 
                 // Its container removed; the pool back to 2 ready, the other one kept.
                 var now: [String] = []
@@ -59,10 +59,10 @@ struct LifecycleTests {
                     last = try ganger.status()
                     return now.count == 2 && !now.contains(served) && last.services[0].poolReady == 2
                 }
-                #expect(refilled, "30 s after the session: containers \(now) (served by \(served)), poolReady \(last.services[0].poolReady)")
-                #expect(now.contains { pooled.contains($0) && $0 != served }, "the unused pooled container was replaced too: \(now)")
-                #expect(last.services[0].ttfbWarm.count == 1, "ttfbWarm.count \(last.services[0].ttfbWarm.count) after one warm session")
-                #expect(last.services[0].ttfbCold.count == 0, "ttfbCold.count \(last.services[0].ttfbCold.count) after one warm session")
+                try check(refilled, "30 s after the session: containers \(now) (served by \(served)), poolReady \(last.services[0].poolReady)")
+                try check(now.contains { pooled.contains($0) && $0 != served }, "the unused pooled container was replaced too: \(now)")
+                try check(last.services[0].ttfbWarm.count == 1, "ttfbWarm.count \(last.services[0].ttfbWarm.count) after one warm session")
+                try check(last.services[0].ttfbCold.count == 0, "ttfbCold.count \(last.services[0].ttfbCold.count) after one warm session")
             }
         }
     }
@@ -102,7 +102,7 @@ struct LifecycleTests {
                             throw HarnessError("session \(i) served by \(container), expected \(first) (seen: \(seen))")
                         }
                     } else {
-                        #expect(!first.hasPrefix(container), "the 4th session was served by the thrice-used \(first) too")
+                        try check(!first.hasPrefix(container), "the 4th session was served by the thrice-used \(first) too")
                     }
                     if i < 2 {
                         // Back in the pool, the one container, ready again.
@@ -148,8 +148,8 @@ struct LifecycleTests {
                     poolReady = try ganger.status().services[0].poolReady
                     return now.count == 2 && !now.contains(victim) && now.contains(pooled[1]) && poolReady == 2
                 }
-                #expect(replaced, "30 s after docker kill \(victim): containers \(now), poolReady \(poolReady)")
-                #expect(ganger.stderr.contains("warm pool: container dropped"), "no log line about the dropped container")
+                try check(replaced, "30 s after docker kill \(victim): containers \(now), poolReady \(poolReady)")
+                try check(ganger.stderr.contains("warm pool: container dropped"), "no log line about the dropped container")
                 // And the pool still serves.
                 try echoSession(address, payload: Array("after the kill\n".utf8))
             }
@@ -349,6 +349,12 @@ struct LifecycleTests {
             print("churn: 300 sessions in \(elapsed); ganger VmRSS \(rss50) KiB after 50, \(rss300) KiB after 300")
         }
     }
+}
+
+/// `#expect` for code on a thread of our own (`onThread`): Swift Testing attributes an issue
+/// recorded there to no test, so a failed check throws instead, and the test fails with it.
+func check(_ condition: Bool, _ message: @autoclosure () -> String) throws {
+    guard condition else { throw HarnessError(message()) }
 }
 
 /// `docker ps -q` (running only) of an instance.
