@@ -18,6 +18,8 @@ struct GangerReport: Codable {
     var coldStart: ColdStart.Result?
     /// (f) single connection into a container, per peer.
     var streams: [String: ContainerStreams.PeerResult] = [:]
+    /// (g) warm time-to-first-byte, (h) sustained session rate.
+    var lifecycle: LifecycleBench.Result?
     var skipped: [String] = []
     var notes: [String] = []
     var gangerExit = ""
@@ -96,6 +98,26 @@ struct GangerReport: Codable {
             lines.append("(f) one connection into a container: not measured")
         }
         lines.append("")
+        if let l = lifecycle {
+            lines.append("(g) warm time-to-first-byte, pool.warm 4, \(l.warmSessions) sessions (\(l.warmMode)), ms")
+            if let d = l.warmTTFB {
+                lines.append("  connect → echoed byte: min \(format(d.min, digits: 3))  p50 \(format(d.p50, digits: 3))  p90 \(format(d.p90, digits: 3))  "
+                    + "p99 \(l.warmP99Ms.map { format($0, digits: 3) } ?? "-")  max \(format(d.max, digits: 3))  "
+                    + "(targets p50 < 2: \(l.warmP50TargetMet == true ? "met" : "MISSED"), p99 < 10: \(l.warmP99TargetMet == true ? "met" : "MISSED"))")
+            }
+            if let g = l.warmTTFBGanger {
+                lines.append("  ganger's ttfbWarm (accept → first byte to client): n \(g.count), p50 \(g.p50.map { format($0, digits: 3) } ?? "-"), "
+                    + "p90 \(g.p90.map { format($0, digits: 3) } ?? "-"), p99 \(g.p99.map { format($0, digits: 3) } ?? "-")")
+            }
+            lines.append("(h) sustained session rate, \(l.rateSessions) sessions, \(l.concurrency) at a time, each a fresh container: sessions/s min/median/max")
+            func mmm(_ x: Figure?) -> String { x.map { "\(format($0.min, digits: 1))/\(format($0.median, digits: 1))/\(format($0.max, digits: 1))" } ?? "-" }
+            lines.append("  ganger (to the last echo)            \(mmm(l.gangerRate))")
+            lines.append("  ganger (until every container gone)  \(mmm(l.gangerRateRemoved))")
+            lines.append("  raw Engine API (create…remove)       \(mmm(l.rawRate))")
+            lines.append("  ganger/raw (medians): \(l.ratio.map { format($0) } ?? "-")")
+            for failure in l.failures.prefix(10) { lines.append("  FAILED \(failure)") }
+            lines.append("")
+        }
         lines.append("containers left with instance prefix \(instance): \(containersLeft)")
         if !gangerExit.isEmpty { lines.append("ganger's last log lines: \(gangerExit)") }
         for note in notes { lines.append("note: \(note)") }

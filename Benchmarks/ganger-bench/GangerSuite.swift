@@ -62,6 +62,17 @@ enum GangerSuite {
             let streams = ContainerStreams(api: api, tools: tools, directory: directory, instance: instance, settings: settings,
                                            cold: cold, ganger: process, gangerPort: listeners["source"]!.port)
             report.streams = try streams.run(report: &report, log: log)
+
+            // (g)-(h) run gangers of their own (instances <run>-warm, <run>-rate); the first is
+            // stopped first so its containers do not take part.
+            ganger?.programPID.map { _ = kill($0, SIGTERM) }
+            if ganger?.wait(limit: 40) == nil { ganger?.terminate() }
+            report.gangerExit = ganger?.errors.split(separator: "\n").suffix(3).joined(separator: " | ") ?? ""
+            ganger = nil
+            let lifecycle = LifecycleBench(api: api, instance: instance, settings: settings, directory: directory)
+            log("(g) warm time-to-first-byte, pool.warm 4: \(lifecycle.warmSessions) sequential sessions; "
+                + "(h) sessions/s, \(lifecycle.rateSessions) fresh containers \(lifecycle.concurrency) at a time vs the raw Engine API")
+            report.lifecycle = lifecycle.run(log: log)
         } catch {
             log("ganger-bench ganger: \(error)")
             report.notes.append("aborted: \(error)")

@@ -196,8 +196,10 @@ final class Session {
             "duration_s": "\(Double(reactor.now &- acceptedAt) / 1e9)", "bytes_in": "\(relay.bytesToService)",
             "bytes_out": "\(relay.bytesToClient)", "reason": "\(reason)", "container_state": "\(containerNote ?? "-")",
         ])
-        supervisor.relayEnded(self, relay: relay, reason: reason)
-        finish(containerNote.map { "\(reason) (container: \($0))" } ?? "\(reason)", logged: true)
+        // One reason for the log's close count, the status page and /status.json alike.
+        let ended = containerNote.map { "\(reason) (container: \($0))" } ?? "\(reason)"
+        supervisor.relayEnded(self, relay: relay, reason: ended)
+        finish(ended, logged: true)
     }
 
     /// Docker reported this session's container dead. While launching: replaced at once.

@@ -11,6 +11,8 @@ final class PooledContainer {
     /// Sessions it has served; with `pool.reuse` > 1 it goes back to the pool until the limit.
     var served = 0
     fileprivate var watch: Registration?
+    /// Serving a session after which it comes back (`pool.reuse`): counted toward `pool.warm`.
+    fileprivate var onLoan = false
 
     init(daemon: Int, containerID: String, address: SocketAddress, socket: PendingClient) {
         self.daemon = daemon
@@ -32,6 +34,10 @@ final class WarmPool {
     private var launches: [ObjectIdentifier: Launch] = [:]
     private var backoff: Duration?
     private var refillTimer: TimerID?
+    /// Containers serving a session that will come back to the pool (`pool.reuse` > 1). They
+    /// count toward `pool.warm`: none is started in their place while they serve, or a reused
+    /// pool would grow past its size after every session.
+    private var onLoan = 0
 
     init(supervisor: Supervisor, service: ServiceRuntime) {
         self.supervisor = supervisor
@@ -47,7 +53,12 @@ final class WarmPool {
         guard !ready.isEmpty else { return nil }
         let container = ready.removeFirst()
         unwatch(container)
-        supervisor.reactor?.soon { [weak self] in self?.refill() }
+        if container.served + 1 < service.config.pool.reuse {
+            container.onLoan = true
+            onLoan += 1
+        } else {
+            supervisor.reactor?.soon { [weak self] in self?.refill() }
+        }
         return container
     }
 
@@ -55,7 +66,7 @@ final class WarmPool {
     /// client waits.
     func refill() {
         guard refillTimer == nil, let reactor = supervisor.reactor else { return }
-        while ready.count + launches.count < target, supervisor.mayWarm, let daemon = supervisor.placement.acquire() {
+        while ready.count + launches.count + onLoan < target, supervisor.mayWarm, let daemon = supervisor.placement.acquire() {
             let box = LaunchBox()
             let launch = Launch(supervisor: supervisor, settings: service.config, client: nil, daemon: daemon, now: reactor.now) {
                 [unowned self] result in
@@ -103,17 +114,28 @@ final class WarmPool {
     func giveBack(_ container: PooledContainer) {
         container.served += 1
         guard container.served < service.config.pool.reuse, !supervisor.draining, let reactor = supervisor.reactor else {
-            return discard(container)
+            endLoan(container)
+            discard(container)
+            return refill()
         }
+        // Still on loan until the new connection is up: no replacement starts meanwhile.
         Connector.connect(reactor: reactor, to: container.address, timeout: service.config.ready.timeout) { [self] result in
+            endLoan(container)
             switch consume result {
             case let .connected(socket):
                 add(PooledContainer(daemon: container.daemon, containerID: container.containerID, address: container.address,
                                     socket: PendingClient(socket)).counting(container.served))
             case .failed:
                 discard(container)
+                refill()
             }
         }
+    }
+
+    private func endLoan(_ container: PooledContainer) {
+        guard container.onLoan else { return }
+        container.onLoan = false
+        onLoan -= 1
     }
 
     /// Docker reported `id` dead: a launch replaces it, a ready entry is dropped.

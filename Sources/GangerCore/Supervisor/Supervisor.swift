@@ -159,18 +159,22 @@ public final class Supervisor {
 
     // MARK: Ending
 
-    func relayEnded(_ session: Session, relay: Relay, reason: Relay.CloseReason) {
+    func relayEnded(_ session: Session, relay: Relay, reason: String) {
         guard let reactor else { return }
         let service = session.service
         service.bytesIn += relay.bytesToService
         service.bytesOut += relay.bytesToClient
         let ttfb = relay.firstByteToClientAt.map { Double($0 &- session.acceptedAt) / 1e9 }
-        if let ttfb { service.ttfbCold.record(seconds: ttfb) }
+        // Warm (a pooled container) and cold starts are reported apart: their times differ by
+        // two orders of magnitude.
+        if let ttfb {
+            if session.warm { service.ttfbWarm.record(seconds: ttfb) } else { service.ttfbCold.record(seconds: ttfb) }
+        }
         recentSessions.append(.init(
             service: service.config.name, client: session.peer.description,
             daemon: session.daemon.map { daemons[$0].name } ?? "", container: String(session.containerID?.prefix(12) ?? ""),
             endedUnix: wallClock(), durationSeconds: Double(reactor.now &- session.acceptedAt) / 1e9, ttfbSeconds: ttfb,
-            bytesIn: relay.bytesToService, bytesOut: relay.bytesToClient, reason: reason.description))
+            bytesIn: relay.bytesToService, bytesOut: relay.bytesToClient, reason: reason))
         if recentSessions.count > 50 { recentSessions.removeFirst(recentSessions.count - 50) }
     }
 
