@@ -73,6 +73,15 @@ start_one() {
     droot=$(data_root_of "$k")
     conf="$GANGER_STATE_DIR/d$k.json"
     mkdir -p "$xroot" "$droot"
+    # A daemon that died uncleanly (SIGKILL in the tests) left network sandboxes behind; on
+    # restart dockerd 20.10 "removes stale sandbox" for each, and twice here that coincided with
+    # the host's docker0 vanishing under the default daemon. Start such a daemon without its
+    # network store: its containers are gone with it anyway.
+    if [[ -r $pidf ]] && ! pid_is_dockerd "$(cat "$pidf")"; then
+        log "daemon $k died uncleanly: dropping its network store before it starts again"
+        umount_under "$xroot/netns"
+        rm -rf "$droot/network"
+    fi
     # Our own (empty) config file: /etc/docker/daemon.json is the default daemon's business.
     [[ -s $conf ]] || printf '{}\n' >"$conf"
     ensure_bridge "$k"

@@ -47,6 +47,8 @@ final class HolderPool {
 
     private var enabled: Bool { service.config.netns.mode == .holder && !supervisor.draining }
     var readyCount: Int { ready.count }
+    /// Every holder container this pool created and has not removed (ready, lent, starting).
+    private(set) var containerIDs: Set<String> = []
 
     /// A ready holder on `daemon` (now the caller's), or nil: the caller takes the normal path,
     /// never a wait.
@@ -87,6 +89,7 @@ final class HolderPool {
         spec.hostConfig.tmpfs = nil
         docker.create(spec) { [self] created in
             guard case let .success(id) = created else { return failed(daemon, nil, created.failureMessage) }
+            containerIDs.insert(id)
             docker.start(id) { [self] started in
                 guard case .success = started else { return failed(daemon, id, started.failureMessage) }
                 docker.inspect(id) { [self] inspected in
@@ -109,7 +112,10 @@ final class HolderPool {
         supervisor.logger.warning("network holder failed to start", metadata: [
             "service": "\(service.config.name)", "daemon": "\(supervisor.docker(daemon).name)", "error": "\(message ?? "?")",
         ])
-        if let id { supervisor.removeContainer(id, on: daemon) {} }
+        if let id {
+            containerIDs.remove(id)
+            supervisor.removeContainer(id, on: daemon) {}
+        }
         guard let reactor = supervisor.reactor, refillTimer == nil else { return }
         let delay = min((backoff ?? .milliseconds(500)) * 2, .seconds(30))
         backoff = delay
@@ -154,6 +160,7 @@ final class HolderPool {
 
     private func remove(_ holder: Holder) {
         live.remove(ObjectIdentifier(holder))
+        containerIDs.remove(holder.containerID)
         supervisor.removeContainer(holder.containerID, on: holder.daemon) {}
     }
 }

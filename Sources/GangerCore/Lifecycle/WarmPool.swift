@@ -45,6 +45,10 @@ final class WarmPool {
     }
 
     var readyCount: Int { ready.count }
+    /// Containers this pool holds (ready or launching), for reconciliation.
+    var containerIDs: Set<String> {
+        Set(ready.map(\.containerID) + launches.values.compactMap(\.containerID))
+    }
     var startingCount: Int { launches.count }
     private var target: Int { supervisor.draining ? 0 : service.config.pool.warm }
 

@@ -65,7 +65,10 @@ extension Supervisor {
     /// This instance's containers on `index` that no session owns are removed (leftovers from
     /// while it was unreachable); the rest are Ganger's and already counted.
     private func reconcile(_ index: Int, _ done: @escaping () -> Void) {
-        let known = Set(sessions.values.compactMap { $0.daemon == index ? $0.containerID : nil })
+        // Everything Ganger holds: session containers (launching or relayed), warm and launching
+        // pool containers, network holders. Only the rest is a stray.
+        var known = Set(sessions.values.flatMap { [$0.containerID, $0.launch?.containerID].compactMap { $0 } })
+        for service in services { known.formUnion(service.pool.containerIDs.union(service.holders.containerIDs)) }
         daemons[index].list(labels: GangerLabels.filters(instance: instance)) { [self] result in
             guard case let .success(containers) = result else { return done() }
             let strays = containers.filter { !known.contains($0.id) && !removing.contains($0.id) }

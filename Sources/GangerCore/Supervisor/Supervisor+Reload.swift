@@ -23,6 +23,10 @@ extension Supervisor {
                 if existing.config != settings {
                     let moved = existing.config.listen != settings.listen
                     existing.config = settings
+                    // Warm containers and holders were made with the old settings: new sessions
+                    // must not get them. They are replaced (refilled below).
+                    existing.pool.drain()
+                    existing.holders.drain()
                     existing.queue.capacity = settings.queue.max
                     if moved {
                         existing.listener?.close()

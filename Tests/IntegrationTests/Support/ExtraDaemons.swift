@@ -73,6 +73,20 @@ enum ExtraDaemons {
     static func up() throws {
         let result = try run(packageRoot + "/scripts/dockerd-multi.sh", ["up", "\(count)"], timeout: .seconds(120))
         guard result.status == .exited(0) else { throw HarnessError("dockerd-multi.sh up \(count): \(result.status)\n\(result.stderr)") }
+        try ensureDefaultBridge()
+    }
+
+    /// After an extra daemon was SIGKILLed and restarted, the default daemon's docker0 has
+    /// vanished twice on this workplace (dockerd 20.10 removing the dead daemon's stale
+    /// sandboxes; docs/testing.md). Every later test on the default daemon would then fail to
+    /// start containers, so the bridge is put back exactly as dockerd creates it.
+    static func ensureDefaultBridge() throws {
+        guard try run("/sbin/ip", ["link", "show", "docker0"], timeout: .seconds(10)).status != .exited(0) else { return }
+        for arguments in [["link", "add", "docker0", "type", "bridge"], ["addr", "add", "172.17.0.1/16", "dev", "docker0"],
+                          ["link", "set", "docker0", "up"]] {
+            let result = try run("/sbin/ip", arguments, timeout: .seconds(10))
+            guard result.status == .exited(0) else { throw HarnessError("ip \(arguments.joined(separator: " ")): \(result.stderr)") }
+        }
     }
 
     /// Force-removes every container of `instance` on every extra daemon and the default one;
