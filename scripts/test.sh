@@ -49,4 +49,6 @@ for s in $socks; do DOCKER_HOST=$s Examples/echo/build.sh; done
 "$here/docker-up.sh"
 
 # shellcheck disable=SC2086
-"$SWIFT" test ${SWIFT_BUILD_FLAGS:-} "$@"
+# Serial: the integration suites share one dockerd and two cores; run side by side, their
+# containers start so slowly that readiness budgets and timing checks measure each other.
+"$SWIFT" test --no-parallel ${SWIFT_BUILD_FLAGS:-} "$@"
