@@ -94,7 +94,11 @@ struct SchedulerTests {
             let indexOf = addressOf.withLock { $0 }
             let admitted = creates.sorted { $0.0 < $1.0 }.map { indexOf[$0.1] ?? -1 }
             let echoes = started.withLock { $0 }
-            #expect(admitted == Array(0..<8), "admitted (container created) in the order \(admitted), arrived 0...7; echoes began in the order \(echoes)\n\(ganger.log)")
+            // Create events come from two daemons, each stamping its own: two admissions a few
+            // ms apart on different daemons may swap. FIFO means every client is admitted once,
+            // at most one place from its arrival; LIFO or a random order fails this.
+            #expect(admitted.sorted() == Array(0..<8) && admitted.enumerated().allSatisfy { abs($0.offset - $0.element) <= 1 },
+                    "admitted (container created) in the order \(admitted), arrived 0...7; echoes began in the order \(echoes)\n\(ganger.log)")
             print("fifo: arrived 0...7, admitted \(admitted), echoes began \(echoes)")
             #expect(most.allSatisfy { $0 <= 1 }, "most containers seen on daemon 1, 2: \(most) (cap 1 each) over \(polls) polls")
             #expect(most.reduce(0, +) <= 2)

@@ -139,8 +139,21 @@ extension Supervisor {
                 logger.notice("removing leftover containers", metadata: [
                     "daemon": "\(daemons[index].name)", "count": "\(containers.count)",
                 ])
+                // Containers that joined a network holder go first, holders after them: a holder
+                // removed while a container still shares its namespace leaves Docker tearing
+                // down a sandbox whose namespace is gone.
+                let holders = containers.filter { $0.labels[GangerLabels.role] == "holder" }
+                let others = containers.filter { $0.labels[GangerLabels.role] != "holder" }
                 let each = Join(containers.count) { join.leave() }
-                for container in containers { removeContainer(container.id, on: index) { each.leave() } }
+                let afterOthers = Join(others.count) { [self] in
+                    for holder in holders { removeContainer(holder.id, on: index) { each.leave() } }
+                }
+                for container in others {
+                    removeContainer(container.id, on: index) {
+                        afterOthers.leave()
+                        each.leave()
+                    }
+                }
             }
         }
     }

@@ -82,6 +82,7 @@ enum ExtraDaemons {
     /// start containers, so the bridge is put back exactly as dockerd creates it.
     static func ensureDefaultBridge() throws {
         guard try run("/sbin/ip", ["link", "show", "docker0"], timeout: .seconds(10)).status != .exited(0) else { return }
+        print("ExtraDaemons: docker0 is missing; putting it back (docs/testing.md)")
         for arguments in [["link", "add", "docker0", "type", "bridge"], ["addr", "add", "172.17.0.1/16", "dev", "docker0"],
                           ["link", "set", "docker0", "up"]] {
             let result = try run("/sbin/ip", arguments, timeout: .seconds(10))

@@ -7,7 +7,12 @@ import Testing
 /// the expectation that none is left. A thrown error carries ganger's log.
 func withGanger<T: Sendable>(instance: String, yaml: String, services: [String],
                              _ body: (GangerProcess, [String: String]) async throws -> T) async throws -> T {
-    try await onThread { try DockerCLI.requireEnvironment() }
+    try await onThread {
+        try DockerCLI.requireEnvironment()
+        // docker0 has vanished under the running default daemon on this workplace
+        // (docs/testing.md); without it no container starts, and the test would measure that.
+        try ExtraDaemons.ensureDefaultBridge()
+    }
     let ganger = try await onThread { try GangerProcess(instance: instance, yaml: yaml) }
     do {
         let addresses = try await onThread { try ganger.waitUntilListening(services) }
