@@ -20,6 +20,9 @@ public final class DockerClient {
     let http: HTTPClient
     let timeout: Duration
     private weak var reactor: Reactor?
+    /// The daemon host's address, resolved once at init (`tcp://`); nil for a unix socket. A
+    /// remote daemon's published ports are reached on this address, so no DNS runs on the loop.
+    public let hostAddress: SocketAddress?
     /// The API version in use: set by `negotiate`; until then unversioned paths are used.
     public private(set) var apiVersion: String?
 
@@ -32,6 +35,7 @@ public final class DockerClient {
         switch url {
         case let .unix(path):
             address = .unix(path: path)
+            hostAddress = nil
         case let .tcp(host, port):
             // Resolved once, here, before the loop depends on it: no DNS on the loop.
             guard let resolved = SocketAddress.resolveBlocking(host: host, port: port) else {
@@ -39,6 +43,7 @@ public final class DockerClient {
                                   message: "cannot resolve \(host)")
             }
             address = resolved
+            hostAddress = resolved
         case .ssh:
             throw DockerError(daemon: url.description, call: "connect", kind: .transport("unsupported"),
                               message: "ssh:// daemons are not supported yet")

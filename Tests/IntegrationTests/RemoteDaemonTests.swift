@@ -1,0 +1,80 @@
+import Glibc
+import Testing
+
+/// `tcp://` daemons: Ganger places sessions on dockerds it reaches over TCP (loopback ports of
+/// this suite's own daemons, `TCPDaemons`), publishes each container's service port on the
+/// daemon's host (HostPort chosen by Docker, read back by inspect) and relays through
+/// 127.0.0.1:<published>, never through the container's bridge address.
+@Suite(.serialized, .timeLimit(.minutes(4)))
+struct RemoteDaemonTests {
+    @Test func tcpDaemons_fourSessions_twoOnEach_publishedPorts_bytesIntact_noLeftovers() async throws {
+        let instance = uniqueInstance("tcp")
+        let yaml = ([
+            "instance: \(instance)",
+            "daemons:",
+            "  - url: \(TCPDaemons.url(1))",
+            "    max_containers: 2",
+            "  - url: \(TCPDaemons.url(2))",
+            "    max_containers: 2",
+            "services:", ServiceYAML.echo().yaml,
+            "status: {listen: 127.0.0.1:0}", "docker_timeout: 30s", "shutdown_grace: 2s", "log: {level: debug, format: text}",
+        ]).joined(separator: "\n") + "\n"
+        try await withTCPGanger(instance: instance, yaml: yaml) { ganger, addresses in
+            let address = try #require(addresses["echo"])
+            let held = HeldClients()
+            defer { held.closeAll() }
+            let (counts, ports) = try await onThread { () throws -> ([Int], [String]) in
+                for i in 0..<4 { held.clients.append(try openEchoingClient(address, tag: "tcp \(i)")) }
+                // Bulk bytes through each session, checked byte for byte.
+                for client in held.clients {
+                    let payload = randomBytes(256 << 10)
+                    try client.sendAll(payload)
+                    let back = try client.receive(count: payload.count, timeout: .seconds(30))
+                    guard back == payload else { throw HarnessError("256 KiB echo through a tcp:// daemon differs") }
+                }
+                let ids = try (1...2).map { try TCPDaemons.containers($0, instance: instance, all: false) }
+                var ports: [String] = []
+                for (k, list) in ids.enumerated() {
+                    for id in list {
+                        ports.append(try TCPDaemons.docker(k + 1, ["inspect", "-f",
+                            "{{range $p, $b := .NetworkSettings.Ports}}{{$p}}={{range $b}}{{.HostPort}} {{end}}{{end}}", id])
+                            .trimmingSuffix("\n"))
+                    }
+                }
+                // The relay goes through the published port on the daemon's host: one established
+                // loopback connection to each published port (not to the bridge address).
+                let established = try run("/usr/bin/ss", ["-Htn", "state", "established"], timeout: .seconds(10)).stdout
+                for port in ports {
+                    let published = String(port.dropFirst("12345/tcp=".count).split(separator: " ").first ?? "")
+                    guard established.split(whereSeparator: \.isWhitespace).contains("127.0.0.1:\(published)"[...]) else {
+                        throw HarnessError("no established connection to 127.0.0.1:\(published) (\(port)):\n\(established)")
+                    }
+                }
+                return (ids.map(\.count), ports)
+            }
+            #expect(counts == [2, 2], "running containers per tcp daemon with 4 sessions open: \(counts)\n\(ganger.log)")
+            #expect(ports.count == 4 && ports.allSatisfy { $0.hasPrefix("12345/tcp=") && $0.count > "12345/tcp=".count },
+                    "published ports of the session containers: \(ports)")
+            #expect(!ganger.log.contains("without TLS"), "a loopback tcp:// daemon must not warn\n\(ganger.log)")
+            held.closeAll()
+            let left = try await onThread { try TCPDaemons.waitForNone(instance: instance, timeout: .seconds(30)) }
+            #expect(left.isEmpty, "containers left after the sessions ended: \(left)\n\(ganger.log)")
+        }
+    }
+
+    @Test func tcpDaemonWithTLS_refusedAtStartup_withExit2() async throws {
+        let instance = uniqueInstance("tcptls")
+        let yaml = ([
+            "instance: \(instance)",
+            "daemons:",
+            "  - url: \(TCPDaemons.url(1))",
+            "    cert_path: /nonexistent",
+            "services:", ServiceYAML.echo().yaml,
+            "status: {listen: 127.0.0.1:0}",
+        ]).joined(separator: "\n") + "\n"
+        let config = try ConfigFile(yaml)
+        let result = try await onThread { try ganger(["run", "-c", config.path], timeout: .seconds(30)) }
+        #expect(result.status == .exited(2), "\(result)")
+        #expect(result.stderr.contains("TLS") && result.stderr.contains(TCPDaemons.url(1)), "\(result.stderr)")
+    }
+}
