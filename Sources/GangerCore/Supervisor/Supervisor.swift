@@ -34,6 +34,8 @@ public final class Supervisor {
     let startedUnix = wallClock()
     var eventStreams: [Int: HTTPRequestTask] = [:]
     var statusServer: StatusServer?
+    /// Consul discovery (`consul:`); nil for a static daemon list. See Supervisor+Discovery.swift.
+    var discovery: ConsulDiscovery?
 
     var instance: String { config.instance }
 
