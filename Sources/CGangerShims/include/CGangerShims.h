@@ -11,6 +11,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <signal.h>
+#include <spawn.h>
 
 // epoll_event is packed on x86_64 (12 bytes): Swift must see the same layout the kernel writes.
 #if defined(__x86_64__)
@@ -26,6 +27,8 @@ int ganger_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int t
 ssize_t ganger_splice(int fd_in, int fd_out, size_t len, unsigned int flags);
 int ganger_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int ganger_pipe2(int fds[2], int flags);
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34+): the child closes every fd >= from.
+int ganger_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
 /// fcntl(F_SETPIPE_SZ); returns the size the kernel granted, or -1.
 int ganger_set_pipe_size(int fd, int size);
 /// fcntl(F_GETPIPE_SZ).

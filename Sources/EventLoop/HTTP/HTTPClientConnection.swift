@@ -38,6 +38,33 @@ public struct HTTPResponseHandler {
     }
 }
 
+/// The byte stream under an HTTP client connection: a connected socket, or the stdin and
+/// stdout pipes of a child process that carries the bytes elsewhere (`ssh HOST docker system
+/// dial-stdio`, see `ChildProcess`). Owns its descriptors.
+public struct ByteStream: ~Copyable {
+    private var reader: FileDescriptor
+    /// nil for a socket, which is written through `reader`.
+    private var writer: FileDescriptor?
+    fileprivate let readFD: CInt
+    fileprivate let writeFD: CInt
+    fileprivate var isSocket: Bool { readFD == writeFD }
+
+    public init(socket: consuming FileDescriptor) {
+        readFD = socket.rawValue
+        writeFD = readFD
+        reader = socket
+        writer = nil
+    }
+
+    /// `reading`: the child's stdout (read end); `writing`: its stdin (write end). Both non-blocking.
+    public init(reading: consuming FileDescriptor, writing: consuming FileDescriptor) {
+        readFD = reading.rawValue
+        writeFD = writing.rawValue
+        reader = reading
+        writer = Optional(writing)
+    }
+}
+
 /// One HTTP/1.1 connection on the reactor carrying one request at a time.
 ///
 /// The owner (an `HTTPClient` pool) sends a request, hears the response through its handler,
@@ -45,9 +72,13 @@ public struct HTTPResponseHandler {
 /// cancelled mid-response is closed: its byte stream can no longer be trusted.
 public final class HTTPClientConnection {
     private weak var reactor: Reactor?
-    private var socket: FileDescriptor?
+    private var stream: ByteStream?
+    /// Read from `fd`; written to `writeFD` (the same fd for a socket, a pipe otherwise).
     private let fd: CInt
+    private let writeFD: CInt
+    private let isSocket: Bool
     private var registration: Registration?
+    private var writeRegistration: Registration?
     private var parser = HTTPResponseParser()
     private var output: [UInt8] = []
     private var outputOffset = 0
@@ -59,11 +90,28 @@ public final class HTTPClientConnection {
     public private(set) var isClosed = false
 
     /// Wraps a connected socket.
-    public init(reactor: Reactor, socket: consuming FileDescriptor) throws(SyscallError) {
+    public convenience init(reactor: Reactor, socket: consuming FileDescriptor) throws(SyscallError) {
+        try self.init(reactor: reactor, stream: ByteStream(socket: socket))
+    }
+
+    /// Wraps a socket or a pipe pair.
+    public init(reactor: Reactor, stream: consuming ByteStream) throws(SyscallError) {
         self.reactor = reactor
-        fd = socket.rawValue
-        self.socket = consume socket
-        registration = try reactor.register(fd, interest: .all) { [unowned self] events in handle(events) }
+        fd = stream.readFD
+        isSocket = stream.isSocket
+        writeFD = stream.writeFD
+        self.stream = consume stream
+        if isSocket {
+            registration = try reactor.register(fd, interest: .all) { [unowned self] events in handle(events) }
+        } else {
+            registration = try reactor.register(fd, interest: .readable) { [unowned self] events in handle(events) }
+            do {
+                writeRegistration = try reactor.register(writeFD, interest: .writable) { [unowned self] _ in flush() }
+            } catch {
+                teardown()
+                throw error
+            }
+        }
     }
 
     deinit {
@@ -100,7 +148,10 @@ public final class HTTPClientConnection {
             // Array.withUnsafeBytes rethrows untyped errors; carry the typed one out in a Result.
             let result = output.withUnsafeBytes { raw in
                 Result { () throws(SyscallError) in
-                    try Socket.write(fd, from: UnsafeRawBufferPointer(rebasing: raw[outputOffset...]))
+                    let bytes = UnsafeRawBufferPointer(rebasing: raw[outputOffset...])
+                    // send(2) for a socket (MSG_NOSIGNAL); write(2) for a pipe, which send refuses.
+                    return isSocket ? try Socket.write(fd, from: bytes)
+                        : try nonBlockingSyscall("write") { Glibc.write(writeFD, bytes.baseAddress, bytes.count) }
                 }
             }
             switch result {
@@ -177,6 +228,8 @@ public final class HTTPClientConnection {
         isClosed = true
         if let registration { reactor?.deregister(registration) }
         registration = nil
-        socket = nil
+        if let writeRegistration { reactor?.deregister(writeRegistration) }
+        writeRegistration = nil
+        stream = nil
     }
 }
