@@ -62,6 +62,50 @@ struct RemoteDaemonTests {
         }
     }
 
+    @Test func sshDaemon_sessionsThroughSshDialStdio_publishedPorts_bytesIntact_noLeftovers() async throws {
+        try await onThread { try TCPDaemons.requireEnvironment() }
+        // A real sshd on a loopback port whose sessions' docker reaches tcp daemon 1's socket.
+        let sshd = try await onThread { try TestSSHD(dockerHost: "unix:///run/ganger-remote/dockerd-1.sock") }
+        defer { sshd.stop() }
+        let instance = uniqueInstance("ssh")
+        let yaml = ([
+            "instance: \(instance)",
+            "daemons:",
+            "  - url: ssh://root@127.0.0.1:\(sshd.port)",
+            "    max_containers: 3",
+            "services:", ServiceYAML.echo().yaml,
+            "status: {listen: 127.0.0.1:0}", "docker_timeout: 30s", "shutdown_grace: 2s", "log: {level: debug, format: text}",
+        ]).joined(separator: "\n") + "\n"
+        let path = "PATH=\(sshd.sshWrapperDirectory):" + String(cString: getenv("PATH"))
+        try await withTCPGanger(instance: instance, yaml: yaml, environment: [path]) { ganger, addresses in
+            let address = try #require(addresses["echo"])
+            let held = HeldClients()
+            defer { held.closeAll() }
+            let (running, ports) = try await onThread { () throws -> (Int, [String]) in
+                for i in 0..<3 { held.clients.append(try openEchoingClient(address, tag: "ssh \(i)")) }
+                for client in held.clients {
+                    let payload = randomBytes(256 << 10)
+                    try client.sendAll(payload)
+                    guard try client.receive(count: payload.count, timeout: .seconds(30)) == payload else {
+                        throw HarnessError("256 KiB echo through an ssh:// daemon differs")
+                    }
+                }
+                let ids = try TCPDaemons.containers(1, instance: instance, all: false)
+                let ports = try ids.map { id in
+                    try TCPDaemons.docker(1, ["inspect", "-f", "{{range $p, $b := .NetworkSettings.Ports}}{{$p}}={{range $b}}{{.HostPort}} {{end}}{{end}}", id])
+                        .trimmingSuffix("\n")
+                }
+                return (ids.count, ports)
+            }
+            #expect(running == 3, "containers on the daemon behind sshd with 3 sessions open: \(running)\n\(ganger.log)")
+            #expect(ports.allSatisfy { $0.hasPrefix("12345/tcp=") && $0.count > "12345/tcp=".count }, "published: \(ports)")
+            #expect(sshd.log.contains("Accepted publickey for root"), "sshd saw no login:\n\(sshd.log)")
+            held.closeAll()
+            let left = try await onThread { try TCPDaemons.waitForNone(instance: instance, timeout: .seconds(30)) }
+            #expect(left.isEmpty, "containers left after the sessions ended: \(left)\n\(ganger.log)")
+        }
+    }
+
     @Test func tcpDaemonWithTLS_refusedAtStartup_withExit2() async throws {
         let instance = uniqueInstance("tcptls")
         let yaml = ([

@@ -31,10 +31,10 @@ public final class DockerClient {
         self.reactor = reactor
         name = url.description
         self.timeout = timeout
-        let address: SocketAddress
+        let endpoint: HTTPClient.Endpoint
         switch url {
         case let .unix(path):
-            address = .unix(path: path)
+            endpoint = .address(.unix(path: path))
             hostAddress = nil
         case let .tcp(host, port):
             // Resolved once, here, before the loop depends on it: no DNS on the loop.
@@ -42,14 +42,30 @@ public final class DockerClient {
                 throw DockerError(daemon: url.description, call: "resolve", kind: .transport("unknown host"),
                                   message: "cannot resolve \(host)")
             }
-            address = resolved
+            endpoint = .address(resolved)
             hostAddress = resolved
-        case .ssh:
-            throw DockerError(daemon: url.description, call: "connect", kind: .transport("unsupported"),
-                              message: "ssh:// daemons are not supported yet")
+        case let .ssh(user, host, port):
+            // The host's address, for the published ports (resolved once, here); ssh resolves it
+            // again itself.
+            guard let resolved = SocketAddress.resolveBlocking(host: host, port: port ?? 22) else {
+                throw DockerError(daemon: url.description, call: "resolve", kind: .transport("unknown host"),
+                                  message: "cannot resolve \(host)")
+            }
+            hostAddress = resolved
+            endpoint = .command(Self.sshCommand(user: user, host: host, port: port))
         }
-        http = HTTPClient(reactor: reactor, address: address, host: "docker", maxConnections: 32, maxIdle: 8,
+        http = HTTPClient(reactor: reactor, endpoint: endpoint, host: "docker", maxConnections: 32, maxIdle: 8,
                           connectTimeout: min(timeout, .seconds(10)))
+    }
+
+    /// `ssh -o BatchMode=yes -o ConnectTimeout=10 -T [-l USER] [-p PORT] -- HOST docker system
+    /// dial-stdio`, as the docker CLI runs it: one ssh per API connection, whose stdin/stdout
+    /// carry the HTTP to the remote daemon. BatchMode: never a password prompt (keys or agent).
+    static func sshCommand(user: String?, host: String, port: UInt16?) -> [String] {
+        var command = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-T"]
+        if let user { command += ["-l", user] }
+        if let port { command += ["-p", "\(port)"] }
+        return command + ["--", host, "docker", "system", "dial-stdio"]
     }
 
     /// Drops idle connections and fails queued calls (at shutdown).

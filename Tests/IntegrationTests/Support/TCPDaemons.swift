@@ -76,10 +76,10 @@ enum TCPDaemons {
 
 /// `withGanger` over the tcp daemons: a bounded start; a teardown (also on failure) that stops
 /// ganger, force-removes the instance's containers on both daemons and expects none left.
-func withTCPGanger<T: Sendable>(instance: String, yaml: String, services: [String] = ["echo"],
+func withTCPGanger<T: Sendable>(instance: String, yaml: String, services: [String] = ["echo"], environment: [String] = [],
                                 _ body: (GangerProcess, [String: String]) async throws -> T) async throws -> T {
     try await onThread { try TCPDaemons.requireEnvironment() }
-    let ganger = try await onThread { try GangerProcess(instance: instance, yaml: yaml) }
+    let ganger = try await onThread { try GangerProcess(instance: instance, yaml: yaml, environment: environment) }
     func stop() async {
         let outcome = await attempt { try await onThread { () throws -> [String] in
             if !ganger.hasExited { _ = try? ganger.terminate(signal: SIGTERM, timeout: .seconds(15)) }
