@@ -21,6 +21,8 @@
 #   GANGER_MULTI_BRIDGE (prefix of the bridges' and cgroup parents' names, default ganger-br),
 #   GANGER_MULTI_TCP (a port base: daemon K also listens on tcp://127.0.0.1:BASE+K, plain TCP,
 #     loopback only; `up` then prints tcp://127.0.0.1:BASE+K lines after the unix ones),
+#   GANGER_MULTI_TLS (a directory with ca.pem, server-cert.pem, server-key.pem: the daemons
+#     started by this run require mutual TLS on their tcp:// port, --tlsverify),
 #   GANGER_RUN_DIR, GANGER_STATE_DIR, GANGER_LOG_DIR (lib-docker.sh): with the three above, a
 #     second, independent set of daemons (Tests/IntegrationTests/Support/TCPDaemons.swift).
 #   DOCKER_STORAGE_DRIVER (default: overlay2 if an overlay mount works, else vfs).
@@ -34,6 +36,7 @@ TIMEOUT="${DOCKER_UP_TIMEOUT:-60}"
 NET="${GANGER_MULTI_NET:-10.213}"
 BRIDGE="${GANGER_MULTI_BRIDGE:-ganger-br}"
 TCP_BASE="${GANGER_MULTI_TCP:-}"
+TLS_DIR="${GANGER_MULTI_TLS:-}"
 # Cgroup parents: /ganger-dK for the default set (as before), /<bridge prefix>-dK otherwise.
 CGROUP_PREFIX=$([[ $BRIDGE == ganger-br ]] && echo ganger || echo "$BRIDGE")
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "DOCKER_UP_TIMEOUT must be a number of seconds, got '$TIMEOUT'"
@@ -103,6 +106,9 @@ start_one() {
     )
     # Loopback only and plain TCP: the tests' stand-in for a remote daemon (never another address).
     if [[ -n $TCP_BASE ]]; then flags+=(-H "$(tcp_of "$k")"); fi
+    if [[ -n $TLS_DIR ]]; then
+        flags+=(--tlsverify --tlscacert "$TLS_DIR/ca.pem" --tlscert "$TLS_DIR/server-cert.pem" --tlskey "$TLS_DIR/server-key.pem")
+    fi
     printf '\n=== %s dockerd-multi: dockerd %s\n' "$(date -Is)" "${flags[*]}" >>"$logf"
     setsid dockerd "${flags[@]}" </dev/null >>"$logf" 2>&1 9>&- &
     log "daemon $k: started dockerd pid $! on $sock (bridge $(bridge_of "$k") $(addr_of "$k"), log $logf)"

@@ -1,4 +1,4 @@
-import Logging
+
 import Testing
 @testable import GangerCore
 
@@ -8,12 +8,11 @@ import Testing
         for host in ["10.0.0.1", "127.example.com", "docker.internal", "::2", "0.0.0.0"] { #expect(!Supervisor.isLoopback(host), "\(host)") }
     }
 
-    @Test func tcpDaemonWithTLS_isRefused_plainOneIsNot() throws {
-        let logger = Logger(label: "test")
-        #expect(throws: DockerError.self) {
-            try Supervisor.checkTransport(DaemonConfig(url: .tcp(host: "127.0.0.1", port: 2376), tls: .init(certPath: "/c")), logger: logger)
-        }
-        try Supervisor.checkTransport(DaemonConfig(url: .tcp(host: "127.0.0.1", port: 2375)), logger: logger)
-        try Supervisor.checkTransport(DaemonConfig(url: .unix(path: "/var/run/docker.sock")), logger: logger)
+    @Test func sshCommand_isTheDockerCLIsDialStdio_withBatchMode() {
+        #expect(DockerClient.sshCommand(user: "ops", host: "10.0.0.5", port: 2222)
+            == ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-T", "-l", "ops", "-p", "2222", "--", "10.0.0.5",
+                "docker", "system", "dial-stdio"])
+        #expect(DockerClient.sshCommand(user: nil, host: "h", port: nil)
+            == ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-T", "--", "h", "docker", "system", "dial-stdio"])
     }
 }

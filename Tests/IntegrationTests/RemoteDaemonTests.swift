@@ -106,19 +106,56 @@ struct RemoteDaemonTests {
         }
     }
 
-    @Test func tcpDaemonWithTLS_refusedAtStartup_withExit2() async throws {
-        let instance = uniqueInstance("tcptls")
+    @Test func tlsDaemon_mutualTLS_sessionsServed_bytesIntact_noLeftovers() async throws {
+        try await onThread { try TLSDaemon.requireEnvironment() }
+        let instance = uniqueInstance("tls")
+        let ganger = try await onThread { try GangerProcess(instance: instance, yaml: TLSDaemon.yaml(instance: instance, client: "client")) }
+        defer {
+            _ = try? ganger.terminate(signal: SIGTERM, timeout: .seconds(15))
+            let left = (try? TLSDaemon.removeAll(instance: instance)) ?? ["(cannot list)"]
+            #expect(left.isEmpty, "teardown: containers of \(instance) left: \(left)")
+        }
+        let addresses = try await onThread { try ganger.waitUntilListening(["echo"]) }
+        let address = try #require(addresses["echo"])
+        let held = HeldClients()
+        defer { held.closeAll() }
+        let running = try await onThread { () throws -> Int in
+            for i in 0..<2 { held.clients.append(try openEchoingClient(address, tag: "tls \(i)")) }
+            for client in held.clients {
+                let payload = randomBytes(128 << 10)
+                try client.sendAll(payload)
+                guard try client.receive(count: payload.count, timeout: .seconds(30)) == payload else { throw HarnessError("echo differs") }
+            }
+            return try TLSDaemon.containers(instance: instance, all: false).count
+        }
+        #expect(running == 2, "containers on the TLS daemon with 2 sessions open: \(running)\n\(ganger.log)")
+        held.closeAll()
+        let gone = try await onThread { try poll(timeout: .seconds(30), interval: .milliseconds(200)) { try TLSDaemon.containers(instance: instance).isEmpty } }
+        #expect(gone, "containers left after the sessions ended\n\(ganger.log)")
+    }
+
+    @Test func tlsDaemon_clientCertificateFromAnotherCA_isRefused_exit2() async throws {
+        try await onThread { try TLSDaemon.requireEnvironment() }
+        let instance = uniqueInstance("tlsbad")
+        let config = try ConfigFile(TLSDaemon.yaml(instance: instance, client: "other-client"))
+        let result = try await onThread { try ganger(["run", "-c", config.path], timeout: .seconds(60)) }
+        #expect(result.status == .exited(2), "\(result)")
+        #expect(result.stderr.contains(TLSDaemon.url) && result.stderr.contains("TLS"), "\(result.stderr)")
+    }
+
+    @Test func tlsDaemon_missingCertificateFile_exit2_namingIt() async throws {
+        let instance = uniqueInstance("tlsmissing")
         let yaml = ([
             "instance: \(instance)",
             "daemons:",
             "  - url: \(TCPDaemons.url(1))",
-            "    cert_path: /nonexistent",
+            "    cert_path: /nonexistent-ganger-certs",
             "services:", ServiceYAML.echo().yaml,
             "status: {listen: 127.0.0.1:0}",
         ]).joined(separator: "\n") + "\n"
         let config = try ConfigFile(yaml)
         let result = try await onThread { try ganger(["run", "-c", config.path], timeout: .seconds(30)) }
         #expect(result.status == .exited(2), "\(result)")
-        #expect(result.stderr.contains("TLS") && result.stderr.contains(TCPDaemons.url(1)), "\(result.stderr)")
+        #expect(result.stderr.contains("/nonexistent-ganger-certs/ca.pem"), "\(result.stderr)")
     }
 }

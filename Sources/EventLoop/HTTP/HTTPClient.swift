@@ -18,6 +18,8 @@ public final class HTTPClient {
         if case let .address(address) = endpoint { return address }
         return nil
     }
+    /// TLS over each connected socket: the context and the name the server's certificate must carry.
+    public var tls: (context: TLSContext, host: String)?
     /// Called with each child's pid right after it is spawned (a command endpoint).
     public var onSpawn: ((Int32) -> Void)?
     private let host: String
@@ -106,7 +108,17 @@ public final class HTTPClient {
             switch consume result {
             case let .connected(socket):
                 do throws(SyscallError) {
-                    let connection = try HTTPClientConnection(reactor: reactor, socket: socket)
+                    let connection: HTTPClientConnection
+                    if let tls {
+                        let session: TLSSession
+                        do throws(TLSError) { session = try TLSSession(context: tls.context, fd: socket.rawValue, host: tls.host) } catch {
+                            openCount -= 1
+                            return failFirstWaiting(.tls(error))
+                        }
+                        connection = try HTTPClientConnection(reactor: reactor, stream: ByteStream(socket: socket, tls: session))
+                    } else {
+                        connection = try HTTPClientConnection(reactor: reactor, socket: socket)
+                    }
                     release(connection)
                 } catch {
                     openCount -= 1

@@ -9,6 +9,7 @@ public enum HTTPClientError: Error, Sendable, CustomStringConvertible {
     case timedOut(Duration)
     case bodyTooLarge(limit: Int)
     case cancelled
+    case tls(TLSError)
 
     public var description: String {
         switch self {
@@ -19,6 +20,7 @@ public enum HTTPClientError: Error, Sendable, CustomStringConvertible {
         case let .timedOut(limit): "no complete response within \(limit)"
         case let .bodyTooLarge(limit): "response body larger than \(limit) bytes"
         case .cancelled: "cancelled"
+        case let .tls(error): "TLS: \(error)"
         }
     }
 }
@@ -48,12 +50,20 @@ public struct ByteStream: ~Copyable {
     fileprivate let readFD: CInt
     fileprivate let writeFD: CInt
     fileprivate var isSocket: Bool { readFD == writeFD }
+    /// A TLS session over the socket (`tcp://` with certificates), or nil for plain bytes.
+    fileprivate var tls: TLSSession?
 
     public init(socket: consuming FileDescriptor) {
         readFD = socket.rawValue
         writeFD = readFD
         reader = socket
         writer = nil
+    }
+
+    /// A connected socket carrying TLS.
+    init(socket: consuming FileDescriptor, tls: TLSSession) {
+        self.init(socket: socket)
+        self.tls = tls
     }
 
     /// `reading`: the child's stdout (read end); `writing`: its stdin (write end). Both non-blocking.
@@ -77,6 +87,7 @@ public final class HTTPClientConnection {
     private let fd: CInt
     private let writeFD: CInt
     private let isSocket: Bool
+    private let tls: TLSSession?
     private var registration: Registration?
     private var writeRegistration: Registration?
     private var parser = HTTPResponseParser()
@@ -100,6 +111,7 @@ public final class HTTPClientConnection {
         fd = stream.readFD
         isSocket = stream.isSocket
         writeFD = stream.writeFD
+        tls = stream.tls
         self.stream = consume stream
         if isSocket {
             registration = try reactor.register(fd, interest: .all) { [unowned self] events in handle(events) }
@@ -139,6 +151,13 @@ public final class HTTPClientConnection {
     }
 
     private func handle(_ events: IOEvents) {
+        if tls != nil {
+            // A TLS read may need the socket writable and a write readable (handshake, alerts):
+            // any event retries both.
+            flush()
+            if !isClosed { readAvailable() }
+            return
+        }
         if !events.intersection([.writable, .error, .hangup]).isEmpty { flush() }
         if !isClosed && !events.intersection([.readable, .readHangup, .hangup, .error]).isEmpty { readAvailable() }
     }
@@ -147,17 +166,26 @@ public final class HTTPClientConnection {
         while outputOffset < output.count && !isClosed {
             // Array.withUnsafeBytes rethrows untyped errors; carry the typed one out in a Result.
             let result = output.withUnsafeBytes { raw in
-                Result { () throws(SyscallError) in
+                Result { () throws(HTTPClientError) in
                     let bytes = UnsafeRawBufferPointer(rebasing: raw[outputOffset...])
-                    // send(2) for a socket (MSG_NOSIGNAL); write(2) for a pipe, which send refuses.
-                    return isSocket ? try Socket.write(fd, from: bytes)
-                        : try nonBlockingSyscall("write") { Glibc.write(writeFD, bytes.baseAddress, bytes.count) }
+                    do {
+                        if let tls { return try tls.write(from: bytes) }
+                        // send(2) for a socket (MSG_NOSIGNAL); write(2) for a pipe, which send refuses.
+                        return isSocket ? try Socket.write(fd, from: bytes)
+                            : try nonBlockingSyscall("write") { Glibc.write(writeFD, bytes.baseAddress, bytes.count) }
+                    } catch let error as TLSError {
+                        throw .tls(error)
+                    } catch let error as SyscallError {
+                        throw .io(error)
+                    } catch {
+                        throw .closedEarly
+                    }
                 }
             }
             switch result {
             case .success(.wouldBlock): return
             case let .success(.processed(n)): outputOffset += n
-            case let .failure(error): return fail(.io(error))
+            case let .failure(error): return fail(error)
             }
         }
         if outputOffset == output.count && !output.isEmpty {
@@ -168,7 +196,12 @@ public final class HTTPClientConnection {
 
     private func readAvailable() {
         while !isClosed {
-            let result = Result { () throws(SyscallError) in try Socket.read(fd, into: readBuffer) }
+            let result = Result { () throws(HTTPClientError) in
+                if let tls {
+                    do throws(TLSError) { return try tls.read(into: readBuffer) } catch { throw .tls(error) }
+                }
+                do throws(SyscallError) { return try Socket.read(fd, into: readBuffer) } catch { throw .io(error) }
+            }
             switch result {
             case .success(.wouldBlock):
                 return
@@ -181,7 +214,7 @@ public final class HTTPClientConnection {
                     return fail(.parse(error))
                 }
             case let .failure(error):
-                return fail(.io(error))
+                return fail(error)
             }
         }
     }

@@ -26,7 +26,8 @@ public final class DockerClient {
     /// The API version in use: set by `negotiate`; until then unversioned paths are used.
     public private(set) var apiVersion: String?
 
-    public init(reactor: Reactor, url: DaemonURL, timeout: Duration) throws(DockerError) {
+    /// `tls`: mutual TLS for a `tcp://` daemon (`--tlsverify`); its PEM files are read here.
+    public init(reactor: Reactor, url: DaemonURL, timeout: Duration, tls: DaemonConfig.TLS? = nil) throws(DockerError) {
         self.url = url
         self.reactor = reactor
         name = url.description
@@ -56,6 +57,13 @@ public final class DockerClient {
         }
         http = HTTPClient(reactor: reactor, endpoint: endpoint, host: "docker", maxConnections: 32, maxIdle: 8,
                           connectTimeout: min(timeout, .seconds(10)))
+        if let tls, case let .tcp(host, _) = url {
+            do throws(TLSError) {
+                http.tls = (try TLSContext(ca: tls.ca, cert: tls.cert, key: tls.key), host)
+            } catch {
+                throw DockerError(daemon: url.description, call: "tls", kind: .transport("tls"), message: error.description)
+            }
+        }
     }
 
     /// `ssh -o BatchMode=yes -o ConnectTimeout=10 -T [-l USER] [-p PORT] -- HOST docker system

@@ -88,7 +88,7 @@ extension Supervisor {
 
     private func makeClient(_ daemon: DiscoveredDaemon) -> DockerClient? {
         do {
-            try Self.checkTransport(DaemonConfig(url: daemon.url, maxContainers: daemon.maxContainers), logger: logger)
+            Self.checkTransport(DaemonConfig(url: daemon.url, maxContainers: daemon.maxContainers), logger: logger)
             return try DockerClient(reactor: reactor!, url: daemon.url, timeout: config.dockerTimeout)
         } catch {
             logger.error("discovered daemon not usable", metadata: ["daemon": "\(daemon.url)", "error": "\(error)"])

@@ -2,18 +2,11 @@ public import EventLoop
 import Logging
 
 extension Supervisor {
-    /// Refuses what the Docker client cannot do yet (TLS) and warns about a `tcp://` daemon that
-    /// is reached in clear text over a network: anyone on the path can drive that daemon, which
-    /// is root on its host. Loopback is exempt (the test set-up, or a tunnel ending here).
-    /// - Throws: for a daemon with `tls` set: plain TCP to a TLS port would only fail later and
-    ///   less clearly.
-    static func checkTransport(_ daemon: DaemonConfig, logger: Logger) throws(DockerError) {
-        guard case let .tcp(host, _) = daemon.url else { return }
-        if daemon.tls != nil {
-            throw DockerError(daemon: daemon.url.description, call: "connect", kind: .transport("unsupported"),
-                              message: "TLS (tls/cert_path) is not implemented yet: use a loopback tcp:// port "
-                                  + "(e.g. an SSH tunnel) or a unix:// socket")
-        }
+    /// Warns about a `tcp://` daemon that is reached in clear text over a network: anyone on the
+    /// path can drive that daemon, which is root on its host. Loopback is exempt (the test
+    /// set-up, or a tunnel ending here); so is a daemon with `tls`.
+    static func checkTransport(_ daemon: DaemonConfig, logger: Logger) {
+        guard case let .tcp(host, _) = daemon.url, daemon.tls == nil else { return }
         if !isLoopback(host) {
             logger.warning("tcp:// daemon without TLS on a non-loopback address: its API (root on that host) is open to anyone on the path", metadata: [
                 "daemon": "\(daemon.url)",

@@ -45,8 +45,8 @@ public final class Supervisor {
         self.logger = logger
         placement = Placement(capacities: config.daemons.map(\.maxContainers))
         for daemon in config.daemons {
-            try Self.checkTransport(daemon, logger: logger)
-            daemons.append(try DockerClient(reactor: reactor, url: daemon.url, timeout: config.dockerTimeout))
+            Self.checkTransport(daemon, logger: logger)
+            daemons.append(try DockerClient(reactor: reactor, url: daemon.url, timeout: config.dockerTimeout, tls: daemon.tls))
         }
         services = config.services.enumerated().map { ServiceRuntime(config: $1, index: $0, supervisor: self) }
     }

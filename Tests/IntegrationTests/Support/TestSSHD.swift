@@ -1,3 +1,4 @@
+import CGangerShims
 import Glibc
 
 /// A real OpenSSH server (Debian's openssh-server) of the test's own on a loopback port, with
