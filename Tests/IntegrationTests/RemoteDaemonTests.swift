@@ -120,7 +120,11 @@ struct RemoteDaemonTests {
         let held = HeldClients()
         defer { held.closeAll() }
         let running = try await onThread { () throws -> Int in
-            for i in 0..<2 { held.clients.append(try openEchoingClient(address, tag: "tls \(i)")) }
+            do {
+                for i in 0..<2 { held.clients.append(try openEchoingClient(address, tag: "tls \(i)")) }
+            } catch {
+                throw HarnessError("\(error)\n\(ganger.log)")
+            }
             for client in held.clients {
                 let payload = randomBytes(128 << 10)
                 try client.sendAll(payload)
