@@ -154,4 +154,38 @@ struct ConsulTests {
             #expect(health.contains { $0.contains("&dc=dc1") } && health.contains { $0.contains("&dc=dc2") }, "\(health)")
         }
     }
+
+    @Test func consulGoesAway_theLastKnownDaemonsStayInUse() async throws {
+        let consul = try FixtureConsul(datacenters: ["dc1"])
+        defer { consul.stop() }
+        consul.set([Self.instance(1, dc: "dc1", cap: 4)])
+        let instance = uniqueInstance("consulgone")
+        try await withTCPGanger(instance: instance, yaml: Self.yaml(instance: instance, consul: consul, datacenters: ["dc1"])) { ganger, addresses in
+            let address = try #require(addresses["echo"])
+            let held = HeldClients()
+            defer { held.closeAll() }
+            try await onThread {
+                held.clients.append(try openEchoingClient(address, tag: "before"))
+                consul.stop()
+                try Self.waitFor("consul: query failed; keeping the last known daemons", in: ganger, timeout: .seconds(45))
+                held.clients.append(try openEchoingClient(address, tag: "after"))
+                let counts = try Self.counts(instance)
+                guard counts == [2, 0] else { throw HarnessError("with Consul gone: \(counts)") }
+            }
+            #expect(!ganger.log.contains("daemon left the catalog"), "\(ganger.log)")
+        }
+    }
+
+    @Test func consulUnreachableAtStartup_exit2_namingIt() async throws {
+        let port = try freeLoopbackPort()
+        let instance = uniqueInstance("consulnone")
+        let yaml = ([
+            "instance: \(instance)", "consul:", "  hosts: [127.0.0.1:\(port)]", "  datacenters: [dc1]",
+            "services:", ServiceYAML.echo().yaml, "status: {listen: 127.0.0.1:0}",
+        ]).joined(separator: "\n") + "\n"
+        let config = try ConfigFile(yaml)
+        let result = try await onThread { try ganger(["run", "-c", config.path], timeout: .seconds(60)) }
+        #expect(result.status == .exited(2), "\(result)")
+        #expect(result.stderr.contains("consul") && result.stderr.contains("127.0.0.1:\(port)"), "\(result.stderr)")
+    }
 }

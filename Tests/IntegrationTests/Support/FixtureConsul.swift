@@ -93,9 +93,14 @@ final class FixtureConsul: Sendable {
         set(copy)
     }
 
-    /// Stops accepting; held queries answer at once; waits (bounded) for the threads.
+    /// Stops accepting; held queries answer at once; waits (bounded) for the threads. Idempotent.
     func stop() {
-        state.withLock { $0.stop = true }
+        // Idempotent: a second close could hit a number another thread reuses meanwhile.
+        let first = state.withLock { s -> Bool in
+            defer { s.stop = true }
+            return !s.stop
+        }
+        guard first else { return }
         let deadline = ContinuousClock.now + .seconds(5)
         while !state.withLock({ $0.stopped && $0.connections == 0 }) && ContinuousClock.now < deadline { usleep(5_000) }
         close(listenFD)
