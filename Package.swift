@@ -23,7 +23,8 @@ let package = Package(
     targets: [
         // Thin C forwarders for the Linux calls Swift's Glibc module does not export
         // (epoll, splice, accept4, pipe2, signalfd, eventfd, F_SETPIPE_SZ). No logic lives here.
-        .target(name: "CGangerShims"),
+        // libssl/libcrypto (Debian's libssl-dev to build, libssl3 to run): TLS to tcp:// daemons.
+        .target(name: "CGangerShims", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         .target(
             name: "EventLoop",
             dependencies: ["CGangerShims"],

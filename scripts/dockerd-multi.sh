@@ -18,6 +18,13 @@
 #
 # Environment: DOCKER_UP_TIMEOUT (seconds to wait for each /_ping, default 60),
 #   GANGER_MULTI_NET (first two octets of the bridges' subnets, default 10.213),
+#   GANGER_MULTI_BRIDGE (prefix of the bridges' and cgroup parents' names, default ganger-br),
+#   GANGER_MULTI_TCP (a port base: daemon K also listens on tcp://127.0.0.1:BASE+K, plain TCP,
+#     loopback only; `up` then prints tcp://127.0.0.1:BASE+K lines after the unix ones),
+#   GANGER_MULTI_TLS (a directory with ca.pem, server-cert.pem, server-key.pem: the daemons
+#     started by this run require mutual TLS on their tcp:// port, --tlsverify),
+#   GANGER_RUN_DIR, GANGER_STATE_DIR, GANGER_LOG_DIR (lib-docker.sh): with the three above, a
+#     second, independent set of daemons (Tests/IntegrationTests/Support/TCPDaemons.swift).
 #   DOCKER_STORAGE_DRIVER (default: overlay2 if an overlay mount works, else vfs).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,15 +34,23 @@ source "$here/lib-docker.sh"
 MAX=3
 TIMEOUT="${DOCKER_UP_TIMEOUT:-60}"
 NET="${GANGER_MULTI_NET:-10.213}"
+BRIDGE="${GANGER_MULTI_BRIDGE:-ganger-br}"
+TCP_BASE="${GANGER_MULTI_TCP:-}"
+TLS_DIR="${GANGER_MULTI_TLS:-}"
+# Cgroup parents: /ganger-dK for the default set (as before), /<bridge prefix>-dK otherwise.
+CGROUP_PREFIX=$([[ $BRIDGE == ganger-br ]] && echo ganger || echo "$BRIDGE")
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "DOCKER_UP_TIMEOUT must be a number of seconds, got '$TIMEOUT'"
 [[ $NET =~ ^[0-9]+\.[0-9]+$ ]] || die "GANGER_MULTI_NET must look like 10.213, got '$NET'"
+[[ $BRIDGE =~ ^[a-z][a-z0-9-]{0,11}$ ]] || die "GANGER_MULTI_BRIDGE must be a short name like ganger-br, got '$BRIDGE'"
+[[ -z $TCP_BASE || $TCP_BASE =~ ^[0-9]+$ ]] || die "GANGER_MULTI_TCP must be a port number, got '$TCP_BASE'"
 
 sock_of() { printf '%s/dockerd-%s.sock\n' "$GANGER_RUN_DIR" "$1"; }
 pidfile_of() { printf '%s/dockerd-%s.pid\n' "$GANGER_RUN_DIR" "$1"; }
 exec_root_of() { printf '%s/e%s\n' "$GANGER_RUN_DIR" "$1"; } # short: containerd socket paths live below
 data_root_of() { printf '%s/d%s\n' "$GANGER_STATE_DIR" "$1"; }
 log_of() { printf '%s/dockerd-%s.log\n' "$GANGER_LOG_DIR" "$1"; }
-bridge_of() { printf 'ganger-br%s\n' "$1"; }
+bridge_of() { printf '%s%s\n' "$BRIDGE" "$1"; }
+tcp_of() { printf 'tcp://127.0.0.1:%s\n' "$((TCP_BASE + $1))"; }
 addr_of() { printf '%s.%s.1/24\n' "$NET" "$1"; }
 # Address pools for user-defined networks, distinct per daemon and from docker0's 172.17-31/16.
 pool_of() { printf 'base=%s.%s.0/20,size=24\n' "${NET%.*}.$((${NET#*.} + 1))" "$(($1 * 16))"; }
@@ -96,8 +111,13 @@ start_one() {
         --iptables=false
         --ip-masq=false
         --default-address-pool "$(pool_of "$k")"
-        --cgroup-parent "/ganger-d$k"
+        --cgroup-parent "/$CGROUP_PREFIX-d$k"
     )
+    # Loopback only and plain TCP: the tests' stand-in for a remote daemon (never another address).
+    if [[ -n $TCP_BASE ]]; then flags+=(-H "$(tcp_of "$k")"); fi
+    if [[ -n $TLS_DIR ]]; then
+        flags+=(--tlsverify --tlscacert "$TLS_DIR/ca.pem" --tlscert "$TLS_DIR/server-cert.pem" --tlskey "$TLS_DIR/server-key.pem")
+    fi
     printf '\n=== %s dockerd-multi: dockerd %s\n' "$(date -Is)" "${flags[*]}" >>"$logf"
     setsid dockerd "${flags[@]}" </dev/null >>"$logf" 2>&1 9>&- &
     log "daemon $k: started dockerd pid $! on $sock (bridge $(bridge_of "$k") $(addr_of "$k"), log $logf)"
@@ -127,7 +147,7 @@ stop_one() {
     fi
     # The (empty) --cgroup-parent directories stay behind after the daemon; rmdir keeps busy ones.
     local cg
-    for cg in /sys/fs/cgroup/ganger-d"$k" /sys/fs/cgroup/*/ganger-d"$k"; do
+    for cg in /sys/fs/cgroup/"$CGROUP_PREFIX"-d"$k" /sys/fs/cgroup/*/"$CGROUP_PREFIX"-d"$k"; do
         if [[ -d $cg ]]; then rmdir "$cg" 2>/dev/null || log "cgroup $cg still in use; left in place"; fi
     done
 }
@@ -166,6 +186,7 @@ cmd_up() {
     fi
     log "$n extra daemon(s) up (storage driver $driver)"
     for ((k = 1; k <= n; k++)); do printf 'unix://%s\n' "$(sock_of "$k")"; done
+    if [[ -n $TCP_BASE ]]; then for ((k = 1; k <= n; k++)); do tcp_of "$k"; done; fi
 }
 
 cmd_down() {

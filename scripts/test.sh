@@ -35,6 +35,13 @@ stop_extra() {
     else
         "$here/dockerd-multi.sh" down || log "dockerd-multi.sh down failed (rc $?)"
     fi
+    # The tcp:// set of RemoteDaemonTests/ConsulTests (Tests/IntegrationTests/Support/TCPDaemons.swift),
+    # started by those tests on first use.
+    if [[ ${KEEP_DAEMONS:-0} != 1 && -d /run/ganger-remote ]]; then
+        GANGER_RUN_DIR=/run/ganger-remote GANGER_STATE_DIR=/var/lib/ganger-remote GANGER_LOG_DIR=/var/log/ganger-remote \
+            GANGER_MULTI_NET=10.223 GANGER_MULTI_BRIDGE=ganger-rb "$here/dockerd-multi.sh" down \
+            || log "dockerd-multi.sh down (tcp set) failed (rc $?)"
+    fi
     exit "$rc"
 }
 trap stop_extra EXIT

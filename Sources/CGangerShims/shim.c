@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <unistd.h>
+#include <spawn.h>
+#include <openssl/ssl.h>
 #include "CGangerShims.h"
 
 int ganger_epoll_create1(int flags) { return epoll_create1(flags); }
@@ -23,6 +25,14 @@ int ganger_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
 }
 
 int ganger_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+int ganger_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+int ganger_tls_ctx_min_tls12(SSL_CTX *ctx) { return (int)SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION); }
+long ganger_tls_set_partial_write(SSL *ssl) {
+    return SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+int ganger_tls_set_sni(SSL *ssl, const char *name) { return (int)SSL_set_tlsext_host_name(ssl, name); }
 int ganger_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
 int ganger_get_pipe_size(int fd) { return fcntl(fd, F_GETPIPE_SZ); }
 int ganger_eventfd(unsigned int initval, int flags) { return eventfd(initval, flags); }

@@ -11,6 +11,10 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <signal.h>
+#include <spawn.h>
+#include <openssl/ssl.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 // epoll_event is packed on x86_64 (12 bytes): Swift must see the same layout the kernel writes.
 #if defined(__x86_64__)
@@ -26,6 +30,13 @@ int ganger_epoll_wait(int epfd, struct epoll_event *events, int maxevents, int t
 ssize_t ganger_splice(int fd_in, int fd_out, size_t len, unsigned int flags);
 int ganger_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int ganger_pipe2(int fds[2], int flags);
+/// posix_spawn_file_actions_addclosefrom_np (glibc 2.34+): the child closes every fd >= from.
+int ganger_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int from);
+/// OpenSSL macros, as functions: SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION),
+/// SSL_set_mode(ssl, ENABLE_PARTIAL_WRITE | ACCEPT_MOVING_WRITE_BUFFER), SSL_set_tlsext_host_name.
+int ganger_tls_ctx_min_tls12(SSL_CTX *ctx);
+long ganger_tls_set_partial_write(SSL *ssl);
+int ganger_tls_set_sni(SSL *ssl, const char *name);
 /// fcntl(F_SETPIPE_SZ); returns the size the kernel granted, or -1.
 int ganger_set_pipe_size(int fd, int size);
 /// fcntl(F_GETPIPE_SZ).

@@ -5,7 +5,23 @@
 /// list (at most `maxIdle`). Every request has its own timeout; a long-lived stream (Docker's
 /// `/events`) passes nil and ends by `cancel()`.
 public final class HTTPClient {
-    public let address: SocketAddress
+    /// Where a connection comes from: a socket connected to an address, or a child process
+    /// spawned per connection that carries the bytes on its stdin and stdout.
+    public enum Endpoint: Sendable, Equatable {
+        case address(SocketAddress)
+        case command([String])
+    }
+
+    public let endpoint: Endpoint
+    /// The server's address, for a socket endpoint.
+    public var address: SocketAddress? {
+        if case let .address(address) = endpoint { return address }
+        return nil
+    }
+    /// TLS over each connected socket: the context and the name the server's certificate must carry.
+    public var tls: (context: TLSContext, host: String)?
+    /// Called with each child's pid right after it is spawned (a command endpoint).
+    public var onSpawn: ((Int32) -> Void)?
     private let host: String
     private weak var reactor: Reactor?
     private let maxConnections: Int
@@ -16,10 +32,16 @@ public final class HTTPClient {
     /// Connections that exist or are being connected.
     public private(set) var openCount = 0
 
-    public init(reactor: Reactor, address: SocketAddress, host: String, maxConnections: Int = 16,
+    public convenience init(reactor: Reactor, address: SocketAddress, host: String, maxConnections: Int = 16,
+                            maxIdle: Int = 4, connectTimeout: Duration = .seconds(5)) {
+        self.init(reactor: reactor, endpoint: .address(address), host: host, maxConnections: maxConnections,
+                  maxIdle: maxIdle, connectTimeout: connectTimeout)
+    }
+
+    public init(reactor: Reactor, endpoint: Endpoint, host: String, maxConnections: Int = 16,
                 maxIdle: Int = 4, connectTimeout: Duration = .seconds(5)) {
         self.reactor = reactor
-        self.address = address
+        self.endpoint = endpoint
         self.host = host
         self.maxConnections = maxConnections
         self.maxIdle = maxIdle
@@ -74,12 +96,29 @@ public final class HTTPClient {
 
     private func connect() {
         guard let reactor else { return }
+        let address: SocketAddress
+        switch endpoint {
+        case let .address(socketAddress):
+            address = socketAddress
+        case let .command(arguments):
+            return spawn(arguments, reactor: reactor)
+        }
         Connector.connect(reactor: reactor, to: address, timeout: connectTimeout) { [weak self] result in
             guard let self else { return }
             switch consume result {
             case let .connected(socket):
                 do throws(SyscallError) {
-                    let connection = try HTTPClientConnection(reactor: reactor, socket: socket)
+                    let connection: HTTPClientConnection
+                    if let tls {
+                        let session: TLSSession
+                        do throws(TLSError) { session = try TLSSession(context: tls.context, fd: socket.rawValue, host: tls.host) } catch {
+                            openCount -= 1
+                            return failFirstWaiting(.tls(error))
+                        }
+                        connection = try HTTPClientConnection(reactor: reactor, stream: ByteStream(socket: socket, tls: session))
+                    } else {
+                        connection = try HTTPClientConnection(reactor: reactor, socket: socket)
+                    }
                     release(connection)
                 } catch {
                     openCount -= 1
@@ -89,6 +128,28 @@ public final class HTTPClient {
                 openCount -= 1
                 // Nothing to send on: the oldest waiting request learns why.
                 failFirstWaiting(.connect(error))
+            }
+        }
+    }
+
+    /// A command endpoint: one child per connection, its pipes as the connection's stream.
+    /// The outcome is handled on the next tick, as a connect's would be (never inline).
+    private func spawn(_ arguments: [String], reactor: Reactor) {
+        let result: Result<HTTPClientConnection, SyscallError>
+        do throws(SyscallError) {
+            let stream = try ChildProcess.spawnPiped(arguments) { [onSpawn] pid in onSpawn?(pid) }
+            result = .success(try HTTPClientConnection(reactor: reactor, stream: stream))
+        } catch {
+            result = .failure(error)
+        }
+        reactor.soon { [weak self] in
+            guard let self else { return }
+            switch result {
+            case let .success(connection):
+                release(connection)
+            case let .failure(error):
+                openCount -= 1
+                failFirstWaiting(.io(error))
             }
         }
     }

@@ -9,6 +9,7 @@ public enum HTTPClientError: Error, Sendable, CustomStringConvertible {
     case timedOut(Duration)
     case bodyTooLarge(limit: Int)
     case cancelled
+    case tls(TLSError)
 
     public var description: String {
         switch self {
@@ -19,6 +20,7 @@ public enum HTTPClientError: Error, Sendable, CustomStringConvertible {
         case let .timedOut(limit): "no complete response within \(limit)"
         case let .bodyTooLarge(limit): "response body larger than \(limit) bytes"
         case .cancelled: "cancelled"
+        case let .tls(error): "TLS: \(error)"
         }
     }
 }
@@ -38,6 +40,41 @@ public struct HTTPResponseHandler {
     }
 }
 
+/// The byte stream under an HTTP client connection: a connected socket, or the stdin and
+/// stdout pipes of a child process that carries the bytes elsewhere (`ssh HOST docker system
+/// dial-stdio`, see `ChildProcess`). Owns its descriptors.
+public struct ByteStream: ~Copyable {
+    private var reader: FileDescriptor
+    /// nil for a socket, which is written through `reader`.
+    private var writer: FileDescriptor?
+    fileprivate let readFD: CInt
+    fileprivate let writeFD: CInt
+    fileprivate var isSocket: Bool { readFD == writeFD }
+    /// A TLS session over the socket (`tcp://` with certificates), or nil for plain bytes.
+    fileprivate var tls: TLSSession?
+
+    public init(socket: consuming FileDescriptor) {
+        readFD = socket.rawValue
+        writeFD = readFD
+        reader = socket
+        writer = nil
+    }
+
+    /// A connected socket carrying TLS.
+    init(socket: consuming FileDescriptor, tls: TLSSession) {
+        self.init(socket: socket)
+        self.tls = tls
+    }
+
+    /// `reading`: the child's stdout (read end); `writing`: its stdin (write end). Both non-blocking.
+    public init(reading: consuming FileDescriptor, writing: consuming FileDescriptor) {
+        readFD = reading.rawValue
+        writeFD = writing.rawValue
+        reader = reading
+        writer = Optional(writing)
+    }
+}
+
 /// One HTTP/1.1 connection on the reactor carrying one request at a time.
 ///
 /// The owner (an `HTTPClient` pool) sends a request, hears the response through its handler,
@@ -45,9 +82,14 @@ public struct HTTPResponseHandler {
 /// cancelled mid-response is closed: its byte stream can no longer be trusted.
 public final class HTTPClientConnection {
     private weak var reactor: Reactor?
-    private var socket: FileDescriptor?
+    private var stream: ByteStream?
+    /// Read from `fd`; written to `writeFD` (the same fd for a socket, a pipe otherwise).
     private let fd: CInt
+    private let writeFD: CInt
+    private let isSocket: Bool
+    private let tls: TLSSession?
     private var registration: Registration?
+    private var writeRegistration: Registration?
     private var parser = HTTPResponseParser()
     private var output: [UInt8] = []
     private var outputOffset = 0
@@ -59,11 +101,29 @@ public final class HTTPClientConnection {
     public private(set) var isClosed = false
 
     /// Wraps a connected socket.
-    public init(reactor: Reactor, socket: consuming FileDescriptor) throws(SyscallError) {
+    public convenience init(reactor: Reactor, socket: consuming FileDescriptor) throws(SyscallError) {
+        try self.init(reactor: reactor, stream: ByteStream(socket: socket))
+    }
+
+    /// Wraps a socket or a pipe pair.
+    public init(reactor: Reactor, stream: consuming ByteStream) throws(SyscallError) {
         self.reactor = reactor
-        fd = socket.rawValue
-        self.socket = consume socket
-        registration = try reactor.register(fd, interest: .all) { [unowned self] events in handle(events) }
+        fd = stream.readFD
+        isSocket = stream.isSocket
+        writeFD = stream.writeFD
+        tls = stream.tls
+        self.stream = consume stream
+        if isSocket {
+            registration = try reactor.register(fd, interest: .all) { [unowned self] events in handle(events) }
+        } else {
+            registration = try reactor.register(fd, interest: .readable) { [unowned self] events in handle(events) }
+            do {
+                writeRegistration = try reactor.register(writeFD, interest: .writable) { [unowned self] _ in flush() }
+            } catch {
+                teardown()
+                throw error
+            }
+        }
     }
 
     deinit {
@@ -91,6 +151,13 @@ public final class HTTPClientConnection {
     }
 
     private func handle(_ events: IOEvents) {
+        if tls != nil {
+            // A TLS read may need the socket writable and a write readable (handshake, alerts):
+            // any event retries both.
+            flush()
+            if !isClosed { readAvailable() }
+            return
+        }
         if !events.intersection([.writable, .error, .hangup]).isEmpty { flush() }
         if !isClosed && !events.intersection([.readable, .readHangup, .hangup, .error]).isEmpty { readAvailable() }
     }
@@ -99,14 +166,26 @@ public final class HTTPClientConnection {
         while outputOffset < output.count && !isClosed {
             // Array.withUnsafeBytes rethrows untyped errors; carry the typed one out in a Result.
             let result = output.withUnsafeBytes { raw in
-                Result { () throws(SyscallError) in
-                    try Socket.write(fd, from: UnsafeRawBufferPointer(rebasing: raw[outputOffset...]))
+                Result { () throws(HTTPClientError) in
+                    let bytes = UnsafeRawBufferPointer(rebasing: raw[outputOffset...])
+                    do {
+                        if let tls { return try tls.write(from: bytes) }
+                        // send(2) for a socket (MSG_NOSIGNAL); write(2) for a pipe, which send refuses.
+                        return isSocket ? try Socket.write(fd, from: bytes)
+                            : try nonBlockingSyscall("write") { Glibc.write(writeFD, bytes.baseAddress, bytes.count) }
+                    } catch let error as TLSError {
+                        throw .tls(error)
+                    } catch let error as SyscallError {
+                        throw .io(error)
+                    } catch {
+                        throw .closedEarly
+                    }
                 }
             }
             switch result {
             case .success(.wouldBlock): return
             case let .success(.processed(n)): outputOffset += n
-            case let .failure(error): return fail(.io(error))
+            case let .failure(error): return fail(error)
             }
         }
         if outputOffset == output.count && !output.isEmpty {
@@ -117,7 +196,12 @@ public final class HTTPClientConnection {
 
     private func readAvailable() {
         while !isClosed {
-            let result = Result { () throws(SyscallError) in try Socket.read(fd, into: readBuffer) }
+            let result = Result { () throws(HTTPClientError) in
+                if let tls {
+                    do throws(TLSError) { return try tls.read(into: readBuffer) } catch { throw .tls(error) }
+                }
+                do throws(SyscallError) { return try Socket.read(fd, into: readBuffer) } catch { throw .io(error) }
+            }
             switch result {
             case .success(.wouldBlock):
                 return
@@ -130,7 +214,7 @@ public final class HTTPClientConnection {
                     return fail(.parse(error))
                 }
             case let .failure(error):
-                return fail(.io(error))
+                return fail(error)
             }
         }
     }
@@ -177,6 +261,8 @@ public final class HTTPClientConnection {
         isClosed = true
         if let registration { reactor?.deregister(registration) }
         registration = nil
-        socket = nil
+        if let writeRegistration { reactor?.deregister(writeRegistration) }
+        writeRegistration = nil
+        stream = nil
     }
 }

@@ -19,7 +19,7 @@ public struct DaemonConfig: Sendable, Equatable {
     ///
     /// Written either as `tls: {ca, cert, key}` or as `cert_path: DIR`, which stands for
     /// `DIR/ca.pem`, `DIR/cert.pem` and `DIR/key.pem` (the `DOCKER_CERT_PATH` layout). The files
-    /// are only named here; they are read, and their absence reported, when the daemon is dialled.
+    /// are only named here; they are read, and their absence reported, when the daemon's client is made (startup).
     public struct TLS: Sendable, Equatable {
         public var ca: String
         public var cert: String

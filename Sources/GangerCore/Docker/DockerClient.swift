@@ -20,31 +20,60 @@ public final class DockerClient {
     let http: HTTPClient
     let timeout: Duration
     private weak var reactor: Reactor?
+    /// The daemon host's address, resolved once at init (`tcp://`); nil for a unix socket. A
+    /// remote daemon's published ports are reached on this address, so no DNS runs on the loop.
+    public let hostAddress: SocketAddress?
     /// The API version in use: set by `negotiate`; until then unversioned paths are used.
     public private(set) var apiVersion: String?
 
-    public init(reactor: Reactor, url: DaemonURL, timeout: Duration) throws(DockerError) {
+    /// `tls`: mutual TLS for a `tcp://` daemon (`--tlsverify`); its PEM files are read here.
+    public init(reactor: Reactor, url: DaemonURL, timeout: Duration, tls: DaemonConfig.TLS? = nil) throws(DockerError) {
         self.url = url
         self.reactor = reactor
         name = url.description
         self.timeout = timeout
-        let address: SocketAddress
+        let endpoint: HTTPClient.Endpoint
         switch url {
         case let .unix(path):
-            address = .unix(path: path)
+            endpoint = .address(.unix(path: path))
+            hostAddress = nil
         case let .tcp(host, port):
             // Resolved once, here, before the loop depends on it: no DNS on the loop.
             guard let resolved = SocketAddress.resolveBlocking(host: host, port: port) else {
                 throw DockerError(daemon: url.description, call: "resolve", kind: .transport("unknown host"),
                                   message: "cannot resolve \(host)")
             }
-            address = resolved
-        case .ssh:
-            throw DockerError(daemon: url.description, call: "connect", kind: .transport("unsupported"),
-                              message: "ssh:// daemons are not supported yet")
+            endpoint = .address(resolved)
+            hostAddress = resolved
+        case let .ssh(user, host, port):
+            // The host's address, for the published ports (resolved once, here); ssh resolves it
+            // again itself.
+            guard let resolved = SocketAddress.resolveBlocking(host: host, port: port ?? 22) else {
+                throw DockerError(daemon: url.description, call: "resolve", kind: .transport("unknown host"),
+                                  message: "cannot resolve \(host)")
+            }
+            hostAddress = resolved
+            endpoint = .command(Self.sshCommand(user: user, host: host, port: port))
         }
-        http = HTTPClient(reactor: reactor, address: address, host: "docker", maxConnections: 32, maxIdle: 8,
+        http = HTTPClient(reactor: reactor, endpoint: endpoint, host: "docker", maxConnections: 32, maxIdle: 8,
                           connectTimeout: min(timeout, .seconds(10)))
+        if let tls, case let .tcp(host, _) = url {
+            do throws(TLSError) {
+                http.tls = (try TLSContext(ca: tls.ca, cert: tls.cert, key: tls.key), host)
+            } catch {
+                throw DockerError(daemon: url.description, call: "tls", kind: .transport("tls"), message: error.description)
+            }
+        }
+    }
+
+    /// `ssh -o BatchMode=yes -o ConnectTimeout=10 -T [-l USER] [-p PORT] -- HOST docker system
+    /// dial-stdio`, as the docker CLI runs it: one ssh per API connection, whose stdin/stdout
+    /// carry the HTTP to the remote daemon. BatchMode: never a password prompt (keys or agent).
+    static func sshCommand(user: String?, host: String, port: UInt16?) -> [String] {
+        var command = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-T"]
+        if let user { command += ["-l", user] }
+        if let port { command += ["-p", "\(port)"] }
+        return command + ["--", host, "docker", "system", "dial-stdio"]
     }
 
     /// Drops idle connections and fails queued calls (at shutdown).

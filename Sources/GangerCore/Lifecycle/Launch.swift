@@ -111,6 +111,17 @@ final class Launch {
                 }
             case let .failure(error):
                 supervisor.daemonFailed(daemon, error)
+                // Docker picks a published host port from its own bookkeeping, not from what is
+                // bound on the host: another process (or another dockerd on that host) may hold it.
+                // A fresh container gets another port.
+                if supervisor.publishesPorts(daemon), !error.isTransport, error.message.contains("address already in use")
+                    || error.message.contains("port is already allocated") {
+                    logger.notice("published port taken on the daemon's host: a fresh container", metadata: [
+                        "service": "\(settings.name)", "daemon": "\(supervisor.docker(daemon).name)", "error": "\(error.message)",
+                    ])
+                    attempts += 1  // no probe counts this one
+                    return retryFresh("start failed: \(error.message)")
+                }
                 fail("start failed: \(error.message)")
             }
         }
@@ -183,13 +194,18 @@ final class Launch {
 
     /// The container exited before it served: remove it and try a fresh one within the budget.
     private func replace(_ state: ContainerInspect.State) {
-        guard let reactor = supervisor.reactor else { return }
         stopWaiting()
         logger.warning("container exited before it served", metadata: [
             "service": "\(settings.name)", "container": "\(containerID?.prefix(12) ?? "")",
             "exit_code": "\(state.exitCode)", "oom": "\(state.oomKilled)",
         ])
-        let reason = "container exited before it served (exit code \(state.exitCode)\(state.oomKilled ? ", out of memory" : ""))"
+        retryFresh("container exited before it served (exit code \(state.exitCode)\(state.oomKilled ? ", out of memory" : ""))")
+    }
+
+    /// Removes this launch's container and creates a fresh one (placed anew) within the
+    /// readiness budget; past it, or with no capacity, the launch fails with `reason`.
+    private func retryFresh(_ reason: String) {
+        guard let reactor = supervisor.reactor else { return }
         guard attempts < settings.ready.attempts, reactor.now < deadline else { return fail(reason) }
         releaseContainer()
         // A holder whose service could not come up (its port still busy, say) is not trusted

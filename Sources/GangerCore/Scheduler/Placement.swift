@@ -1,4 +1,5 @@
-/// Where the next container goes: the least-loaded healthy daemon with room, by load/capacity.
+/// Where the next container goes: the least-loaded healthy daemon with room, by load/capacity,
+/// within the best datacenter rank that has room (rank 0 = the most preferred datacenter).
 ///
 /// Pure state (no I/O): the supervisor reports starts and ends, the placement answers. Load is
 /// every container Ganger holds on a daemon (starting, running, being removed), so a daemon's
@@ -10,10 +11,19 @@ public struct Placement: Sendable {
         public var capacity: Int
         public var load = 0
         public var healthy = true
+        /// The position of the daemon's datacenter in `consul.datacenters` (0 = preferred); 0 for
+        /// static daemons.
+        public var rank = 0
+        /// Left the discovered set: drained (no new placements; its containers stay counted
+        /// until they end). Its index stays, so it may rejoin.
+        public var retired = false
 
-        public init(capacity: Int) { self.capacity = capacity }
+        public init(capacity: Int, rank: Int = 0) {
+            self.capacity = capacity
+            self.rank = rank
+        }
 
-        var hasRoom: Bool { healthy && (capacity < 0 || load < capacity) }
+        var hasRoom: Bool { healthy && !retired && (capacity < 0 || load < capacity) }
 
         /// Fill ratio; unlimited daemons compare by raw load against a large notional cap.
         var ratio: Double { capacity < 0 ? Double(load) / 1_000_000 : Double(load) / Double(max(capacity, 1)) }
@@ -25,10 +35,16 @@ public struct Placement: Sendable {
     /// placement costs O(log n) instead of a scan of the whole fleet: with 1,000 daemons the scan
     /// was most of an admission. Leaves start at `leaves`; padding leaves hold +infinity.
     private var tree: [Double]
-    private let leaves: Int
+    private var leaves: Int
 
-    public init(capacities: [Int]) {
-        daemons = capacities.map(Daemon.init(capacity:))
+    public init(capacities: [Int], ranks: [Int] = []) {
+        daemons = capacities.enumerated().map { Daemon(capacity: $1, rank: $0 < ranks.count ? ranks[$0] : 0) }
+        leaves = 1
+        tree = []
+        rebuild()
+    }
+
+    private mutating func rebuild() {
         var size = 1
         while size < daemons.count { size *= 2 }
         leaves = size
@@ -37,7 +53,11 @@ public struct Placement: Sendable {
         if size > 1 { for node in stride(from: size - 1, through: 1, by: -1) { tree[node] = min(tree[2 * node], tree[2 * node + 1]) } }
     }
 
-    private static func key(_ daemon: Daemon) -> Double { daemon.hasRoom ? daemon.ratio : .infinity }
+    /// Orders by (rank, ratio): a daemon with room has ratio < 1 (an unlimited one below a
+    /// million containers), so `2 × rank + ratio` never lets a worse rank undercut a better one.
+    private static func key(_ daemon: Daemon) -> Double {
+        daemon.hasRoom ? Double(daemon.rank) * 2 + min(daemon.ratio, 1.5) : .infinity
+    }
 
     private mutating func update(_ index: Int) {
         var node = leaves + index
@@ -94,6 +114,28 @@ public struct Placement: Sendable {
 
     public mutating func setHealthy(_ daemon: Int, _ healthy: Bool) {
         daemons[daemon].healthy = healthy
+        update(daemon)
+    }
+
+    /// A daemon that joined (discovery): its index is the next one; it starts as `healthy` says
+    /// (a joining daemon is used only once its images are ready).
+    public mutating func append(capacity: Int, rank: Int, healthy: Bool) -> Int {
+        var daemon = Daemon(capacity: capacity, rank: rank)
+        daemon.healthy = healthy
+        daemons.append(daemon)
+        if daemons.count > leaves { rebuild() } else { update(daemons.count - 1) }
+        return daemons.count - 1
+    }
+
+    /// The daemon's datacenter moved in the order of preference (or it re-registered elsewhere).
+    public mutating func setRank(_ daemon: Int, _ rank: Int) {
+        daemons[daemon].rank = rank
+        update(daemon)
+    }
+
+    /// Drains (`true`) or brings back (`false`) a daemon that left or rejoined the discovered set.
+    public mutating func setRetired(_ daemon: Int, _ retired: Bool) {
+        daemons[daemon].retired = retired
         update(daemon)
     }
 

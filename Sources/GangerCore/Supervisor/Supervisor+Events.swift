@@ -9,7 +9,7 @@ extension Supervisor {
         for index in daemons.indices { followEvents(index) }
     }
 
-    private func followEvents(_ index: Int) {
+    func followEvents(_ index: Int) {
         guard !draining else { return }
         let daemon = daemons[index]
         eventStreams[index] = daemon.events(labels: GangerLabels.filters(instance: instance), onEvent: { [weak self] event in

@@ -17,7 +17,7 @@ extension Supervisor {
         for index in daemons.indices { scheduleHealthCheck(index, after: HealthTiming.interval) }
     }
 
-    private func scheduleHealthCheck(_ index: Int, after delay: Duration) {
+    func scheduleHealthCheck(_ index: Int, after delay: Duration) {
         guard let reactor, !draining else { return }
         reactor.schedule(after: delay) { [weak self] in self?.healthCheck(index) }
     }

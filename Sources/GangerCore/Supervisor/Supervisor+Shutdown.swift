@@ -13,6 +13,7 @@ extension Supervisor {
         }
         draining = true
         stopEventStreams()
+        discovery?.stop()
         logger.notice("shutting down", metadata: ["sessions": "\(sessions.count)", "grace": "\(grace)"])
         for service in services {
             service.listener?.close()

@@ -8,7 +8,7 @@ extension Supervisor {
     /// address; `failed` gets a message naming what is wrong and where (exit 2).
     public func start(ready: @escaping ([(service: String, address: SocketAddress)]) -> Void,
                       failed: @escaping (String) -> Void) {
-        contactDaemons { [self] up in
+        discoverDaemons(failed: failed) { [self] in contactDaemons { [self] up in
             guard !up.isEmpty else {
                 return failed("no Docker daemon answers: " + daemons.map(\.name).joined(separator: ", "))
             }
@@ -22,6 +22,7 @@ extension Supervisor {
                         try openStatusListener()
                         startHealthChecks()
                         startEventStreams()
+                        followDiscovery()
                         for service in services {
                             service.pool.refill()
                             service.holders.refill()
@@ -33,7 +34,7 @@ extension Supervisor {
                 }
                 }
             }
-        }
+        } }
     }
 
     private func contactDaemons(_ done: @escaping ([Int]) -> Void) {
@@ -55,7 +56,7 @@ extension Supervisor {
     }
 
     /// Applies each service's pull policy on each daemon, all in parallel.
-    private func prepareImages(on up: [Int], _ done: @escaping (String?) -> Void) {
+    func prepareImages(on up: [Int], _ done: @escaping (String?) -> Void) {
         var firstError: String?
         let join = Join(services.count * up.count) { done(firstError) }
         for service in services {

@@ -34,6 +34,8 @@ public final class Supervisor {
     let startedUnix = wallClock()
     var eventStreams: [Int: HTTPRequestTask] = [:]
     var statusServer: StatusServer?
+    /// Consul discovery (`consul:`); nil for a static daemon list. See Supervisor+Discovery.swift.
+    var discovery: ConsulDiscovery?
 
     var instance: String { config.instance }
 
@@ -43,7 +45,8 @@ public final class Supervisor {
         self.logger = logger
         placement = Placement(capacities: config.daemons.map(\.maxContainers))
         for daemon in config.daemons {
-            daemons.append(try DockerClient(reactor: reactor, url: daemon.url, timeout: config.dockerTimeout))
+            Self.checkTransport(daemon, logger: logger)
+            daemons.append(try DockerClient(reactor: reactor, url: daemon.url, timeout: config.dockerTimeout, tls: daemon.tls))
         }
         services = config.services.enumerated().map { ServiceRuntime(config: $1, index: $0, supervisor: self) }
     }
@@ -65,9 +68,10 @@ public final class Supervisor {
         case .unix:
             guard let ip = info.ipAddress(on: network) else { return nil }
             return try? SocketAddress(host: ip, port: port)
-        case let .tcp(host, _), let .ssh(_, host, _):
-            guard let published = info.publishedPort(port) else { return nil }
-            return SocketAddress.resolveBlocking(host: host, port: published)
+        case .tcp, .ssh:
+            // The host was resolved when the client was made: no DNS on the loop.
+            guard let published = info.publishedPort(port), let host = daemons[daemon].hostAddress else { return nil }
+            return host.withPort(published)
         }
     }
 

@@ -46,12 +46,13 @@ final class GangerProcess: Sendable {
     let config: ConfigFile
     let process: SpawnedProcess
 
-    /// Writes `yaml` to a file and starts `ganger run -c FILE`.
-    init(instance: String, yaml: String) throws {
+    /// Writes `yaml` to a file and starts `ganger run -c FILE` (`environment`: `NAME=value`
+    /// entries that override the inherited ones).
+    init(instance: String, yaml: String, environment: [String] = []) throws {
         self.instance = instance
         config = try ConfigFile(yaml)
         guard access(gangerBinary, X_OK) == 0 else { throw HarnessError("\(gangerBinary) is missing: build the package first") }
-        process = try SpawnedProcess(gangerBinary, ["run", "-c", config.path])
+        process = try SpawnedProcess(gangerBinary, ["run", "-c", config.path], environment: environment)
     }
 
     /// Everything ganger wrote so far, for failure messages.

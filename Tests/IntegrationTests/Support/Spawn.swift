@@ -39,8 +39,9 @@ final class SpawnedProcess: Sendable {
     private let reaped = Mutex<ExitStatus?>(nil)
 
     /// Spawns `path` with `arguments`; stdin is /dev/null. Signal mask and dispositions are
-    /// reset to the defaults in the child, whatever the spawning thread had.
-    init(_ path: String, _ arguments: [String]) throws {
+    /// reset to the defaults in the child, whatever the spawning thread had. `environment`
+    /// (`NAME=value`) comes before the inherited variables, so it wins.
+    init(_ path: String, _ arguments: [String], environment: [String] = []) throws {
         var out: [CInt] = [0, 0]
         var err: [CInt] = [0, 0]
         // CLOEXEC at creation: another test spawning at the same moment must not inherit our
@@ -70,10 +71,18 @@ final class SpawnedProcess: Sendable {
 
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        var inherited: [String] = []
+        var entry = environ
+        while let value = entry.pointee {
+            inherited.append(String(cString: value))
+            entry += 1
+        }
+        let envp = (environment + inherited).map { strdup($0) } + [nil]
+        defer { envp.forEach { free($0) } }
         var pid: pid_t = 0
         let rc = path.contains("/")
-            ? posix_spawn(&pid, path, &actions, &attributes, argv, environ)
-            : posix_spawnp(&pid, path, &actions, &attributes, argv, environ)
+            ? posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+            : posix_spawnp(&pid, path, &actions, &attributes, argv, envp)
         close(out[1])
         close(err[1])
         guard rc == 0 else {
