@@ -35,7 +35,6 @@ extension Supervisor {
                 daemon.negotiate { [self] _ in
                     reconcile(index) { [self] in
                         placement.setHealthy(index, true)
-                        downSince[index] = nil
                         daemonSince[index] = wallClock()
                         backoff[index] = nil
                         logger.notice("daemon up again", metadata: ["daemon": "\(daemon.name)"])
@@ -56,7 +55,6 @@ extension Supervisor {
     func markDown(_ index: Int, _ error: DockerError) {
         guard placement.daemons[index].healthy else { return }
         placement.setHealthy(index, false)
-        downSince[index] = reactor?.now
         daemonSince[index] = wallClock()
         lastError[index] = error.description
         logger.error("daemon down: no new sessions placed on it", metadata: ["daemon": "\(daemons[index].name)", "error": "\(error)"])

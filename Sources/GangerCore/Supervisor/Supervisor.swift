@@ -22,8 +22,7 @@ public final class Supervisor {
     var draining = false
     var onDrained: (() -> Void)?
     private var admitRotation = 0
-    /// Health state per daemon index: when it went down, and the current ping back-off.
-    var downSince: [Int: UInt64] = [:]
+    /// Health state per daemon index: the current ping back-off.
     var backoff: [Int: Duration] = [:]
     /// Container ids being removed, so reconciliation does not remove them twice.
     var removing: Set<String> = []
