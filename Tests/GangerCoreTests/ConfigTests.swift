@@ -118,6 +118,15 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
             defaultMaxContainers: 10, consistency: .stale))
     }
 
+    @Test func consul_daemonTLS_asFilesOrAsACertPath() throws {
+        let files = try parse("consul: {daemon_tls: {ca: /t/ca.pem, cert: /t/c.pem, key: /t/k.pem}}\n" + minimal)
+        #expect(files.consul?.daemonTLS == .init(ca: "/t/ca.pem", cert: "/t/c.pem", key: "/t/k.pem"))
+        let dir = try parse("consul: {daemon_cert_path: /etc/docker/certs/}\n" + minimal)
+        #expect(dir.consul?.daemonTLS == .init(ca: "/etc/docker/certs/ca.pem", cert: "/etc/docker/certs/cert.pem",
+                                               key: "/etc/docker/certs/key.pem"))
+        #expect(try parse("consul: {}\n" + minimal).consul?.daemonTLS == nil)
+    }
+
     @Test func jsonInput_isAccepted() throws {
         let config = try parse("""
             {"instance": "j", "services": [{"name": "echo", "listen": "127.0.0.1:0", "image": "e", "port": "7/tcp",
@@ -198,6 +207,13 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
     @Test func renderedYAML_withConsul_roundTrips() throws {
         let original = try parse("consul: {hosts: [\"c1:8500\", \"[::1]:8501\"], datacenters: [eu], consistency: consistent}\n" + minimal)
         #expect(try ConfigLoader.parse(yaml: original.renderYAML(), source: "rendered", environment: [:]) == original)
+    }
+
+    @Test func renderedYAML_withConsulDaemonCertPath_printsItExpanded_andRoundTrips() throws {
+        let original = try parse("consul: {datacenters: [eu], daemon_cert_path: /certs}\n" + minimal)
+        let text = original.renderYAML()
+        #expect(text.contains("  daemon_tls:\n    ca: /certs/ca.pem\n    cert: /certs/cert.pem\n    key: /certs/key.pem\n"), "\(text)")
+        #expect(try ConfigLoader.parse(yaml: text, source: "rendered", environment: [:]) == original)
     }
 
     @Test func resolvePath_prefersFlagThenEnvironmentThenDefault() {

@@ -12,7 +12,8 @@ struct ConsulTests {
                                serviceAddress: "", port: TCPDaemons.portBase + k, tags: ["max_containers:\(cap)"], passing: passing)
     }
 
-    static func yaml(instance: String, consul: FixtureConsul, datacenters: [String]) -> String {
+    /// `consulExtra`: more keys of `consul:`, each a line indented by two.
+    static func yaml(instance: String, consul: FixtureConsul, datacenters: [String], consulExtra: [String] = []) -> String {
         ([
             "instance: \(instance)",
             "consul:",
@@ -21,6 +22,7 @@ struct ConsulTests {
             "  datacenters: [\(datacenters.joined(separator: ", "))]",
             "  default_max_containers: 10",
             "  consistency: stale",
+        ] + consulExtra + [
             "services:", ServiceYAML.echo().yaml,
             "status: {listen: 127.0.0.1:0}", "docker_timeout: 30s", "shutdown_grace: 2s", "log: {level: debug, format: text}",
         ]).joined(separator: "\n") + "\n"

@@ -17,6 +17,10 @@ extension GangerConfig {
             out.append("  datacenters: \(flowList(consul.datacenters))")
             out.append("  default_max_containers: \(consul.defaultMaxContainers)")
             out.append("  consistency: \(consul.consistency.rawValue)")
+            if let tls = consul.daemonTLS {
+                out.append("  daemon_tls:")
+                out += render(tls, indent: "    ")
+            }
         } else {
             out.append("daemons:")
             for daemon in daemons {
@@ -24,9 +28,7 @@ extension GangerConfig {
                 out.append("    max_containers: \(daemon.maxContainers)")
                 if let tls = daemon.tls {
                     out.append("    tls:")
-                    out.append("      ca: \(yaml(tls.ca))")
-                    out.append("      cert: \(yaml(tls.cert))")
-                    out.append("      key: \(yaml(tls.key))")
+                    out += render(tls, indent: "      ")
                 }
             }
         }
@@ -40,6 +42,11 @@ extension GangerConfig {
         out.append("shutdown_grace: \(shutdownGrace.configString)")
         out.append("log: {level: \(log.level.rawValue), format: \(log.format.rawValue)}")
         return out.joined(separator: "\n") + "\n"
+    }
+
+    /// The three PEM paths, one per line (`cert_path` is printed expanded).
+    private func render(_ tls: DaemonConfig.TLS, indent: String) -> [String] {
+        ["\(indent)ca: \(yaml(tls.ca))", "\(indent)cert: \(yaml(tls.cert))", "\(indent)key: \(yaml(tls.key))"]
     }
 
     /// One `services` entry, block style, with the small groups in flow style as in DESIGN.md.

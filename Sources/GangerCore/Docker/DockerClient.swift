@@ -27,7 +27,21 @@ public final class DockerClient {
     public private(set) var apiVersion: String?
 
     /// `tls`: mutual TLS for a `tcp://` daemon (`--tlsverify`); its PEM files are read here.
-    public init(reactor: Reactor, url: DaemonURL, timeout: Duration, tls: DaemonConfig.TLS? = nil) throws(DockerError) {
+    public convenience init(reactor: Reactor, url: DaemonURL, timeout: Duration, tls: DaemonConfig.TLS? = nil) throws(DockerError) {
+        var context: TLSContext?
+        if let tls, url.isTCP {
+            do throws(TLSError) {
+                context = try TLSContext(ca: tls.ca, cert: tls.cert, key: tls.key)
+            } catch {
+                throw DockerError(daemon: url.description, call: "tls", kind: .transport("tls"), message: error.description)
+            }
+        }
+        try self.init(reactor: reactor, url: url, timeout: timeout, tlsContext: context)
+    }
+
+    /// `tlsContext`: certificates already loaded, shared by many daemons (Consul's `daemon_tls`);
+    /// each connection still verifies the daemon's certificate against its own URL's host.
+    public init(reactor: Reactor, url: DaemonURL, timeout: Duration, tlsContext: TLSContext?) throws(DockerError) {
         self.url = url
         self.reactor = reactor
         name = url.description
@@ -57,13 +71,7 @@ public final class DockerClient {
         }
         http = HTTPClient(reactor: reactor, endpoint: endpoint, host: "docker", maxConnections: 32, maxIdle: 8,
                           connectTimeout: min(timeout, .seconds(10)))
-        if let tls, case let .tcp(host, _) = url {
-            do throws(TLSError) {
-                http.tls = (try TLSContext(ca: tls.ca, cert: tls.cert, key: tls.key), host)
-            } catch {
-                throw DockerError(daemon: url.description, call: "tls", kind: .transport("tls"), message: error.description)
-            }
-        }
+        if let tlsContext, case let .tcp(host, _) = url { http.tls = (tlsContext, host) }
     }
 
     /// `ssh -o BatchMode=yes -o ConnectTimeout=10 -T [-l USER] [-p PORT] -- HOST docker system
