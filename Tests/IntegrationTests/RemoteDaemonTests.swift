@@ -85,13 +85,7 @@ struct RemoteDaemonTests {
             defer { held.closeAll() }
             let (running, ports) = try await onThread { () throws -> (Int, [String]) in
                 for i in 0..<3 { held.clients.append(try openEchoingClient(address, tag: "ssh \(i)")) }
-                for client in held.clients {
-                    let payload = randomBytes(256 << 10)
-                    try client.sendAll(payload)
-                    guard try client.receive(count: payload.count, timeout: .seconds(30)) == payload else {
-                        throw HarnessError("256 KiB echo through an ssh:// daemon differs")
-                    }
-                }
+                try echoBulk(held.clients, bytes: 256 << 10, through: "an ssh:// daemon")
                 let ids = try TCPDaemons.containers(1, instance: instance, all: false)
                 let ports = try ids.map { id in
                     try TCPDaemons.docker(1, ["inspect", "-f", "{{range $p, $b := .NetworkSettings.Ports}}{{$p}}={{range $b}}{{.HostPort}} {{end}}{{end}}", id])

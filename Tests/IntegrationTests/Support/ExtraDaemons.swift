@@ -172,6 +172,17 @@ func openEchoingClient(_ address: String, tag: String, timeout: Duration = .seco
     return client
 }
 
+/// Sends `bytes` random bytes through each client and expects them back intact (bounded).
+func echoBulk(_ clients: [Client], bytes: Int, through what: String) throws {
+    for client in clients {
+        let payload = randomBytes(bytes)
+        try client.sendAll(payload)
+        guard try client.receive(count: payload.count, timeout: .seconds(30)) == payload else {
+            throw HarnessError("\(bytes >> 10) KiB echo through \(what) differs")
+        }
+    }
+}
+
 /// Reads until EOF, RST or `timeout`; how it ended and after how long.
 func timeToClose(_ client: Client, timeout: Duration) throws -> (end: Client.End, after: Duration, bytes: Int) {
     let start = ContinuousClock.now

@@ -96,11 +96,7 @@ func expectTwoSessionsThroughTLSDaemon(instance: String, yaml: String) async thr
         } catch {
             throw HarnessError("\(error)\n\(ganger.log)")
         }
-        for client in held.clients {
-            let payload = randomBytes(128 << 10)
-            try client.sendAll(payload)
-            guard try client.receive(count: payload.count, timeout: .seconds(30)) == payload else { throw HarnessError("echo differs") }
-        }
+        try echoBulk(held.clients, bytes: 128 << 10, through: "the TLS daemon")
         return try TLSDaemon.containers(instance: instance, all: false).count
     }
     #expect(running == 2, "containers on the TLS daemon with 2 sessions open: \(running)\n\(ganger.log)")
