@@ -77,7 +77,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 limits: {memory: 1g, cpus: 0.5, pids: 0}
                 network: isolated
                 pool: {warm: 2, reuse: 3}
-                queue: {max: 0, timeout: 0}
+                queue: {max: 0, timeout: 0, abort_on_close: true}
                 session: {max_duration: 1h, idle_timeout: 5m}
                 per_source: {max_connections: 4}
                 client_address: proxy-v2
@@ -101,7 +101,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
         #expect(s.ready == .init(attempts: 3, interval: .milliseconds(250), timeout: .seconds(120)))
         #expect(s.limits == .init(memory: ByteSize(bytes: 1 << 30), cpus: 0.5, pids: 0))
         #expect(s.pool == .init(warm: 2, reuse: 3))
-        #expect(s.queue == .init(max: 0, timeout: .zero))
+        #expect(s.queue == .init(max: 0, timeout: .zero, abortOnClose: true))
         #expect(s.session == .init(maxDuration: .seconds(3600), idleTimeout: .seconds(300)))
         #expect(s.clientAddress == .proxyV2)
         #expect(s.netns == .init(mode: .holder, holders: 0, reuse: 8))
@@ -180,7 +180,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 limits: {memory: 256m, cpus: 1.0, pids: 256}
                 network: bridge
                 pool: {warm: 0, reuse: 1}
-                queue: {max: 1000, timeout: 1m}
+                queue: {max: 1000, timeout: 1m, abort_on_close: false}
                 session: {max_duration: 0s, idle_timeout: 0s}
                 per_source: {max_connections: 0}
                 client_address: none

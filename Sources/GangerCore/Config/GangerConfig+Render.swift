@@ -64,7 +64,7 @@ extension GangerConfig {
             "    limits: {memory: \(s.limits.memory), cpus: \(s.limits.cpus), pids: \(s.limits.pids)}",
             "    network: \(yaml(s.network))",
             "    pool: {warm: \(s.pool.warm), reuse: \(s.pool.reuse)}",
-            "    queue: {max: \(s.queue.max), timeout: \(s.queue.timeout.configString)}",
+            "    queue: {max: \(s.queue.max), timeout: \(s.queue.timeout.configString), abort_on_close: \(s.queue.abortOnClose)}",
             "    session: {max_duration: \(s.session.maxDuration.configString), "
                 + "idle_timeout: \(s.session.idleTimeout.configString)}",
             "    per_source: {max_connections: \(s.perSource.maxConnections)}",

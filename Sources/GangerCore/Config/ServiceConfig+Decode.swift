@@ -42,9 +42,10 @@ extension ServiceConfig {
             service.pool.warm = decoder.int(pool, "warm", default: service.pool.warm, minimum: 0, hint: "0 = start on demand")
             service.pool.reuse = decoder.int(pool, "reuse", default: service.pool.reuse, minimum: 1, hint: "sessions per container")
         }
-        if let queue = decoder.fields(f["queue"], at: f.path("queue"), known: ["max", "timeout"]) {
+        if let queue = decoder.fields(f["queue"], at: f.path("queue"), known: ["max", "timeout", "abort_on_close"]) {
             service.queue.max = decoder.int(queue, "max", default: service.queue.max, minimum: 0, hint: "0 = no queueing")
             service.queue.timeout = decoder.duration(queue, "timeout", default: service.queue.timeout)
+            service.queue.abortOnClose = decoder.value(queue, "abort_on_close", default: service.queue.abortOnClose, parseBool)
         }
         if let session = decoder.fields(f["session"], at: f.path("session"), known: ["max_duration", "idle_timeout"]) {
             service.session.maxDuration = decoder.duration(session, "max_duration", default: service.session.maxDuration)
