@@ -161,6 +161,17 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
         #expect(reparsed.services[0].command[2] == #"echo 'hi: there' \ "x""#)
     }
 
+    @Test func renderedYAML_quotesExactlyTheStringsThatWouldReadBackAsAnotherType() throws {
+        let original = try parse(minimal + """
+
+                command: ["yes", "Off", "1_000", "0o17", "1:30", "2024-01-02", "1e3", "nULL", "y", "1.2.3", plain-word]
+            """)
+        let rendered = original.renderYAML()
+        #expect(rendered.contains(
+            #"    command: ["yes", "Off", "1_000", "0o17", "1:30", "2024-01-02", "1e3", nULL, y, 1.2.3, plain-word]"# + "\n"))
+        #expect(try ConfigLoader.parse(yaml: rendered, source: "rendered", environment: [:]) == original)
+    }
+
     @Test func renderedYAML_ofDefaults_isDESIGNsExample() throws {
         let rendered = try parse(minimal).renderYAML()
         #expect(rendered == """
