@@ -161,6 +161,36 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
         #expect(reparsed.services[0].command[2] == #"echo 'hi: there' \ "x""#)
     }
 
+    @Test func mergeKey_sharesOneServicesSettingsWithAnother() throws {
+        let config = try parse("""
+            services:
+              - &echo
+                name: echo
+                listen: 0.0.0.0:5454
+                image: ganger-echo:latest
+                port: 12345
+                limits: {memory: 64m, pids: 64}
+              - <<: *echo
+                name: echo-2
+                listen: 0.0.0.0:5455
+            """)
+        #expect(config.services.map(\.name) == ["echo", "echo-2"])
+        #expect(config.services[1].listen == HostPort(host: "0.0.0.0", port: 5455))
+        #expect(config.services[1].image == "ganger-echo:latest" && config.services[1].port == 12345)
+        #expect(config.services[1].limits == config.services[0].limits && config.services[1].limits.pids == 64)
+    }
+
+    @Test func renderedYAML_quotesExactlyTheStringsThatWouldReadBackAsAnotherType() throws {
+        let original = try parse(minimal + """
+
+                command: ["yes", "Off", "1_000", "0o17", "1:30", "2024-01-02", "1e3", "nULL", "y", "1.2.3", plain-word]
+            """)
+        let rendered = original.renderYAML()
+        #expect(rendered.contains(
+            #"    command: ["yes", "Off", "1_000", "0o17", "1:30", "2024-01-02", "1e3", nULL, y, 1.2.3, plain-word]"# + "\n"))
+        #expect(try ConfigLoader.parse(yaml: rendered, source: "rendered", environment: [:]) == original)
+    }
+
     @Test func renderedYAML_ofDefaults_isDESIGNsExample() throws {
         let rendered = try parse(minimal).renderYAML()
         #expect(rendered == """

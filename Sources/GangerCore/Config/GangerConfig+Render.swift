@@ -1,5 +1,3 @@
-import Yams
-
 extension GangerConfig {
     /// The fully resolved configuration as YAML: every key, defaults filled in, durations and
     /// sizes in their shortest exact form. This is what `ganger check` prints, and parsing it
@@ -92,7 +90,7 @@ extension GangerConfig {
         let plainRest: (Unicode.Scalar) -> Bool = { plainStart($0) || $0 == "." || $0 == "-" || $0 == "+"
             || $0 == "@" || (!flow && $0 == ":") }
         if let first = text.unicodeScalars.first, plainStart(first), text.unicodeScalars.allSatisfy(plainRest),
-           Resolver.default.resolveTag(of: Node(text)) == .str {
+           YAMLScalar.resolve(plain: text) == .str {
             return text
         }
         var out = "\""
