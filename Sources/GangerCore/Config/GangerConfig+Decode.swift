@@ -1,5 +1,3 @@
-import Yams
-
 extension GangerConfig {
     static let keys = [
         "instance", "daemons", "consul", "services", "status", "docker_timeout", "shutdown_grace", "log",
@@ -7,7 +5,7 @@ extension GangerConfig {
 
     /// Decodes a whole document (nil = empty document). Returns a config even when errors were
     /// recorded, so that the cross-field checks can still run on what was understood.
-    static func decode(_ root: Node?, environment: [String: String], _ decoder: ConfigDecoder) -> GangerConfig {
+    static func decode(_ root: YAMLNode?, environment: [String: String], _ decoder: ConfigDecoder) -> GangerConfig {
         var config = GangerConfig(services: [])
         guard let f = decoder.fields(root, at: "", known: keys) else { return config }
         config.instance = decoder.value(f, "instance", default: config.instance) { text throws(ConfigError) in
@@ -58,7 +56,7 @@ extension GangerConfig {
     }
 
     /// One `daemons[i]` entry: `url`, `max_containers`, and optionally `tls` or `cert_path`.
-    private static func decodeDaemon(_ node: Node, at path: String, _ decoder: ConfigDecoder) -> DaemonConfig {
+    private static func decodeDaemon(_ node: YAMLNode, at path: String, _ decoder: ConfigDecoder) -> DaemonConfig {
         var daemon = DaemonConfig(url: .localSocket)
         guard let f = decoder.fields(node, at: path, known: ["url", "max_containers", "tls", "cert_path"]) else {
             return daemon

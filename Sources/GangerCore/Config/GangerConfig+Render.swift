@@ -1,5 +1,3 @@
-import Yams
-
 extension GangerConfig {
     /// The fully resolved configuration as YAML: every key, defaults filled in, durations and
     /// sizes in their shortest exact form. This is what `ganger check` prints, and parsing it
@@ -71,7 +69,7 @@ extension GangerConfig {
             "    limits: {memory: \(s.limits.memory), cpus: \(s.limits.cpus), pids: \(s.limits.pids)}",
             "    network: \(yaml(s.network))",
             "    pool: {warm: \(s.pool.warm), reuse: \(s.pool.reuse)}",
-            "    queue: {max: \(s.queue.max), timeout: \(s.queue.timeout.configString)}",
+            "    queue: {max: \(s.queue.max), timeout: \(s.queue.timeout.configString), abort_on_close: \(s.queue.abortOnClose)}",
             "    session: {max_duration: \(s.session.maxDuration.configString), "
                 + "idle_timeout: \(s.session.idleTimeout.configString)}",
             "    per_source: {max_connections: \(s.perSource.maxConnections)}",
@@ -99,7 +97,7 @@ extension GangerConfig {
         let plainRest: (Unicode.Scalar) -> Bool = { plainStart($0) || $0 == "." || $0 == "-" || $0 == "+"
             || $0 == "@" || (!flow && $0 == ":") }
         if let first = text.unicodeScalars.first, plainStart(first), text.unicodeScalars.allSatisfy(plainRest),
-           Resolver.default.resolveTag(of: Node(text)) == .str {
+           YAMLScalar.resolve(plain: text) == .str {
             return text
         }
         var out = "\""

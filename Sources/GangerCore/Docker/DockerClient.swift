@@ -187,8 +187,16 @@ public final class DockerClient {
 
     static func statusError(_ daemon: String, _ call: String, _ status: Int, _ body: [UInt8]) -> DockerError {
         let message = (try? JSONDecoder().decode(ErrorBody.self, from: Data(body)).message)
-            ?? String(decoding: body.prefix(512), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            ?? trimmed(String(decoding: body.prefix(512), as: UTF8.self))
         return DockerError(daemon: daemon, call: call, kind: .status(status), message: message)
+    }
+
+    /// `text` without leading and trailing whitespace and newlines. FoundationEssentials has no
+    /// `trimmingCharacters(in:)`; it came from the full Foundation that Yams used to import.
+    private static func trimmed(_ text: String) -> String {
+        guard let first = text.firstIndex(where: { !$0.isWhitespace }),
+              let last = text.lastIndex(where: { !$0.isWhitespace }) else { return "" }
+        return String(text[first...last])
     }
 
     private func target(_ path: String, _ query: [(String, String)], versioned: Bool = true) -> String {
