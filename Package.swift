@@ -64,13 +64,15 @@ let package = Package(
         // /proc/self/fd or lowering RLIMIT_NOFILE cannot be disturbed by tests running in parallel.
         .executableTarget(name: "eventloop-probe", dependencies: ["EventLoop"], path: "Tests/EventLoopProbe",
                           swiftSettings: strict),
-        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CTestCrypto", "eventloop-probe"],
+        // Test-only: helpers every test target uses (threads for blocking work, polling, random bytes).
+        .target(name: "TestSupport", dependencies: ["EventLoop"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CTestCrypto", "eventloop-probe", "TestSupport"],
                     swiftSettings: strict),
         // ganger: the status tests run `ganger status` against a live StatusServer.
-        .testTarget(name: "GangerCoreTests", dependencies: ["GangerCore", "EventLoop", "ganger"], swiftSettings: strict),
+        .testTarget(name: "GangerCoreTests", dependencies: ["GangerCore", "EventLoop", "ganger", "TestSupport"], swiftSettings: strict),
         // Against the real dockerd (`make docker-up`, `make images`); depending on the `ganger`
         // executable makes SwiftPM build it next to the test bundle, where the tests run it.
-        .testTarget(name: "IntegrationTests", dependencies: ["GangerCore", "EventLoop", "ganger"],
+        .testTarget(name: "IntegrationTests", dependencies: ["GangerCore", "EventLoop", "ganger", "TestSupport"],
                     path: "Tests/IntegrationTests", swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

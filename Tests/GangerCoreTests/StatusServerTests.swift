@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import Testing
 @testable import GangerCore
+import TestSupport
 
 /// A StatusServer on a loop thread of its own, serving whatever `snapshot` holds.
 private final class RunningStatus: Sendable {

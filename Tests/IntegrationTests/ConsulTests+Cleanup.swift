@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// `ganger cleanup` with `consul:`: the daemons are those Consul lists now (one non-blocking
 /// health query per datacenter), here tcp daemons 1 and 2 in two datacenters, each holding a

@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// `consul.daemon_tls` / `daemon_cert_path`: a daemon found in Consul that requires mutual TLS
 /// (`TLSDaemon`, dockerd with `--tlsverify` on tcp://127.0.0.1:23753) is reached with the

@@ -1,6 +1,7 @@
 import Glibc
 import GangerCore
 import Testing
+import TestSupport
 
 /// Consul discovery against `FixtureConsul` (a stand-in serving Consul's documented answers; no
 /// Consul server is installable here) and this suite's two loopback-TCP dockerds (`TCPDaemons`):

@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// Every Example's own ganger.yml, run as written except: its instance becomes the test's,
 /// its listen and status addresses `127.0.0.1:0`, and (sandbox) its network one of the test's.

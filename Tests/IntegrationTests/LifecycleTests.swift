@@ -2,6 +2,7 @@ import GangerCore
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
 
 /// A connection's life as docs/operations.md promises it, judged from outside against the real
 /// dockerd: the warm pool and reuse, session limits, the client's address inside the container,

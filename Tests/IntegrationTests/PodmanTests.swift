@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// Podman as a Docker daemon: Ganger against podman's Docker-compatible API (`podman system
 /// service`) on a unix socket, a service of the tests' own (`PodmanService`). Per-container and

@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// `tcp://` daemons: Ganger places sessions on dockerds it reaches over TCP (loopback ports of
 /// this suite's own daemons, `TCPDaemons`), publishes each container's service port on the

@@ -1,6 +1,7 @@
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
 
 /// Placement, caps, the wait queue, per-source limits and daemon health, judged from outside on
 /// the two extra dockerds (`scripts/dockerd-multi.sh up 2`, which `make test` brings up).

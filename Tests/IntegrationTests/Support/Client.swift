@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 
 /// A blocking TCP client for the test's side of a session. Every call is bounded: connect by a
 /// poll timeout, send and receive by SO_SNDTIMEO / SO_RCVTIMEO plus an overall deadline.

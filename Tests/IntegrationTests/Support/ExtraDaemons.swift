@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// The extra dockerds of `scripts/dockerd-multi.sh up 2` (`make test` brings them up, with
 /// ganger-echo built on each): daemon K on `unix:///run/ganger-test/dockerd-K.sock`.

@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// Daemon 3 of the `TCPDaemons` set, started with `--tlsverify` on tcp://127.0.0.1:23753, with
 /// a CA, server and client certificates made by openssl for the test (in /run/ganger-remote/tls,
