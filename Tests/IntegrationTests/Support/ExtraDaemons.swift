@@ -126,32 +126,12 @@ func multiDaemonConfig(instance: String, capacities: [Int], service: ServiceYAML
     ]).joined(separator: "\n") + "\n"
 }
 
-/// `withGanger` over the extra daemons: the same bounded start, and a teardown (also on failure)
-/// that stops ganger, force-removes the instance's containers on every daemon and expects none.
+/// `withGanger` over the extra daemons: the instance's containers are swept on every one.
 func withMultiGanger<T: Sendable>(instance: String, yaml: String, services: [String] = ["echo"],
                                   _ body: (GangerProcess, [String: String]) async throws -> T) async throws -> T {
-    try await onThread { try ExtraDaemons.requireEnvironment() }
-    let ganger = try await onThread { try GangerProcess(instance: instance, yaml: yaml) }
-    func stop() async {
-        let outcome = await attempt { try await onThread { () throws -> [String] in
-            if !ganger.hasExited { _ = try? ganger.terminate(signal: SIGTERM, timeout: .seconds(15)) }
-            return try ExtraDaemons.removeAll(instance: instance)
-        } }
-        switch outcome {
-        case let .success(left): #expect(left.isEmpty, "teardown: containers of \(instance) still there: \(left)")
-        case let .failure(error): Issue.record("teardown of \(instance): \(error)")
-        }
-    }
-    do {
-        let addresses = try await onThread { try ganger.waitUntilListening(services) }
-        let result = try await body(ganger, addresses)
-        await stop()
-        return result
-    } catch {
-        await stop()
-        if "\(error)".contains("--- stderr ---") { throw error }
-        throw HarnessError("\(error)\n\(ganger.log)")
-    }
+    try await withGangerScenario(instance: instance, yaml: yaml, services: services,
+                                 prepare: { try ExtraDaemons.requireEnvironment() },
+                                 sweep: { try ExtraDaemons.removeAll(instance: $0) }, body)
 }
 
 /// Clients held open across several `onThread` calls; touched by one thread at a time.

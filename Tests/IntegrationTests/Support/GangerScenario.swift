@@ -8,20 +8,44 @@ import TestSupport
 /// the expectation that none is left. A thrown error carries ganger's log.
 func withGanger<T: Sendable>(instance: String, yaml: String, services: [String],
                              _ body: (GangerProcess, [String: String]) async throws -> T) async throws -> T {
-    try await onThread {
+    try await withGangerScenario(instance: instance, yaml: yaml, services: services, prepare: {
         try DockerCLI.requireEnvironment()
         // docker0 has vanished under the running default daemon on this workplace
         // (docs/testing.md); without it no container starts, and the test would measure that.
         try ExtraDaemons.ensureDefaultBridge()
+    }, sweep: { instance in
+        _ = try DockerCLI.removeAll(instance: instance)
+        return try DockerCLI.containers(instance: instance)
+    }, body)
+}
+
+/// The shape every scenario shares, whatever daemons it runs on: `prepare` (the environment
+/// checks), ganger started, its listeners awaited, `body`; then, also on failure, ganger stopped
+/// and `sweep` force-removing the instance's containers on those daemons and returning the ones
+/// still there, of which none may be left.
+func withGangerScenario<T: Sendable>(instance: String, yaml: String, services: [String], environment: [String] = [],
+                                     prepare: @escaping @Sendable () throws -> Void,
+                                     sweep: @escaping @Sendable (String) throws -> [String],
+                                     _ body: (GangerProcess, [String: String]) async throws -> T) async throws -> T {
+    try await onThread { try prepare() }
+    let ganger = try await onThread { try GangerProcess(instance: instance, yaml: yaml, environment: environment) }
+    func stop() async {
+        let outcome = await attempt { try await onThread { () throws -> [String] in
+            if !ganger.hasExited { _ = try? ganger.terminate(signal: SIGTERM, timeout: .seconds(15)) }
+            return try sweep(instance)
+        } }
+        switch outcome {
+        case let .success(left): #expect(left.isEmpty, "teardown: containers of \(instance) still there after docker rm -f: \(left)")
+        case let .failure(error): Issue.record("teardown of \(instance): \(error)")
+        }
     }
-    let ganger = try await onThread { try GangerProcess(instance: instance, yaml: yaml) }
     do {
         let addresses = try await onThread { try ganger.waitUntilListening(services) }
         let result = try await body(ganger, addresses)
-        await teardown(ganger)
+        await stop()
         return result
     } catch {
-        await teardown(ganger)
+        await stop()
         if error is HarnessError, "\(error)".contains("--- stderr ---") { throw error }
         throw HarnessError("\(error)\n\(ganger.log)")
     }

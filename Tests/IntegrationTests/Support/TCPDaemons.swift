@@ -75,30 +75,10 @@ enum TCPDaemons {
     }
 }
 
-/// `withGanger` over the tcp daemons: a bounded start; a teardown (also on failure) that stops
-/// ganger, force-removes the instance's containers on both daemons and expects none left.
+/// `withGanger` over the tcp daemons: the instance's containers are swept on both.
 func withTCPGanger<T: Sendable>(instance: String, yaml: String, services: [String] = ["echo"], environment: [String] = [],
                                 _ body: (GangerProcess, [String: String]) async throws -> T) async throws -> T {
-    try await onThread { try TCPDaemons.requireEnvironment() }
-    let ganger = try await onThread { try GangerProcess(instance: instance, yaml: yaml, environment: environment) }
-    func stop() async {
-        let outcome = await attempt { try await onThread { () throws -> [String] in
-            if !ganger.hasExited { _ = try? ganger.terminate(signal: SIGTERM, timeout: .seconds(15)) }
-            return try TCPDaemons.removeAll(instance: instance)
-        } }
-        switch outcome {
-        case let .success(left): #expect(left.isEmpty, "teardown: containers of \(instance) still there: \(left)")
-        case let .failure(error): Issue.record("teardown of \(instance): \(error)")
-        }
-    }
-    do {
-        let addresses = try await onThread { try ganger.waitUntilListening(services) }
-        let result = try await body(ganger, addresses)
-        await stop()
-        return result
-    } catch {
-        await stop()
-        if "\(error)".contains("--- stderr ---") { throw error }
-        throw HarnessError("\(error)\n\(ganger.log)")
-    }
+    try await withGangerScenario(instance: instance, yaml: yaml, services: services, environment: environment,
+                                 prepare: { try TCPDaemons.requireEnvironment() },
+                                 sweep: { try TCPDaemons.removeAll(instance: $0) }, body)
 }
