@@ -51,7 +51,7 @@ struct HolderTests {
         return (String(decoding: seen, as: UTF8.self), mode)
     }
 
-    @Test func sessionsThroughHolders_carryBytesIntact_andJoinAHolder() async throws {
+    @Test func sessionsThroughHolders_carryBytesIntact_joinAHolder_andAreCountedByPath() async throws {
         let instance = uniqueInstance("holders")
         let yaml = gangerConfig(instance: instance, services: [
             ServiceYAML(name: "echo", image: "ganger-echo:latest", extra: ["netns: {mode: holder, holders: 2, reuse: 1}"]),
@@ -76,6 +76,42 @@ struct HolderTests {
                 // reuse 1: every used holder is replaced; the pool is back to 2, with new ids.
                 _ = try poll(timeout: .seconds(30)) { try self.holders(instance).count == 2 && Set(try self.holders(instance)) != before }
                 #expect(try self.holders(instance).count == 2)
+
+                // Ganger's own counters moved by exactly the 3 sessions, all on the fast path, and
+                // each used holder was retired once its session's container was gone.
+                let (sequential, retired) = try ganger.waitForStatus(timeout: .seconds(30)) { $0.services[0].holdersRetired == 3 }
+                #expect(retired, "holdersRetired \(sequential.services[0].holdersRetired ?? -1), expected 3")
+                let echo = sequential.services[0]
+                #expect(echo.sessionsTotal == 3)
+                #expect(echo.holderSessions == 3)
+                #expect(echo.holderFallbackSessions == 0)
+                #expect(echo.holdersDiscarded == 0)
+                #expect(echo.holdersPerDaemon == 2)
+
+                // Three clients at once with two holders ready: two take the fast path, the third
+                // finds none (refills take a container start) and takes the normal path.
+                try self.waitHoldersReady(ganger, 2)
+                let burst = try (0..<3).map { _ in try Client(address) }
+                for (i, client) in burst.enumerated() { try client.sendAll(Array("burst \(i)\n".utf8)) }
+                for (i, client) in burst.enumerated() {
+                    guard try client.receive(count: "burst \(i)\n".utf8.count) == Array("burst \(i)\n".utf8) else {
+                        throw HarnessError("burst echo \(i) differs")
+                    }
+                    client.close()
+                }
+                let (after, counted) = try ganger.waitForStatus(timeout: .seconds(30)) {
+                    ($0.services[0].holderSessions ?? 0) + ($0.services[0].holderFallbackSessions ?? 0) == 6
+                }
+                #expect(counted)
+                #expect(after.services[0].sessionsTotal == 6)
+                #expect(after.services[0].holderSessions == 5)
+                #expect(after.services[0].holderFallbackSessions == 1)
+                let metrics = try ganger.statusGet("/metrics").body
+                #expect(metrics.contains("ganger_holder_sessions_total{service=\"echo\",path=\"holder\"} 5\n"))
+                #expect(metrics.contains("ganger_holder_sessions_total{service=\"echo\",path=\"normal\"} 1\n"))
+                #expect(metrics.contains("ganger_holders_per_daemon{service=\"echo\"} 2\n"))
+                // 5 of 6 cold sessions through a holder.
+                #expect(try ganger.statusGet("/").body.contains("<td class=\"n\">5</td><td class=\"n\">1</td><td class=\"n\">83.3 %</td>"))
             }
         }
     }
