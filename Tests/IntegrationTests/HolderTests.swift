@@ -116,6 +116,40 @@ struct HolderTests {
         }
     }
 
+    /// The replacement of a taken holder is created only once the session's container has
+    /// started: its own start (a network setup) would otherwise slow the client's (bench (i)).
+    @Test func replacementHolder_isCreatedAfterTheSessionsContainerStarted() async throws {
+        let instance = uniqueInstance("holder-order")
+        let yaml = gangerConfig(instance: instance, services: [
+            ServiceYAML(name: "echo", image: "ganger-echo:latest", extra: ["netns: {mode: holder, holders: 1, reuse: 1}"]),
+        ])
+        try await withGanger(instance: instance, yaml: yaml, services: ["echo"]) { ganger, addresses in
+            let address = try #require(addresses["echo"])
+            try await onThread {
+                try self.waitHoldersReady(ganger, 1)
+                var now = timespec()
+                clock_gettime(CLOCK_REALTIME, &now)
+                let nanos = String(now.tv_nsec)
+                let since = "\(now.tv_sec)." + String(repeating: "0", count: 9 - nanos.count) + nanos
+                let client = try Client(address)
+                try client.sendAll(Array("order\n".utf8))
+                #expect(try client.receive(count: 6) == Array("order\n".utf8))
+                client.close()
+                try self.waitHoldersReady(ganger, 1)
+                clock_gettime(CLOCK_REALTIME, &now)
+                let events = try DockerCLI.docker([
+                    "events", "--since", since, "--until", "\(now.tv_sec + 1)",
+                    "--filter", "label=ganger.instance=\(instance)", "--filter", "type=container",
+                    "--format", #"{{.Action}} {{index .Actor.Attributes "ganger.role"}}"#,
+                ]).split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+                let sessionStart = try #require(events.firstIndex(of: "start"), "no session start in \(events)")
+                let holderCreate = try #require(events.firstIndex(of: "create holder"), "no replacement in \(events)")
+                #expect(events.firstIndex(of: "create") ?? .max < sessionStart)
+                #expect(sessionStart < holderCreate, "\(events)")
+            }
+        }
+    }
+
     @Test func reusedNamespace_secondSessionSeesNoFilesOrProcesses_andBindsItsPort() async throws {
         let instance = uniqueInstance("holder-reuse")
         let yaml = gangerConfig(instance: instance, services: [shellService(reuse: 2, holders: 1)])

@@ -61,8 +61,15 @@ final class HolderPool {
         guard enabled, let index = ready.lastIndex(where: { $0.daemon == daemon }) else { return nil }
         let holder = ready.remove(at: index)
         if holder.served + 1 < service.config.netns.reuse { onLoan[daemon, default: 0] += 1 }
-        supervisor.reactor?.soon { [weak self] in self?.refill() }
+        // No refill yet: the replacement's start (a network setup) would run beside this
+        // session's container start and slow the very client the holder is for (bench/README.md
+        // (i)). It starts once that container has started (`joined`) or the holder is back.
         return holder
+    }
+
+    /// A session's container in a holder of this pool has started: start the replacement.
+    func joined() {
+        refill()
     }
 
     /// A cold session's container answered: counted by the path it took. Counted here, not at
