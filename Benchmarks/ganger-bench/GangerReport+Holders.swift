@@ -30,6 +30,7 @@ extension GangerReport {
         for peer in ["holders", "holders-reuse\(h.sizes.reuse)", "no-holders", "raw"] {
             var line = pad(peer, 18) + pad(mmm(h.rates[peer], digits: 1), 18)
             if let x = h.rateOverRaw[peer] { line += pad("×raw \(format(x))", 11) }
+            if let x = h.rateRoundOverRaw[peer] { line += pad("per round \(mmm(x))", 26) }
             if let path = h.rateFastPath[peer], path.count == 2 {
                 line += "fast path \(path[0])/\(path[0] + path[1])"
             }

@@ -60,7 +60,9 @@ struct HolderBench {
         var coldNormalPath = 0
         /// Peer ("holders", "holders-reuse<R>", "no-holders", "raw") → sessions/s per round.
         var rates: [String: Figure] = [:]
+        /// Medians over raw's median; and per round, over raw's rate in that round.
         var rateOverRaw: [String: Double] = [:]
+        var rateRoundOverRaw: [String: Figure] = [:]
         /// Holder peers: [through a holder, normal path], summed over the rounds.
         var rateFastPath: [String: [Int]] = [:]
         var failures: [String] = []
@@ -221,6 +223,7 @@ struct HolderBench {
         for peer in peers { result.rates[peer] = Figure(rates[peer] ?? []) }
         for peer in peers where peer != "raw" {
             result.rateOverRaw[peer] = result.rates[peer]?.ratio(to: result.rates["raw"])
+            result.rateRoundOverRaw[peer] = Figure(zip(rates[peer] ?? [], rates["raw"] ?? []).map { $0 / $1 })
         }
         // Leave nothing running for the next part: session containers of the last round.
         for (peer, ganger) in gangers { _ = quiet(ganger, holders: peer == "no-holders" ? 0 : sizes.holders, limit: 30) }
