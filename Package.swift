@@ -17,7 +17,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
@@ -25,6 +24,10 @@ let package = Package(
         // (epoll, splice, accept4, pipe2, signalfd, eventfd, F_SETPIPE_SZ). No logic lives here.
         // libssl/libcrypto (Debian's libssl-dev to build, libssl3 to run): TLS to tcp:// daemons.
         .target(name: "CGangerShims", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+        // libyaml (Debian's libyaml-dev to build, libyaml-0-2 to run) parses the configuration;
+        // GangerCore composes its events. Not Yams: its full Foundation import costs 34 MB of ICU
+        // data in the static binary (docs/container.md).
+        .systemLibrary(name: "CYAML", providers: [.apt(["libyaml-dev"])]),
         .target(
             name: "EventLoop",
             dependencies: ["CGangerShims"],
@@ -35,7 +38,7 @@ let package = Package(
             dependencies: [
                 "EventLoop",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Yams", package: "Yams"),
+                "CYAML",
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: strict
@@ -61,13 +64,15 @@ let package = Package(
         // /proc/self/fd or lowering RLIMIT_NOFILE cannot be disturbed by tests running in parallel.
         .executableTarget(name: "eventloop-probe", dependencies: ["EventLoop"], path: "Tests/EventLoopProbe",
                           swiftSettings: strict),
-        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CTestCrypto", "eventloop-probe"],
+        // Test-only: helpers every test target uses (threads for blocking work, polling, random bytes).
+        .target(name: "TestSupport", dependencies: ["EventLoop"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CTestCrypto", "eventloop-probe", "TestSupport"],
                     swiftSettings: strict),
         // ganger: the status tests run `ganger status` against a live StatusServer.
-        .testTarget(name: "GangerCoreTests", dependencies: ["GangerCore", "EventLoop", "ganger"], swiftSettings: strict),
+        .testTarget(name: "GangerCoreTests", dependencies: ["GangerCore", "EventLoop", "ganger", "TestSupport"], swiftSettings: strict),
         // Against the real dockerd (`make docker-up`, `make images`); depending on the `ganger`
         // executable makes SwiftPM build it next to the test bundle, where the tests run it.
-        .testTarget(name: "IntegrationTests", dependencies: ["GangerCore", "EventLoop", "ganger"],
+        .testTarget(name: "IntegrationTests", dependencies: ["GangerCore", "EventLoop", "ganger", "TestSupport"],
                     path: "Tests/IntegrationTests", swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

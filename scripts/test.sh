@@ -42,6 +42,10 @@ stop_extra() {
             GANGER_MULTI_NET=10.223 GANGER_MULTI_BRIDGE=ganger-rb "$here/dockerd-multi.sh" down \
             || log "dockerd-multi.sh down (tcp set) failed (rc $?)"
     fi
+    # PodmanTests stops its podman itself; this is for a run killed in the middle of it.
+    if [[ -d /run/ganger-podman-test ]]; then
+        "$here/podman-service.sh" down || log "podman-service.sh down failed (rc $?)"
+    fi
     exit "$rc"
 }
 trap stop_extra EXIT

@@ -8,7 +8,8 @@ struct CleanupCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cleanup",
         abstract: "Remove this instance's containers (or, with --all, every ganger-labelled one).",
-        discussion: "Uses the daemons and instance name of the configuration file. A running Ganger removes "
+        discussion: "Uses the daemons and instance name of the configuration file; with consul, the daemons "
+            + "Consul lists now (one query per datacenter). A running Ganger removes "
             + "its predecessor's leftovers by itself at startup; this is for after a Ganger that will not come back."
     )
 
@@ -34,7 +35,8 @@ struct CleanupCommand: ParsableCommand {
             reactor.stop()
         }
         try reactor.run()
-        print("removed \(outcome.removed) container(s)")
+        print("removed \(outcome.removed) container(s) from \(outcome.daemons.count) daemon(s)"
+            + (outcome.daemons.isEmpty ? "" : ": " + outcome.daemons.joined(separator: ", ")))
         for error in outcome.errors { printError("ganger cleanup: \(error)") }
         if !outcome.errors.isEmpty { throw ExitCode.runtimeFailure }
     }

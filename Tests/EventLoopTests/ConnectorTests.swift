@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import EventLoop
+import TestSupport
 
 private enum Outcome: Sendable, Equatable {
     case connected(SocketAddress)

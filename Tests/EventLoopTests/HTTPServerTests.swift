@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import EventLoop
+import TestSupport
 
 /// A server on a loop thread of its own; `stop()` closes it on the loop, then ends the thread.
 private final class TestServer: Sendable {

@@ -2,6 +2,7 @@ import Glibc
 import Synchronization
 import Testing
 @testable import EventLoop
+import TestSupport
 
 @Suite struct ReactorTests {
     @Test func timers_fireInDeadlineOrder_andCancelledOnesNever() async throws {

@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 @testable import EventLoop
+import TestSupport
 
 /// A relay proxy on its own loop in front of a service the test plays with blocking sockets.
 private struct ProxyFixture {

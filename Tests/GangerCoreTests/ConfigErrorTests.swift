@@ -154,6 +154,18 @@ private func service(_ lines: String...) -> String {
         ])
     }
 
+    @Test func consulDaemonTLS_rules() {
+        #expect(errors("consul: {daemon_cert_path: /c, daemon_tls: {ca: a, cert: b, key: c}}\n" + minimal) == [
+            "consul.daemon_cert_path: give either daemon_tls or daemon_cert_path, not both",
+        ])
+        #expect(errors("consul: {daemon_tls: {ca: a, cert: \"\", colour: red}}\n" + minimal) == [
+            "consul.daemon_tls.colour: unknown key",
+            "consul.daemon_tls.cert: must not be empty",
+            "consul.daemon_tls.key: missing",
+        ])
+        #expect(errors("consul: {tls: {ca: a, cert: b, key: c}}\n" + minimal) == ["consul.tls: unknown key"])
+    }
+
     @Test func envClientAddress_withWarmPool_explainsWhy() {
         #expect(errors(service("client_address: env", "pool: {warm: 2}")) == [
             "services[0].client_address: env cannot be used with pool.warm 2: a pooled container is started "

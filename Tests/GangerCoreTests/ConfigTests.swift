@@ -77,7 +77,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 limits: {memory: 1g, cpus: 0.5, pids: 0}
                 network: isolated
                 pool: {warm: 2, reuse: 3}
-                queue: {max: 0, timeout: 0}
+                queue: {max: 0, timeout: 0, abort_on_close: true}
                 session: {max_duration: 1h, idle_timeout: 5m}
                 per_source: {max_connections: 4}
                 client_address: proxy-v2
@@ -101,7 +101,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
         #expect(s.ready == .init(attempts: 3, interval: .milliseconds(250), timeout: .seconds(120)))
         #expect(s.limits == .init(memory: ByteSize(bytes: 1 << 30), cpus: 0.5, pids: 0))
         #expect(s.pool == .init(warm: 2, reuse: 3))
-        #expect(s.queue == .init(max: 0, timeout: .zero))
+        #expect(s.queue == .init(max: 0, timeout: .zero, abortOnClose: true))
         #expect(s.session == .init(maxDuration: .seconds(3600), idleTimeout: .seconds(300)))
         #expect(s.clientAddress == .proxyV2)
         #expect(s.netns == .init(mode: .holder, holders: 0, reuse: 8))
@@ -116,6 +116,15 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
         #expect(config.consul == ConsulConfig(
             hosts: [HostPort(host: "127.0.0.1", port: 8500)], service: "docker", datacenters: ["eu", "us"],
             defaultMaxContainers: 10, consistency: .stale))
+    }
+
+    @Test func consul_daemonTLS_asFilesOrAsACertPath() throws {
+        let files = try parse("consul: {daemon_tls: {ca: /t/ca.pem, cert: /t/c.pem, key: /t/k.pem}}\n" + minimal)
+        #expect(files.consul?.daemonTLS == .init(ca: "/t/ca.pem", cert: "/t/c.pem", key: "/t/k.pem"))
+        let dir = try parse("consul: {daemon_cert_path: /etc/docker/certs/}\n" + minimal)
+        #expect(dir.consul?.daemonTLS == .init(ca: "/etc/docker/certs/ca.pem", cert: "/etc/docker/certs/cert.pem",
+                                               key: "/etc/docker/certs/key.pem"))
+        #expect(try parse("consul: {}\n" + minimal).consul?.daemonTLS == nil)
     }
 
     @Test func jsonInput_isAccepted() throws {
@@ -161,6 +170,36 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
         #expect(reparsed.services[0].command[2] == #"echo 'hi: there' \ "x""#)
     }
 
+    @Test func mergeKey_sharesOneServicesSettingsWithAnother() throws {
+        let config = try parse("""
+            services:
+              - &echo
+                name: echo
+                listen: 0.0.0.0:5454
+                image: ganger-echo:latest
+                port: 12345
+                limits: {memory: 64m, pids: 64}
+              - <<: *echo
+                name: echo-2
+                listen: 0.0.0.0:5455
+            """)
+        #expect(config.services.map(\.name) == ["echo", "echo-2"])
+        #expect(config.services[1].listen == HostPort(host: "0.0.0.0", port: 5455))
+        #expect(config.services[1].image == "ganger-echo:latest" && config.services[1].port == 12345)
+        #expect(config.services[1].limits == config.services[0].limits && config.services[1].limits.pids == 64)
+    }
+
+    @Test func renderedYAML_quotesExactlyTheStringsThatWouldReadBackAsAnotherType() throws {
+        let original = try parse(minimal + """
+
+                command: ["yes", "Off", "1_000", "0o17", "1:30", "2024-01-02", "1e3", "nULL", "y", "1.2.3", plain-word]
+            """)
+        let rendered = original.renderYAML()
+        #expect(rendered.contains(
+            #"    command: ["yes", "Off", "1_000", "0o17", "1:30", "2024-01-02", "1e3", nULL, y, 1.2.3, plain-word]"# + "\n"))
+        #expect(try ConfigLoader.parse(yaml: rendered, source: "rendered", environment: [:]) == original)
+    }
+
     @Test func renderedYAML_ofDefaults_isDESIGNsExample() throws {
         let rendered = try parse(minimal).renderYAML()
         #expect(rendered == """
@@ -180,7 +219,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 limits: {memory: 256m, cpus: 1.0, pids: 256}
                 network: bridge
                 pool: {warm: 0, reuse: 1}
-                queue: {max: 1000, timeout: 1m}
+                queue: {max: 1000, timeout: 1m, abort_on_close: false}
                 session: {max_duration: 0s, idle_timeout: 0s}
                 per_source: {max_connections: 0}
                 client_address: none
@@ -198,6 +237,13 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
     @Test func renderedYAML_withConsul_roundTrips() throws {
         let original = try parse("consul: {hosts: [\"c1:8500\", \"[::1]:8501\"], datacenters: [eu], consistency: consistent}\n" + minimal)
         #expect(try ConfigLoader.parse(yaml: original.renderYAML(), source: "rendered", environment: [:]) == original)
+    }
+
+    @Test func renderedYAML_withConsulDaemonCertPath_printsItExpanded_andRoundTrips() throws {
+        let original = try parse("consul: {datacenters: [eu], daemon_cert_path: /certs}\n" + minimal)
+        let text = original.renderYAML()
+        #expect(text.contains("  daemon_tls:\n    ca: /certs/ca.pem\n    cert: /certs/cert.pem\n    key: /certs/key.pem\n"), "\(text)")
+        #expect(try ConfigLoader.parse(yaml: text, source: "rendered", environment: [:]) == original)
     }
 
     @Test func resolvePath_prefersFlagThenEnvironmentThenDefault() {

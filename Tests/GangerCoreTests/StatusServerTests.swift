@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import Testing
 @testable import GangerCore
+import TestSupport
 
 /// A StatusServer on a loop thread of its own, serving whatever `snapshot` holds.
 private final class RunningStatus: Sendable {
@@ -79,6 +80,35 @@ private struct ParsedSample: Decodable {
         #expect(route("/healthz", snapshot).status == 503)
     }
 
+    @Test func healthz_503WhenTheOnlyAnsweringDaemonIsDraining() {
+        var snapshot = StatusSnapshot.sample()
+        snapshot.daemons = snapshot.daemons.filter { $0.state != .up }
+        #expect(snapshot.daemons.contains { $0.up && $0.state == .draining })
+        #expect(route("/healthz", snapshot).status == 503)
+    }
+
+    @Test func drainingDaemon_showsDrainOnThePage_inTheTable_andInMetrics() {
+        let page = String(decoding: route("/").body, as: UTF8.self)
+        #expect(page.contains("<tr class=\"draining\"><td class=\"name\">tcp://10.0.0.13:2376</td><td><span class=\"badge draining\""))
+        #expect(page.contains(">DRAIN</span>"))
+        var down = StatusSnapshot.sample()
+        down.daemons[2].up = false
+        #expect(String(decoding: route("/", down).body, as: UTF8.self).contains(">DRAIN</span> <span class=\"badge down\">DOWN</span>"))
+        let table = StatusTable.render(.sample())
+        #expect(table.split(separator: "\n").contains { $0.contains("tcp://10.0.0.13:2376") && $0.contains("drain") })
+        let metrics = Metrics.render(.sample())
+        #expect(metrics.contains("ganger_daemon_draining{daemon=\"tcp://10.0.0.13:2376\"} 1\n"))
+        #expect(metrics.contains("ganger_daemon_draining{daemon=\"unix:///var/run/docker.sock\"} 0\n"))
+        #expect(metrics.contains("ganger_daemon_up{daemon=\"tcp://10.0.0.13:2376\"} 1\n"))
+    }
+
+    @Test func statusJSON_withoutState_fromAnOlderGanger_isReadByUp() throws {
+        let old = #"[{"url":"tcp://a:1","up":true,"sinceUnix":1,"containers":0,"maxContainers":2},"#
+            + #"{"url":"tcp://b:1","up":false,"sinceUnix":1,"containers":0,"maxContainers":2}]"#
+        let daemons = try JSONDecoder().decode([StatusSnapshot.Daemon].self, from: Data(old.utf8))
+        #expect(daemons.map(\.state) == [.up, .down])
+    }
+
     @Test func contentTypes() {
         #expect(route("/").headers["content-type"] == "text/html; charset=utf-8")
         #expect(route("/status.json").headers["content-type"] == "application/json")
@@ -147,6 +177,7 @@ private struct ParsedSample: Decodable {
         #expect(families["ganger_session_ttfb_seconds"] == "histogram")
         #expect(families["ganger_daemon_up"] == "gauge")
         #expect(families["ganger_daemon_containers"] == "gauge")
+        #expect(families["ganger_daemon_draining"] == "gauge")
         #expect(families["ganger_session_ends"] == "counter")
         #expect(families["ganger_holders_ready"] == "gauge")
         #expect(families["ganger_holders_per_daemon"] == "gauge")
@@ -166,6 +197,7 @@ private struct ParsedSample: Decodable {
         #expect(value("ganger_session_ttfb_seconds_count", ["service": "echo"]) == 12_338)
         #expect(value("ganger_session_ttfb_seconds_sum", ["service": "echo"]) == 1_234.5)
         #expect(value("ganger_daemon_up", ["daemon": "tcp://10.0.0.12:2375"]) == 0)
+        #expect(value("ganger_daemon_draining", ["daemon": "tcp://10.0.0.13:2376"]) == 1)
         #expect(value("ganger_daemon_containers", ["daemon": "unix:///var/run/docker.sock"]) == 13)
         #expect(value("ganger_session_ends_total",
                       ["service": hive, "reason": "ready timeout: no answer on port 10000\nafter 50 attempts"]) == 3)
@@ -235,7 +267,7 @@ private struct ParsedSample: Decodable {
         #expect(dumpCode == 0, "chromium --dump-dom: \(dom.suffix(2000))")
         #expect(shotCode == 0 && phoneCode == 0, "chromium --screenshot: \(shotLog.suffix(2000))")
         for expected in ["ganger-prod", "12345", "987654321 bytes", "115.0 GiB", "412 ms", "3.1 ms", "1.93 s",
-                         "unix:///var/run/docker.sock", "13/16", "Connection refused (errno 111)",
+                         "unix:///var/run/docker.sock", "13/16", "Connection refused (errno 111)", "DRAIN",
                          "hive &lt;sql&gt; &amp; \"friends\"", "&lt;no such image&gt;", "203.0.113.7:51234",
                          "Network holders", "86.3 %"] {
             #expect(dom.contains(expected), "the rendered page lacks \(expected)")

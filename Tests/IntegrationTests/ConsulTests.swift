@@ -1,5 +1,7 @@
 import Glibc
+import GangerCore
 import Testing
+import TestSupport
 
 /// Consul discovery against `FixtureConsul` (a stand-in serving Consul's documented answers; no
 /// Consul server is installable here) and this suite's two loopback-TCP dockerds (`TCPDaemons`):
@@ -11,7 +13,8 @@ struct ConsulTests {
                                serviceAddress: "", port: TCPDaemons.portBase + k, tags: ["max_containers:\(cap)"], passing: passing)
     }
 
-    static func yaml(instance: String, consul: FixtureConsul, datacenters: [String]) -> String {
+    /// `consulExtra`: more keys of `consul:`, each a line indented by two.
+    static func yaml(instance: String, consul: FixtureConsul, datacenters: [String], consulExtra: [String] = []) -> String {
         ([
             "instance: \(instance)",
             "consul:",
@@ -20,6 +23,7 @@ struct ConsulTests {
             "  datacenters: [\(datacenters.joined(separator: ", "))]",
             "  default_max_containers: 10",
             "  consistency: stale",
+        ] + consulExtra + [
             "services:", ServiceYAML.echo().yaml,
             "status: {listen: 127.0.0.1:0}", "docker_timeout: 30s", "shutdown_grace: 2s", "log: {level: debug, format: text}",
         ]).joined(separator: "\n") + "\n"
@@ -70,6 +74,22 @@ struct ConsulTests {
                 // Daemon 1 deregisters: drained. Its sessions go on, bytes intact.
                 consul.update { $0.removeAll { $0.serviceID == "docker-1" } }
                 try Self.waitFor("daemon left the catalog", in: ganger)
+                // The status page, /status.json and /metrics read it as draining (HAProxy's DRAIN), not up.
+                let status = try ganger.status()
+                let drained = try #require(status.daemons.first { $0.url == TCPDaemons.url(1) }, "\(status.daemons)")
+                let other = try #require(status.daemons.first { $0.url == TCPDaemons.url(2) }, "\(status.daemons)")
+                guard drained.state == .draining, drained.up, drained.containers == 2, other.state == .up else {
+                    throw HarnessError("status of the drained daemon: \(drained), the other: \(other)")
+                }
+                let page = try ganger.statusGet("/").body
+                guard page.contains("<tr class=\"draining\"><td class=\"name\">\(TCPDaemons.url(1))</td>"), page.contains(">DRAIN</span>") else {
+                    throw HarnessError("the page shows no DRAIN for \(TCPDaemons.url(1)):\n\(page)")
+                }
+                let metrics = try ganger.statusGet("/metrics").body
+                guard metrics.contains("ganger_daemon_draining{daemon=\"\(TCPDaemons.url(1))\"} 1"),
+                      metrics.contains("ganger_daemon_draining{daemon=\"\(TCPDaemons.url(2))\"} 0") else {
+                    throw HarnessError("/metrics: \(metrics)")
+                }
                 for client in held.clients[0..<2] {
                     let payload = randomBytes(64 << 10)
                     try client.sendAll(payload)

@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// Ganger in its own container (the image of `scripts/build-image.sh`, see `GangerImage`) as
 /// PID 1 on the real dockerd: the Docker socket mounted, its sessions' containers siblings on

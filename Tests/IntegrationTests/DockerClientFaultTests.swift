@@ -2,6 +2,7 @@ import EventLoop
 @testable import GangerCore
 import Glibc
 import Testing
+import TestSupport
 
 /// `DockerClient` against a FAKE daemon (`FakeDaemon`, a blocking unix-socket server in this
 /// process): a real dockerd will not send garbage or hang on demand. Everything else about the

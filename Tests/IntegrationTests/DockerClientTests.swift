@@ -3,6 +3,7 @@ import EventLoop
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
 
 /// GangerCore's `DockerClient` against the real dockerd (`make docker-up`, `make images`).
 /// Every container carries Ganger's labels with an instance of its own, so nothing else ever

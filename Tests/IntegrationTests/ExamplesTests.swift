@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// Every Example's own ganger.yml, run as written except: its instance becomes the test's,
 /// its listen and status addresses `127.0.0.1:0`, and (sandbox) its network one of the test's.
@@ -53,7 +54,7 @@ struct ExamplesTests {
         try requireImage("ganger-sandbox:latest", "Examples/sandbox/build.sh")
         let instance = uniqueInstance("ex-sandbox")
         let network = "itest-sandbox-\(randomTag())"
-        try await onThread { try DockerCLI.docker(["network", "create", "--internal", network]) }
+        _ = try await onThread { try DockerCLI.docker(["network", "create", "--internal", network]) }
         defer { _ = try? run(DockerCLI.path, ["-H", DockerCLI.daemonURL, "network", "rm", network], timeout: .seconds(30)) }
         let yaml = try exampleConfig("sandbox", instance: instance, replacements: [("network: ganger-sandbox", "network: \(network)")])
         try await withGanger(instance: instance, yaml: yaml, services: ["sandbox"]) { ganger, addresses in

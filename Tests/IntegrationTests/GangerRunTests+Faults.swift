@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// `ganger run` when clients, containers or ganger itself misbehave.
 extension GangerRunTests {

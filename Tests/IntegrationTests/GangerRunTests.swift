@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// `ganger run` end to end against the real dockerd: sessions through fresh containers.
 ///

@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// `ganger run` and `ganger check` at startup: pull policies against the real daemon, and
 /// configuration errors (exit 1, naming the key path).

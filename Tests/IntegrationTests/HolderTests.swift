@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// `netns.mode: holder` against the real dockerd: session containers join pre-started network
 /// holders (`NetworkMode: container:<holder>`), holders are replaced and cleaned up.

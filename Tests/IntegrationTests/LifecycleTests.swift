@@ -2,6 +2,7 @@ import GangerCore
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
 
 /// A connection's life as docs/operations.md promises it, judged from outside against the real
 /// dockerd: the warm pool and reuse, session limits, the client's address inside the container,
@@ -272,6 +273,56 @@ struct LifecycleTests {
             let keptImage = try await onThread { try imageOfANewSession(address, instance: instance) }
             #expect(keptImage == "ganger-sink-reply:latest", "after an invalid reload a new session ran \(keptImage)")
             try await onThread { try held.echo("held after the invalid reload\n") }
+        }
+    }
+
+    @Test func sighup_aPooledContainerOnLoanDuringTheReload_isNotReusedWithTheOldSettings() async throws {
+        let instance = uniqueInstance("reload-loan")
+        let pool = ["pool: {warm: 1, reuse: 3}"]
+        let first = gangerConfig(instance: instance, services: [ServiceYAML(name: "echo", image: "ganger-echo:latest", extra: pool)])
+        let second = gangerConfig(instance: instance, services: [ServiceYAML(name: "echo", image: "ganger-sink-reply:latest", extra: pool)])
+        try await withGanger(instance: instance, yaml: first, services: ["echo"]) { ganger, addresses in
+            let address = try #require(addresses["echo"])
+            try await onThread {
+                let (ready, ok) = try ganger.waitForStatus(timeout: .seconds(30)) { $0.services[0].poolReady == 1 }
+                guard ok else { throw HarnessError("poolReady \(ready.services[0].poolReady) 30 s after startup, expected 1") }
+                let loaned = try DockerCLI.containers(instance: instance)
+                guard loaned.count == 1 else { throw HarnessError("pool.warm 1: containers \(loaned)") }
+                // The pooled container serves this session and, with reuse 3, would come back.
+                let held = try Client(address)
+                let payload = Array("on loan\n".utf8)
+                try held.sendAll(payload)
+                guard try held.receive(count: payload.count) == payload else { throw HarnessError("held session: echo differs") }
+
+                try ganger.rewriteConfig(second)
+                ganger.process.send(SIGHUP)
+                guard ganger.waitForLog("configuration reloaded") else { throw HarnessError("no reload 10 s after SIGHUP") }
+                try held.shutdownWrite()
+                _ = try held.receiveAll(timeout: .seconds(10))
+                held.close()
+
+                // It was made with the old image: removed, not put back in the pool.
+                var now: [String] = []
+                let gone = try poll(timeout: .seconds(15), interval: .milliseconds(50)) {
+                    now = try DockerCLI.containers(instance: instance)
+                    return !now.contains(loaned[0])
+                }
+                try check(gone, "the container lent before the reload is still there 15 s after its session: \(now)")
+                let client = try Client(address)
+                defer { client.close() }
+                try client.sendAll(payload)
+                // sink-reply answers at EOF: look at the containers while the session is open.
+                var images: [String] = []
+                _ = try poll(timeout: .seconds(20), interval: .milliseconds(50)) {
+                    images = try DockerCLI.containers(instance: instance).map { try DockerCLI.inspect($0, format: "{{.Config.Image}}") }
+                    return !images.isEmpty
+                }
+                try check(!images.isEmpty && images.allSatisfy { $0 == "ganger-sink-reply:latest" },
+                          "containers of the instance after the reload run \(images)")
+                try client.shutdownWrite()
+                let (back, end) = try client.receiveAll(timeout: .seconds(20))
+                try check(back == payload && end == .eof, "new session: \(back.count) of \(payload.count) bytes back, \(end)")
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// `tcp://` daemons: Ganger places sessions on dockerds it reaches over TCP (loopback ports of
 /// this suite's own daemons, `TCPDaemons`), publishes each container's service port on the
@@ -85,13 +86,7 @@ struct RemoteDaemonTests {
             defer { held.closeAll() }
             let (running, ports) = try await onThread { () throws -> (Int, [String]) in
                 for i in 0..<3 { held.clients.append(try openEchoingClient(address, tag: "ssh \(i)")) }
-                for client in held.clients {
-                    let payload = randomBytes(256 << 10)
-                    try client.sendAll(payload)
-                    guard try client.receive(count: payload.count, timeout: .seconds(30)) == payload else {
-                        throw HarnessError("256 KiB echo through an ssh:// daemon differs")
-                    }
-                }
+                try echoBulk(held.clients, bytes: 256 << 10, through: "an ssh:// daemon")
                 let ids = try TCPDaemons.containers(1, instance: instance, all: false)
                 let ports = try ids.map { id in
                     try TCPDaemons.docker(1, ["inspect", "-f", "{{range $p, $b := .NetworkSettings.Ports}}{{$p}}={{range $b}}{{.HostPort}} {{end}}{{end}}", id])
@@ -111,33 +106,7 @@ struct RemoteDaemonTests {
     @Test func tlsDaemon_mutualTLS_sessionsServed_bytesIntact_noLeftovers() async throws {
         try await onThread { try TLSDaemon.requireEnvironment() }
         let instance = uniqueInstance("tls")
-        let ganger = try await onThread { try GangerProcess(instance: instance, yaml: TLSDaemon.yaml(instance: instance, client: "client")) }
-        defer {
-            _ = try? ganger.terminate(signal: SIGTERM, timeout: .seconds(15))
-            let left = (try? TLSDaemon.removeAll(instance: instance)) ?? ["(cannot list)"]
-            #expect(left.isEmpty, "teardown: containers of \(instance) left: \(left)")
-        }
-        let addresses = try await onThread { try ganger.waitUntilListening(["echo"]) }
-        let address = try #require(addresses["echo"])
-        let held = HeldClients()
-        defer { held.closeAll() }
-        let running = try await onThread { () throws -> Int in
-            do {
-                for i in 0..<2 { held.clients.append(try openEchoingClient(address, tag: "tls \(i)")) }
-            } catch {
-                throw HarnessError("\(error)\n\(ganger.log)")
-            }
-            for client in held.clients {
-                let payload = randomBytes(128 << 10)
-                try client.sendAll(payload)
-                guard try client.receive(count: payload.count, timeout: .seconds(30)) == payload else { throw HarnessError("echo differs") }
-            }
-            return try TLSDaemon.containers(instance: instance, all: false).count
-        }
-        #expect(running == 2, "containers on the TLS daemon with 2 sessions open: \(running)\n\(ganger.log)")
-        held.closeAll()
-        let gone = try await onThread { try poll(timeout: .seconds(30), interval: .milliseconds(200)) { try TLSDaemon.containers(instance: instance).isEmpty } }
-        #expect(gone, "containers left after the sessions ended\n\(ganger.log)")
+        try await expectTwoSessionsThroughTLSDaemon(instance: instance, yaml: TLSDaemon.yaml(instance: instance, client: "client"))
     }
 
     @Test func tlsDaemon_clientCertificateFromAnotherCA_isRefused_exit2() async throws {

@@ -1,6 +1,7 @@
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
 
 /// Placement, caps, the wait queue, per-source limits and daemon health, judged from outside on
 /// the two extra dockerds (`scripts/dockerd-multi.sh up 2`, which `make test` brings up).
@@ -153,9 +154,10 @@ struct SchedulerTests {
         }
     }
 
-    @Test func aQueuedClientThatLeaves_noContainerIsEverCreatedForIt() async throws {
+    @Test func abortOnClose_aQueuedClientThatLeaves_noContainerIsEverCreatedForIt() async throws {
         let instance = uniqueInstance("qleave")
-        let yaml = multiDaemonConfig(instance: instance, capacities: [1, 1], service: .echo())
+        let service = ServiceYAML(name: "echo", image: "ganger-echo:latest", extra: ["queue: {abort_on_close: true}"])
+        let yaml = multiDaemonConfig(instance: instance, capacities: [1, 1], service: service)
         let since = Int(time(nil)) - 1
         try await withMultiGanger(instance: instance, yaml: yaml) { ganger, addresses in
             let address = try #require(addresses["echo"])
@@ -190,6 +192,33 @@ struct SchedulerTests {
         }
     }
 
+    @Test func byDefault_aQueuedClientThatHalfCloses_keepsItsPlace_andGetsItsAnswer() async throws {
+        let instance = uniqueInstance("qhalf")
+        let yaml = multiDaemonConfig(instance: instance, capacities: [1, 1], service: .echo())
+        try await withMultiGanger(instance: instance, yaml: yaml) { ganger, addresses in
+            let address = try #require(addresses["echo"])
+            let held = HeldClients()
+            defer { held.closeAll() }
+            try await onThread {
+                held.clients = [try openEchoingClient(address, tag: "a"), try openEchoingClient(address, tag: "b")]
+                // A request, then a half-close (what `nc -N` does), while every daemon is full.
+                let queued = try Client(address)
+                defer { queued.close() }
+                let payload = Array("asked while queued\n".utf8) + randomBytes(2048)
+                try queued.sendAll(payload)
+                try queued.shutdownWrite()
+                let (snapshot, waiting) = try ganger.waitForStatus(timeout: .seconds(10)) { $0.services[0].queueCurrent == 1 }
+                try check(waiting, "queueCurrent \(snapshot.services[0].queueCurrent) with both daemons full, expected 1")
+                usleep(300_000)
+                let still = try ganger.status().services[0].queueCurrent
+                try check(still == 1, "the half-closed client left the queue (queueCurrent \(still))")
+                held.closeAll()
+                let (back, end) = try queued.receiveAll(timeout: .seconds(30))
+                try check(end == .eof && back == payload, "the queued client got \(back.count) of \(payload.count) bytes back, \(end)")
+            }
+        }
+    }
+
     @Test func perSourceMaxOne_aSecondConnectionFromLoopbackIsClosedAtOnce() async throws {
         let instance = uniqueInstance("persource")
         let service = ServiceYAML(name: "echo", image: "ganger-echo:latest", extra: ["per_source: {max_connections: 1}"])
@@ -202,9 +231,9 @@ struct SchedulerTests {
                 let closed = try timeToClose(second, timeout: .seconds(5))
                 // The count goes down when the first leaves: the next one is served.
                 first.close()
-                let served = (try? poll(timeout: .seconds(10), interval: .milliseconds(100)) {
+                let served = poll(timeout: .seconds(10), interval: .milliseconds(100)) {
                     (try? openEchoingClient(address, tag: "third", timeout: .seconds(20)))?.close() != nil
-                }) ?? false
+                }
                 return (closed, served)
             }
             #expect(second.end != .timedOut && second.bytes == 0, "second connection: \(second)\n\(ganger.log)")

@@ -1,6 +1,7 @@
 import GangerCore
 import Glibc
 import Testing
+import TestSupport
 
 /// The status listener of a real `ganger run` after a known workload: /status.json, /metrics,
 /// /healthz, and the HTML page as headless Chromium renders it (screenshot in

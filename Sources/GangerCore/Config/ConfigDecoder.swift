@@ -1,6 +1,4 @@
-import Yams
-
-/// Walks a Yams node tree and turns scalars into typed values, recording every problem with
+/// Walks a composed YAML tree (`YAMLComposer`) and turns scalars into typed values, recording every problem with
 /// its full key path instead of stopping at the first.
 ///
 /// Each accessor returns the caller's default (or nil for required values) after recording an
@@ -15,45 +13,45 @@ final class ConfigDecoder {
 
     /// The values of a mapping by key, after reporting every key not in `known`.
     /// Nil (with an error) when the node is not a mapping; null counts as an empty mapping.
-    func fields(_ node: Node?, at path: String, known: [String]) -> Fields? {
+    func fields(_ node: YAMLNode?, at path: String, known: [String]) -> Fields? {
         guard let node, !Self.isNull(node) else { return Fields(path: path, values: [:]) }
-        guard case .mapping(let mapping) = node else {
+        guard case .mapping(let mapping, _) = node else {
             fail(path, "\(path.isEmpty ? "the document must be" : "must be") a mapping of \(known.joined(separator: ", ")), not \(Self.kind(node))")
             return nil
         }
-        var values: [String: Node] = [:]
+        var values: [String: YAMLNode] = [:]
         for (keyNode, value) in mapping {
             guard case .scalar(let key) = keyNode else {
                 fail(path, "keys must be plain names, not \(Self.kind(keyNode))")
                 continue
             }
-            guard known.contains(key.string) else {
-                fail(Self.join(path, key.string), "unknown key")
+            guard known.contains(key.text) else {
+                fail(Self.join(path, key.text), "unknown key")
                 continue
             }
-            values[key.string] = value
+            values[key.text] = value
         }
         return Fields(path: path, values: values)
     }
 
     /// The elements of a list; nil when absent or null. Nil with an error when not a list.
-    func list(_ fields: Fields, _ key: String) -> [Node]? {
+    func list(_ fields: Fields, _ key: String) -> [YAMLNode]? {
         guard let node = fields[key] else { return nil }
-        guard case .sequence(let sequence) = node else {
+        guard case .sequence(let items, _) = node else {
             fail(fields.path(key), "must be a list, not \(Self.kind(node))")
             return nil
         }
-        return Array(sequence)
+        return items
     }
 
     /// A scalar's text; nil when absent or null. Nil with an error for a list or mapping.
-    func text(_ node: Node?, at path: String) -> String? {
+    func text(_ node: YAMLNode?, at path: String) -> String? {
         guard let node, !Self.isNull(node) else { return nil }
         guard case .scalar(let scalar) = node else {
             fail(path, "must be a single value, not \(Self.kind(node))")
             return nil
         }
-        return scalar.string
+        return scalar.text
     }
 
     /// A value parsed from a scalar, or `fallback` when absent or invalid (then with an error).
@@ -157,17 +155,16 @@ final class ConfigDecoder {
     }
 
     /// YAML's null: an empty value, `~` or `null` written plainly (a quoted "null" is a string).
-    static func isNull(_ node: Node) -> Bool {
-        guard case .scalar(let scalar) = node, scalar.style == .plain || scalar.style == .any else { return false }
-        return ["", "~", "null", "Null", "NULL"].contains(scalar.string)
+    static func isNull(_ node: YAMLNode) -> Bool {
+        guard case .scalar(let scalar) = node else { return false }
+        return scalar.isNull
     }
 
-    private static func kind(_ node: Node) -> String {
+    private static func kind(_ node: YAMLNode) -> String {
         switch node {
-        case .scalar(let scalar): "the value \(shown(scalar.string))"
+        case .scalar(let scalar): "the value \(shown(scalar.text))"
         case .mapping: "a mapping"
         case .sequence: "a list"
-        case .alias: "an alias"
         }
     }
 }
@@ -175,10 +172,10 @@ final class ConfigDecoder {
 /// The known keys of one mapping with their (non-null) values, and the mapping's path.
 struct Fields {
     let path: String
-    let values: [String: Node]
+    let values: [String: YAMLNode]
 
     /// The value of `key`, nil when absent or null.
-    subscript(key: String) -> Node? {
+    subscript(key: String) -> YAMLNode? {
         values[key].flatMap { ConfigDecoder.isNull($0) ? nil : $0 }
     }
 

@@ -1,5 +1,4 @@
 import Glibc
-import Yams
 
 /// Finds, reads, parses and checks a configuration file.
 ///
@@ -49,33 +48,17 @@ public enum ConfigLoader {
         source: String,
         environment: [String: String]
     ) throws(ConfigErrors) -> GangerConfig {
-        let root: Node?
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: yaml)
+            root = try YAMLComposer.compose(yaml)
         } catch {
-            throw ConfigErrors(source: source, errors: [ConfigError(path: "", message: syntaxMessage(error))])
+            throw ConfigErrors(source: source, errors: [error])
         }
         let decoder = ConfigDecoder()
         let config = GangerConfig.decode(root, environment: environment, decoder)
         let errors = decoder.errors + config.validationErrors()
         guard errors.isEmpty else { throw ConfigErrors(source: source, errors: errors) }
         return config
-    }
-
-    /// Yams' error on one line, with the line and column where libyaml gave up.
-    private static func syntaxMessage(_ error: any Error) -> String {
-        switch error as? YamlError {
-        case .scanner(let context, let problem, let mark, _),
-             .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
-            let while_ = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
-            return "not valid YAML: line \(mark.line), column \(mark.column): \(problem)\(while_)"
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            let keys = duplicates.sorted().joined(separator: ", ")
-            return "not valid YAML: the mapping at line \(context.mark.line) has a key twice: \(keys)"
-        default:
-            return "not valid YAML: \(error)"
-        }
     }
 
     /// The whole file. Plain open(2)/read(2): a config file is small, read once at startup

@@ -10,6 +10,9 @@ public struct ConsulConfig: Sendable, Equatable {
     public var defaultMaxContainers: Int
     /// The read consistency mode of catalog queries.
     public var consistency: Consistency
+    /// Client certificates for every discovered daemon (`daemon_tls`, or `daemon_cert_path`):
+    /// each is then reached over mutual TLS as a static daemon with `tls`; nil = plain TCP.
+    public var daemonTLS: DaemonConfig.TLS?
 
     /// Consul's consistency modes (`?stale`, none, `?consistent` on the HTTP API).
     public enum Consistency: String, Sendable, CaseIterable {
@@ -25,12 +28,14 @@ public struct ConsulConfig: Sendable, Equatable {
         service: String = "docker",
         datacenters: [String] = [],
         defaultMaxContainers: Int = 10,
-        consistency: Consistency = .stale
+        consistency: Consistency = .stale,
+        daemonTLS: DaemonConfig.TLS? = nil
     ) {
         self.hosts = hosts
         self.service = service
         self.datacenters = datacenters
         self.defaultMaxContainers = defaultMaxContainers
         self.consistency = consistency
+        self.daemonTLS = daemonTLS
     }
 }

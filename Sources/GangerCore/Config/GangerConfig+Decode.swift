@@ -1,5 +1,3 @@
-import Yams
-
 extension GangerConfig {
     static let keys = [
         "instance", "daemons", "consul", "services", "status", "docker_timeout", "shutdown_grace", "log",
@@ -7,7 +5,7 @@ extension GangerConfig {
 
     /// Decodes a whole document (nil = empty document). Returns a config even when errors were
     /// recorded, so that the cross-field checks can still run on what was understood.
-    static func decode(_ root: Node?, environment: [String: String], _ decoder: ConfigDecoder) -> GangerConfig {
+    static func decode(_ root: YAMLNode?, environment: [String: String], _ decoder: ConfigDecoder) -> GangerConfig {
         var config = GangerConfig(services: [])
         guard let f = decoder.fields(root, at: "", known: keys) else { return config }
         config.instance = decoder.value(f, "instance", default: config.instance) { text throws(ConfigError) in
@@ -58,7 +56,7 @@ extension GangerConfig {
     }
 
     /// One `daemons[i]` entry: `url`, `max_containers`, and optionally `tls` or `cert_path`.
-    private static func decodeDaemon(_ node: Node, at path: String, _ decoder: ConfigDecoder) -> DaemonConfig {
+    private static func decodeDaemon(_ node: YAMLNode, at path: String, _ decoder: ConfigDecoder) -> DaemonConfig {
         var daemon = DaemonConfig(url: .localSocket)
         guard let f = decoder.fields(node, at: path, known: ["url", "max_containers", "tls", "cert_path"]) else {
             return daemon
@@ -66,21 +64,7 @@ extension GangerConfig {
         daemon.url = decoder.required(f, "url", DaemonURL.parse) ?? daemon.url
         daemon.maxContainers = decoder.int(
             f, "max_containers", default: daemon.maxContainers, minimum: -1, hint: "-1 = unlimited, 0 = none")
-        if f["tls"] != nil,
-           let tls = decoder.fields(f["tls"], at: f.path("tls"), known: ["ca", "cert", "key"]) {
-            let ca = decoder.required(tls, "ca", ConfigDecoder.nonEmpty)
-            let cert = decoder.required(tls, "cert", ConfigDecoder.nonEmpty)
-            let key = decoder.required(tls, "key", ConfigDecoder.nonEmpty)
-            if let ca, let cert, let key { daemon.tls = .init(ca: ca, cert: cert, key: key) }
-        }
-        if let certPath = decoder.value(f, "cert_path", default: nil, { text throws(ConfigError) in
-            try ConfigDecoder.nonEmpty(text)
-        }) {
-            if f["tls"] != nil {
-                decoder.fail(f.path("cert_path"), "give either tls or cert_path, not both")
-            }
-            daemon.tls = .init(certPath: certPath)
-        }
+        daemon.tls = decodeTLS(f, "tls", "cert_path", decoder)
         if daemon.tls != nil, f["url"] != nil, !daemon.url.isTCP {
             let key = f["tls"] != nil ? "tls" : "cert_path"
             decoder.fail(f.path(key), "TLS applies only to tcp:// daemons, not \(daemon.url)")
@@ -88,10 +72,33 @@ extension GangerConfig {
         return daemon
     }
 
+    /// Client certificates for daemons, written as `TLS_KEY: {ca, cert, key}` or as
+    /// `CERT_PATH_KEY: DIR` (Docker's `DOCKER_CERT_PATH` layout), never both; nil when neither.
+    private static func decodeTLS(_ f: Fields, _ tlsKey: String, _ certPathKey: String,
+                                  _ decoder: ConfigDecoder) -> DaemonConfig.TLS? {
+        var result: DaemonConfig.TLS?
+        if f[tlsKey] != nil,
+           let tls = decoder.fields(f[tlsKey], at: f.path(tlsKey), known: ["ca", "cert", "key"]) {
+            let ca = decoder.required(tls, "ca", ConfigDecoder.nonEmpty)
+            let cert = decoder.required(tls, "cert", ConfigDecoder.nonEmpty)
+            let key = decoder.required(tls, "key", ConfigDecoder.nonEmpty)
+            if let ca, let cert, let key { result = .init(ca: ca, cert: cert, key: key) }
+        }
+        if let certPath = decoder.value(f, certPathKey, default: nil, { text throws(ConfigError) in
+            try ConfigDecoder.nonEmpty(text)
+        }) {
+            if f[tlsKey] != nil {
+                decoder.fail(f.path(certPathKey), "give either \(tlsKey) or \(certPathKey), not both")
+            }
+            result = .init(certPath: certPath)
+        }
+        return result
+    }
+
     /// The `consul:` mapping; every key has a default, so `consul: {}` means the local agent.
     private static func decodeConsul(_ top: Fields, _ decoder: ConfigDecoder) -> ConsulConfig {
         var consul = ConsulConfig()
-        let known = ["hosts", "service", "datacenters", "default_max_containers", "consistency"]
+        let known = ["hosts", "service", "datacenters", "default_max_containers", "consistency", "daemon_tls", "daemon_cert_path"]
         guard let f = decoder.fields(top["consul"], at: top.path("consul"), known: known) else { return consul }
         if let hosts = decoder.list(f, "hosts") {
             consul.hosts = hosts.enumerated().compactMap { (index, node) -> HostPort? in
@@ -114,6 +121,8 @@ extension GangerConfig {
         consul.defaultMaxContainers = decoder.int(
             f, "default_max_containers", default: consul.defaultMaxContainers, minimum: -1, hint: "-1 = unlimited")
         consul.consistency = decoder.choice(f, "consistency", default: consul.consistency)
+        // `daemon_` because the certificates are for the discovered Docker daemons, not for Consul.
+        consul.daemonTLS = decodeTLS(f, "daemon_tls", "daemon_cert_path", decoder)
         return consul
     }
 }

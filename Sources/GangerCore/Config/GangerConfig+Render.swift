@@ -1,5 +1,3 @@
-import Yams
-
 extension GangerConfig {
     /// The fully resolved configuration as YAML: every key, defaults filled in, durations and
     /// sizes in their shortest exact form. This is what `ganger check` prints, and parsing it
@@ -17,6 +15,10 @@ extension GangerConfig {
             out.append("  datacenters: \(flowList(consul.datacenters))")
             out.append("  default_max_containers: \(consul.defaultMaxContainers)")
             out.append("  consistency: \(consul.consistency.rawValue)")
+            if let tls = consul.daemonTLS {
+                out.append("  daemon_tls:")
+                out += render(tls, indent: "    ")
+            }
         } else {
             out.append("daemons:")
             for daemon in daemons {
@@ -24,9 +26,7 @@ extension GangerConfig {
                 out.append("    max_containers: \(daemon.maxContainers)")
                 if let tls = daemon.tls {
                     out.append("    tls:")
-                    out.append("      ca: \(yaml(tls.ca))")
-                    out.append("      cert: \(yaml(tls.cert))")
-                    out.append("      key: \(yaml(tls.key))")
+                    out += render(tls, indent: "      ")
                 }
             }
         }
@@ -40,6 +40,11 @@ extension GangerConfig {
         out.append("shutdown_grace: \(shutdownGrace.configString)")
         out.append("log: {level: \(log.level.rawValue), format: \(log.format.rawValue)}")
         return out.joined(separator: "\n") + "\n"
+    }
+
+    /// The three PEM paths, one per line (`cert_path` is printed expanded).
+    private func render(_ tls: DaemonConfig.TLS, indent: String) -> [String] {
+        ["\(indent)ca: \(yaml(tls.ca))", "\(indent)cert: \(yaml(tls.cert))", "\(indent)key: \(yaml(tls.key))"]
     }
 
     /// One `services` entry, block style, with the small groups in flow style as in DESIGN.md.
@@ -64,7 +69,7 @@ extension GangerConfig {
             "    limits: {memory: \(s.limits.memory), cpus: \(s.limits.cpus), pids: \(s.limits.pids)}",
             "    network: \(yaml(s.network))",
             "    pool: {warm: \(s.pool.warm), reuse: \(s.pool.reuse)}",
-            "    queue: {max: \(s.queue.max), timeout: \(s.queue.timeout.configString)}",
+            "    queue: {max: \(s.queue.max), timeout: \(s.queue.timeout.configString), abort_on_close: \(s.queue.abortOnClose)}",
             "    session: {max_duration: \(s.session.maxDuration.configString), "
                 + "idle_timeout: \(s.session.idleTimeout.configString)}",
             "    per_source: {max_connections: \(s.perSource.maxConnections)}",
@@ -92,7 +97,7 @@ extension GangerConfig {
         let plainRest: (Unicode.Scalar) -> Bool = { plainStart($0) || $0 == "." || $0 == "-" || $0 == "+"
             || $0 == "@" || (!flow && $0 == ":") }
         if let first = text.unicodeScalars.first, plainStart(first), text.unicodeScalars.allSatisfy(plainRest),
-           Resolver.default.resolveTag(of: Node(text)) == .str {
+           YAMLScalar.resolve(plain: text) == .str {
             return text
         }
         var out = "\""

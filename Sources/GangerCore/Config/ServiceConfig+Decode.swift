@@ -1,5 +1,3 @@
-import Yams
-
 extension ServiceConfig {
     static let keys = [
         "name", "listen", "image", "port", "command", "env", "pull", "ready", "limits", "network",
@@ -9,7 +7,7 @@ extension ServiceConfig {
     /// Decodes one `services[i]` entry. Required keys that are missing or invalid get
     /// placeholders (empty name, port 0) so that later entries keep their indices; the
     /// errors recorded in `decoder` make the load fail anyway.
-    static func decode(_ node: Node, at path: String, _ decoder: ConfigDecoder) -> ServiceConfig {
+    static func decode(_ node: YAMLNode, at path: String, _ decoder: ConfigDecoder) -> ServiceConfig {
         var service = ServiceConfig(name: "", listen: HostPort(host: "0.0.0.0", port: 0), image: "", port: 0)
         guard let f = decoder.fields(node, at: path, known: keys) else { return service }
         service.name = decoder.required(f, "name", parseName) ?? ""
@@ -42,9 +40,10 @@ extension ServiceConfig {
             service.pool.warm = decoder.int(pool, "warm", default: service.pool.warm, minimum: 0, hint: "0 = start on demand")
             service.pool.reuse = decoder.int(pool, "reuse", default: service.pool.reuse, minimum: 1, hint: "sessions per container")
         }
-        if let queue = decoder.fields(f["queue"], at: f.path("queue"), known: ["max", "timeout"]) {
+        if let queue = decoder.fields(f["queue"], at: f.path("queue"), known: ["max", "timeout", "abort_on_close"]) {
             service.queue.max = decoder.int(queue, "max", default: service.queue.max, minimum: 0, hint: "0 = no queueing")
             service.queue.timeout = decoder.duration(queue, "timeout", default: service.queue.timeout)
+            service.queue.abortOnClose = decoder.value(queue, "abort_on_close", default: service.queue.abortOnClose, parseBool)
         }
         if let session = decoder.fields(f["session"], at: f.path("session"), known: ["max_duration", "idle_timeout"]) {
             service.session.maxDuration = decoder.duration(session, "max_duration", default: service.session.maxDuration)
@@ -80,18 +79,18 @@ extension ServiceConfig {
     private static func decodeMap(_ f: Fields, _ key: String, _ decoder: ConfigDecoder, keyRule: String,
                                   valid: (String) -> Bool) -> [String: String] {
         guard let node = f[key] else { return [:] }
-        guard case .mapping(let mapping) = node else {
+        guard case .mapping(let mapping, _) = node else {
             decoder.fail(f.path(key), "must be a mapping")
             return [:]
         }
         var result: [String: String] = [:]
         for (keyNode, valueNode) in mapping {
-            guard case .scalar(let name) = keyNode, valid(name.string) else {
+            guard case .scalar(let name) = keyNode, valid(name.text) else {
                 decoder.fail(f.path(key), "keys must be \(keyRule)")
                 continue
             }
-            if ConfigDecoder.isNull(valueNode) { result[name.string] = ""; continue }
-            if let value = decoder.text(valueNode, at: "\(f.path(key)).\(name.string)") { result[name.string] = value }
+            if ConfigDecoder.isNull(valueNode) { result[name.text] = ""; continue }
+            if let value = decoder.text(valueNode, at: "\(f.path(key)).\(name.text)") { result[name.text] = value }
         }
         return result
     }
@@ -142,21 +141,21 @@ extension ServiceConfig {
     /// `env:` as a mapping of names to scalar values; names may not be empty or contain `=`.
     private static func decodeEnv(_ f: Fields, _ decoder: ConfigDecoder) -> [String: String] {
         guard let node = f["env"] else { return [:] }
-        guard case .mapping(let mapping) = node else {
+        guard case .mapping(let mapping, _) = node else {
             decoder.fail(f.path("env"), "must be a mapping of variable names to values")
             return [:]
         }
         var env: [String: String] = [:]
         for (keyNode, valueNode) in mapping {
-            guard case .scalar(let key) = keyNode, !key.string.isEmpty, !key.string.contains("=") else {
+            guard case .scalar(let key) = keyNode, !key.text.isEmpty, !key.text.contains("=") else {
                 decoder.fail(f.path("env"), "variable names must be non-empty and contain no '='")
                 continue
             }
-            let path = "\(f.path("env")).\(key.string)"
+            let path = "\(f.path("env")).\(key.text)"
             if ConfigDecoder.isNull(valueNode) {
-                decoder.fail(path, "missing value (write \(key.string): \"\" for an empty string)")
+                decoder.fail(path, "missing value (write \(key.text): \"\" for an empty string)")
             } else if let value = decoder.text(valueNode, at: path) {
-                env[key.string] = value
+                env[key.text] = value
             }
         }
         return env

@@ -128,10 +128,14 @@ public struct ServiceConfig: Sendable, Equatable {
         public var max: Int
         /// Longest wait in the queue; 0 = no limit.
         public var timeout: Duration
+        /// A queued client's FIN ends its wait (HAProxy's `option abortonclose`). Off by
+        /// default: a FIN may be a half-close, and the client still wants its answer.
+        public var abortOnClose: Bool
 
-        public init(max: Int = 1000, timeout: Duration = .seconds(60)) {
+        public init(max: Int = 1000, timeout: Duration = .seconds(60), abortOnClose: Bool = false) {
             self.max = max
             self.timeout = timeout
+            self.abortOnClose = abortOnClose
         }
     }
 

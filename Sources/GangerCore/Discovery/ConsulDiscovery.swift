@@ -71,17 +71,27 @@ public final class ConsulDiscovery {
     /// One non-blocking round over every datacenter; `done` gets the daemons, or the first error
     /// when no datacenter answered at all. Then the blocking queries start.
     public func start(_ done: @escaping (Result<[DiscoveredDaemon], ConsulError>) -> Void) {
-        var answered = 0
-        var firstError: ConsulError?
+        round { [self] found, failures in
+            if failures.count == watches.count, let first = failures.first { return done(.failure(first.error)) }
+            done(.success(found))
+            for watch in watches { follow(watch) }
+        }
+    }
+
+    /// One non-blocking query per datacenter and nothing after (`ganger cleanup`): `done` gets
+    /// the daemons of the datacenters that answered, and each one that did not with its error.
+    public func list(_ done: @escaping (_ daemons: [DiscoveredDaemon], _ failures: [(datacenter: String?, error: ConsulError)]) -> Void) {
+        round(done)
+    }
+
+    private func round(_ done: @escaping ([DiscoveredDaemon], [(datacenter: String?, error: ConsulError)]) -> Void) {
+        var failures: [(datacenter: String?, error: ConsulError)] = []
         var pending = watches.count
         for watch in watches {
             query(watch) { [self] error in
-                if let error { firstError = firstError ?? error } else { answered += 1 }
+                if let error { failures.append((watch.datacenter, error)) }
                 pending -= 1
-                guard pending == 0 else { return }
-                if answered == 0, let firstError { return done(.failure(firstError)) }
-                done(.success(daemons))
-                for watch in watches { follow(watch) }
+                if pending == 0 { done(daemons, failures) }
             }
         }
     }

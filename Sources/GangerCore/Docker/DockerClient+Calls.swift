@@ -38,7 +38,9 @@ extension DockerClient {
     public func importImage(_ rootfs: [UInt8], repository: String, tag: String, command: [String],
                             completion: @escaping (Result<Void, DockerError>) -> Void) {
         let change = "CMD [" + command.map { "\"\($0)\"" }.joined(separator: ",") + "]"
-        call(.post, "/images/create", query: [("fromSrc", "-"), ("repo", repository), ("tag", tag), ("changes", change)],
+        // The tag goes inside `repo` ("The repo may include a tag", Engine API): podman's compat
+        // API (4.3) ignores a separate `tag` and would name the image repository:latest.
+        call(.post, "/images/create", query: [("fromSrc", "-"), ("repo", "\(repository):\(tag)"), ("changes", change)],
              raw: ("application/x-tar", rootfs)) { result in
             completion(result.map { _ in () })
         }

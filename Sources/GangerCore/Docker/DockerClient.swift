@@ -27,7 +27,21 @@ public final class DockerClient {
     public private(set) var apiVersion: String?
 
     /// `tls`: mutual TLS for a `tcp://` daemon (`--tlsverify`); its PEM files are read here.
-    public init(reactor: Reactor, url: DaemonURL, timeout: Duration, tls: DaemonConfig.TLS? = nil) throws(DockerError) {
+    public convenience init(reactor: Reactor, url: DaemonURL, timeout: Duration, tls: DaemonConfig.TLS? = nil) throws(DockerError) {
+        var context: TLSContext?
+        if let tls, url.isTCP {
+            do throws(TLSError) {
+                context = try TLSContext(ca: tls.ca, cert: tls.cert, key: tls.key)
+            } catch {
+                throw DockerError(daemon: url.description, call: "tls", kind: .transport("tls"), message: error.description)
+            }
+        }
+        try self.init(reactor: reactor, url: url, timeout: timeout, tlsContext: context)
+    }
+
+    /// `tlsContext`: certificates already loaded, shared by many daemons (Consul's `daemon_tls`);
+    /// each connection still verifies the daemon's certificate against its own URL's host.
+    public init(reactor: Reactor, url: DaemonURL, timeout: Duration, tlsContext: TLSContext?) throws(DockerError) {
         self.url = url
         self.reactor = reactor
         name = url.description
@@ -57,13 +71,7 @@ public final class DockerClient {
         }
         http = HTTPClient(reactor: reactor, endpoint: endpoint, host: "docker", maxConnections: 32, maxIdle: 8,
                           connectTimeout: min(timeout, .seconds(10)))
-        if let tls, case let .tcp(host, _) = url {
-            do throws(TLSError) {
-                http.tls = (try TLSContext(ca: tls.ca, cert: tls.cert, key: tls.key), host)
-            } catch {
-                throw DockerError(daemon: url.description, call: "tls", kind: .transport("tls"), message: error.description)
-            }
-        }
+        if let tlsContext, case let .tcp(host, _) = url { http.tls = (tlsContext, host) }
     }
 
     /// `ssh -o BatchMode=yes -o ConnectTimeout=10 -T [-l USER] [-p PORT] -- HOST docker system
@@ -179,8 +187,16 @@ public final class DockerClient {
 
     static func statusError(_ daemon: String, _ call: String, _ status: Int, _ body: [UInt8]) -> DockerError {
         let message = (try? JSONDecoder().decode(ErrorBody.self, from: Data(body)).message)
-            ?? String(decoding: body.prefix(512), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            ?? trimmed(String(decoding: body.prefix(512), as: UTF8.self))
         return DockerError(daemon: daemon, call: call, kind: .status(status), message: message)
+    }
+
+    /// `text` without leading and trailing whitespace and newlines. FoundationEssentials has no
+    /// `trimmingCharacters(in:)`; it came from the full Foundation that Yams used to import.
+    private static func trimmed(_ text: String) -> String {
+        guard let first = text.firstIndex(where: { !$0.isWhitespace }),
+              let last = text.lastIndex(where: { !$0.isWhitespace }) else { return "" }
+        return String(text[first...last])
     }
 
     private func target(_ path: String, _ query: [(String, String)], versioned: Bool = true) -> String {

@@ -1,4 +1,4 @@
-public import EventLoop
+import EventLoop
 
 /// A failed Docker call: which daemon, which call, and what it said.
 public struct DockerError: Error, Sendable, CustomStringConvertible {

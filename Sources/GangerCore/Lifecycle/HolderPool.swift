@@ -10,6 +10,9 @@ final class Holder {
     let address: SocketAddress
     /// Sessions it has served; replaced after `netns.reuse`.
     var served = 0
+    /// The pool's generation when it started: a reload drains the pool and bumps it, so a
+    /// holder made with the old settings (network, ports) is not taken back after its session.
+    fileprivate(set) var generation = 0
 
     init(daemon: Int, containerID: String, address: SocketAddress) {
         self.daemon = daemon
@@ -41,6 +44,8 @@ final class HolderPool {
     private(set) var discarded = 0
     /// Holders this pool started and that still exist (ready or lent to a session).
     private var live: Set<ObjectIdentifier> = []
+    /// Bumped by `drain()` (reload, shutdown): holders from before are not taken back.
+    private var generation = 0
 
     func owns(_ holder: Holder) -> Bool { live.contains(ObjectIdentifier(holder)) }
 
@@ -91,6 +96,7 @@ final class HolderPool {
     private func start(on daemon: Int) {
         starting[daemon, default: 0] += 1
         let settings = service.config
+        let generation = generation
         let docker = supervisor.docker(daemon)
         var spec = ContainerSpec.session(service: settings, instance: supervisor.instance, client: nil,
                                          publish: supervisor.publishesPorts(daemon))
@@ -116,8 +122,13 @@ final class HolderPool {
                     starting[daemon, default: 1] -= 1
                     backoff = nil
                     let holder = Holder(daemon: daemon, containerID: id, address: address)
+                    holder.generation = generation
                     live.insert(ObjectIdentifier(holder))
-                    guard enabled else { return remove(holder) }
+                    guard enabled, generation == self.generation else {
+                        // Started before a reload or shutdown: the pool refills with the new settings.
+                        remove(holder)
+                        return refill()
+                    }
                     ready.append(holder)
                 }
             }
@@ -149,7 +160,7 @@ final class HolderPool {
             onLoan[holder.daemon] = lent - 1
         }
         holder.served += 1
-        if clean && enabled && holder.served < service.config.netns.reuse {
+        if clean && enabled && holder.served < service.config.netns.reuse && holder.generation == generation {
             ready.append(holder)
         } else {
             if !clean {
@@ -173,6 +184,7 @@ final class HolderPool {
 
     /// Shutdown or a reload that leaves holder mode: remove every ready holder.
     func drain() {
+        generation += 1
         if let refillTimer { supervisor.reactor?.cancel(refillTimer) }
         refillTimer = nil
         for holder in ready { remove(holder) }

@@ -20,8 +20,8 @@ final class Launch {
         let holder: Holder?
     }
 
-    private unowned let supervisor: Supervisor
-    private let settings: ServiceConfig
+    unowned let supervisor: Supervisor
+    let settings: ServiceConfig
     private let client: SocketAddress?
     private var completion: ((Result<Success, LaunchFailure>) -> Void)?
     private(set) var daemon: Int?
@@ -29,11 +29,13 @@ final class Launch {
     private var createInFlight = false
     private var connector: Connector?
     private var timer: TimerID?
-    private var attempts = 0
+    private(set) var attempts = 0
     private let deadline: UInt64
     private(set) var isProbing = false
     /// Fast path: the container joins this holder's network namespace.
     private var holder: Holder?
+    /// A connection to a published port waiting out `publishedSettle` (Launch+Settle.swift).
+    var settling: Settling?
 
     var logger: Logger { supervisor.logger }
     var isDone: Bool { completion == nil }
@@ -161,6 +163,7 @@ final class Launch {
             guard !isDone, containerID == id else { return }
             switch consume result {
             case let .connected(socket):
+                if let daemon, supervisor.publishesPorts(daemon) { return settle(address: address, socket: socket) }
                 succeed(address: address, socket: socket)
             case let .failed(error):
                 guard attempts < settings.ready.attempts else {
@@ -173,7 +176,7 @@ final class Launch {
 
     /// Waits before the next attempt; meanwhile asks Docker whether the container still runs
     /// and replaces it at once if not.
-    private func recheck(_ address: SocketAddress) {
+    func recheck(_ address: SocketAddress) {
         guard let daemon, let id = containerID, let reactor = supervisor.reactor else { return }
         supervisor.docker(daemon).inspect(id) { [self] result in
             guard !isDone, containerID == id, case let .success(info) = result, !info.state.running else { return }
@@ -218,7 +221,7 @@ final class Launch {
 
     // MARK: Endings
 
-    private func succeed(address: SocketAddress, socket: consuming FileDescriptor) {
+    func succeed(address: SocketAddress, socket: consuming FileDescriptor) {
         guard let daemon, let containerID, let completion else { return socket.close() }
         self.completion = nil
         isProbing = false
@@ -231,7 +234,7 @@ final class Launch {
                                     socket: PendingClient(socket), holder: holder)))
     }
 
-    private func fail(_ reason: String, placeAgain: Bool = false) {
+    func fail(_ reason: String, placeAgain: Bool = false) {
         guard let completion else { return }
         self.completion = nil
         stopWaiting()
@@ -245,6 +248,7 @@ final class Launch {
         timer = nil
         connector?.cancel()
         connector = nil
+        stopSettling()
     }
 
     /// Removes the container (if any) and frees the slot, unless a create call is still out:

@@ -39,6 +39,8 @@ final class Session {
     /// Bytes the client sent before its container was ready: delivered first (bounded).
     private var prelude: [UInt8] = []
     static let preludeLimit = 64 << 10
+    /// The client sent its FIN before its container was ready.
+    private var clientSentFIN = false
 
     let acceptedAt: UInt64
     private(set) var closeReason = ""
@@ -85,6 +87,8 @@ final class Session {
         if events.contains(.error), let code = try? Socket.pendingError(clientFD), code != 0 {
             return finish("client left (\(SyscallError("socket", errno: code)))")
         }
+        // Past the FIN there is nothing left to read; only a reset (above) is news.
+        guard !clientSentFIN else { return }
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         while prelude.count < Self.preludeLimit {
             let want = min(buffer.count, Self.preludeLimit - prelude.count)
@@ -95,12 +99,17 @@ final class Session {
             case .success(.wouldBlock):
                 return
             case .success(.processed(0)):
-                // A queued client that hangs up leaves the queue. Once its container is being
-                // made, a FIN is a half-close: what it sent still goes to the service, and the
-                // relay passes the FIN on.
-                if phase == .queued { return finish("client left while queued") }
-                if let watch { supervisor.reactor?.deregister(watch) }
-                watch = nil
+                // A FIN from a queued client: a client that closed its socket and one that only
+                // shut its sending side (`nc -N`, a request then a half-close) look the same.
+                // By default it keeps its place and is served, as HAProxy does without
+                // `option abortonclose`; the relay passes the FIN on. `queue.abort_on_close`
+                // makes it leave at once instead. A reset is noticed either way (above).
+                clientSentFIN = true
+                if phase == .queued && settings.queue.abortOnClose { return finish("client left while queued") }
+                if phase != .queued, let watch {
+                    supervisor.reactor?.deregister(watch)
+                    self.watch = nil
+                }
                 return
             case let .success(.processed(n)):
                 prelude += buffer[0..<n]

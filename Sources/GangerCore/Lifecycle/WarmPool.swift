@@ -13,6 +13,9 @@ final class PooledContainer {
     fileprivate var watch: Registration?
     /// Serving a session after which it comes back (`pool.reuse`): counted toward `pool.warm`.
     fileprivate var onLoan = false
+    /// The pool's generation when it joined: a reload drains the pool and bumps it, so a
+    /// container lent out before the reload (made with the old settings) is not taken back.
+    fileprivate var generation = 0
 
     init(daemon: Int, containerID: String, address: SocketAddress, socket: PendingClient) {
         self.daemon = daemon
@@ -38,6 +41,8 @@ final class WarmPool {
     /// count toward `pool.warm`: none is started in their place while they serve, or a reused
     /// pool would grow past its size after every session.
     private var onLoan = 0
+    /// Bumped by `drain()` (reload, shutdown): older containers are not taken back.
+    private var generation = 0
 
     init(supervisor: Supervisor, service: ServiceRuntime) {
         self.supervisor = supervisor
@@ -108,6 +113,7 @@ final class WarmPool {
         container.watch = try? reactor.register(fd, interest: [.readHangup]) { [unowned self, unowned container] events in
             if !events.intersection([.readHangup, .hangup, .error]).isEmpty { lost(container, "service closed its idle connection") }
         }
+        container.generation = generation
         ready.append(container)
         // A client may be waiting for exactly this.
         supervisor.admitNext()
@@ -117,7 +123,8 @@ final class WarmPool {
     /// connection to its service, checked like a launch), otherwise removed.
     func giveBack(_ container: PooledContainer) {
         container.served += 1
-        guard container.served < service.config.pool.reuse, !supervisor.draining, let reactor = supervisor.reactor else {
+        guard container.served < service.config.pool.reuse, container.generation == generation, !supervisor.draining,
+              let reactor = supervisor.reactor else {
             endLoan(container)
             discard(container)
             return refill()
@@ -127,6 +134,12 @@ final class WarmPool {
             endLoan(container)
             switch consume result {
             case let .connected(socket):
+                guard container.generation == generation else {
+                    // A reload drained the pool while this connection was being made.
+                    socket.close()
+                    discard(container)
+                    return refill()
+                }
                 add(PooledContainer(daemon: container.daemon, containerID: container.containerID, address: container.address,
                                     socket: PendingClient(socket)).counting(container.served))
             case .failed:
@@ -157,6 +170,7 @@ final class WarmPool {
 
     /// Shutdown: stop launching, remove every pooled container.
     func drain() {
+        generation += 1
         if let refillTimer { supervisor.reactor?.cancel(refillTimer) }
         refillTimer = nil
         for launch in launches.values { launch.cancel() }

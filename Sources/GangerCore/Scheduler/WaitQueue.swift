@@ -3,37 +3,42 @@
 /// `push` returns a ticket: the entry's absolute position since the queue began. Removing by
 /// ticket marks the slot empty (a client that left); empty slots are skipped when they reach
 /// the head. No hashing on any path: admissions are a pop, a push and an array index.
+///
+/// Inlinable: a generic used from another module (the bench, a test) otherwise runs
+/// unspecialized, through witness tables, and measures something slower than what ganger runs.
 public struct WaitQueue<Element> {
     public typealias Ticket = Int
 
-    private var slots: [Element?] = []
-    private var head = 0
+    @usableFromInline var slots: [Element?] = []
+    @usableFromInline var head = 0
     /// Absolute position of `slots[0]`: tickets stay valid across compaction.
-    private var base = 0
-    public private(set) var count = 0
+    @usableFromInline var base = 0
+    @usableFromInline var live = 0
+    /// Clients waiting (entries left behind by a leaver are not counted).
+    @inlinable public var count: Int { live }
     /// Entries beyond this are refused; lowering it keeps who is already waiting.
     public var capacity: Int
 
-    public init(capacity: Int) { self.capacity = capacity }
+    @inlinable public init(capacity: Int) { self.capacity = capacity }
 
-    public var isEmpty: Bool { count == 0 }
+    @inlinable public var isEmpty: Bool { live == 0 }
 
     /// Appends; nil (and nothing stored) when the queue is full.
-    public mutating func push(_ element: Element) -> Ticket? {
-        guard count < capacity else { return nil }
+    @inlinable public mutating func push(_ element: Element) -> Ticket? {
+        guard live < capacity else { return nil }
         slots.append(element)
-        count += 1
+        live += 1
         return base + slots.count - 1
     }
 
     /// The oldest live entry, removed.
-    public mutating func pop() -> Element? {
+    @inlinable public mutating func pop() -> Element? {
         while head < slots.count {
             let element = slots[head]
             slots[head] = nil
             head += 1
             if let element {
-                count -= 1
+                live -= 1
                 compactIfNeeded()
                 return element
             }
@@ -43,18 +48,18 @@ public struct WaitQueue<Element> {
     }
 
     /// Removes the entry with `ticket` wherever it is; returns it if it was still there.
-    @discardableResult
+    @discardableResult @inlinable
     public mutating func remove(ticket: Ticket) -> Element? {
         let index = ticket - base
         guard index >= head, index < slots.count, let element = slots[index] else { return nil }
         slots[index] = nil
-        count -= 1
+        live -= 1
         return element
     }
 
     // Dropping the consumed prefix now and then keeps memory proportional to what waits; done
     // only when the prefix is at least half the array, so its cost is amortised O(1).
-    private mutating func compactIfNeeded() {
+    @inlinable mutating func compactIfNeeded() {
         if head == slots.count {
             base += head
             slots.removeAll(keepingCapacity: true)

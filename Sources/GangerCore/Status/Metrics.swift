@@ -85,6 +85,9 @@ public enum Metrics {
 
         out.family("ganger_daemon_up", .gauge, "1 if the Docker daemon answers its health checks, else 0.")
         for d in snapshot.daemons { out.sample("ganger_daemon_up", ["daemon": d.url], d.up ? 1 : 0) }
+        out.family("ganger_daemon_draining", .gauge,
+                   "1 while the daemon is drained (left the Consul catalog: no new sessions, the current ones go on), else 0.")
+        for d in snapshot.daemons { out.sample("ganger_daemon_draining", ["daemon": d.url], d.state == .draining ? 1 : 0) }
         out.family("ganger_daemon_containers", .gauge, "Containers Ganger has on the daemon now.")
         for d in snapshot.daemons { out.sample("ganger_daemon_containers", ["daemon": d.url], d.containers) }
         out.family("ganger_daemon_max_containers", .gauge, "The daemon's container cap; -1 means unlimited.")

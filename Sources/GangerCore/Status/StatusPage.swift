@@ -126,9 +126,18 @@ public enum StatusPage {
         h.raw("<th>Containers</th><th>Last error</th></tr></thead><tbody>")
         if s.daemons.isEmpty { h.raw("<tr><td colspan=\"5\" class=\"none\">no daemons</td></tr>") }
         for d in s.daemons {
-            h.raw(d.up ? "<tr class=\"up\"><td class=\"name\">" : "<tr class=\"down\"><td class=\"name\">")
+            h.raw("<tr class=\"\(d.state.rawValue)\"><td class=\"name\">")
             h.text(d.url)
-            h.raw(d.up ? "</td><td><span class=\"badge up\">UP</span></td>" : "</td><td><span class=\"badge down\">DOWN</span></td>")
+            h.raw("</td><td>")
+            switch d.state {
+            case .up: h.raw("<span class=\"badge up\">UP</span>")
+            case .down: h.raw("<span class=\"badge down\">DOWN</span>")
+            case .draining:
+                // HAProxy's DRAIN: no new sessions, the current ones go on; it may also have stopped answering.
+                h.raw("<span class=\"badge draining\" title=\"left the catalog: no new sessions, the current ones go on\">DRAIN</span>")
+                if !d.up { h.raw(" <span class=\"badge down\">DOWN</span>") }
+            }
+            h.raw("</td>")
             h.raw("<td class=\"n\" title=\"\(HTMLWriter.escape(StatusFormat.utc(d.sinceUnix)))\">")
             h.text(StatusFormat.span(s.nowUnix - d.sinceUnix) + " ago")
             h.raw("</td>")
@@ -182,8 +191,9 @@ public enum StatusPage {
         td.mono{font-family:ui-monospace,Menlo,Consolas,monospace}
         .detail{font-weight:normal;color:#567;font-size:11px}
         tbody tr:nth-child(even){background:#f2f6fa}tr.up td{background:#dff5df}tr.down td{background:#fbdcdc}
+        tr.draining td{background:#d9e8fb}
         .badge{display:inline-block;padding:0 6px;border-radius:3px;font-size:11px;font-weight:700;color:#fff}
-        .badge.up{background:#2a8a2a}.badge.down{background:#c0392b}
+        .badge.up{background:#2a8a2a}.badge.down{background:#c0392b}.badge.draining{background:#2364aa}
         @media (max-width:600px){body{padding:4px;font-size:12px}th,td{padding:2px 4px}}
         """
 }

@@ -6,7 +6,8 @@ import FoundationEssentials
 /// - `GET /` the HTML page (`?refresh=N` reloads every N seconds, 1…3600),
 /// - `GET /status.json` the snapshot as JSON, keys sorted,
 /// - `GET /metrics` Prometheus text format 0.0.4,
-/// - `GET /healthz` 200 `ok`, or 503 while draining or when no daemon is up.
+/// - `GET /healthz` 200 `ok`, or 503 while draining or when no daemon takes sessions (up and
+///   not drained).
 ///
 /// `snapshot` is called on the loop once per request that needs data, so every answer is fresh.
 /// HEAD works for each; other methods get 405, unknown paths 404.
@@ -49,7 +50,7 @@ public final class StatusServer {
             let current = snapshot()
             if current.draining {
                 response = .plain(503, "draining")
-            } else if !current.daemons.contains(where: \.up) {
+            } else if !current.daemons.contains(where: { $0.up && $0.state == .up }) {
                 response = .plain(503, "no daemon up")
             } else {
                 response = .plain(200, "ok")

@@ -1,8 +1,9 @@
 extension StatusSnapshot {
     /// A realistic, fixed snapshot for tests and for developing the page without a dockerd:
-    /// two services (one pooled and with network holders), a daemon up and one down, a full
-    /// history of recent sessions, and text that needs escaping (quotes, `<`, `&`, backslashes,
-    /// a newline) in places that come from users or peers. Every number is distinct enough to be found on the page.
+    /// two services (one pooled and with network holders), a daemon up, one down and one
+    /// draining, a full history of recent sessions, and text that needs escaping (quotes, `<`,
+    /// `&`, backslashes, a newline) in places that come from users or peers. Every number is
+    /// distinct enough to be found on the page.
     public static func sample(now: Double = 1_767_225_600) -> StatusSnapshot {
         let bounds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
         func histogram(_ counts: [Int], sum: Double) -> Histogram {
@@ -40,10 +41,12 @@ extension StatusSnapshot {
             ttfbHistogram: histogram([0, 0, 0, 0, 0, 0, 0, 0, 10, 40, 8], sum: 218.75),
             endReasons: ["client closed": 55, "ready timeout: no answer on port 10000\nafter 50 attempts": 3])
         let daemons = [
-            Daemon(url: "unix:///var/run/docker.sock", up: true, sinceUnix: now - 86_400 * 3 - 3_725,
+            Daemon(url: "unix:///var/run/docker.sock", up: true, state: .up, sinceUnix: now - 86_400 * 3 - 3_725,
                    containers: 13, maxContainers: 16, lastError: nil),
-            Daemon(url: "tcp://10.0.0.12:2375", up: false, sinceUnix: now - 95, containers: 0, maxContainers: -1,
+            Daemon(url: "tcp://10.0.0.12:2375", up: false, state: .down, sinceUnix: now - 95, containers: 0, maxContainers: -1,
                    lastError: "connect tcp://10.0.0.12:2375: Connection refused (errno 111) \\ retry in 8s"),
+            Daemon(url: "tcp://10.0.0.13:2376", up: true, state: .draining, sinceUnix: now - 1_800, containers: 2, maxContainers: 10,
+                   lastError: nil),
         ]
         let clients = ["203.0.113.7:51234", "[2001:db8::5]:40022", "198.51.100.23:60001", "192.0.2.44:33333"]
         let reasons = ["client closed", "client closed", "service closed", "idle timeout", "client reset",

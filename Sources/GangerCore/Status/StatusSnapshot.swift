@@ -74,13 +74,25 @@ public struct StatusSnapshot: Codable, Sendable, Equatable {
 
     public struct Daemon: Codable, Sendable, Equatable {
         public var url: String
+        /// It answers its health checks.
         public var up: Bool
+        /// Whether it takes new sessions; see `DaemonState`.
+        public var state: DaemonState
         /// When it last changed between up and down.
         public var sinceUnix: Double
         public var containers: Int
         /// -1 for unlimited.
         public var maxContainers: Int
         public var lastError: String?
+    }
+
+    /// `up`: answers and takes new sessions. `down`: does not answer (or is still being
+    /// prepared after it joined). `draining`: it left the Consul catalog, so it takes no new
+    /// sessions while the ones it holds go on (HAProxy's DRAIN); whether it still answers is `up`.
+    public enum DaemonState: String, Codable, Sendable, CaseIterable {
+        case up
+        case down
+        case draining
     }
 
     public struct SessionRecord: Codable, Sendable, Equatable {
@@ -94,6 +106,21 @@ public struct StatusSnapshot: Codable, Sendable, Equatable {
         public var bytesIn: UInt64
         public var bytesOut: UInt64
         public var reason: String
+    }
+}
+
+extension StatusSnapshot.Daemon {
+    /// Decodes `/status.json`; an instance older than `state` is read by its `up` alone, so
+    /// `ganger status` still shows it.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        url = try c.decode(String.self, forKey: .url)
+        up = try c.decode(Bool.self, forKey: .up)
+        state = try c.decodeIfPresent(StatusSnapshot.DaemonState.self, forKey: .state) ?? (up ? .up : .down)
+        sinceUnix = try c.decode(Double.self, forKey: .sinceUnix)
+        containers = try c.decode(Int.self, forKey: .containers)
+        maxContainers = try c.decode(Int.self, forKey: .maxContainers)
+        lastError = try c.decodeIfPresent(String.self, forKey: .lastError)
     }
 }
 

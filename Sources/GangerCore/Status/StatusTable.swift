@@ -43,7 +43,7 @@ public enum StatusTable {
         out += table(
             ["DAEMON", "STATE", "SINCE", "CONTAINERS", "LAST ERROR"],
             s.daemons.map { d in
-                [d.url, d.up ? "up" : "DOWN", StatusFormat.span(s.nowUnix - d.sinceUnix) + " ago",
+                [d.url, d.state == .draining ? (d.up ? "drain" : "drain, DOWN") : d.up ? "up" : "DOWN", StatusFormat.span(s.nowUnix - d.sinceUnix) + " ago",
                  StatusFormat.capacity(d.containers, d.maxContainers), d.lastError ?? ""]
             },
             leftColumns: 2, lastLeft: true)

@@ -17,8 +17,20 @@ import Logging
 extension Supervisor {
     /// Before startup contacts the daemons: with `consul:`, one round of queries decides the
     /// initial set (these daemons then start like static ones). Without, `next` runs at once.
-    func discoverDaemons(failed: @escaping (String) -> Void, _ next: @escaping () -> Void) {
+    func discoverDaemons(failed failedNow: @escaping (String) -> Void, _ next: @escaping () -> Void) {
         guard let consul = config.consul, let reactor else { return next() }
+        // Always from the loop: `start` runs before the loop does, and a failure reported
+        // synchronously would stop a reactor that is not running yet (ganger would never exit).
+        let failed = { (message: String) in reactor.soon { failedNow(message) } }
+        // Read now, so that a missing or mismatched file fails the startup (exit 2) naming it,
+        // rather than every daemon's join later.
+        if let tls = consul.daemonTLS {
+            do throws(TLSError) {
+                discoveryTLS = try TLSContext(ca: tls.ca, cert: tls.cert, key: tls.key)
+            } catch {
+                return failed("consul.daemon_tls: \(error)")
+            }
+        }
         let discovery: ConsulDiscovery
         do {
             discovery = try ConsulDiscovery(reactor: reactor, config: consul, logger: logger, wait: Self.consulWait)
@@ -88,8 +100,9 @@ extension Supervisor {
 
     private func makeClient(_ daemon: DiscoveredDaemon) -> DockerClient? {
         do {
-            Self.checkTransport(DaemonConfig(url: daemon.url, maxContainers: daemon.maxContainers), logger: logger)
-            return try DockerClient(reactor: reactor!, url: daemon.url, timeout: config.dockerTimeout)
+            Self.checkTransport(DaemonConfig(url: daemon.url, maxContainers: daemon.maxContainers, tls: config.consul?.daemonTLS),
+                                logger: logger)
+            return try DockerClient(reactor: reactor!, url: daemon.url, timeout: config.dockerTimeout, tlsContext: discoveryTLS)
         } catch {
             logger.error("discovered daemon not usable", metadata: ["daemon": "\(daemon.url)", "error": "\(error)"])
             return nil

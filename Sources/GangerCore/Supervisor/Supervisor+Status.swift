@@ -47,6 +47,7 @@ extension Supervisor {
                 StatusSnapshot.Daemon(
                     url: daemons[index].name,
                     up: placement.daemons[index].healthy,
+                    state: placement.daemons[index].retired ? .draining : placement.daemons[index].healthy ? .up : .down,
                     sinceUnix: daemonSince[index] ?? startedUnix,
                     containers: placement.daemons[index].load,
                     maxContainers: placement.daemons[index].capacity,

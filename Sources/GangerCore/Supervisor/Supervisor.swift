@@ -35,6 +35,8 @@ public final class Supervisor {
     var statusServer: StatusServer?
     /// Consul discovery (`consul:`); nil for a static daemon list. See Supervisor+Discovery.swift.
     var discovery: ConsulDiscovery?
+    /// `consul.daemon_tls`, loaded once at startup and shared by every discovered daemon.
+    var discoveryTLS: TLSContext?
 
     var instance: String { config.instance }
 

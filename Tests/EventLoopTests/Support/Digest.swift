@@ -1,5 +1,6 @@
 import CTestCrypto
 import Glibc
+import TestSupport
 
 /// Incremental SHA-256 through libcrypto's EVP interface.
 final class SHA256Digest: @unchecked Sendable {
@@ -22,22 +23,6 @@ final class SHA256Digest: @unchecked Sendable {
         EVP_DigestFinal_ex(context, &out, &length)
         return out.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
-}
-
-private let urandom = open("/dev/urandom", O_RDONLY | O_CLOEXEC)
-
-/// Random bytes from the kernel, `count` of them.
-func randomBytes(_ count: Int) -> [UInt8] {
-    var bytes = [UInt8](repeating: 0, count: count)
-    bytes.withUnsafeMutableBytes { raw in
-        var offset = 0
-        while offset < raw.count {
-            let n = read(urandom, raw.baseAddress! + offset, raw.count - offset)
-            precondition(n > 0, "/dev/urandom")
-            offset += n
-        }
-    }
-    return bytes
 }
 
 /// Streams `total` random bytes to `fd` in 1 MiB chunks; returns their SHA-256.

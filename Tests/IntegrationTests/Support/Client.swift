@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 
 /// A blocking TCP client for the test's side of a session. Every call is bounded: connect by a
 /// poll timeout, send and receive by SO_SNDTIMEO / SO_RCVTIMEO plus an overall deadline.
@@ -70,7 +71,7 @@ final class Client {
         }
         var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
         inet_ntop(AF_INET, &address.sin_addr, &text, socklen_t(text.count))
-        return "\(String(cString: text)):\(UInt16(bigEndian: address.sin_port))"
+        return "\(String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)):\(UInt16(bigEndian: address.sin_port))"
     }
 
     /// Sends every byte within `timeout` overall.

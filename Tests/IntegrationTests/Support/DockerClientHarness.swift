@@ -1,6 +1,7 @@
 import EventLoop
 import Synchronization
 @testable import GangerCore
+import TestSupport
 
 /// A reactor on a thread of its own with `DockerClient`s living on it. Clients are made, called
 /// and shut down on the loop only; the test awaits each call's result.

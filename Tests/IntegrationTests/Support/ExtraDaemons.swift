@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// The extra dockerds of `scripts/dockerd-multi.sh up 2` (`make test` brings them up, with
 /// ganger-echo built on each): daemon K on `unix:///run/ganger-test/dockerd-K.sock`.
@@ -170,6 +171,17 @@ func openEchoingClient(_ address: String, tag: String, timeout: Duration = .seco
     let back = try client.receive(count: line.count, timeout: timeout)
     guard back == line else { throw HarnessError("\(tag): echo differs") }
     return client
+}
+
+/// Sends `bytes` random bytes through each client and expects them back intact (bounded).
+func echoBulk(_ clients: [Client], bytes: Int, through what: String) throws {
+    for client in clients {
+        let payload = randomBytes(bytes)
+        try client.sendAll(payload)
+        guard try client.receive(count: payload.count, timeout: .seconds(30)) == payload else {
+            throw HarnessError("\(bytes >> 10) KiB echo through \(what) differs")
+        }
+    }
 }
 
 /// Reads until EOF, RST or `timeout`; how it ended and after how long.

@@ -1,6 +1,7 @@
 import CGangerShims
 import Glibc
 import Synchronization
+import TestSupport
 
 /// A tiny blocking unix-socket server that plays a Docker daemon gone wrong. A real dockerd
 /// does not misbehave on demand, so this is the one place the tests do not use it (STYLE.md:

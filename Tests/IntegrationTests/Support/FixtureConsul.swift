@@ -1,6 +1,7 @@
 import CGangerShims
 import Glibc
 import Synchronization
+import TestSupport
 
 /// A FIXTURE standing in for a Consul server: Consul's server packages are not installable in
 /// this environment, so the tests serve the few documented endpoints Ganger reads, with the

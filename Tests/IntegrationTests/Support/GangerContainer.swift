@@ -1,6 +1,7 @@
 import Glibc
 import Testing
 import Synchronization
+import TestSupport
 
 /// The repository's root, from this file's path (Tests/IntegrationTests/Support/…).
 let repositoryRoot: String = {

@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 
 /// The `ganger` binary SwiftPM built next to this test bundle (the test target depends on it).
 let gangerBinary: String = {

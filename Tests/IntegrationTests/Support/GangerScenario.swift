@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// Starts `ganger run` for `instance` with `yaml`, waits for `services` to listen, runs `body`
 /// with the listen addresses, and tears down whatever happened (the async form of `defer`):

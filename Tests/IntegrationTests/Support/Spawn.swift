@@ -1,6 +1,7 @@
 import CGangerShims
 import Glibc
 import Synchronization
+import TestSupport
 
 /// A failure of the test harness itself (a syscall, a timeout), with a message to act on.
 struct HarnessError: Error, CustomStringConvertible {

@@ -1,6 +1,7 @@
 import FoundationEssentials
 import GangerCore
 import Glibc
+import TestSupport
 
 /// What a running `ganger run` shows of itself: its status listener (read over HTTP with
 /// GangerCore's own `StatusClient`), its pid and resident memory, and its config file (rewritten

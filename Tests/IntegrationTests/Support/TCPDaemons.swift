@@ -1,5 +1,6 @@
 import Glibc
 import Testing
+import TestSupport
 
 /// Two dockerds of this suite's own that also listen on plain TCP on loopback, standing in for
 /// remote daemons: daemon K on `unix:///run/ganger-remote/dockerd-K.sock` and

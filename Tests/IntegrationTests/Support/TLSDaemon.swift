@@ -1,4 +1,6 @@
 import Glibc
+import Testing
+import TestSupport
 
 /// Daemon 3 of the `TCPDaemons` set, started with `--tlsverify` on tcp://127.0.0.1:23753, with
 /// a CA, server and client certificates made by openssl for the test (in /run/ganger-remote/tls,
@@ -73,4 +75,33 @@ enum TLSDaemon {
             "status: {listen: 127.0.0.1:0}", "docker_timeout: 30s", "shutdown_grace: 2s", "log: {level: debug, format: text}",
         ]).joined(separator: "\n") + "\n"
     }
+}
+
+/// Runs ganger with `yaml` (its daemon: the TLS daemon, however it is found), opens 2 sessions
+/// of 128 KiB each way, and expects 2 containers on the TLS daemon, then none once they end. The
+/// teardown (also on failure) stops ganger and removes the instance's containers there.
+func expectTwoSessionsThroughTLSDaemon(instance: String, yaml: String) async throws {
+    let ganger = try await onThread { try GangerProcess(instance: instance, yaml: yaml) }
+    defer {
+        _ = try? ganger.terminate(signal: SIGTERM, timeout: .seconds(15))
+        let left = (try? TLSDaemon.removeAll(instance: instance)) ?? ["(cannot list)"]
+        #expect(left.isEmpty, "teardown: containers of \(instance) left: \(left)")
+    }
+    let addresses = try await onThread { try ganger.waitUntilListening(["echo"]) }
+    let address = try #require(addresses["echo"])
+    let held = HeldClients()
+    defer { held.closeAll() }
+    let running = try await onThread { () throws -> Int in
+        do {
+            for i in 0..<2 { held.clients.append(try openEchoingClient(address, tag: "tls \(i)")) }
+        } catch {
+            throw HarnessError("\(error)\n\(ganger.log)")
+        }
+        try echoBulk(held.clients, bytes: 128 << 10, through: "the TLS daemon")
+        return try TLSDaemon.containers(instance: instance, all: false).count
+    }
+    #expect(running == 2, "containers on the TLS daemon with 2 sessions open: \(running)\n\(ganger.log)")
+    held.closeAll()
+    let gone = try await onThread { try poll(timeout: .seconds(30), interval: .milliseconds(200)) { try TLSDaemon.containers(instance: instance).isEmpty } }
+    #expect(gone, "containers left after the sessions ended\n\(ganger.log)")
 }

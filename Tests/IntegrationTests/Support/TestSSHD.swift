@@ -1,5 +1,6 @@
 import CGangerShims
 import Glibc
+import TestSupport
 
 /// A real OpenSSH server (Debian's openssh-server) of the test's own on a loopback port, with
 /// keys made for the test: the far end of `ssh://` daemons. Its sessions get
