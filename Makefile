@@ -3,7 +3,7 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 RELEASE_FLAGS ?= -c release
 
-.PHONY: help build release test bench bench-ganger bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
+.PHONY: help build release test bench bench-ganger bench-holders bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -28,8 +28,11 @@ bench: release bench-peers bench-images ## relay, ganger on dockerd and the sche
 bench-http: release docker-up ## Examples/httpd behind ganger under wrk: sessions/s, warm pool and cold (BENCH_HTTP_SECONDS)
 	scripts/bench-http.sh
 
-bench-ganger: release bench-peers bench-images ## only ganger's figures: cold TTFB vs raw Docker, throughput into a container
+bench-ganger: release bench-peers bench-images ## only ganger's figures: cold TTFB vs raw Docker, throughput into a container, warm TTFB, sessions/s, holders
 	.build/release/ganger-bench ganger
+
+bench-holders: release bench-images ## only the network-holder figures: cold TTFB and sessions/s with holders vs without vs raw Docker
+	.build/release/ganger-bench holders
 
 bench-images: docker-up ## the images the ganger bench needs (ganger-echo, ganger-bench-source); idempotent
 	Examples/echo/build.sh

@@ -162,39 +162,19 @@ struct ColdStart {
     private func rawSession(round: Int, index: Int) throws(BenchError) -> Sample {
         let body = gangerLikeContainer(image: "ganger-echo:latest", instance: instance + "-raw", service: "echo",
                                        client: "127.0.0.1:\(40000 + index)")
-        let wallStart = realtimeNanos()
-        let t0 = monotonicSeconds()
-        let id = try api.create(body)
-        let t1 = monotonicSeconds()
-        var sample = Sample(peer: "raw", round: round, totalMs: 0)
-        do throws(BenchError) {
-            try api.start(id)
-            let t2 = monotonicSeconds()
-            let inspected = try api.inspect(id)
-            let t3 = monotonicSeconds()
-            guard let ip = inspected.ip else { throw BenchError("container \(id.prefix(12)) has no IP after start") }
-            let (fd, refused) = try TCPClient.connectUntilAccepted(host: ip, port: 12345, deadline: 10)
-            let t4 = monotonicSeconds()
-            defer { close(fd) }
-            try TCPClient.pingOneByte(fd)
-            let t5 = monotonicSeconds()
-            let wallEnd = realtimeNanos()
-            sample.totalMs = (t5 - t0) * 1000
-            sample.createCallMs = (t1 - t0) * 1000
-            sample.startCallMs = (t2 - t1) * 1000
-            sample.inspectCallMs = (t3 - t2) * 1000
-            sample.connectMs = (t4 - t3) * 1000
-            sample.refused = refused
-            sample.echoMs = (t5 - t4) * 1000
-            sample.containerID = id
-            sample.wallStart = wallStart
-            sample.wallEnd = wallEnd
-        } catch {
-            try? api.remove(id)
-            throw error
-        }
+        let echo = try api.coldEcho(body)
+        var sample = Sample(peer: "raw", round: round, totalMs: echo.totalMs)
+        sample.createCallMs = echo.createMs
+        sample.startCallMs = echo.startMs
+        sample.inspectCallMs = echo.inspectMs
+        sample.connectMs = echo.connectMs
+        sample.refused = echo.refused
+        sample.echoMs = echo.echoMs
+        sample.containerID = echo.id
+        sample.wallStart = echo.wallStart
+        sample.wallEnd = echo.wallEnd
         let r0 = monotonicSeconds()
-        try api.remove(id)
+        try api.remove(echo.id)
         sample.removeMs = (monotonicSeconds() - r0) * 1000
         return sample
     }

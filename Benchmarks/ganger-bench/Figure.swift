@@ -52,3 +52,11 @@ struct BenchSettings: Codable {
 func environment(_ name: String) -> String? {
     getenv(name).map { String(cString: $0) }
 }
+
+extension BenchSettings {
+    /// A positive count from the environment variable `name`; else `normal`, or `quick` in a
+    /// quick run.
+    func count(_ name: String, _ normal: Int, quick: Int) -> Int {
+        environment(name).flatMap { Int($0) }.map { Swift.max(1, $0) } ?? (self.quick ? quick : normal)
+    }
+}

@@ -4,12 +4,14 @@ import Synchronization
 
 /// `ganger-bench ganger`: Ganger itself (release `ganger run`) against a real dockerd —
 /// (e) cold time-to-first-byte against the raw Engine API floor, (f) single-connection throughput
-/// into a container against direct, the relay alone, HAProxy and docker-proxy. Table on stdout,
+/// into a container against direct, the relay alone, HAProxy and docker-proxy, (g) warm TTFB,
+/// (h) session rate, (i)-(j) cold TTFB and session rate with network holders. Table on stdout,
 /// JSON in bench/results/ganger-<UTC timestamp>.json. Every container it creates carries
-/// `ganger.instance=bench-<timestamp>[-raw|-peers]` and is swept by that prefix at the end, on
+/// `ganger.instance=bench-<timestamp>[-raw|-peers|...]` and is swept by that prefix at the end, on
 /// failure too, and on Ctrl-C.
 enum GangerSuite {
-    static func run(settings: BenchSettings) -> Int32 {
+    /// `holdersOnly`: just (i)-(j) (`ganger-bench holders`).
+    static func run(settings: BenchSettings, holdersOnly: Bool = false) -> Int32 {
         Suite.installInterruptHandlerOnce()
         let started = monotonicSeconds()
         let stamp = utcStamp()
@@ -20,8 +22,9 @@ enum GangerSuite {
             fflush(nil)
         }
         let cold = ColdSettings.fromEnvironment(settings)
-        log("ganger-bench ganger: \(settings.rounds) round(s), \(cold.sessions) cold sessions per peer per round, "
-            + "\(cold.sourceMiB) MiB per stream; instance \(instance); logs in \(directory)")
+        log("ganger-bench \(holdersOnly ? "holders" : "ganger"): \(settings.rounds) round(s), "
+            + (holdersOnly ? "" : "\(cold.sessions) cold sessions per peer per round, \(cold.sourceMiB) MiB per stream; ")
+            + "instance \(instance); logs in \(directory)")
 
         let api = EngineAPI()
         sweepPrefix.withLock { $0 = instance }
@@ -42,37 +45,18 @@ enum GangerSuite {
                     throw BenchError("image \(image) missing on dockerd: run `make images` (Examples/*/build.sh)")
                 }
             }
-            let tools = Tools.find(directory: directory)
-            report.versions = tools.versions
-
-            // One ganger for both parts: two services, a port each.
-            let (process, listeners) = try startGanger(instance: instance, sourceMiB: cold.sourceMiB, directory: directory)
-            ganger = process
-            log("ganger pid \(process.programPID.map(String.init) ?? "?"): echo on port \(listeners["echo"]!.port), source on port \(listeners["source"]!.port)")
-
-            log("(e) cold time-to-first-byte: ganger vs the raw Engine API floor")
-            let events = try DockerEvents()
-            defer { events.stop() }
-            let coldRun = ColdStart(api: api, events: events, instance: instance, settings: settings, cold: cold,
-                                    gangerPort: listeners["echo"]!.port)
-            report.coldStart = coldRun.run(log: log)
-            report.coldStart?.gangerLogged = Dist(parseLoggedTTFB(process.errors).map { $0 * 1000 })
-
-            log("(f) single connection into a container: \(cold.sourceMiB) MiB from ganger-bench-source")
-            let streams = ContainerStreams(api: api, tools: tools, directory: directory, instance: instance, settings: settings,
-                                           cold: cold, ganger: process, gangerPort: listeners["source"]!.port)
-            report.streams = try streams.run(report: &report, log: log)
-
-            // (g)-(h) run gangers of their own (instances <run>-warm, <run>-rate); the first is
-            // stopped first so its containers do not take part.
-            ganger?.programPID.map { _ = kill($0, SIGTERM) }
-            if ganger?.wait(limit: 40) == nil { ganger?.terminate() }
-            report.gangerExit = ganger?.errors.split(separator: "\n").suffix(3).joined(separator: " | ") ?? ""
-            ganger = nil
-            let lifecycle = LifecycleBench(api: api, instance: instance, settings: settings, directory: directory)
-            log("(g) warm time-to-first-byte, pool.warm 4: \(lifecycle.warmSessions) sequential sessions; "
-                + "(h) sessions/s, \(lifecycle.rateSessions) fresh containers \(lifecycle.concurrency) at a time vs the raw Engine API")
-            report.lifecycle = lifecycle.run(log: log)
+            if holdersOnly {
+                report.only = "holders"
+            } else {
+                try suite(&report, api: api, instance: instance, settings: settings, cold: cold, directory: directory,
+                          ganger: &ganger, log: log)
+            }
+            let holders = HolderBench(DockerRun(api: api, instance: instance, settings: settings, directory: directory))
+            let sizes = holders.sizes
+            log("(i) cold time-to-first-byte with network holders (holders \(sizes.holders), reuse 1) vs without vs raw: "
+                + "\(sizes.coldSessions) sessions each per round; (j) sessions/s, \(sizes.rateSessions) fresh containers "
+                + "\(sizes.concurrency) at a time, holders (reuse 1 and \(sizes.reuse)) vs without vs raw")
+            report.holders = holders.run(log: log)
         } catch {
             log("ganger-bench ganger: \(error)")
             report.notes.append("aborted: \(error)")
@@ -103,6 +87,44 @@ enum GangerSuite {
         }
         let failed = report.notes.contains { $0.hasPrefix("aborted") } || left != 0
         return failed ? 1 : 0
+    }
+
+    /// (e)-(h): cold TTFB vs raw, one connection into a container, warm TTFB, session rate.
+    /// `ganger` is the first part's process, for the caller to stop if this throws.
+    private static func suite(_ report: inout GangerReport, api: EngineAPI, instance: String, settings: BenchSettings,
+                              cold: ColdSettings, directory: String, ganger: inout ChildProcess?,
+                              log: (String) -> Void) throws {
+        let tools = Tools.find(directory: directory)
+        report.versions = tools.versions
+
+        // One ganger for both parts: two services, a port each.
+        let (process, listeners) = try startGanger(instance: instance, sourceMiB: cold.sourceMiB, directory: directory)
+        ganger = process
+        log("ganger pid \(process.programPID.map(String.init) ?? "?"): echo on port \(listeners["echo"]!.port), source on port \(listeners["source"]!.port)")
+
+        log("(e) cold time-to-first-byte: ganger vs the raw Engine API floor")
+        let events = try DockerEvents()
+        defer { events.stop() }
+        let coldRun = ColdStart(api: api, events: events, instance: instance, settings: settings, cold: cold,
+                                gangerPort: listeners["echo"]!.port)
+        report.coldStart = coldRun.run(log: log)
+        report.coldStart?.gangerLogged = Dist(parseLoggedTTFB(process.errors).map { $0 * 1000 })
+
+        log("(f) single connection into a container: \(cold.sourceMiB) MiB from ganger-bench-source")
+        let streams = ContainerStreams(api: api, tools: tools, directory: directory, instance: instance, settings: settings,
+                                       cold: cold, ganger: process, gangerPort: listeners["source"]!.port)
+        report.streams = try streams.run(report: &report, log: log)
+
+        // (g)-(h) run gangers of their own (instances <run>-warm, <run>-rate); the first is
+        // stopped first so its containers do not take part.
+        ganger?.programPID.map { _ = kill($0, SIGTERM) }
+        if ganger?.wait(limit: 40) == nil { ganger?.terminate() }
+        report.gangerExit = ganger?.errors.split(separator: "\n").suffix(3).joined(separator: " | ") ?? ""
+        ganger = nil
+        let lifecycle = LifecycleBench(DockerRun(api: api, instance: instance, settings: settings, directory: directory))
+        log("(g) warm time-to-first-byte, pool.warm 4: \(lifecycle.warmSessions) sequential sessions; "
+            + "(h) sessions/s, \(lifecycle.rateSessions) fresh containers \(lifecycle.concurrency) at a time vs the raw Engine API")
+        report.lifecycle = lifecycle.run(log: log)
     }
 
     /// Writes the config and starts release `ganger run` (next to this executable); waits for its
@@ -188,8 +210,8 @@ struct ColdSettings: Codable {
 
     static func fromEnvironment(_ settings: BenchSettings) -> ColdSettings {
         ColdSettings(
-            sessions: environment("BENCH_COLD_SESSIONS").flatMap { Int($0) }.map { max(1, $0) } ?? (settings.quick ? 5 : 20),
-            sourceMiB: environment("BENCH_SOURCE_MIB").flatMap { Int($0) }.map { max(1, $0) } ?? (settings.quick ? 256 : 1024))
+            sessions: settings.count("BENCH_COLD_SESSIONS", 20, quick: 5),
+            sourceMiB: settings.count("BENCH_SOURCE_MIB", 1024, quick: 256))
     }
 }
 

@@ -45,22 +45,17 @@ struct LifecycleBench {
         var p99: Double?
     }
 
-    let api: EngineAPI
-    let instance: String
-    let settings: BenchSettings
-    let directory: String
+    let run: DockerRun
     let warmSessions: Int
     let rateSessions: Int
     let concurrency: Int
 
-    init(api: EngineAPI, instance: String, settings: BenchSettings, directory: String) {
-        self.api = api
-        self.instance = instance
-        self.settings = settings
-        self.directory = directory
-        warmSessions = environment("BENCH_WARM_SESSIONS").flatMap { Int($0) }.map { max(1, $0) } ?? (settings.quick ? 20 : 200)
-        rateSessions = environment("BENCH_RATE_SESSIONS").flatMap { Int($0) }.map { max(1, $0) } ?? (settings.quick ? 24 : 80)
-        concurrency = environment("BENCH_RATE_CONCURRENCY").flatMap { Int($0) }.map { max(1, $0) } ?? 8
+    init(_ run: DockerRun) {
+        self.run = run
+        let settings = run.settings
+        warmSessions = settings.count("BENCH_WARM_SESSIONS", 200, quick: 20)
+        rateSessions = settings.count("BENCH_RATE_SESSIONS", 80, quick: 24)
+        concurrency = settings.count("BENCH_RATE_CONCURRENCY", 8, quick: 8)
     }
 
     func run(log: (String) -> Void) -> Result {
@@ -86,7 +81,7 @@ struct LifecycleBench {
     // MARK: (g)
 
     private func warm(_ result: inout Result, log: (String) -> Void) throws(BenchError) {
-        let ganger = try LifecycleGanger(instance: instance + "-warm", directory: directory, name: "warm", extra: "pool: {warm: 4}")
+        let ganger = try LifecycleGanger(instance: run.instance + "-warm", directory: run.directory, name: "warm", extra: "pool: {warm: 4}")
         defer { ganger.stop() }
         var samples: [Double] = []
         var notFull = 0
@@ -122,52 +117,29 @@ struct LifecycleBench {
     // MARK: (h)
 
     private func rate(_ result: inout Result, log: (String) -> Void) throws(BenchError) {
-        let ganger = try LifecycleGanger(instance: instance + "-rate", directory: directory, name: "rate", extra: nil)
+        let ganger = try LifecycleGanger(instance: run.instance + "-rate", directory: run.directory, name: "rate", extra: nil)
         defer { ganger.stop() }
         var gangerRates: [Double] = []
         var removedRates: [Double] = []
         var rawRates: [Double] = []
-        for round in 0..<settings.rounds {
+        for round in 0..<run.settings.rounds {
             let order = round % 2 == 0 ? ["ganger", "raw"] : ["raw", "ganger"]
             for peer in order {
                 let failures: [String]
-                let t0 = monotonicSeconds()
                 if peer == "ganger" {
-                    failures = workers(concurrency, sessions: rateSessions) { _ throws(BenchError) in
-                        guard case let .connected(fd) = TCPClient.connect(host: "127.0.0.1", port: ganger.port, timeoutMs: 5_000, receiveTimeout: 30) else {
-                            throw BenchError("connect failed")
-                        }
-                        defer { close(fd) }
-                        try TCPClient.pingOneByte(fd)
-                    }
-                    let done = monotonicSeconds()
+                    let t0 = monotonicSeconds()
+                    let measured = RateRound.ganger(port: ganger.port, sessions: rateSessions, concurrency: concurrency)
+                    failures = measured.failures
                     let gone = waitUntil(60, step: 5_000) {
-                        (try? api.listByInstanceLabel().contains { $0.instance == ganger.instance }) == false
+                        (try? run.api.listByInstanceLabel().contains { $0.instance == ganger.instance }) == false
                     }
                     let removed = monotonicSeconds()
-                    gangerRates.append(Double(rateSessions) / (done - t0))
+                    gangerRates.append(measured.rate)
                     if gone { removedRates.append(Double(rateSessions) / (removed - t0)) }
                 } else {
-                    let rawInstance = instance + "-rawrate"
-                    let apis = (0..<concurrency).map { _ in EngineAPI() }
-                    failures = workers(concurrency, sessions: rateSessions) { worker throws(BenchError) in
-                        let api = apis[worker]
-                        let id = try api.create(gangerLikeContainer(image: "ganger-echo:latest", instance: rawInstance, service: "echo",
-                                                                    client: "127.0.0.1:\(41000 + worker)"))
-                        do throws(BenchError) {
-                            try api.start(id)
-                            guard let ip = try api.inspect(id).ip else { throw BenchError("no IP after start") }
-                            let (fd, _) = try TCPClient.connectUntilAccepted(host: ip, port: 12345, deadline: 10)
-                            defer { close(fd) }
-                            try TCPClient.pingOneByte(fd)
-                        } catch {
-                            try? api.remove(id)
-                            throw error
-                        }
-                        try api.remove(id)
-                    }
-                    rawRates.append(Double(rateSessions) / (monotonicSeconds() - t0))
-                    api.sweep(instancePrefix: rawInstance)
+                    let measured = RateRound.raw(instance: run.instance + "-rawrate", sessions: rateSessions, concurrency: concurrency)
+                    failures = measured.failures
+                    rawRates.append(measured.rate)
                 }
                 result.failures += failures.prefix(5).map { "rate round \(round + 1) \(peer): \($0)" }
             }
@@ -179,64 +151,6 @@ struct LifecycleBench {
         result.gangerRateRemoved = Figure(removedRates)
         result.rawRate = Figure(rawRates)
         if let g = result.gangerRate, let r = result.rawRate { result.ratio = g.median / r.median }
-    }
-
-    /// Runs `sessions` jobs on `count` threads (each takes the next index until none is left);
-    /// returns the failures' messages.
-    private func workers(_ count: Int, sessions: Int, _ job: @escaping (Int) throws(BenchError) -> Void) -> [String] {
-        let shared = WorkerShared(sessions: sessions, job: job)
-        var threads: [pthread_t] = []
-        for worker in 0..<count {
-            var thread = pthread_t()
-            let context = Unmanaged.passRetained(WorkerContext(shared: shared, worker: worker)).toOpaque()
-            guard pthread_create(&thread, nil, { raw in
-                let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
-                context.shared.work(context.worker)
-                return nil
-            }, context) == 0 else {
-                Unmanaged<WorkerContext>.fromOpaque(context).release()
-                continue
-            }
-            threads.append(thread)
-        }
-        for thread in threads { pthread_join(thread, nil) }
-        return shared.failures.withLock { $0 }
-    }
-}
-
-private final class WorkerShared: @unchecked Sendable {
-    let sessions: Int
-    let job: (Int) throws(BenchError) -> Void
-    let next = Mutex<Int>(0)
-    let failures = Mutex<[String]>([])
-
-    init(sessions: Int, job: @escaping (Int) throws(BenchError) -> Void) {
-        self.sessions = sessions
-        self.job = job
-    }
-
-    func work(_ worker: Int) {
-        while true {
-            let index = next.withLock { value -> Int in
-                defer { value += 1 }
-                return value
-            }
-            guard index < sessions else { return }
-            do throws(BenchError) {
-                try job(worker)
-            } catch {
-                failures.withLock { $0.append("session \(index): \(error)") }
-            }
-        }
-    }
-}
-
-private final class WorkerContext {
-    let shared: WorkerShared
-    let worker: Int
-    init(shared: WorkerShared, worker: Int) {
-        self.shared = shared
-        self.worker = worker
     }
 }
 

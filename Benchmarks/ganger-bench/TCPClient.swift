@@ -61,6 +61,15 @@ enum TCPClient {
         try firstByte(fd)
     }
 
+    /// One short session on loopback: connect to `port`, one byte sent, its echo back, close.
+    static func echoOnce(port: UInt16, receiveTimeout: Int = 30) throws(BenchError) {
+        guard case let .connected(fd) = connect(host: "127.0.0.1", port: port, timeoutMs: 5_000, receiveTimeout: receiveTimeout) else {
+            throw BenchError("connect 127.0.0.1:\(port) failed")
+        }
+        defer { close(fd) }
+        try pingOneByte(fd)
+    }
+
     /// Waits for the first byte from `fd`.
     static func firstByte(_ fd: Int32) throws(BenchError) {
         var byte: UInt8 = 0

@@ -5,19 +5,23 @@ import Glibc
 ///
 ///   ganger-bench [all]                                   relay suite, then ganger suite: tables + bench/results/*.json
 ///   ganger-bench relay-suite                             the relay and its peers on loopback only
-///   ganger-bench ganger                                  Ganger on dockerd only: cold TTFB, throughput into a container
+///   ganger-bench ganger                                  Ganger on dockerd only: cold TTFB, throughput into a container,
+///                                                        warm TTFB, session rate, network holders
+///   ganger-bench holders                                 only the network-holder part of `ganger`: (i) and (j)
 ///   ganger-bench relay --listen ADDR --target ADDR       a RelayProxy until SIGTERM/SIGINT
 ///   ganger-bench sink --listen ADDR                      a discarding sink until SIGTERM/SIGINT
 ///   ganger-bench scheduler                               placement + queue admissions/s, queued-client RSS
 let usage = """
-    usage: ganger-bench [all | relay-suite | ganger]
+    usage: ganger-bench [all | relay-suite | ganger | holders]
            ganger-bench relay --listen 127.0.0.1:PORT --target 127.0.0.1:PORT
            ganger-bench sink --listen 127.0.0.1:PORT
            ganger-bench scheduler
     env:   BENCH_ROUNDS=N (default 3), BENCH_QUICK=1 (one short round),
            BENCH_COLD_SESSIONS=N (default 20 per peer per round), BENCH_SOURCE_MIB=N (default 1024),
            BENCH_WARM_SESSIONS=N (default 200), BENCH_RATE_SESSIONS=N (default 80 per round),
-           BENCH_RATE_CONCURRENCY=N (default 8)
+           BENCH_RATE_CONCURRENCY=N (default 8), BENCH_HOLDER_COLD_SESSIONS=N (default 10 per peer per round),
+           BENCH_HOLDER_RATE_SESSIONS=N (default 40 per peer per round), BENCH_HOLDER_CONCURRENCY=N (default 4),
+           BENCH_HOLDER_REUSE=N (default 4), BENCH_HOLDER_SECONDS=N (default 420: no round starts after)
     """
 
 /// The value after `flag` in `arguments`, parsed as an address.
@@ -48,6 +52,8 @@ do {
         exit(Suite.run())
     case "ganger":
         exit(GangerSuite.run(settings: gangerSettings()))
+    case "holders":
+        exit(GangerSuite.run(settings: gangerSettings(), holdersOnly: true))
     case "relay":
         guard let listen = address("--listen", in: arguments), let target = address("--target", in: arguments) else {
             printError(usage + "\n")

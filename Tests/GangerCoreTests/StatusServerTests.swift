@@ -179,6 +179,10 @@ private struct ParsedSample: Decodable {
         #expect(families["ganger_daemon_containers"] == "gauge")
         #expect(families["ganger_daemon_draining"] == "gauge")
         #expect(families["ganger_session_ends"] == "counter")
+        #expect(families["ganger_holders_ready"] == "gauge")
+        #expect(families["ganger_holders_per_daemon"] == "gauge")
+        #expect(families["ganger_holder_sessions"] == "counter")
+        #expect(families["ganger_holders_removed"] == "counter")
 
         let hive = "hive <sql> & \"friends\""
         #expect(value("ganger_sessions_total", ["service": "echo"]) == 12_345)
@@ -197,6 +201,14 @@ private struct ParsedSample: Decodable {
         #expect(value("ganger_daemon_containers", ["daemon": "unix:///var/run/docker.sock"]) == 13)
         #expect(value("ganger_session_ends_total",
                       ["service": hive, "reason": "ready timeout: no answer on port 10000\nafter 50 attempts"]) == 3)
+        #expect(value("ganger_holders_ready", ["service": "echo"]) == 2)
+        #expect(value("ganger_holders_per_daemon", ["service": "echo"]) == 3)
+        #expect(value("ganger_holder_sessions_total", ["service": "echo", "path": "holder"]) == 1_812)
+        #expect(value("ganger_holder_sessions_total", ["service": "echo", "path": "normal"]) == 288)
+        #expect(value("ganger_holders_removed_total", ["service": "echo", "reason": "retired"]) == 1_795)
+        #expect(value("ganger_holders_removed_total", ["service": "echo", "reason": "discarded"]) == 6)
+        // A service without holders has no holder samples at all (not zeros).
+        #expect(!samples.contains { $0.family.hasPrefix("ganger_holder") && $0.labels["service"] == hive })
         #expect(value("ganger_session_ends_total", ["service": "echo", "reason":
             "create failed: Conflict. The container name \"/ganger-echo-1\" is already in use"]) == 3)
     }
@@ -223,6 +235,13 @@ private struct ParsedSample: Decodable {
         #expect(brokenCode == 1)
         #expect(brokenOutput.contains("'reason' is a required property"))
         #expect(brokenOutput.contains("-7 is less than the minimum of 0"))
+
+        // Holder fields come all together or not at all.
+        let partial = String(decoding: reply.body, as: UTF8.self).replacing("\"holdersRetired\":1795,", with: "")
+        let partialFile = try temporaryFile("partial.json", Array(partial.utf8))
+        let (partialCode, partialOutput) = try await python("check-status-json.py", [schema, partialFile])
+        #expect(partialCode == 1)
+        #expect(partialOutput.contains("'holdersRetired' is a dependency of 'holdersReady'"), "\(partialOutput)")
     }
 
     @Test func page_inHeadlessChromium_showsTheSnapshotsNumbers() async throws {
@@ -249,7 +268,8 @@ private struct ParsedSample: Decodable {
         #expect(shotCode == 0 && phoneCode == 0, "chromium --screenshot: \(shotLog.suffix(2000))")
         for expected in ["ganger-prod", "12345", "987654321 bytes", "115.0 GiB", "412 ms", "3.1 ms", "1.93 s",
                          "unix:///var/run/docker.sock", "13/16", "Connection refused (errno 111)", "DRAIN",
-                         "hive &lt;sql&gt; &amp; \"friends\"", "&lt;no such image&gt;", "203.0.113.7:51234"] {
+                         "hive &lt;sql&gt; &amp; \"friends\"", "&lt;no such image&gt;", "203.0.113.7:51234",
+                         "Network holders", "86.3 %"] {
             #expect(dom.contains(expected), "the rendered page lacks \(expected)")
         }
         #expect(!dom.contains("<no such image>"))

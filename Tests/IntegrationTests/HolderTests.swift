@@ -27,6 +27,24 @@ struct HolderTests {
         guard ok else { throw HarnessError("ganger never reported \(count) holders ready") }
     }
 
+    private func echoService(holders: Int) -> ServiceYAML {
+        ServiceYAML(name: "echo", image: "ganger-echo:latest", extra: ["netns: {mode: holder, holders: \(holders), reuse: 1}"])
+    }
+
+    /// Ganger with one service, its address, on a thread of its own once `holders` are ready.
+    private func withHolders(_ name: String, _ service: ServiceYAML, holders: Int,
+                             _ body: @escaping @Sendable (_ instance: String, GangerProcess, String) throws -> Void) async throws {
+        let instance = uniqueInstance(name)
+        let yaml = gangerConfig(instance: instance, services: [service])
+        try await withGanger(instance: instance, yaml: yaml, services: [service.name]) { ganger, addresses in
+            let address = try #require(addresses[service.name])
+            try await onThread {
+                try self.waitHoldersReady(ganger, holders)
+                try body(instance, ganger, address)
+            }
+        }
+    }
+
     private func shellService(reuse: Int, holders: Int = 2) -> ServiceYAML {
         ServiceYAML(name: "sh", image: "ganger-echo:latest", extra: [
             #"command: ["/bin/nc", "-ll", "-p", "12345", "-e", "/bin/sh"]"#,
@@ -52,32 +70,86 @@ struct HolderTests {
         return (String(decoding: seen, as: UTF8.self), mode)
     }
 
-    @Test func sessionsThroughHolders_carryBytesIntact_andJoinAHolder() async throws {
-        let instance = uniqueInstance("holders")
-        let yaml = gangerConfig(instance: instance, services: [
-            ServiceYAML(name: "echo", image: "ganger-echo:latest", extra: ["netns: {mode: holder, holders: 2, reuse: 1}"]),
-        ])
-        try await withGanger(instance: instance, yaml: yaml, services: ["echo"]) { ganger, addresses in
-            let address = try #require(addresses["echo"])
-            try await onThread {
+    @Test func sessionsThroughHolders_carryBytesIntact_joinAHolder_andAreCountedByPath() async throws {
+        try await withHolders("holders", echoService(holders: 2), holders: 2) { instance, ganger, address in
+            let before = Set(try self.holders(instance))
+            for i in 0..<3 {
+                let client = try Client(address)
+                let payload = Array("holder session \(i)\n".utf8) + randomBytes(32 << 10)
+                try client.sendAll(payload)
+                guard try client.receive(count: payload.count) == payload else { throw HarnessError("echo differs") }
+            // Sessions come faster than holders are replaced: wait for a ready one each time.
+                let mine = try DockerCLI.containers(labels: ["ganger.instance=\(instance)", "ganger.client=\(client.localAddress)"])
+                let mode = try DockerCLI.inspect(try #require(mine.first), format: "{{.HostConfig.NetworkMode}}")
+                guard mode.hasPrefix("container:") else { throw HarnessError("session \(i) not in a holder: \(mode)") }
+                client.close()
                 try self.waitHoldersReady(ganger, 2)
-                let before = Set(try self.holders(instance))
-                for i in 0..<3 {
-                    let client = try Client(address)
-                    let payload = Array("holder session \(i)\n".utf8) + randomBytes(32 << 10)
-                    try client.sendAll(payload)
-                    guard try client.receive(count: payload.count) == payload else { throw HarnessError("echo differs") }
-                // Sessions come faster than holders are replaced: wait for a ready one each time.
-                    let mine = try DockerCLI.containers(labels: ["ganger.instance=\(instance)", "ganger.client=\(client.localAddress)"])
-                    let mode = try DockerCLI.inspect(try #require(mine.first), format: "{{.HostConfig.NetworkMode}}")
-                    guard mode.hasPrefix("container:") else { throw HarnessError("session \(i) not in a holder: \(mode)") }
-                    client.close()
-                    try self.waitHoldersReady(ganger, 2)
-                }
-                // reuse 1: every used holder is replaced; the pool is back to 2, with new ids.
-                _ = try poll(timeout: .seconds(30)) { try self.holders(instance).count == 2 && Set(try self.holders(instance)) != before }
-                #expect(try self.holders(instance).count == 2)
             }
+            // reuse 1: every used holder is replaced; the pool is back to 2, with new ids.
+            _ = try poll(timeout: .seconds(30)) { try self.holders(instance).count == 2 && Set(try self.holders(instance)) != before }
+            #expect(try self.holders(instance).count == 2)
+
+            // Ganger's own counters moved by exactly the 3 sessions, all on the fast path, and
+            // each used holder was retired once its session's container was gone.
+            let (sequential, retired) = try ganger.waitForStatus(timeout: .seconds(30)) { $0.services[0].holdersRetired == 3 }
+            #expect(retired, "holdersRetired \(sequential.services[0].holdersRetired ?? -1), expected 3")
+            let echo = sequential.services[0]
+            #expect(echo.sessionsTotal == 3)
+            #expect(echo.holderSessions == 3)
+            #expect(echo.holderFallbackSessions == 0)
+            #expect(echo.holdersDiscarded == 0)
+            #expect(echo.holdersPerDaemon == 2)
+
+            // Three clients at once with two holders ready: two take the fast path, the third
+            // finds none (refills take a container start) and takes the normal path.
+            try self.waitHoldersReady(ganger, 2)
+            let burst = try (0..<3).map { _ in try Client(address) }
+            for (i, client) in burst.enumerated() { try client.sendAll(Array("burst \(i)\n".utf8)) }
+            for (i, client) in burst.enumerated() {
+                guard try client.receive(count: "burst \(i)\n".utf8.count) == Array("burst \(i)\n".utf8) else {
+                    throw HarnessError("burst echo \(i) differs")
+                }
+                client.close()
+            }
+            let (after, counted) = try ganger.waitForStatus(timeout: .seconds(30)) {
+                ($0.services[0].holderSessions ?? 0) + ($0.services[0].holderFallbackSessions ?? 0) == 6
+            }
+            #expect(counted)
+            #expect(after.services[0].sessionsTotal == 6)
+            #expect(after.services[0].holderSessions == 5)
+            #expect(after.services[0].holderFallbackSessions == 1)
+            let metrics = try ganger.statusGet("/metrics").body
+            #expect(metrics.contains("ganger_holder_sessions_total{service=\"echo\",path=\"holder\"} 5\n"))
+            #expect(metrics.contains("ganger_holder_sessions_total{service=\"echo\",path=\"normal\"} 1\n"))
+            #expect(metrics.contains("ganger_holders_per_daemon{service=\"echo\"} 2\n"))
+            // 5 of 6 cold sessions through a holder.
+            #expect(try ganger.statusGet("/").body.contains("<td class=\"n\">5</td><td class=\"n\">1</td><td class=\"n\">83.3 %</td>"))
+        }
+    }
+
+    /// The replacement of a taken holder is created only once the session's container has
+    /// started: its own start (a network setup) would otherwise slow the client's (bench (i)).
+    @Test func replacementHolder_isCreatedAfterTheSessionsContainerStarted() async throws {
+        try await withHolders("holder-order", echoService(holders: 1), holders: 1) { instance, ganger, address in
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            let nanos = String(now.tv_nsec)
+            let since = "\(now.tv_sec)." + String(repeating: "0", count: 9 - nanos.count) + nanos
+            let client = try Client(address)
+            try client.sendAll(Array("order\n".utf8))
+            #expect(try client.receive(count: 6) == Array("order\n".utf8))
+            client.close()
+            try self.waitHoldersReady(ganger, 1)
+            clock_gettime(CLOCK_REALTIME, &now)
+            let events = try DockerCLI.docker([
+                "events", "--since", since, "--until", "\(now.tv_sec + 1)",
+                "--filter", "label=ganger.instance=\(instance)", "--filter", "type=container",
+                "--format", #"{{.Action}} {{index .Actor.Attributes "ganger.role"}}"#,
+            ]).split(separator: "\n").map { $0.split(separator: " ").joined(separator: " ") }
+            let sessionStart = try #require(events.firstIndex(of: "start"), "no session start in \(events)")
+            let holderCreate = try #require(events.firstIndex(of: "create holder"), "no replacement in \(events)")
+            #expect(events.firstIndex(of: "create") ?? .max < sessionStart)
+            #expect(sessionStart < holderCreate, "\(events)")
         }
     }
 

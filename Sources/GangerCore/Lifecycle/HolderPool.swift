@@ -35,8 +35,12 @@ final class HolderPool {
     private var onLoan: [Int: Int] = [:]
     private var backoff: Duration?
     private var refillTimer: TimerID?
-    /// Sessions served through a holder, and holders discarded after trouble (status page).
+    /// Cold sessions served through a holder (fast path) and on the normal path (no holder
+    /// ready on the daemon, or the holder's launch failed); holders removed after their last
+    /// `netns.reuse` session (retired) and after trouble (discarded). For the status page.
     private(set) var fastPathSessions = 0
+    private(set) var normalPathSessions = 0
+    private(set) var retired = 0
     private(set) var discarded = 0
     /// Holders this pool started and that still exist (ready or lent to a session).
     private var live: Set<ObjectIdentifier> = []
@@ -60,11 +64,24 @@ final class HolderPool {
     func take(on daemon: Int) -> Holder? {
         // Most recently returned first: a holder with reuse left is used up before a fresh one.
         guard enabled, let index = ready.lastIndex(where: { $0.daemon == daemon }) else { return nil }
-        fastPathSessions += 1
         let holder = ready.remove(at: index)
         if holder.served + 1 < service.config.netns.reuse { onLoan[daemon, default: 0] += 1 }
-        supervisor.reactor?.soon { [weak self] in self?.refill() }
+        // No refill yet: the replacement's start (a network setup) would run beside this
+        // session's container start and slow the very client the holder is for (bench/README.md
+        // (i)). It starts once that container has started (`joined`) or the holder is back.
         return holder
+    }
+
+    /// A session's container in a holder of this pool has started: start the replacement.
+    func joined() {
+        refill()
+    }
+
+    /// A cold session's container answered: counted by the path it took. Counted here, not at
+    /// `take`, because a holder whose container fails is dropped and the retry takes the normal
+    /// path.
+    func served(throughHolder: Bool) {
+        if throughHolder { fastPathSessions += 1 } else { normalPathSessions += 1 }
     }
 
     /// Starts holders until each healthy daemon has `netns.holders` ready or starting.
@@ -146,7 +163,11 @@ final class HolderPool {
         if clean && enabled && holder.served < service.config.netns.reuse && holder.generation == generation {
             ready.append(holder)
         } else {
-            if !clean { discarded += 1 }
+            if !clean {
+                discarded += 1
+            } else if holder.served >= service.config.netns.reuse {
+                retired += 1
+            }
             remove(holder)
         }
         refill()

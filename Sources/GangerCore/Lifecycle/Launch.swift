@@ -105,6 +105,7 @@ final class Launch {
             switch result {
             case .success:
                 if let holder {
+                    supervisor.holderJoined(holder)
                     // The holder's address is known already: no inspect on this path.
                     isProbing = true
                     probe(holder.address)

@@ -135,6 +135,7 @@ final class Session {
                 self.daemon = ready.daemon
                 containerID = ready.containerID
                 self.holder = ready.holder
+                if settings.netns.mode == .holder { service.holders.served(throughHolder: ready.holder != nil) }
                 guard let socket = ready.socket.take() else { return finish("service socket lost") }
                 startRelay(socket)
             case let .failure(failure):

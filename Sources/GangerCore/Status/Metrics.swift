@@ -38,6 +38,25 @@ public enum Metrics {
         out.family("ganger_pool_ready", .gauge, "Warm containers ready to take a session now.")
         for s in services { out.sample("ganger_pool_ready", ["service": s.name], s.poolReady) }
 
+        // Network holders: only services with `netns.mode: holder` have samples.
+        let holders = services.compactMap { s in s.holderFigures.map { (s.name, $0) } }
+        out.family("ganger_holders_ready", .gauge, "Network holders ready now (netns.mode: holder), by service.")
+        for (name, f) in holders { out.sample("ganger_holders_ready", ["service": name], f.ready) }
+        out.family("ganger_holders_per_daemon", .gauge, "Holders the pool keeps on each healthy daemon (netns.holders), by service.")
+        for (name, f) in holders { out.sample("ganger_holders_per_daemon", ["service": name], f.perDaemon) }
+        out.family("ganger_holder_sessions_total", .counter,
+                   "Cold sessions of holder-mode services, by service and path (holder: joined a holder's network namespace; normal: no holder ready, or it failed).")
+        for (name, f) in holders {
+            out.sample("ganger_holder_sessions_total", ["service": name, "path": "holder"], f.fastPath)
+            out.sample("ganger_holder_sessions_total", ["service": name, "path": "normal"], f.normalPath)
+        }
+        out.family("ganger_holders_removed_total", .counter,
+                   "Holders removed, by service and reason (retired: after netns.reuse sessions; discarded: after trouble).")
+        for (name, f) in holders {
+            out.sample("ganger_holders_removed_total", ["service": name, "reason": "retired"], f.retired)
+            out.sample("ganger_holders_removed_total", ["service": name, "reason": "discarded"], f.discarded)
+        }
+
         out.family("ganger_bytes_total", .counter,
                    "Bytes relayed, by service and direction (in: client to container, out: container to client).")
         for s in services {

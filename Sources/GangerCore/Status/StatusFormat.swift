@@ -68,5 +68,12 @@ enum StatusFormat {
         "\(used)/" + (cap < 0 ? "∞" : String(cap))
     }
 
+    /// `part` of `part + rest` as a percentage with one decimal: "86.3 %"; "–" when both are 0.
+    static func share(_ part: Int, of rest: Int) -> String {
+        let total = part + rest
+        guard total > 0 else { return "–" }
+        return fixed(Double(part) * 100 / Double(total), 1) + " %"
+    }
+
     private static func pad(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }
 }

@@ -14,6 +14,7 @@ public enum StatusPage {
         h.raw("</title><style>\(css)</style></head><body>\n")
         header(&h, snapshot, refresh: refresh)
         services(&h, snapshot)
+        holders(&h, snapshot)
         endReasons(&h, snapshot)
         daemons(&h, snapshot)
         sessions(&h, snapshot)
@@ -73,6 +74,29 @@ public enum StatusPage {
                 for value in [p.p50, p.p90, p.p99] { h.cell(StatusFormat.seconds(value)) }
                 h.cells([p.count])
             }
+            h.raw("</tr>")
+        }
+        h.raw("</tbody></table></div>\n")
+    }
+
+    /// Only services with `netns.mode: holder`; no section at all when none has them.
+    private static func holders(_ h: inout HTMLWriter, _ s: StatusSnapshot) {
+        let rows = s.services.compactMap { service in service.holderFigures.map { (service.name, $0) } }
+        guard !rows.isEmpty else { return }
+        h.raw("<h2>Network holders</h2><div class=\"scroll\"><table><thead><tr class=\"group\">")
+        h.raw("<th rowspan=\"2\">Service</th><th colspan=\"2\">Holders</th><th colspan=\"3\">Cold sessions</th>")
+        h.raw("<th colspan=\"2\">Holders removed</th></tr><tr>")
+        for title in ["ready", "per daemon", "holder", "normal", "fast path", "retired", "discarded"] {
+            h.raw("<th>\(title)</th>")
+        }
+        h.raw("</tr></thead><tbody>")
+        for (name, f) in rows {
+            h.raw("<tr><td class=\"name\">")
+            h.text(name)
+            h.raw("</td>")
+            h.cells([f.ready, f.perDaemon, f.fastPath, f.normalPath])
+            h.cell(StatusFormat.share(f.fastPath, of: f.normalPath))
+            h.cells([f.retired, f.discarded])
             h.raw("</tr>")
         }
         h.raw("</tbody></table></div>\n")

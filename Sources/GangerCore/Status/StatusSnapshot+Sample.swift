@@ -1,9 +1,9 @@
 extension StatusSnapshot {
     /// A realistic, fixed snapshot for tests and for developing the page without a dockerd:
-    /// two services (one pooled), a daemon up, one down and one
-    /// draining, a full history of recent sessions,
-    /// and text that needs escaping (quotes, `<`, `&`, backslashes, a newline) in places that
-    /// come from users or peers. Every number is distinct enough to be found on the page.
+    /// two services (one pooled and with network holders), a daemon up, one down and one
+    /// draining, a full history of recent sessions, and text that needs escaping (quotes, `<`,
+    /// `&`, backslashes, a newline) in places that come from users or peers. Every number is
+    /// distinct enough to be found on the page.
     public static func sample(now: Double = 1_767_225_600) -> StatusSnapshot {
         let bounds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
         func histogram(_ counts: [Int], sum: Double) -> Histogram {
@@ -23,6 +23,8 @@ extension StatusSnapshot {
             ttfbCold: Percentiles(count: 2_100, p50: 0.412, p90: 0.734, p99: 1.93),
             ttfbWarm: Percentiles(count: 10_238, p50: 0.0031, p90: 0.0074, p99: 0.0213),
             ttfbHistogram: histogram([7_900, 1_800, 420, 90, 28, 900, 850, 300, 45, 4, 1], sum: 1_234.5),
+            holdersReady: 2, holdersPerDaemon: 3, holderSessions: 1_812, holderFallbackSessions: 288,
+            holdersRetired: 1_795, holdersDiscarded: 6,
             endReasons: [
                 "client closed": 11_800, "service closed": 402, "idle timeout": 77,
                 "create failed: Conflict. The container name \"/ganger-echo-1\" is already in use": 3,

@@ -38,9 +38,19 @@ public struct StatusSnapshot: Codable, Sendable, Equatable {
         /// Every TTFB observation in seconds for the Prometheus histogram: bucket upper bounds
         /// (seconds) → cumulative counts, plus sum and count.
         public var ttfbHistogram: Histogram
-        /// Network holders ready (`netns.mode: holder`), and sessions that took the fast path.
+        /// `netns.mode: holder` only (nil otherwise): holders ready now, and `netns.holders`
+        /// (what the pool refills to on each healthy daemon).
         public var holdersReady: Int? = nil
+        public var holdersPerDaemon: Int? = nil
+        /// Cold sessions whose container joined a holder (fast path), and those that took the
+        /// normal path (no holder ready on the daemon, or the holder failed and the retry went
+        /// without). Warm (pooled) sessions are in neither.
         public var holderSessions: Int? = nil
+        public var holderFallbackSessions: Int? = nil
+        /// Holders removed after their last `netns.reuse` session (retired, replaced as planned)
+        /// and after trouble (discarded: a session's container failed in it, or it died).
+        public var holdersRetired: Int? = nil
+        public var holdersDiscarded: Int? = nil
         /// Sessions that ended, by close reason ("client closed", "create failed: ...", ...).
         public var endReasons: [String: Int]
     }
@@ -111,5 +121,19 @@ extension StatusSnapshot.Daemon {
         containers = try c.decode(Int.self, forKey: .containers)
         maxContainers = try c.decode(Int.self, forKey: .maxContainers)
         lastError = try c.decodeIfPresent(String.self, forKey: .lastError)
+    }
+}
+
+extension StatusSnapshot.Service {
+    /// The network-holder figures together, or nil for a service without `netns.mode: holder`.
+    struct HolderFigures: Equatable {
+        var ready, perDaemon, fastPath, normalPath, retired, discarded: Int
+    }
+
+    var holderFigures: HolderFigures? {
+        guard let holdersReady else { return nil }
+        return HolderFigures(ready: holdersReady, perDaemon: holdersPerDaemon ?? 0, fastPath: holderSessions ?? 0,
+                             normalPath: holderFallbackSessions ?? 0, retired: holdersRetired ?? 0,
+                             discarded: holdersDiscarded ?? 0)
     }
 }

@@ -20,6 +20,18 @@ public enum StatusTable {
             },
             leftColumns: 3)
 
+        let holders = s.services.compactMap { v in
+            v.holderFigures.map { f in
+                [v.name, "\(f.ready)", "\(f.perDaemon)", "\(f.fastPath)", "\(f.normalPath)",
+                 StatusFormat.share(f.fastPath, of: f.normalPath), "\(f.retired)", "\(f.discarded)"]
+            }
+        }
+        if !holders.isEmpty {
+            out += "\nNETWORK HOLDERS\n" + table(
+                ["SERVICE", "READY", "PER DAEMON", "HOLDER SESSIONS", "NORMAL SESSIONS", "FAST PATH", "RETIRED", "DISCARDED"],
+                holders, leftColumns: 1)
+        }
+
         let ends = s.services.flatMap { v in
             v.endReasons.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { [v.name, $0.key, "\($0.value)"] }
         }

@@ -40,9 +40,8 @@ extension Supervisor {
                     ttfbCold: service.ttfbCold.percentiles,
                     ttfbWarm: service.ttfbWarm.percentiles,
                     ttfbHistogram: service.ttfbCold.merged(with: service.ttfbWarm),
-                    holdersReady: service.config.netns.mode == .holder ? service.holders.readyCount : nil,
-                    holderSessions: service.config.netns.mode == .holder ? service.holders.fastPathSessions : nil,
                     endReasons: service.closeReasons)
+                    .withHolders(service.config.netns.mode == .holder ? service : nil)
             },
             daemons: daemons.indices.map { index in
                 StatusSnapshot.Daemon(
@@ -55,5 +54,21 @@ extension Supervisor {
                     lastError: lastError[index])
             },
             recentSessions: recentSessions.reversed())
+    }
+}
+
+private extension StatusSnapshot.Service {
+    /// The holder figures of `service` (holder mode), or none: a service that never ran holders
+    /// shows none rather than zeros.
+    func withHolders(_ service: ServiceRuntime?) -> Self {
+        guard let service else { return self }
+        var copy = self
+        copy.holdersReady = service.holders.readyCount
+        copy.holdersPerDaemon = service.config.netns.holders
+        copy.holderSessions = service.holders.fastPathSessions
+        copy.holderFallbackSessions = service.holders.normalPathSessions
+        copy.holdersRetired = service.holders.retired
+        copy.holdersDiscarded = service.holders.discarded
+        return copy
     }
 }

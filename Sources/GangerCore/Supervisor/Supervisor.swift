@@ -218,6 +218,11 @@ public final class Supervisor {
         }
     }
 
+    /// A launch's container in `holder` has started: the holder's pool may refill now.
+    func holderJoined(_ holder: Holder) {
+        services.first(where: { $0.holders.owns(holder) })?.holders.joined()
+    }
+
     func releaseHolder(_ holder: Holder, clean: Bool) {
         guard let service = services.first(where: { $0.holders.owns(holder) }) else {
             return removeContainer(holder.containerID, on: holder.daemon) {}
