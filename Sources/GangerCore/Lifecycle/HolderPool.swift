@@ -33,8 +33,7 @@ final class HolderPool {
     /// Holders lent to a session that will come back (reuse left), per daemon: they count toward
     /// `netns.holders`, or a spare would be started and the reused namespace passed over.
     private var onLoan: [Int: Int] = [:]
-    private var backoff: Duration?
-    private var refillTimer: TimerID?
+    private let backoff = RefillBackoff()
     /// Cold sessions served through a holder (fast path) and on the normal path (no holder
     /// ready on the daemon, or the holder's launch failed); holders removed after their last
     /// `netns.reuse` session (retired) and after trouble (discarded). For the status page.
@@ -86,7 +85,7 @@ final class HolderPool {
 
     /// Starts holders until each healthy daemon has `netns.holders` ready or starting.
     func refill() {
-        guard enabled, refillTimer == nil else { return }
+        guard enabled, !backoff.isWaiting else { return }
         for daemon in supervisor.placement.daemons.indices where supervisor.placement.daemons[daemon].healthy {
             let have = ready.filter { $0.daemon == daemon }.count + starting[daemon, default: 0] + onLoan[daemon, default: 0]
             for _ in have..<max(have, service.config.netns.holders) { start(on: daemon) }
@@ -120,7 +119,7 @@ final class HolderPool {
                           let address = supervisor.serviceAddress(info, daemon: daemon, port: settings.port, network: settings.network)
                     else { return failed(daemon, id, inspected.failureMessage ?? "no address") }
                     starting[daemon, default: 1] -= 1
-                    backoff = nil
+                    backoff.succeeded()
                     let holder = Holder(daemon: daemon, containerID: id, address: address)
                     holder.generation = generation
                     live.insert(ObjectIdentifier(holder))
@@ -144,13 +143,7 @@ final class HolderPool {
             containerIDs.remove(id)
             supervisor.removeContainer(id, on: daemon) {}
         }
-        guard let reactor = supervisor.reactor, refillTimer == nil else { return }
-        let delay = min((backoff ?? .milliseconds(500)) * 2, .seconds(30))
-        backoff = delay
-        refillTimer = reactor.schedule(after: delay) { [weak self] in
-            self?.refillTimer = nil
-            self?.refill()
-        }
+        backoff.failed(on: supervisor.reactor) { [weak self] in self?.refill() }
     }
 
     /// A session through `holder` ended and its container is gone. With `clean` and reuse left,
@@ -185,8 +178,7 @@ final class HolderPool {
     /// Shutdown or a reload that leaves holder mode: remove every ready holder.
     func drain() {
         generation += 1
-        if let refillTimer { supervisor.reactor?.cancel(refillTimer) }
-        refillTimer = nil
+        backoff.cancel(on: supervisor.reactor)
         for holder in ready { remove(holder) }
         ready.removeAll()
     }

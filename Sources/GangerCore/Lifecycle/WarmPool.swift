@@ -35,8 +35,7 @@ final class WarmPool {
     private unowned let service: ServiceRuntime
     private var ready: [PooledContainer] = []
     private var launches: [ObjectIdentifier: Launch] = [:]
-    private var backoff: Duration?
-    private var refillTimer: TimerID?
+    private let backoff = RefillBackoff()
     /// Containers serving a session that will come back to the pool (`pool.reuse` > 1). They
     /// count toward `pool.warm`: none is started in their place while they serve, or a reused
     /// pool would grow past its size after every session.
@@ -74,7 +73,7 @@ final class WarmPool {
     /// Starts launches until ready + starting reaches `pool.warm`, while slots are free and no
     /// client waits.
     func refill() {
-        guard refillTimer == nil, let reactor = supervisor.reactor else { return }
+        guard !backoff.isWaiting, let reactor = supervisor.reactor else { return }
         while ready.count + launches.count + onLoan < target, supervisor.mayWarm, let daemon = supervisor.placement.acquire() {
             let box = LaunchBox()
             let launch = Launch(supervisor: supervisor, settings: service.config, client: nil, daemon: daemon, now: reactor.now) {
@@ -82,25 +81,15 @@ final class WarmPool {
                 launches.removeValue(forKey: ObjectIdentifier(box))
                 switch result {
                 case let .success(up):
-                    backoff = nil
+                    backoff.succeeded()
                     add(PooledContainer(daemon: up.daemon, containerID: up.containerID, address: up.address, socket: up.socket))
                 case let .failure(failure):
                     supervisor.logger.warning("warm pool: launch failed", metadata: ["service": "\(service.config.name)", "reason": "\(failure.reason)"])
-                    retryLater()
+                    backoff.failed(on: supervisor.reactor) { [weak self] in self?.refill() }
                 }
             }
             box.launch = launch
             if !launch.isDone { launches[ObjectIdentifier(box)] = launch }
-        }
-    }
-
-    private func retryLater() {
-        guard let reactor = supervisor.reactor, refillTimer == nil else { return }
-        let delay = min((backoff ?? .milliseconds(500)) * 2, .seconds(30))
-        backoff = delay
-        refillTimer = reactor.schedule(after: delay) { [weak self] in
-            self?.refillTimer = nil
-            self?.refill()
         }
     }
 
@@ -171,8 +160,7 @@ final class WarmPool {
     /// Shutdown: stop launching, remove every pooled container.
     func drain() {
         generation += 1
-        if let refillTimer { supervisor.reactor?.cancel(refillTimer) }
-        refillTimer = nil
+        backoff.cancel(on: supervisor.reactor)
         for launch in launches.values { launch.cancel() }
         launches.removeAll()
         for container in ready { discard(container) }
