@@ -22,10 +22,7 @@ struct LifecycleTests {
         try await withGanger(instance: instance, yaml: yaml, services: ["echo"]) { ganger, addresses in
             let address = try #require(addresses["echo"])
             try await onThread {
-                let (ready, ok) = try ganger.waitForStatus(timeout: .seconds(30)) { $0.services[0].poolReady == 2 }
-                guard ok else { throw HarnessError("poolReady \(ready.services[0].poolReady) 30 s after startup, expected 2") }
-                let pooled = try DockerCLI.containers(instance: instance)
-                guard pooled.count == 2 else { throw HarnessError("poolReady 2 but \(pooled.count) containers: \(pooled)") }
+                let pooled = try waitForFullPool(ganger, instance: instance, size: 2)
                 let running = try runningContainers(instance: instance)
                 guard Set(running) == Set(pooled) else { throw HarnessError("not all pooled containers run: \(running) of \(pooled)") }
                 let labelled = try DockerCLI.containers(labels: ["ganger.instance=\(instance)", "ganger.client"])
@@ -75,10 +72,7 @@ struct LifecycleTests {
         try await withGanger(instance: instance, yaml: yaml, services: ["echo"]) { ganger, addresses in
             let address = try #require(addresses["echo"])
             try await onThread {
-                let (ready, ok) = try ganger.waitForStatus(timeout: .seconds(30)) { $0.services[0].poolReady == 1 }
-                guard ok else { throw HarnessError("poolReady \(ready.services[0].poolReady) 30 s after startup, expected 1") }
-                let initial = try DockerCLI.containers(instance: instance)
-                guard initial.count == 1 else { throw HarnessError("pool.warm 1: \(initial.count) containers \(initial)") }
+                let initial = try waitForFullPool(ganger, instance: instance, size: 1)
                 let first = initial[0]
                 var seen: [[String]] = []
                 for i in 0..<4 {
@@ -136,10 +130,7 @@ struct LifecycleTests {
         try await withGanger(instance: instance, yaml: yaml, services: ["echo"]) { ganger, addresses in
             let address = try #require(addresses["echo"])
             try await onThread {
-                let (ready, ok) = try ganger.waitForStatus(timeout: .seconds(30)) { $0.services[0].poolReady == 2 }
-                guard ok else { throw HarnessError("poolReady \(ready.services[0].poolReady) 30 s after startup") }
-                let pooled = try DockerCLI.containers(instance: instance)
-                guard pooled.count == 2 else { throw HarnessError("\(pooled.count) containers: \(pooled)") }
+                let pooled = try waitForFullPool(ganger, instance: instance, size: 2)
                 let victim = pooled[0]
                 try DockerCLI.docker(["kill", victim])
                 var now: [String] = []
@@ -284,10 +275,7 @@ struct LifecycleTests {
         try await withGanger(instance: instance, yaml: first, services: ["echo"]) { ganger, addresses in
             let address = try #require(addresses["echo"])
             try await onThread {
-                let (ready, ok) = try ganger.waitForStatus(timeout: .seconds(30)) { $0.services[0].poolReady == 1 }
-                guard ok else { throw HarnessError("poolReady \(ready.services[0].poolReady) 30 s after startup, expected 1") }
-                let loaned = try DockerCLI.containers(instance: instance)
-                guard loaned.count == 1 else { throw HarnessError("pool.warm 1: containers \(loaned)") }
+                let loaned = try waitForFullPool(ganger, instance: instance, size: 1)
                 // The pooled container serves this session and, with reuse 3, would come back.
                 let held = try Client(address)
                 let payload = Array("on loan\n".utf8)
@@ -435,6 +423,16 @@ final class HeldSession: @unchecked Sendable {  // the client is used by one thr
         let back = try client.receive(count: bytes.count, timeout: .seconds(10))
         guard back == bytes else { throw HarnessError("held session: sent \(text.debugDescription), got \(String(decoding: back, as: UTF8.self).debugDescription)") }
     }
+}
+
+/// Waits (30 s) until the service's warm pool reports `size` ready containers, and returns the
+/// instance's containers, which must be exactly those `size`.
+func waitForFullPool(_ ganger: GangerProcess, instance: String, size: Int) throws -> [String] {
+    let (ready, ok) = try ganger.waitForStatus(timeout: .seconds(30)) { $0.services[0].poolReady == size }
+    guard ok else { throw HarnessError("poolReady \(ready.services[0].poolReady) 30 s after startup, expected \(size)") }
+    let pooled = try DockerCLI.containers(instance: instance)
+    guard pooled.count == size else { throw HarnessError("poolReady \(size) but \(pooled.count) containers: \(pooled)") }
+    return pooled
 }
 
 /// Opens a session, sends a payload (not yet EOF: the container is still up), reads the image
