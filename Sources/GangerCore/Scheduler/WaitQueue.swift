@@ -57,6 +57,12 @@ public struct WaitQueue<Element> {
         return element
     }
 
+    /// Whether the entry with `ticket` still waits.
+    @inlinable public func contains(ticket: Ticket) -> Bool {
+        let index = ticket - base
+        return index >= head && index < slots.count && slots[index] != nil
+    }
+
     // Dropping the consumed prefix now and then keeps memory proportional to what waits; done
     // only when the prefix is at least half the array, so its cost is amortised O(1).
     @inlinable mutating func compactIfNeeded() {
@@ -71,3 +77,5 @@ public struct WaitQueue<Element> {
         }
     }
 }
+
+extension WaitQueue: Sendable where Element: Sendable {}

@@ -1,0 +1,397 @@
+/// Every client session and the scheduler that admits them, as one pure value: the logic of a
+/// connection from accept to removal.
+///
+/// Events in (`handle`), actions out; `now` (monotonic nanoseconds) comes with each call and
+/// `nextDeadline` says when to call back with `.tick`. The supervisor carries the actions out on
+/// the reactor (sockets, Docker calls, relays, logs); the simulation carries them out against a
+/// simulated engine and clients. Nothing here touches a descriptor or a daemon.
+///
+/// Answers the driver owes at once (before the next event): `.takeWarm` → `.warmTaken`. Every
+/// `.dispose` is answered by `.slotFreed` when the container is gone (at once if there is none).
+public struct Lifecycle: Sendable {
+    public typealias ClientID = Scheduler.ClientID
+
+    public enum Event: Sendable, Equatable {
+        /// A client connected to `service` from `source` (its per-source key).
+        case accepted(ClientID, service: Int, source: String, settings: SessionMachine.Settings)
+        /// The client sent its FIN before its relay started.
+        case clientFIN(ClientID)
+        /// The client reset or failed before its relay started.
+        case clientLeft(ClientID, detail: String)
+        /// An answer for the session's launch (`generation` as the action carried it).
+        case launch(ClientID, generation: Int, LaunchMachine.Event)
+        /// The answer to `.takeWarm`: the container taken (nil: the pool had none after all).
+        case warmTaken(ClientID, daemon: Int?, containerID: String)
+        /// The session's relay ended (its client and service sockets are closed).
+        case relayEnded(ClientID, reason: String)
+        /// A container Ganger held on `daemon` is gone: its slot is free.
+        case slotFreed(daemon: Int)
+        /// A warm container of `service` is ready / went away.
+        case warmAdded(service: Int)
+        case warmRemoved(service: Int)
+        /// Docker's event stream: a container of this instance died (or ran out of memory).
+        case containerDied(containerID: String, exitCode: Int, oom: Bool)
+        /// The owner ends a session (shutdown, limits).
+        case close(ClientID, why: String)
+        /// Time passed: queue timeouts, launch retries, session limits.
+        case tick
+    }
+
+    /// How a session ended, for counters.
+    public enum EndKind: Sendable, Equatable {
+        case refused(Scheduler.Refusal)
+        case queueTimeout
+        /// After its relay (the driver logged the session already).
+        case relayed
+        case other
+    }
+
+    public struct End: Sendable, Equatable {
+        public let reason: String
+        /// The phase the session was in when it ended.
+        public let phase: SessionMachine.Phase
+        public let kind: EndKind
+    }
+
+    public enum Action: Sendable, Equatable {
+        /// Carry out an action of the session's launch (Docker calls, connect, settle, dispose…).
+        case launch(ClientID, generation: Int, LaunchMachine.Action)
+        /// Take a ready warm container of `service` and answer `.warmTaken`.
+        case takeWarm(ClientID, service: Int)
+        /// Start relaying between the client and the service socket the launch (or the warm
+        /// container) connected.
+        case startRelay(ClientID)
+        case closeRelay(ClientID, why: String)
+        /// Hand the warm container back to its pool (it may serve again).
+        case giveBackWarm(ClientID, daemon: Int, containerID: String)
+        /// Remove a session's container (if any), then free its slot (`.slotFreed`) and release
+        /// the holder.
+        case dispose(daemon: Int, id: String?, holder: LaunchMachine.HolderRef?, clean: Bool)
+        /// The session is over: close its client if still open, count, log. It is gone from
+        /// `sessions`.
+        case ended(ClientID, End)
+        /// A death no session claims (pool or holder containers): the driver's to route.
+        case unclaimedDeath(containerID: String, exitCode: Int, oom: Bool)
+        case log(LogLine)
+    }
+
+    struct Timer: Comparable, Sendable {
+        enum Kind: Sendable { case launchRetry(generation: Int), maxDuration }
+        let at: UInt64
+        let client: ClientID
+        let kind: Kind
+        static func < (a: Self, b: Self) -> Bool { a.at < b.at || (a.at == b.at && a.client < b.client) }
+        static func == (a: Self, b: Self) -> Bool { a.at == b.at && a.client == b.client }
+    }
+
+    public private(set) var scheduler: Scheduler
+    public private(set) var sessions: [ClientID: SessionMachine] = [:]
+    /// Per daemon: whether its service ports are published on its host (remote daemons).
+    private var publishes: [Bool]
+    private var timers = MinHeap<Timer>()
+    /// Launches of ended sessions whose create call was still out: its answer is disposed of.
+    public private(set) var abandoned: [ClientID: LaunchMachine] = [:]
+
+    public init(scheduler: Scheduler, publishes: [Bool]) {
+        self.scheduler = scheduler
+        self.publishes = publishes
+    }
+
+    /// When to call back with `.tick` (it may be early: stale timers are skipped).
+    public var nextDeadline: UInt64? {
+        switch (scheduler.nextDeadline, timers.min?.at) {
+        case let (a?, b?): min(a, b)
+        case let (a, b): a ?? b
+        }
+    }
+
+    // MARK: Events
+
+    public mutating func handle(_ event: Event, now: UInt64) -> [Action] {
+        switch event {
+        case let .accepted(id, service, source, settings):
+            return accepted(id, service: service, source: source, settings: settings, now: now)
+        case let .clientFIN(id):
+            guard var session = sessions[id], session.phase != .relaying else { return [] }
+            session.clientFIN = true
+            sessions[id] = session
+            // A FIN cannot be told from a half-close (a request, then `shutdown(SHUT_WR)`): by default
+            // the client keeps its place and the relay passes the FIN on, as HAProxy does without
+            // `option abortonclose`.
+            guard session.phase == .queued && session.settings.abortOnClose else { return [] }
+            return finish(id, "client left while queued", now: now)
+        case let .clientLeft(id, detail):
+            guard let session = sessions[id], session.phase != .relaying else { return [] }
+            return finish(id, "client left (\(detail))", now: now)
+        case let .launch(id, generation, event):
+            guard var session = sessions[id] else { return abandonedLaunch(id, generation: generation, event, now: now) }
+            guard var launch = session.launch else { return [] }
+            let actions = launch.handle(event, generation: generation, now: now)
+            session.launch = launch
+            sessions[id] = session
+            return route(id, actions, now: now)
+        case let .warmTaken(id, daemon, containerID):
+            guard var session = sessions[id] else { return [] }
+            guard let daemon else { return finish(id, "pooled connection lost", now: now) }
+            session.container = .init(daemon: daemon, id: containerID, holder: nil, warm: true)
+            sessions[id] = session
+            return startRelay(id, now: now)
+        case let .relayEnded(id, reason):
+            guard let session = sessions[id] else { return [] }
+            return finish(id, session.reason(reason), kind: .relayed, now: now)
+        case let .slotFreed(daemon):
+            return apply(scheduler.release(daemon), now: now)
+        case let .warmAdded(service):
+            return apply(scheduler.warmAdded(service: service), now: now)
+        case let .warmRemoved(service):
+            scheduler.warmRemoved(service: service)
+            return []
+        case let .containerDied(containerID, exitCode, oom):
+            return died(containerID, exitCode: exitCode, oom: oom, now: now)
+        case let .close(id, why):
+            guard let session = sessions[id] else { return [] }
+            if session.phase == .relaying { return [.closeRelay(id, why: why)] }
+            return finish(id, why, now: now)
+        case .tick:
+            return tick(now: now)
+        }
+    }
+
+    private mutating func accepted(_ id: ClientID, service: Int, source: String, settings: SessionMachine.Settings,
+                                   now: UInt64) -> [Action] {
+        precondition(sessions[id] == nil, "client id \(id) reused")
+        sessions[id] = SessionMachine(id: id, service: service, source: source, acceptedAt: now, settings: settings)
+        switch scheduler.admit(id, service: service, source: source, now: now) {
+        case let .admitted(slot):
+            return admitted(id, slot, now: now)
+        case let .queued(ticket):
+            sessions[id]?.ticket = ticket
+            return []
+        case let .refused(why):
+            sessions[id]?.service = -1  // never counted
+            return finish(id, why.rawValue, kind: .refused(why), now: now)
+        }
+    }
+
+    private mutating func admitted(_ id: ClientID, _ slot: Scheduler.Slot, now: UInt64) -> [Action] {
+        guard var session = sessions[id] else { return [] }
+        session.ticket = nil
+        switch slot {
+        case .warm:
+            sessions[id] = session
+            return [.takeWarm(id, service: session.service)]
+        case let .daemon(daemon):
+            let (launch, actions) = LaunchMachine.start(settings: session.settings.launch, daemon: daemon,
+                                                        publishes: publishes[daemon], now: now)
+            session.phase = .launching
+            session.launch = launch
+            sessions[id] = session
+            return route(id, actions, now: now)
+        }
+    }
+
+    private mutating func apply(_ grants: [Scheduler.Grant], now: UInt64) -> [Action] {
+        grants.flatMap { admitted($0.client, $0.slot, now: now) }
+    }
+
+    /// Passes a launch's actions to the driver, answering what the lifecycle owns itself: slots,
+    /// retry timers and the launch's outcome.
+    private mutating func route(_ id: ClientID, _ actions: [LaunchMachine.Action], now: UInt64) -> [Action] {
+        var out: [Action] = []
+        for action in actions {
+            guard let generation = sessions[id]?.launch?.generation else { break }
+            switch action {
+            case .needSlot:
+                let daemon = scheduler.acquire()
+                out += feed(id, .slot(daemon: daemon, publishes: daemon.map { publishes[$0] } ?? false), now: now)
+            case let .retryAt(at):
+                timers.push(Timer(at: at, client: id, kind: .launchRetry(generation: generation)))
+            case let .succeeded(daemon, container, _, holder):
+                out.append(.launch(id, generation: generation, action))
+                sessions[id]?.launch = nil
+                sessions[id]?.container = .init(daemon: daemon, id: container, holder: holder, warm: false)
+                out += startRelay(id, now: now)
+            case let .failed(reason, placeAgain):
+                out.append(.launch(id, generation: generation, action))
+                sessions[id]?.launch = nil
+                out += launchFailed(id, reason: reason, placeAgain: placeAgain, now: now)
+            default:
+                out.append(.launch(id, generation: generation, action))
+            }
+        }
+        return out
+    }
+
+    private mutating func feed(_ id: ClientID, _ event: LaunchMachine.Event, now: UInt64) -> [Action] {
+        guard var session = sessions[id], var launch = session.launch else { return [] }
+        let actions = launch.handle(event, now: now)
+        session.launch = launch
+        sessions[id] = session
+        return route(id, actions, now: now)
+    }
+
+    // Between a daemon's death and the next health ping, placement may still pick it: a client a
+    // healthy daemon could serve is placed again, within its readiness budget.
+    private mutating func launchFailed(_ id: ClientID, reason: String, placeAgain: Bool, now: UInt64) -> [Action] {
+        guard let session = sessions[id] else { return [] }
+        guard placeAgain, session.mayPlaceAgain(now: now) else { return finish(id, reason, now: now) }
+        switch scheduler.readmit(id, service: session.service, source: session.source, now: now) {
+        case let .admitted(slot):
+            let log = LogLine(level: .notice, message: "daemon failed before the container existed: placed again", metadata: [:])
+            return [.log(log)] + admitted(id, slot, now: now)
+        case let .queued(ticket):
+            sessions[id]?.phase = .queued
+            sessions[id]?.ticket = ticket
+            return []
+        case let .refused(why):
+            sessions[id]?.service = -1  // readmit uncounted it
+            return finish(id, why.rawValue, kind: .refused(why), now: now)
+        }
+    }
+
+    private mutating func startRelay(_ id: ClientID, now: UInt64) -> [Action] {
+        guard var session = sessions[id] else { return [] }
+        session.phase = .relaying
+        if session.settings.maxDuration > 0 {
+            let at = now &+ session.settings.maxDuration
+            session.relayDeadline = at
+            timers.push(Timer(at: at, client: id, kind: .maxDuration))
+        }
+        sessions[id] = session
+        return [.startRelay(id)]
+    }
+
+    private mutating func died(_ containerID: String, exitCode: Int, oom: Bool, now: UInt64) -> [Action] {
+        guard var session = sessions.values.first(where: { $0.containerID == containerID }) else {
+            return [.unclaimedDeath(containerID: containerID, exitCode: exitCode, oom: oom)]
+        }
+        if oom {
+            session.containerNote = "out of memory"
+        } else if session.containerNote == nil {
+            session.containerNote = "exit code \(exitCode)"
+        }
+        sessions[session.id] = session
+        // Relayed: the service socket is closing anyway and the relay delivers what is left.
+        // Launching: the launch replaces the container at once.
+        guard !oom, session.launch != nil else { return [] }
+        return feed(session.id, .died(exitCode: exitCode, oomKilled: session.containerNote == "out of memory"), now: now)
+    }
+
+    private mutating func tick(now: UInt64) -> [Action] {
+        var out: [Action] = []
+        for expired in scheduler.tick(now: now) {
+            sessions[expired.client]?.ticket = nil
+            out += finish(expired.client, "queue timeout", kind: .queueTimeout, now: now)
+        }
+        while let first = timers.min, first.at <= now {
+            timers.popMin()
+            guard let session = sessions[first.client] else { continue }
+            switch first.kind {
+            case let .launchRetry(generation):
+                guard session.launch?.generation == generation else { continue }
+                out += feed(first.client, .retryDue, now: now)
+            case .maxDuration:
+                guard session.phase == .relaying, session.relayDeadline == first.at else { continue }
+                out.append(.closeRelay(first.client, why: "max duration"))
+            }
+        }
+        return out
+    }
+
+    // MARK: Ending
+
+    /// Ends a session whatever its phase: its queue place, launch and container are given up
+    /// (the launch disposes of what it made), its source uncounted, and `.ended` tells the driver.
+    private mutating func finish(_ id: ClientID, _ reason: String, kind: EndKind = .other, now: UInt64) -> [Action] {
+        guard var session = sessions[id] else { return [] }
+        let previous = session.phase
+        session.phase = .over
+        sessions[id] = session
+        var out: [Action] = []
+        if let ticket = session.ticket, session.service >= 0 { scheduler.leave(service: session.service, ticket: ticket) }
+        if var launch = session.launch {
+            let actions = launch.handle(.cancel, now: now)
+            out += actions.map { .launch(id, generation: launch.generation, $0) }
+            if !launch.isDone { abandoned[id] = launch }
+        }
+        if let container = session.container {
+            out.append(container.warm
+                ? .giveBackWarm(id, daemon: container.daemon, containerID: container.id)
+                : .dispose(daemon: container.daemon, id: container.id, holder: container.holder, clean: true))
+        }
+        if session.service >= 0 { scheduler.ended(service: session.service, source: session.source) }
+        sessions.removeValue(forKey: id)
+        out.append(.ended(id, End(reason: reason, phase: previous, kind: kind)))
+        return out
+    }
+
+    private mutating func abandonedLaunch(_ id: ClientID, generation: Int, _ event: LaunchMachine.Event, now: UInt64) -> [Action] {
+        guard var launch = abandoned[id] else { return [] }
+        let actions = launch.handle(event, generation: generation, now: now)
+        abandoned[id] = launch.isDone ? nil : launch
+        return actions.map { .launch(id, generation: generation, $0) }
+    }
+
+    // MARK: Owner's controls
+
+    /// Closes every session (shutdown's second signal, grace over).
+    public mutating func closeAll(_ why: String, now: UInt64) -> [Action] {
+        sessions.keys.sorted().flatMap { handle(.close($0, why: why), now: now) }
+    }
+
+    /// Shutdown: nothing is admitted any more; queued clients are closed.
+    public mutating func drain(now: UInt64) -> [Action] {
+        scheduler.drain().flatMap { expired -> [Action] in
+            sessions[expired.client]?.ticket = nil
+            return finish(expired.client, "shutting down", now: now)
+        }
+    }
+
+    /// A reload changed the services (see `Scheduler.reconfigure`): sessions follow their
+    /// service's new index; clients queued for a removed service are closed.
+    public mutating func reconfigure(policies: [Scheduler.Policy], previous: [Int?], now: UInt64) -> [Action] {
+        let dropped = scheduler.reconfigure(policies: policies, previous: previous)
+        for id in sessions.keys {
+            let old = sessions[id]!.service
+            sessions[id]!.service = old >= 0 ? previous.firstIndex(of: old) ?? -1 : -1
+        }
+        var out: [Action] = []
+        for expired in dropped {
+            sessions[expired.client]?.ticket = nil
+            out += finish(expired.client, "service removed by reload", now: now)
+        }
+        return out + apply(scheduler.grants(), now: now)
+    }
+
+    /// A slot for a warm pool's launch, only while no client waits.
+    public mutating func acquireForPool() -> Int? { scheduler.acquireForPool() }
+
+    /// A slot for a pool launch that replaces its failed container.
+    public mutating func acquire() -> Int? { scheduler.acquire() }
+
+    /// Counts a container found on `daemon` that Ganger holds outside sessions.
+    public mutating func add(on daemon: Int) { scheduler.add(on: daemon) }
+
+    public mutating func setHealthy(_ daemon: Int, _ healthy: Bool, now: UInt64) -> [Action] {
+        apply(scheduler.setHealthy(daemon, healthy), now: now)
+    }
+
+    public mutating func setCapacity(_ daemon: Int, _ capacity: Int, now: UInt64) -> [Action] {
+        apply(scheduler.setCapacity(daemon, capacity), now: now)
+    }
+
+    public mutating func setRetired(_ daemon: Int, _ retired: Bool, now: UInt64) -> [Action] {
+        apply(scheduler.setRetired(daemon, retired), now: now)
+    }
+
+    public mutating func setRank(_ daemon: Int, _ rank: Int) { scheduler.setRank(daemon, rank) }
+
+    /// A daemon joined (discovery): its index is the next one.
+    public mutating func appendDaemon(capacity: Int, rank: Int, healthy: Bool, publishes: Bool) -> Int {
+        self.publishes.append(publishes)
+        return scheduler.appendDaemon(capacity: capacity, rank: rank, healthy: healthy)
+    }
+
+    /// Who waits for a slot or a warm container may be admitted now (after a pool drained, say).
+    public mutating func admitWaiting(now: UInt64) -> [Action] { apply(scheduler.grants(), now: now) }
+}

@@ -1,0 +1,78 @@
+/// One client connection's life as a value: queued → launching (a `LaunchMachine`) or a warm
+/// container taken → relaying → over. `Lifecycle` owns every session machine and feeds it; the
+/// machine records what exists only in its phase (a queue ticket, a launch, a container).
+public struct SessionMachine: Sendable {
+    public typealias ClientID = Scheduler.ClientID
+
+    public enum Phase: String, Sendable {
+        case queued, launching, relaying, over
+    }
+
+    /// What a session keeps of its service's settings when it arrives: a reload changes what
+    /// later sessions get, never this one.
+    public struct Settings: Sendable, Equatable {
+        /// A FIN while queued or launching ends the wait (`queue.abort_on_close`).
+        public var abortOnClose: Bool
+        /// Nanoseconds; 0 = none.
+        public var maxDuration: UInt64
+        public var launch: LaunchMachine.Settings
+
+        public init(abortOnClose: Bool, maxDuration: UInt64, launch: LaunchMachine.Settings) {
+            self.abortOnClose = abortOnClose
+            self.maxDuration = maxDuration
+            self.launch = launch
+        }
+
+        public init(_ service: ServiceConfig) {
+            self.init(abortOnClose: service.queue.abortOnClose, maxDuration: service.session.maxDuration.nanoseconds,
+                      launch: LaunchMachine.Settings(service))
+        }
+    }
+
+    /// The container a session holds once launched or taken warm (with its slot).
+    public struct Container: Sendable, Equatable {
+        public let daemon: Int
+        public let id: String
+        public let holder: LaunchMachine.HolderRef?
+        /// Taken from the warm pool: handed back to it at the end, not removed.
+        public let warm: Bool
+    }
+
+    public let id: ClientID
+    /// The service's index; -1 once a reload removed the service (its sessions finish).
+    public internal(set) var service: Int
+    public let source: String
+    public let acceptedAt: UInt64
+    public let settings: Settings
+    public internal(set) var phase: Phase = .queued
+    var ticket: Scheduler.Ticket?
+    var launch: LaunchMachine?
+    public internal(set) var container: Container?
+    /// The client sent its FIN before its container was ready (it keeps its place by default).
+    public internal(set) var clientFIN = false
+    /// What Docker said of the container (exit code, OOM), added to the end reason.
+    public internal(set) var containerNote: String?
+    /// When the relay must end (`session.max_duration`), once relaying.
+    var relayDeadline: UInt64?
+
+    init(id: ClientID, service: Int, source: String, acceptedAt: UInt64, settings: Settings) {
+        self.id = id
+        self.service = service
+        self.source = source
+        self.acceptedAt = acceptedAt
+        self.settings = settings
+    }
+
+    /// The container this session holds or its launch is bringing up.
+    public var containerID: String? { container?.id ?? launch?.containerID }
+
+    /// Whether a launch that failed for want of an answer may be placed again.
+    func mayPlaceAgain(now: UInt64) -> Bool {
+        now < acceptedAt &+ settings.launch.readyTimeout.nanoseconds
+    }
+
+    /// The end reason with what Docker said of the container, if anything.
+    func reason(_ base: String) -> String {
+        containerNote.map { "\(base) (container: \($0))" } ?? base
+    }
+}

@@ -1,0 +1,344 @@
+/// Who gets a container next, as a pure value: placement over the daemons, a FIFO wait queue per
+/// service with its timeouts, per-source counts, warm containers first, and round-robin between
+/// services that share the daemons.
+///
+/// No reactor, no Docker, no clock of its own: callers pass `now` (monotonic nanoseconds) and
+/// carry out what it answers. A client is an opaque `ClientID`; the scheduler remembers only
+/// what waits in a queue. Every slot it hands out (`.place`, a `Grant` on a daemon,
+/// `acquire`) is counted on that daemon until `release` says the container is gone.
+public struct Scheduler: Sendable {
+    public typealias ClientID = UInt64
+    public typealias Ticket = WaitQueue<ClientID>.Ticket
+
+    /// A service's admission settings.
+    public struct Policy: Sendable, Equatable {
+        /// Clients that may wait; 0 = no queueing.
+        public var queueMax: Int
+        /// How long a client may wait (nanoseconds); 0 = no limit.
+        public var queueTimeout: UInt64
+        /// Queued + served connections per source; 0 = unlimited.
+        public var perSourceLimit: Int
+
+        public init(queueMax: Int, queueTimeout: UInt64, perSourceLimit: Int) {
+            self.queueMax = queueMax
+            self.queueTimeout = queueTimeout
+            self.perSourceLimit = perSourceLimit
+        }
+
+        public init(_ service: ServiceConfig) {
+            self.init(queueMax: service.queue.max, queueTimeout: service.queue.timeout.nanoseconds,
+                      perSourceLimit: service.perSource.maxConnections)
+        }
+    }
+
+    public enum Refusal: String, Sendable, Equatable {
+        case perSource = "per-source limit"
+        case queueFull = "queue full"
+        case draining = "shutting down"
+    }
+
+    /// Where a client goes.
+    public enum Slot: Sendable, Equatable {
+        /// Take a ready warm container of its service.
+        case warm
+        /// Launch on this daemon (its slot is already counted).
+        case daemon(Int)
+    }
+
+    public enum Admission: Sendable, Equatable {
+        case admitted(Slot)
+        case queued(Ticket)
+        case refused(Refusal)
+    }
+
+    /// A queued client admitted because a slot or a warm container became free.
+    public struct Grant: Sendable, Equatable {
+        public let client: ClientID
+        public let service: Int
+        public let slot: Slot
+    }
+
+    /// A queued client whose wait ran out.
+    public struct Expiry: Sendable, Equatable {
+        public let client: ClientID
+        public let service: Int
+    }
+
+    struct ServiceState: Sendable {
+        var policy: Policy
+        var queue: WaitQueue<ClientID>
+        /// Queued + served clients per source key (`per_source`).
+        var perSource: [String: Int] = [:]
+        /// Warm containers ready to be taken.
+        var warm = 0
+
+        init(_ policy: Policy) {
+            self.policy = policy
+            queue = WaitQueue(capacity: policy.queueMax)
+        }
+    }
+
+    /// A queue deadline: the entry is stale once its ticket left the queue.
+    struct Deadline: Sendable {
+        let at: UInt64
+        let service: Int
+        let ticket: Ticket
+        let client: ClientID
+    }
+
+    public private(set) var placement: Placement
+    var services: [ServiceState]
+    private var rotation = 0
+    private var deadlines = MinHeap<Deadline>()
+    /// Shutting down: nothing is admitted or queued.
+    public private(set) var draining = false
+
+    public init(placement: Placement, policies: [Policy]) {
+        self.placement = placement
+        services = policies.map(ServiceState.init)
+    }
+
+    // MARK: Queries
+
+    public var serviceCount: Int { services.count }
+    public func queued(_ service: Int) -> Int { services[service].queue.count }
+    public func warm(_ service: Int) -> Int { services[service].warm }
+    public func policy(_ service: Int) -> Policy { services[service].policy }
+    public func perSource(_ service: Int, _ source: String) -> Int { services[service].perSource[source, default: 0] }
+    /// Sources currently counted for `service` (for invariants and the status page).
+    public func sourcesCounted(_ service: Int) -> Int { services[service].perSource.count }
+    public var anyQueued: Bool { services.contains { !$0.queue.isEmpty } }
+    /// The earliest queue deadline still pending (it may be stale: `tick` skips those).
+    public var nextDeadline: UInt64? { deadlines.min?.at }
+
+    /// Whether a free slot may go to a warm pool: only while no client waits anywhere.
+    public var mayWarm: Bool { !draining && !anyQueued && placement.hasRoom }
+
+    // MARK: Clients
+
+    /// A new client of `service` from `source`: counted against its source, then given a warm
+    /// container or a daemon if nobody of its service waits, else queued, else refused.
+    public mutating func admit(_ client: ClientID, service: Int, source: String, now: UInt64) -> Admission {
+        guard !draining else { return .refused(.draining) }
+        let limit = services[service].policy.perSourceLimit
+        if limit > 0 && services[service].perSource[source, default: 0] >= limit { return .refused(.perSource) }
+        services[service].perSource[source, default: 0] += 1
+        let admission = place(client, service: service, now: now)
+        if case .refused = admission { uncount(service: service, source: source) }
+        return admission
+    }
+
+    /// A client whose daemon failed before its container existed (it holds no slot now): another
+    /// daemon, else the queue again (its timeout starts over), else refused. Its source stays
+    /// counted unless refused.
+    public mutating func readmit(_ client: ClientID, service: Int, source: String, now: UInt64) -> Admission {
+        guard !draining else {
+            uncount(service: service, source: source)
+            return .refused(.draining)
+        }
+        let admission: Admission
+        if let daemon = placement.acquire() {
+            admission = .admitted(.daemon(daemon))
+        } else {
+            admission = enqueue(client, service: service, now: now)
+        }
+        if case .refused = admission { uncount(service: service, source: source) }
+        return admission
+    }
+
+    // FIFO per service: a newcomer never overtakes clients already waiting.
+    private mutating func place(_ client: ClientID, service: Int, now: UInt64) -> Admission {
+        if services[service].queue.isEmpty {
+            if services[service].warm > 0 {
+                services[service].warm -= 1
+                return .admitted(.warm)
+            }
+            if let daemon = placement.acquire() { return .admitted(.daemon(daemon)) }
+        }
+        return enqueue(client, service: service, now: now)
+    }
+
+    private mutating func enqueue(_ client: ClientID, service: Int, now: UInt64) -> Admission {
+        guard let ticket = services[service].queue.push(client) else { return .refused(.queueFull) }
+        let timeout = services[service].policy.queueTimeout
+        if timeout > 0 { deadlines.push(Deadline(at: now &+ timeout, service: service, ticket: ticket, client: client)) }
+        return .queued(ticket)
+    }
+
+    /// A queued client left (FIN with `abort_on_close`, reset, shutdown): its place is freed.
+    /// Returns whether it was still queued.
+    @discardableResult
+    public mutating func leave(service: Int, ticket: Ticket) -> Bool {
+        let removed = services[service].queue.remove(ticket: ticket) != nil
+        compactDeadlinesIfNeeded()
+        return removed
+    }
+
+    /// A client of `service` from `source` ended (whatever its phase): its source count drops.
+    public mutating func ended(service: Int, source: String) {
+        uncount(service: service, source: source)
+    }
+
+    private mutating func uncount(service: Int, source: String) {
+        guard let count = services[service].perSource[source] else { return }
+        if count <= 1 { services[service].perSource.removeValue(forKey: source) } else { services[service].perSource[source] = count - 1 }
+    }
+
+    /// Queued clients whose wait ran out by `now`, removed from their queues.
+    public mutating func tick(now: UInt64) -> [Expiry] {
+        var expired: [Expiry] = []
+        while let first = deadlines.min, first.at <= now {
+            deadlines.popMin()
+            if services.indices.contains(first.service), services[first.service].queue.remove(ticket: first.ticket) == first.client {
+                expired.append(Expiry(client: first.client, service: first.service))
+            }
+        }
+        return expired
+    }
+
+    // Stale deadlines (clients admitted or gone) stay in the heap until they come due; when they
+    // outnumber the waiting clients the heap is rebuilt, so it stays proportional to the queues.
+    private mutating func compactDeadlinesIfNeeded() {
+        let waiting = services.reduce(0) { $0 + $1.queue.count }
+        guard deadlines.count > 1024, deadlines.count > 2 * waiting else { return }
+        let services = self.services
+        deadlines.removeAll { !services.indices.contains($0.service) || !services[$0.service].queue.contains(ticket: $0.ticket) }
+    }
+
+    // MARK: Capacity
+
+    /// A container on `daemon` is gone: its slot is free, and the clients it lets in.
+    public mutating func release(_ daemon: Int) -> [Grant] {
+        placement.release(daemon)
+        return grants()
+    }
+
+    /// A warm container of `service` is ready: a waiting client may take it.
+    public mutating func warmAdded(service: Int) -> [Grant] {
+        services[service].warm += 1
+        return grants()
+    }
+
+    /// A ready warm container of `service` went away (died, lost its connection, drained).
+    public mutating func warmRemoved(service: Int) {
+        services[service].warm = max(services[service].warm - 1, 0)
+    }
+
+    /// A slot for a warm pool, only while no client waits (`mayWarm`).
+    public mutating func acquireForPool() -> Int? {
+        mayWarm ? placement.acquire() : nil
+    }
+
+    /// A slot for a launch that replaces its failed container (the caller already holds one).
+    public mutating func acquire() -> Int? {
+        draining ? nil : placement.acquire()
+    }
+
+    /// Counts a container found on `daemon` (reconciliation).
+    public mutating func add(on daemon: Int) { placement.add(on: daemon) }
+
+    /// Health, caps, ranks and membership of daemons: placement changes, and who waits may fit now.
+    public mutating func setHealthy(_ daemon: Int, _ healthy: Bool) -> [Grant] {
+        placement.setHealthy(daemon, healthy)
+        return healthy ? grants() : []
+    }
+
+    public mutating func setCapacity(_ daemon: Int, _ capacity: Int) -> [Grant] {
+        placement.setCapacity(daemon, capacity)
+        return grants()
+    }
+
+    public mutating func setRank(_ daemon: Int, _ rank: Int) { placement.setRank(daemon, rank) }
+
+    public mutating func setRetired(_ daemon: Int, _ retired: Bool) -> [Grant] {
+        placement.setRetired(daemon, retired)
+        return retired ? [] : grants()
+    }
+
+    public mutating func appendDaemon(capacity: Int, rank: Int, healthy: Bool) -> Int {
+        placement.append(capacity: capacity, rank: rank, healthy: healthy)
+    }
+
+    /// Admits queued clients while warm containers or slots are free, taking services in turn so
+    /// one busy service cannot starve the others sharing the daemons. Warm containers go first.
+    public mutating func grants() -> [Grant] {
+        guard !draining else { return [] }
+        var granted: [Grant] = []
+        var progress = true
+        while progress {
+            progress = false
+            for step in 0..<services.count {
+                let service = (rotation + step) % services.count
+                guard !services[service].queue.isEmpty else { continue }
+                let slot: Slot
+                if services[service].warm > 0 {
+                    services[service].warm -= 1
+                    slot = .warm
+                } else if let daemon = placement.acquire() {
+                    slot = .daemon(daemon)
+                } else {
+                    continue
+                }
+                guard let client = services[service].queue.pop() else { continue }
+                granted.append(Grant(client: client, service: service, slot: slot))
+                rotation = (service + 1) % services.count
+                progress = true
+                break
+            }
+        }
+        if !granted.isEmpty { compactDeadlinesIfNeeded() }
+        return granted
+    }
+
+    // MARK: Services and shutdown
+
+    /// A reload: `policies` are the new services in order; `previous[i]` is the old index of new
+    /// service `i` (nil: added). Kept services keep their queue, counts and warm containers; the
+    /// clients queued for removed services are returned for the caller to close.
+    public mutating func reconfigure(policies: [Policy], previous: [Int?]) -> [Expiry] {
+        precondition(policies.count == previous.count, "one previous index per service")
+        var next: [ServiceState] = []
+        var kept = Set<Int>()
+        for (index, policy) in policies.enumerated() {
+            if let old = previous[index] {
+                var state = services[old]
+                state.policy = policy
+                state.queue.capacity = policy.queueMax
+                next.append(state)
+                kept.insert(old)
+            } else {
+                next.append(ServiceState(policy))
+            }
+        }
+        var dropped: [Expiry] = []
+        for old in services.indices where !kept.contains(old) {
+            while let client = services[old].queue.pop() { dropped.append(Expiry(client: client, service: old)) }
+        }
+        var moved = MinHeap<Deadline>()
+        for deadline in deadlines.elements {
+            guard let index = previous.firstIndex(of: deadline.service) else { continue }
+            moved.push(Deadline(at: deadline.at, service: index, ticket: deadline.ticket, client: deadline.client))
+        }
+        deadlines = moved
+        services = next
+        rotation = services.isEmpty ? 0 : rotation % services.count
+        return dropped
+    }
+
+    /// Shutdown: nothing is admitted from now on; every queued client is returned to be closed.
+    public mutating func drain() -> [Expiry] {
+        draining = true
+        var dropped: [Expiry] = []
+        for service in services.indices {
+            while let client = services[service].queue.pop() { dropped.append(Expiry(client: client, service: service)) }
+            services[service].warm = 0
+        }
+        deadlines = MinHeap()
+        return dropped
+    }
+}
+
+extension Scheduler.Deadline: Comparable {
+    static func < (a: Self, b: Self) -> Bool { a.at < b.at || (a.at == b.at && a.ticket < b.ticket) }
+    static func == (a: Self, b: Self) -> Bool { a.at == b.at && a.ticket == b.ticket && a.service == b.service }
+}
