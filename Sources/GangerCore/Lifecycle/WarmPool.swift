@@ -74,9 +74,9 @@ final class WarmPool {
     /// client waits.
     func refill() {
         guard !backoff.isWaiting, let reactor = supervisor.reactor else { return }
-        while ready.count + launches.count + onLoan < target, supervisor.mayWarm, let daemon = supervisor.placement.acquire() {
+        while ready.count + launches.count + onLoan < target, let daemon = supervisor.acquireForPool() {
             let box = LaunchBox()
-            let launch = Launch(supervisor: supervisor, settings: service.config, client: nil, daemon: daemon, now: reactor.now) {
+            let launch = Launch(owner: supervisor, settings: service.config, daemon: daemon, now: reactor.now) {
                 [unowned self] result in
                 launches.removeValue(forKey: ObjectIdentifier(box))
                 switch result {
@@ -105,7 +105,7 @@ final class WarmPool {
         container.generation = generation
         ready.append(container)
         // A client may be waiting for exactly this.
-        supervisor.admitNext()
+        supervisor.send(.warmAdded(service: service.index))
     }
 
     /// A session ended on `container`: back to the pool if it may serve again (a new
@@ -163,13 +163,17 @@ final class WarmPool {
         backoff.cancel(on: supervisor.reactor)
         for launch in launches.values { launch.cancel() }
         launches.removeAll()
-        for container in ready { discard(container) }
+        for container in ready {
+            supervisor.send(.warmRemoved(service: service.index))
+            discard(container)
+        }
         ready.removeAll()
     }
 
     private func lost(_ container: PooledContainer, _ why: String) {
         guard let index = ready.firstIndex(where: { $0 === container }) else { return }
         ready.remove(at: index)
+        supervisor.send(.warmRemoved(service: service.index))
         supervisor.logger.notice("warm pool: container dropped", metadata: [
             "service": "\(service.config.name)", "container": "\(container.containerID.prefix(12))", "reason": "\(why)",
         ])

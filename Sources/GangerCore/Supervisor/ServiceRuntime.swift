@@ -1,6 +1,7 @@
 import EventLoop
 
-/// A service as it runs: its configuration, listener, wait queue and counters.
+/// A service as it runs: its configuration, listener, pools and counters (its queue is the
+/// scheduler's, in `Lifecycle`).
 final class ServiceRuntime {
     var config: ServiceConfig
     private(set) var index: Int
@@ -8,7 +9,6 @@ final class ServiceRuntime {
     private unowned let supervisor: Supervisor
     private(set) lazy var pool = WarmPool(supervisor: supervisor, service: self)
     private(set) lazy var holders = HolderPool(supervisor: supervisor, service: self)
-    var queue: WaitQueue<Session>
     var address: SocketAddress?
 
     // Counters shown by the status page and metrics.
@@ -16,8 +16,6 @@ final class ServiceRuntime {
     var refusedQueueFull = 0
     var queueTimeouts = 0
     var refusedPerSource = 0
-    /// Queued + running sessions per client IP, for `per_source.max_connections`.
-    var perSource: [String: Int] = [:]
     var bytesIn: UInt64 = 0
     var bytesOut: UInt64 = 0
     var closeReasons: [String: Int] = [:]
@@ -30,7 +28,6 @@ final class ServiceRuntime {
         self.supervisor = supervisor
         self.config = config
         self.index = index
-        queue = WaitQueue(capacity: config.queue.max)
     }
 
     /// Its position after a reload reordered the services (fair admission rotates by it).

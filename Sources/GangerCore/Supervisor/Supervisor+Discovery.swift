@@ -49,7 +49,8 @@ extension Supervisor {
                 for daemon in found {
                     guard let client = makeClient(daemon) else { continue }
                     daemons.append(client)
-                    _ = placement.append(capacity: daemon.maxContainers, rank: daemon.rank, healthy: true)
+                    _ = lifecycle.appendDaemon(capacity: daemon.maxContainers, rank: daemon.rank, healthy: true,
+                                               publishes: publishes(daemon.url))
                 }
                 next()
             }
@@ -77,12 +78,12 @@ extension Supervisor {
                 present.insert(index)
                 let current = placement.daemons[index]
                 if current.capacity != daemon.maxContainers {
-                    placement.setCapacity(index, daemon.maxContainers)
+                    control { $0.setCapacity(index, daemon.maxContainers, now: $1) }
                     logger.notice("daemon cap changed", metadata: ["daemon": "\(daemon.url)", "max_containers": "\(daemon.maxContainers)"])
                 }
-                if current.rank != daemon.rank { placement.setRank(index, daemon.rank) }
+                if current.rank != daemon.rank { lifecycle.setRank(index, daemon.rank) }
                 if current.retired {
-                    placement.setRetired(index, false)
+                    control { $0.setRetired(index, false, now: $1) }
                     logger.notice("daemon back in the catalog: used again", metadata: ["daemon": "\(daemon.url)"])
                 }
             } else if let index = join(daemon) {
@@ -90,12 +91,11 @@ extension Supervisor {
             }
         }
         for index in daemons.indices where !present.contains(index) && !placement.daemons[index].retired {
-            placement.setRetired(index, true)
+            control { $0.setRetired(index, true, now: $1) }
             logger.notice("daemon left the catalog: drained (its sessions go on, no new ones)", metadata: [
                 "daemon": "\(daemons[index].name)", "containers": "\(placement.daemons[index].load)",
             ])
         }
-        admitNext()
     }
 
     private func makeClient(_ daemon: DiscoveredDaemon) -> DockerClient? {
@@ -113,7 +113,8 @@ extension Supervisor {
     private func join(_ daemon: DiscoveredDaemon) -> Int? {
         guard let client = makeClient(daemon) else { return nil }
         daemons.append(client)
-        let index = placement.append(capacity: daemon.maxContainers, rank: daemon.rank, healthy: false)
+        let index = lifecycle.appendDaemon(capacity: daemon.maxContainers, rank: daemon.rank, healthy: false,
+                                           publishes: publishes(daemon.url))
         daemonSince[index] = wallClock()
         logger.notice("daemon joined the catalog: preparing it", metadata: [
             "daemon": "\(daemon.url)", "datacenter": "\(daemon.datacenter)", "max_containers": "\(daemon.maxContainers)",
@@ -138,12 +139,11 @@ extension Supervisor {
                 if let error { return retry(error) }
                 removeLeftovers(on: [index]) { [self] in
                     guard !draining else { return }
-                    placement.setHealthy(index, true)
+                    control { $0.setHealthy(index, true, now: $1) }
                     daemonSince[index] = wallClock()
                     logger.notice("daemon joined: placing sessions on it", metadata: ["daemon": "\(daemon.name)"])
                     scheduleHealthCheck(index, after: HealthTiming.interval)
                     followEvents(index)
-                    admitNext()
                 }
             }
         }
@@ -153,4 +153,10 @@ extension Supervisor {
 private func getenvString(_ name: String) -> String? {
     guard let value = getenv(name) else { return nil }
     return String(cString: value)
+}
+
+/// Remote daemons publish service ports on their host; a unix socket's daemon is local.
+private func publishes(_ url: DaemonURL) -> Bool {
+    if case .unix = url { return false }
+    return true
 }

@@ -28,15 +28,7 @@ extension Supervisor {
 
     private func containerEvent(_ event: DockerEvent) {
         guard event.action == "die" || event.action == "oom" else { return }
-        let id = event.actor.id
-        let oom = event.action == "oom"
         let exitCode = Int(event.actor.attributes?["exitCode"] ?? "") ?? -1
-        if let session = sessions.values.first(where: { $0.containerID == id || $0.launch?.containerID == id }) {
-            if oom { session.containerNote = "out of memory" } else if session.containerNote == nil { session.containerNote = "exit code \(exitCode)" }
-            if !oom { session.containerDied(exitCode: exitCode, oom: session.containerNote == "out of memory") }
-            return
-        }
-        if !oom { for service in services where service.pool.containerDied(id, exitCode: exitCode, oom: false) { return } }
-        if !oom { for service in services where service.holders.containerDied(id) { return } }
+        send(.containerDied(containerID: event.actor.id, exitCode: exitCode, oom: event.action == "oom"))
     }
 }

@@ -34,16 +34,15 @@ extension Supervisor {
                 // Back: learn its API version again (it may have been upgraded), reconcile, use it.
                 daemon.negotiate { [self] _ in
                     reconcile(index) { [self] in
-                        placement.setHealthy(index, true)
                         daemonSince[index] = wallClock()
                         backoff[index] = nil
                         logger.notice("daemon up again", metadata: ["daemon": "\(daemon.name)"])
-                        admitNext()
+                        control { $0.setHealthy(index, true, now: $1) }
                         scheduleHealthCheck(index, after: HealthTiming.interval)
                     }
                 }
             case let .failure(error):
-                markDown(index, error)
+                markDown(index, error.description)
                 let next = min((backoff[index] ?? .milliseconds(500)) * 2, HealthTiming.maxBackoff)
                 backoff[index] = next
                 scheduleHealthCheck(index, after: next)
@@ -52,11 +51,11 @@ extension Supervisor {
     }
 
     /// Takes `index` out of placement (idempotent), logging why once.
-    func markDown(_ index: Int, _ error: DockerError) {
+    func markDown(_ index: Int, _ error: String) {
         guard placement.daemons[index].healthy else { return }
-        placement.setHealthy(index, false)
+        control { $0.setHealthy(index, false, now: $1) }
         daemonSince[index] = wallClock()
-        lastError[index] = error.description
+        lastError[index] = error
         logger.error("daemon down: no new sessions placed on it", metadata: ["daemon": "\(daemons[index].name)", "error": "\(error)"])
     }
 
@@ -65,7 +64,8 @@ extension Supervisor {
     private func reconcile(_ index: Int, _ done: @escaping () -> Void) {
         // Everything Ganger holds: session containers (launching or relayed), warm and launching
         // pool containers, network holders. Only the rest is a stray.
-        var known = Set(sessions.values.flatMap { [$0.containerID, $0.launch?.containerID].compactMap { $0 } })
+        var known = Set(lifecycle.sessions.values.compactMap(\.containerID))
+        known.formUnion(lifecycle.abandoned.values.compactMap(\.containerID))
         for service in services { known.formUnion(service.pool.containerIDs.union(service.holders.containerIDs)) }
         daemons[index].list(labels: GangerLabels.filters(instance: instance)) { [self] result in
             guard case let .success(containers) = result else { return done() }

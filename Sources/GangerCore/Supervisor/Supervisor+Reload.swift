@@ -27,7 +27,6 @@ extension Supervisor {
                     // must not get them. They are replaced (refilled below).
                     existing.pool.drain()
                     existing.holders.drain()
-                    existing.queue.capacity = settings.queue.max
                     if moved {
                         existing.listener?.close()
                         existing.listener = nil
@@ -54,23 +53,25 @@ extension Supervisor {
         for old in services where !kept.contains(where: { $0 === old }) {
             old.listener?.close()
             old.listener = nil
-            while let queued = old.queue.pop() { queued.finish("service removed by reload") }
             old.pool.drain()
             old.holders.drain()
             changes.append("service \(old.config.name) removed (its running sessions finish)")
         }
         for (index, daemon) in new.daemons.enumerated() where placement.daemons[index].capacity != daemon.maxContainers {
-            placement.setCapacity(index, daemon.maxContainers)
+            control { $0.setCapacity(index, daemon.maxContainers, now: $1) }
             changes.append("daemon \(daemon.url) max_containers \(daemon.maxContainers)")
         }
+        // The scheduler keeps each kept service's queue and counts under its new index; clients
+        // queued for a removed service are closed.
+        let previous = kept.map { runtime in services.firstIndex { $0 === runtime } }
         services = kept.enumerated().map { index, runtime in runtime.reindexed(index) }
         config = new
+        control { $0.reconfigure(policies: new.services.map(Scheduler.Policy.init), previous: previous, now: $1) }
         for service in services where service.config.netns.mode != .holder { service.holders.drain() }
         let up = placement.daemons.indices.filter { placement.daemons[$0].healthy }
         preparePauseImage(on: up) { [weak self] _ in
             for service in self?.services ?? [] { service.holders.refill() }
         }
-        admitNext()
         return .success(changes)
     }
 

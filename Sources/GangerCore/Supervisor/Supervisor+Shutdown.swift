@@ -18,7 +18,9 @@ extension Supervisor {
         for service in services {
             service.listener?.close()
             service.listener = nil
-            while let queued = service.queue.pop() { queued.finish("shutting down") }
+        }
+        control { $0.drain(now: $1) }
+        for service in services {
             service.pool.drain()
             service.holders.drain()
         }
@@ -41,6 +43,6 @@ extension Supervisor {
     }
 
     private func endAllSessions() {
-        for session in Array(sessions.values) { session.close("shutdown") }
+        control { $0.closeAll("shutdown", now: $1) }
     }
 }

@@ -28,7 +28,7 @@ extension Supervisor {
                     sessionsCurrent: service.sessionsCurrent,
                     sessionsTotal: service.sessionsTotal,
                     sessionsMax: service.sessionsMax,
-                    queueCurrent: service.queue.count,
+                    queueCurrent: lifecycle.scheduler.queued(service.index),
                     queueMax: service.config.queue.max,
                     queueTimeouts: service.queueTimeouts,
                     refusedQueueFull: service.refusedQueueFull,

@@ -1,18 +1,26 @@
 public import EventLoop
 public import Logging
 
-/// Wires Ganger together on one reactor: daemons, services, sessions, placement.
+/// Wires Ganger together on one reactor: daemons, services, and the sessions' I/O.
 ///
-/// Everything here runs on the loop thread. The supervisor owns every session and every
-/// container Ganger starts; it hands out slots (placement), queues clients when the fleet is
-/// full, removes containers when sessions end, and admits the next queued client when a slot
-/// frees up.
+/// Everything here runs on the loop thread. What happens to a connection is decided by
+/// `Lifecycle` (a pure value: scheduler, sessions, launches); the supervisor feeds it events
+/// (accepts, client bytes and departures, Docker answers, relay ends, removals, time) and carries
+/// out its actions on the reactor (Supervisor.swift's `send` and `perform`).
 public final class Supervisor {
     public internal(set) var config: GangerConfig
     public let logger: Logger
     public private(set) weak var reactor: Reactor?
     let pipes = PipePool()
-    var placement: Placement
+    /// Every session's and launch's logic, and the scheduler.
+    var lifecycle: Lifecycle
+    /// Read-only view of the daemons' load, caps and health.
+    var placement: Placement { lifecycle.scheduler.placement }
+    private var pendingEvents: [Lifecycle.Event] = []
+    private var driving = false
+    private var tickTimer: (id: TimerID, deadline: UInt64)?
+    /// Network holders lent to launches, by container id.
+    var lentHolders: [String: Holder] = [:]
     var daemons: [DockerClient] = []
     var services: [ServiceRuntime] = []
     var sessions: [UInt64: Session] = [:]
@@ -21,7 +29,6 @@ public final class Supervisor {
     var removalsInFlight = 0
     var draining = false
     var onDrained: (() -> Void)?
-    private var admitRotation = 0
     /// Health state per daemon index: the current ping back-off.
     var backoff: [Int: Duration] = [:]
     /// Container ids being removed, so reconciliation does not remove them twice.
@@ -44,7 +51,10 @@ public final class Supervisor {
         self.config = config
         self.reactor = reactor
         self.logger = logger
-        placement = Placement(capacities: config.daemons.map(\.maxContainers))
+        lifecycle = Lifecycle(
+            scheduler: Scheduler(placement: Placement(capacities: config.daemons.map(\.maxContainers)),
+                                 policies: config.services.map(Scheduler.Policy.init)),
+            publishes: config.daemons.map { if case .unix = $0.url { false } else { true } })
         for daemon in config.daemons {
             Self.checkTransport(daemon, logger: logger)
             daemons.append(try DockerClient(reactor: reactor, url: daemon.url, timeout: config.dockerTimeout, tls: daemon.tls))
@@ -52,10 +62,10 @@ public final class Supervisor {
         services = config.services.enumerated().map { ServiceRuntime(config: $1, index: $0, supervisor: self) }
     }
 
-    /// Whether a free slot may go to the warm pool: only while no client waits anywhere.
-    var mayWarm: Bool { !draining && services.allSatisfy { $0.queue.isEmpty } && placement.hasRoom }
-
     func docker(_ index: Int) -> DockerClient { daemons[index] }
+
+    /// A slot for a warm pool's launch: only while no client waits anywhere.
+    func acquireForPool() -> Int? { draining ? nil : lifecycle.acquireForPool() }
 
     /// Remote daemons publish the service port on their host; local ones are reached at the
     /// container's address on its network.
@@ -80,147 +90,224 @@ public final class Supervisor {
 
     func accepted(_ client: consuming FileDescriptor, peer: SocketAddress, service: ServiceRuntime) {
         guard let reactor, !draining else { return client.close() }
-        let limit = service.config.perSource.maxConnections
-        let source = peer.host
-        if limit > 0 && service.perSource[source, default: 0] >= limit {
-            service.refusedPerSource += 1
-            logger.warning("per-source limit: client refused", metadata: [
-                "service": "\(service.config.name)", "client": "\(peer)", "limit": "\(limit)",
-            ])
-            return client.close()
-        }
-        service.perSource[source, default: 0] += 1
-        let session = Session(id: nextSessionID, service: service, client: client, peer: peer, supervisor: self, now: reactor.now)
+        let session = Session(id: nextSessionID, service: service, client: client, peer: peer, reactor: reactor)
         nextSessionID += 1
         sessions[session.id] = session
         service.sessionsTotal += 1
         service.sessionsCurrent += 1
         service.sessionsMax = max(service.sessionsMax, service.sessionsCurrent)
-        session.watchClient(reactor: reactor)
-        // FIFO per service: a newcomer never overtakes clients already waiting.
-        if service.queue.isEmpty, let warm = service.pool.take() {
-            session.adopt(warm, reactor: reactor)
-        } else if service.queue.isEmpty, let daemon = placement.acquire() {
-            session.admitted(on: daemon, reactor: reactor)
-        } else if let ticket = service.queue.push(session) {
-            session.queueTicket = ticket
-            session.queued(timeout: service.config.queue.timeout, reactor: reactor)
-        } else {
-            service.refusedQueueFull += 1
-            logger.warning("queue full: client refused", metadata: ["service": "\(service.config.name)", "client": "\(peer)"])
-            session.finish("queue full")
+        session.watchClient { [weak self] event in self?.send(event) }
+        send(.accepted(session.id, service: service.index, source: peer.host, settings: .init(service.config)))
+    }
+
+    // MARK: Driving the lifecycle
+
+    /// Feeds `event` to the lifecycle and carries out what it answers. Events raised while
+    /// actions are carried out wait their turn, so the lifecycle sees one event at a time.
+    func send(_ event: Lifecycle.Event) {
+        pendingEvents.append(event)
+        drive()
+    }
+
+    /// Carries out `change`'s actions (a control call on the lifecycle: health, caps, drain).
+    func control(_ change: (inout Lifecycle, UInt64) -> [Lifecycle.Action]) {
+        guard let reactor else { return }
+        perform(change(&lifecycle, reactor.now))
+        drive()
+    }
+
+    private func drive() {
+        guard !driving, let reactor else { return }
+        driving = true
+        var index = 0
+        while index < pendingEvents.count {
+            let event = pendingEvents[index]
+            index += 1
+            perform(lifecycle.handle(event, now: reactor.now))
+        }
+        pendingEvents.removeAll(keepingCapacity: true)
+        driving = false
+        if lifecycle.scheduler.mayWarm { for service in services { service.pool.refill() } }
+        armTick()
+        checkDrained()
+    }
+
+    /// One reactor timer for the lifecycle's earliest deadline.
+    private func armTick() {
+        guard let reactor else { return }
+        guard let deadline = lifecycle.nextDeadline else {
+            if let tickTimer { reactor.cancel(tickTimer.id) }
+            tickTimer = nil
+            return
+        }
+        if let tickTimer, tickTimer.deadline <= deadline { return }
+        if let tickTimer { reactor.cancel(tickTimer.id) }
+        let delay = deadline > reactor.now ? deadline - reactor.now : 0
+        // Rounded up to the next millisecond by the reactor; firing early would only re-arm.
+        let id = reactor.schedule(after: .nanoseconds(Int64(delay))) { [weak self] in
+            self?.tickTimer = nil
+            self?.send(.tick)
+        }
+        tickTimer = (id, deadline)
+    }
+
+    private func perform(_ actions: [Lifecycle.Action]) {
+        for action in actions { perform(action) }
+    }
+
+    private func perform(_ action: Lifecycle.Action) {
+        switch action {
+        case let .launch(id, generation, launchAction):
+            performLaunch(id, generation: generation, launchAction)
+        case let .takeWarm(id, service):
+            guard let session = sessions[id], let container = services[service].pool.take() else {
+                return send(.warmTaken(id, daemon: nil, containerID: ""))
+            }
+            session.adopt(container)
+            // Answered at once: the lifecycle counts on the container being the session's now.
+            perform(lifecycle.handle(.warmTaken(id, daemon: container.daemon, containerID: container.containerID),
+                                     now: reactor?.now ?? 0))
+        case let .startRelay(id):
+            guard let session = sessions[id] else { return }
+            if let why = session.startRelay(pipes: pipes, ended: { [weak self] relay, reason in self?.relayEnded(id, relay, reason) }) {
+                send(.relayEnded(id, reason: why))
+            }
+        case let .closeRelay(id, why):
+            sessions[id]?.closeRelay(why)
+        case let .giveBackWarm(id, _, _):
+            guard let session = sessions[id], let pooled = session.pooled else { return }
+            session.pooled = nil
+            session.service.pool.giveBack(pooled)
+        case let .dispose(daemon, id, holder, clean):
+            dispose(daemon: daemon, id: id, holder: holder, clean: clean)
+        case let .ended(id, end):
+            sessionEnded(id, end)
+        case let .unclaimedDeath(containerID, exitCode, oom):
+            if !oom { for service in services where service.pool.containerDied(containerID, exitCode: exitCode, oom: false) { return } }
+            if !oom { for service in services where service.holders.containerDied(containerID) { return } }
+        case let .log(line):
+            logger.log(level: line.level.logging, "\(line.message)", metadata: line.metadata.mapValues { .string($0) })
         }
     }
 
-    /// A session whose daemon failed before any container existed (it holds no slot now): the
-    /// least-loaded other daemon if one has room, else the queue again (its queue timeout starts
-    /// over), else it is closed as a full queue would close it.
-    func readmit(_ session: Session) {
-        guard let reactor, !draining else { return session.finish("shutting down") }
-        if let daemon = placement.acquire() {
-            logger.notice("daemon failed before the container existed: placed again", metadata: [
-                "service": "\(session.service.config.name)", "client": "\(session.peer)", "daemon": "\(daemons[daemon].name)",
-            ])
-            return session.admitted(on: daemon, reactor: reactor)
-        }
-        if let ticket = session.service.queue.push(session) {
-            session.queueTicket = ticket
-            return session.queued(timeout: session.settings.queue.timeout, reactor: reactor)
-        }
-        session.service.refusedQueueFull += 1
-        session.finish("queue full")
-    }
-
-    func queueTimedOut(_ session: Session) {
-        session.service.queueTimeouts += 1
-        session.finish("queue timeout")
-    }
-
-    /// A slot (or a warm container) is free: the next queued client, taking services in turn
-    /// so one busy service cannot starve the others that share the daemons. Warm containers
-    /// go first; then free slots; once no client waits, the pools may refill.
-    func admitNext() {
-        guard let reactor, !draining else { return }
-        var progress = true
-        while progress {
-            progress = false
-            for step in 0..<services.count {
-                let service = services[(admitRotation + step) % services.count]
-                guard !service.queue.isEmpty else { continue }
-                if service.pool.readyCount > 0, let session = service.queue.pop(), let warm = service.pool.take() {
-                    session.adopt(warm, reactor: reactor)
-                } else if placement.hasRoom, let session = service.queue.pop(), let daemon = placement.acquire() {
-                    session.admitted(on: daemon, reactor: reactor)
-                } else {
-                    continue
-                }
-                admitRotation = (service.index + 1) % services.count
-                progress = true
-                break
+    /// A session's launch action: its I/O goes to the session's `LaunchIO`, the rest is done here.
+    private func performLaunch(_ id: UInt64, generation: Int, _ action: LaunchMachine.Action) {
+        let session = sessions[id]
+        if let session, session.launch == nil, case .create = action {
+            session.launch = LaunchIO(environment: self, settings: session.settings, client: session.peer) { [weak self] generation, event in
+                self?.send(.launch(id, generation: generation, event))
             }
         }
-        if mayWarm { for service in services { service.pool.refill() } }
+        if let io = session?.launch, io.perform(action, generation: generation) { return }
+        switch action {
+        case let .dispose(daemon, container, holder, clean):
+            dispose(daemon: daemon, id: container, holder: holder, clean: clean)
+        case let .holderJoined(holder):
+            holderJoined(holder)
+        case let .daemonFailed(daemon, failure):
+            daemonFailed(daemon, failure)
+        case let .log(line):
+            var metadata = line.metadata.mapValues { Logger.MetadataValue.string($0) }
+            if let session {
+                metadata["service"] = "\(session.settings.name)"
+                metadata["client"] = "\(session.peer)"
+            }
+            logger.log(level: line.level.logging, "\(line.message)", metadata: metadata)
+        case let .succeeded(daemon, container, _, holder):
+            guard let session else { return }
+            session.launched(daemon: daemon, containerID: container)
+            if session.settings.netns.mode == .holder { session.service.holders.served(throughHolder: holder != nil) }
+        case .failed:
+            session?.launch?.detach()
+            session?.launch = nil
+        default:
+            break
+        }
     }
 
-    // MARK: Ending
-
-    func relayEnded(_ session: Session, relay: Relay, reason: String) {
-        guard let reactor else { return }
+    private func relayEnded(_ id: UInt64, _ relay: Relay, _ reason: Relay.CloseReason) {
+        guard let reactor, let session = sessions[id] else { return }
         let service = session.service
+        let note = lifecycle.sessions[id]?.containerNote
+        let ttfb = relay.firstByteToClientAt.map { Double($0 &- session.acceptedAt) / 1e9 }
+        logger.info("session end", metadata: [
+            "service": "\(session.settings.name)", "client": "\(session.peer)",
+            "daemon": "\(session.daemon.map { daemons[$0].name } ?? "")",
+            "container": "\(session.containerID?.prefix(12) ?? "")", "warm": "\(session.warm)",
+            "ttfb_s": "\(ttfb.map { String($0) } ?? "-")", "duration_s": "\(Double(reactor.now &- session.acceptedAt) / 1e9)",
+            "bytes_in": "\(relay.bytesToService)", "bytes_out": "\(relay.bytesToClient)", "reason": "\(reason)",
+            "container_state": "\(note ?? "-")",
+        ])
         service.bytesIn += relay.bytesToService
         service.bytesOut += relay.bytesToClient
-        let ttfb = relay.firstByteToClientAt.map { Double($0 &- session.acceptedAt) / 1e9 }
         // Warm (a pooled container) and cold starts are reported apart: their times differ by
         // two orders of magnitude.
         if let ttfb {
             if session.warm { service.ttfbWarm.record(seconds: ttfb) } else { service.ttfbCold.record(seconds: ttfb) }
         }
+        // One reason for the log's close count, the status page and /status.json alike.
+        let ended = note.map { "\(reason) (container: \($0))" } ?? "\(reason)"
         recentSessions.append(.init(
             service: service.config.name, client: session.peer.description,
             daemon: session.daemon.map { daemons[$0].name } ?? "", container: String(session.containerID?.prefix(12) ?? ""),
             endedUnix: wallClock(), durationSeconds: Double(reactor.now &- session.acceptedAt) / 1e9, ttfbSeconds: ttfb,
-            bytesIn: relay.bytesToService, bytesOut: relay.bytesToClient, reason: reason))
+            bytesIn: relay.bytesToService, bytesOut: relay.bytesToClient, reason: ended))
         if recentSessions.count > 50 { recentSessions.removeFirst(recentSessions.count - 50) }
+        send(.relayEnded(id, reason: "\(reason)"))
     }
 
-    func sessionEnded(_ session: Session, wasQueued: Bool) {
-        if wasQueued, let ticket = session.queueTicket { session.service.queue.remove(ticket: ticket) }
-        let source = session.peer.host
-        if let count = session.service.perSource[source] {
-            if count <= 1 { session.service.perSource.removeValue(forKey: source) } else { session.service.perSource[source] = count - 1 }
+    // MARK: Ending
+
+    private func sessionEnded(_ id: UInt64, _ end: Lifecycle.End) {
+        guard let session = sessions.removeValue(forKey: id) else { return }
+        session.close()
+        let service = session.service
+        service.sessionsCurrent -= 1
+        switch end.kind {
+        case .refused(.perSource):
+            service.refusedPerSource += 1
+            logger.warning("per-source limit: client refused", metadata: [
+                "service": "\(service.config.name)", "client": "\(session.peer)", "limit": "\(session.settings.perSource.maxConnections)",
+            ])
+        case .refused(.queueFull):
+            service.refusedQueueFull += 1
+            logger.warning("queue full: client refused", metadata: ["service": "\(service.config.name)", "client": "\(session.peer)"])
+        case .queueTimeout:
+            service.queueTimeouts += 1
+        case .refused(.draining), .relayed, .other:
+            break
         }
-        sessions.removeValue(forKey: session.id)
-        session.service.sessionsCurrent -= 1
-        if !session.closeReason.isEmpty { session.service.closeReasons[session.closeReason, default: 0] += 1 }
-        dispose(session)
-        admitNext()
-        checkDrained()
-    }
-
-    /// Removes the session's container (if any) and frees its slot once Docker confirms; a
-    /// pooled container that may serve again goes back to its pool instead.
-    func dispose(_ session: Session) {
-        guard let (daemon, id, pooled, holder) = session.surrenderContainer() else { return }
-        if let pooled { return session.service.pool.giveBack(pooled) }
-        disposeContainer(id, on: daemon, holder: holder, clean: true)
+        service.closeReasons[end.reason, default: 0] += 1
+        if end.kind != .relayed {
+            logger.notice("session closed before relay", metadata: [
+                "service": "\(session.settings.name)", "client": "\(session.peer)", "phase": "\(end.phase.rawValue)",
+                "reason": "\(end.reason)",
+            ])
+        }
     }
 
     /// Removes container `id` (if any) on `daemon`, then frees the slot it held and hands its
     /// network holder back (a holder is reused only after the container in it is gone).
-    func disposeContainer(_ id: String?, on daemon: Int, holder: Holder? = nil, clean: Bool = false) {
+    func dispose(daemon: Int, id: String?, holder: LaunchMachine.HolderRef?, clean: Bool) {
+        let lent = holder.flatMap { lentHolders.removeValue(forKey: $0.containerID) }
         guard let id else {
-            if let holder { releaseHolder(holder, clean: clean) }
-            return releaseSlot(daemon)
+            if let lent { releaseHolder(lent, clean: clean) }
+            return send(.slotFreed(daemon: daemon))
         }
         removeContainer(id, on: daemon) { [self] in
-            if let holder { releaseHolder(holder, clean: clean) }
-            releaseSlot(daemon)
+            if let lent { releaseHolder(lent, clean: clean) }
+            send(.slotFreed(daemon: daemon))
         }
     }
 
-    /// A launch's container in `holder` has started: the holder's pool may refill now.
-    func holderJoined(_ holder: Holder) {
-        services.first(where: { $0.holders.owns(holder) })?.holders.joined()
+    /// Removes a container that holds a slot but no holder (warm pool entries).
+    func disposeContainer(_ id: String, on daemon: Int) {
+        dispose(daemon: daemon, id: id, holder: nil, clean: false)
+    }
+
+    func holderJoined(_ holder: LaunchMachine.HolderRef) {
+        guard let lent = lentHolders[holder.containerID] else { return }
+        services.first(where: { $0.holders.owns(lent) })?.holders.joined()
     }
 
     func releaseHolder(_ holder: Holder, clean: Bool) {
@@ -228,12 +315,6 @@ public final class Supervisor {
             return removeContainer(holder.containerID, on: holder.daemon) {}
         }
         service.holders.release(holder, clean: clean)
-    }
-
-    func releaseSlot(_ daemon: Int) {
-        placement.release(daemon)
-        admitNext()
-        checkDrained()
     }
 
     /// `DELETE /containers/{id}?force=true`, off the client's path; retried while the daemon
@@ -270,13 +351,14 @@ public final class Supervisor {
 
     /// A Docker call failed: a transport failure (no answer) takes the daemon out of placement
     /// until a health check finds it answering again.
-    func daemonFailed(_ daemon: Int, _ error: DockerError) {
-        lastError[daemon] = error.description
-        if error.isTransport { markDown(daemon, error) }
+    func daemonFailed(_ daemon: Int, _ failure: LaunchMachine.CallFailure) {
+        lastError[daemon] = "docker \(daemons[daemon].name): \(failure.message)"
+        if failure.isTransport { markDown(daemon, failure.message) }
     }
 
     func checkDrained() {
-        guard draining, sessions.isEmpty, removalsInFlight == 0, let onDrained else { return }
+        guard draining, sessions.isEmpty, removalsInFlight == 0, lifecycle.abandoned.isEmpty,
+              let onDrained else { return }
         self.onDrained = nil
         onDrained()
     }

@@ -1,0 +1,16 @@
+import EventLoop
+import Logging
+
+/// What launches ask of the process: the daemons' clients, addresses, holders, slots, disposal.
+extension Supervisor: LaunchOwner {
+    func engine(_ daemon: Int) -> DockerClient { daemons[daemon] }
+
+    func takeHolder(service: String, daemon: Int) -> LaunchMachine.HolderRef? {
+        guard let runtime = services.first(where: { $0.config.name == service }),
+              let holder = runtime.holders.take(on: daemon) else { return nil }
+        lentHolders[holder.containerID] = holder
+        return LaunchMachine.HolderRef(containerID: holder.containerID, address: holder.address)
+    }
+
+    func acquireSlot() -> Int? { draining ? nil : lifecycle.acquire() }
+}
