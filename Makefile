@@ -3,7 +3,7 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 RELEASE_FLAGS ?= -c release
 
-.PHONY: help build release test bench bench-ganger bench-holders bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
+.PHONY: help build release test test-deps bench bench-ganger bench-holders bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -14,18 +14,23 @@ build: ## debug build
 release: ## release build (.build/release/ganger)
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_BUILD_FLAGS)
 
-# The integration tests need the default daemon, the example images, and two extra daemons with
-# ganger-echo (SchedulerTests); scripts/test.sh brings them up one after the other and stops the
-# extra daemons afterwards, even when a test fails.
-test: build ## unit and integration tests (dockerd, images, 2 extra dockerds up; extra ones down after)
+# The tests need packages and Python modules first (test-deps: the build's libssl-dev and
+# libyaml-dev among them, hence before the build), then the default daemon, the example images,
+# and two extra daemons with ganger-echo (SchedulerTests); scripts/test.sh brings them up one
+# after the other and stops the extra daemons afterwards, even when a test fails.
+test: test-deps ## unit and integration tests (deps, dockerd, images, 2 extra dockerds up; extra ones down after)
+	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 	SWIFT='$(SWIFT)' SWIFT_BUILD_FLAGS='$(SWIFT_BUILD_FLAGS)' scripts/test.sh
+
+test-deps: ## install the packages and Python modules the tests use if missing (root; idempotent)
+	scripts/test-deps.sh
 
 bench: release bench-peers bench-images ## relay, ganger on dockerd and the scheduler vs peers: tables + bench/results/*.json (BENCH_ROUNDS, BENCH_QUICK=1)
 	.build/release/ganger-bench
 	.build/release/ganger-bench scheduler
 	scripts/bench-http.sh
 
-bench-http: release docker-up ## Examples/httpd behind ganger under wrk: sessions/s, warm pool and cold (BENCH_HTTP_SECONDS)
+bench-http: release bench-peers docker-up ## Examples/httpd behind ganger under wrk: sessions/s, warm pool and cold (BENCH_HTTP_SECONDS)
 	scripts/bench-http.sh
 
 bench-ganger: release bench-peers bench-images ## only ganger's figures: cold TTFB vs raw Docker, throughput into a container, warm TTFB, sessions/s, holders
@@ -38,7 +43,7 @@ bench-images: docker-up ## the images the ganger bench needs (ganger-echo, gange
 	Examples/echo/build.sh
 	Examples/bench-source/build.sh
 
-bench-peers: ## install haproxy, socat, iperf3 from Debian if missing (root; idempotent)
+bench-peers: ## install haproxy, socat, iperf3, wrk from Debian if missing (root; idempotent; never fails)
 	bench/install-peers.sh
 
 demo: build docker-up images ## one echo session through ganger on a real dockerd; nothing left behind

@@ -5,7 +5,7 @@
 #                               unix:///run/ganger-test/dockerd-K.sock
 #   dockerd-multi.sh check    on every running extra daemon: build ganger-echo, run one container,
 #                               echo through its bridge IP from the host, remove it
-#   dockerd-multi.sh status   one line per daemon K: socket, pid, up/down, bridge address
+#   dockerd-multi.sh status   one line per daemon K: socket, tcp:// URL (or -), pid, up/down, bridge address
 #   dockerd-multi.sh down     stop every extra daemon; remove its bridge, data and exec roots
 #
 # Daemon K has its own -H unix:///run/ganger-test/dockerd-K.sock, --pidfile, --exec-root
@@ -19,8 +19,10 @@
 # Environment: DOCKER_UP_TIMEOUT (seconds to wait for each /_ping, default 60),
 #   GANGER_MULTI_NET (first two octets of the bridges' subnets, default 10.213),
 #   GANGER_MULTI_BRIDGE (prefix of the bridges' and cgroup parents' names, default ganger-br),
-#   GANGER_MULTI_TCP (a port base: daemon K also listens on tcp://127.0.0.1:BASE+K, plain TCP,
-#     loopback only; `up` then prints tcp://127.0.0.1:BASE+K lines after the unix ones),
+#   GANGER_MULTI_TCP (daemon K also listens on plain TCP on loopback: `auto` picks a free port
+#     for each daemon when it starts, a number BASE gives it BASE+K; either way the URL is
+#     recorded in $GANGER_RUN_DIR/dockerd-K.tcp, which the tests read, and `up` prints the
+#     tcp://127.0.0.1:PORT lines after the unix ones),
 #   GANGER_MULTI_TLS (a directory with ca.pem, server-cert.pem, server-key.pem: the daemons
 #     started by this run require mutual TLS on their tcp:// port, --tlsverify),
 #   GANGER_RUN_DIR, GANGER_STATE_DIR, GANGER_LOG_DIR (lib-docker.sh): with the three above, a
@@ -42,7 +44,8 @@ CGROUP_PREFIX=$([[ $BRIDGE == ganger-br ]] && echo ganger || echo "$BRIDGE")
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "DOCKER_UP_TIMEOUT must be a number of seconds, got '$TIMEOUT'"
 [[ $NET =~ ^[0-9]+\.[0-9]+$ ]] || die "GANGER_MULTI_NET must look like 10.213, got '$NET'"
 [[ $BRIDGE =~ ^[a-z][a-z0-9-]{0,11}$ ]] || die "GANGER_MULTI_BRIDGE must be a short name like ganger-br, got '$BRIDGE'"
-[[ -z $TCP_BASE || $TCP_BASE =~ ^[0-9]+$ ]] || die "GANGER_MULTI_TCP must be a port number, got '$TCP_BASE'"
+[[ -z $TCP_BASE || $TCP_BASE == auto || $TCP_BASE =~ ^[0-9]+$ ]] \
+    || die "GANGER_MULTI_TCP must be auto or a port number, got '$TCP_BASE'"
 
 sock_of() { printf '%s/dockerd-%s.sock\n' "$GANGER_RUN_DIR" "$1"; }
 pidfile_of() { printf '%s/dockerd-%s.pid\n' "$GANGER_RUN_DIR" "$1"; }
@@ -50,10 +53,52 @@ exec_root_of() { printf '%s/e%s\n' "$GANGER_RUN_DIR" "$1"; } # short: containerd
 data_root_of() { printf '%s/d%s\n' "$GANGER_STATE_DIR" "$1"; }
 log_of() { printf '%s/dockerd-%s.log\n' "$GANGER_LOG_DIR" "$1"; }
 bridge_of() { printf '%s%s\n' "$BRIDGE" "$1"; }
-tcp_of() { printf 'tcp://127.0.0.1:%s\n' "$((TCP_BASE + $1))"; }
+tcp_file_of() { printf '%s/dockerd-%s.tcp\n' "$GANGER_RUN_DIR" "$1"; }
 addr_of() { printf '%s.%s.1/24\n' "$NET" "$1"; }
 # Address pools for user-defined networks, distinct per daemon and from docker0's 172.17-31/16.
 pool_of() { printf 'base=%s.%s.0/20,size=24\n' "${NET%.*}.$((${NET#*.} + 1))" "$(($1 * 16))"; }
+
+# pick_free_port -> sets PICKED_PORT to a loopback TCP port that no socket uses now (probed with
+# ss), in 20000..32767: below Linux's default ephemeral range (32768..60999), so no outgoing
+# connection is handed it before dockerd binds it. Ports this run picked already are skipped (their
+# daemons may not have bound them yet). One taken in the gap anyway makes that dockerd exit with
+# "address already in use"; cmd_up then starts it again on another port.
+PICKED_PORTS=()
+pick_free_port() {
+    local i p used
+    for ((i = 0; i < 200; i++)); do
+        p=$((20000 + RANDOM % 12768))
+        [[ " ${PICKED_PORTS[*]} " == *" $p "* ]] && continue
+        used=$(ss -Htan "sport = :$p") || die "ss -Htan failed: cannot probe for a free port"
+        if [[ -z $used ]]; then
+            PICKED_PORTS+=("$p")
+            PICKED_PORT=$p
+            return 0
+        fi
+    done
+    die "no free loopback port in 20000..32767 after 200 tries"
+}
+
+# tcp_url_of K -> prints daemon K's tcp:// URL: the recorded one, or for a running daemon started
+# before URLs were recorded, the tcp:// address on its command line (then recorded).
+tcp_url_of() {
+    local f pid url
+    f=$(tcp_file_of "$1")
+    if [[ -s $f ]]; then
+        cat "$f"
+        return 0
+    fi
+    pid=$(running_pid "$1") || return 1
+    url=$(tr '\0' '\n' <"/proc/$pid/cmdline" | grep -m1 '^tcp://') || return 1
+    printf '%s\n' "$url" | tee "$f"
+}
+
+# port_was_taken K -> 0 if daemon K's latest start (after the last "=== " header of its log)
+# failed because its tcp:// port was in use.
+port_was_taken() {
+    awk '/^=== /{run=""} {run=run $0 "\n"} END{printf "%s", run}' "$(log_of "$1")" 2>/dev/null \
+        | grep -q 'address already in use'
+}
 
 # running_pid K -> prints the pid of daemon K if its pidfile names a live dockerd.
 running_pid() {
@@ -114,7 +159,17 @@ start_one() {
         --cgroup-parent "/$CGROUP_PREFIX-d$k"
     )
     # Loopback only and plain TCP: the tests' stand-in for a remote daemon (never another address).
-    if [[ -n $TCP_BASE ]]; then flags+=(-H "$(tcp_of "$k")"); fi
+    if [[ -n $TCP_BASE ]]; then
+        local port
+        if [[ $TCP_BASE == auto ]]; then
+            pick_free_port
+            port=$PICKED_PORT
+        else
+            port=$((TCP_BASE + k))
+        fi
+        printf 'tcp://127.0.0.1:%s\n' "$port" >"$(tcp_file_of "$k")"
+        flags+=(-H "tcp://127.0.0.1:$port")
+    fi
     if [[ -n $TLS_DIR ]]; then
         flags+=(--tlsverify --tlscacert "$TLS_DIR/ca.pem" --tlscert "$TLS_DIR/server-cert.pem" --tlskey "$TLS_DIR/server-key.pem")
     fi
@@ -141,7 +196,7 @@ stop_one() {
     fi
     umount_under "$xroot"
     umount_under "$droot"
-    rm -rf "$xroot" "$droot" "$GANGER_STATE_DIR/d$k.json" "$(sock_of "$k")" "$(pidfile_of "$k")"
+    rm -rf "$xroot" "$droot" "$GANGER_STATE_DIR/d$k.json" "$(sock_of "$k")" "$(pidfile_of "$k")" "$(tcp_file_of "$k")"
     if ip link show "$br" >/dev/null 2>&1; then
         ip link del "$br" || log "could not delete bridge $br"
     fi
@@ -174,10 +229,18 @@ cmd_up() {
             start_one "$k" "$driver"
         fi
     done
+    local attempt
     for k in "${!STARTED_PIDS[@]}"; do
-        if ! wait_ping "$(sock_of "$k")" "$TIMEOUT" "${STARTED_PIDS[$k]}" "$(log_of "$k")"; then
+        for ((attempt = 1; ; attempt++)); do
+            wait_ping "$(sock_of "$k")" "$TIMEOUT" "${STARTED_PIDS[$k]}" "$(log_of "$k")" && break
+            if [[ $TCP_BASE == auto ]] && ((attempt < 3)) && ! kill -0 "${STARTED_PIDS[$k]}" 2>/dev/null && port_was_taken "$k"; then
+                log "daemon $k: another process took its tcp port first; starting it again on another port"
+                start_one "$k" "$driver"
+                continue
+            fi
             failed=1
-        fi
+            break
+        done
     done
     if ((failed)); then
         log "some daemons did not come up; stopping the extra daemons again"
@@ -186,7 +249,11 @@ cmd_up() {
     fi
     log "$n extra daemon(s) up (storage driver $driver)"
     for ((k = 1; k <= n; k++)); do printf 'unix://%s\n' "$(sock_of "$k")"; done
-    if [[ -n $TCP_BASE ]]; then for ((k = 1; k <= n; k++)); do tcp_of "$k"; done; fi
+    if [[ -n $TCP_BASE ]]; then
+        for ((k = 1; k <= n; k++)); do
+            tcp_url_of "$k" || die "daemon $k listens on no tcp:// address (started without GANGER_MULTI_TCP: stop it with down first)"
+        done
+    fi
 }
 
 cmd_down() {
@@ -205,12 +272,13 @@ cmd_down() {
 }
 
 cmd_status() {
-    local k pid state addr
+    local k pid state addr tcp
     for ((k = 1; k <= MAX; k++)); do
         pid=$(running_pid "$k" || echo -)
         if ping_socket "$(sock_of "$k")"; then state=up; else state=down; fi
         addr=$(ip -4 -o addr show dev "$(bridge_of "$k")" 2>/dev/null | awk '{print $4}' || true)
-        printf 'daemon %s\tunix://%s\tpid %s\t%s\t%s %s\n' "$k" "$(sock_of "$k")" "$pid" "$state" \
+        tcp=$(cat "$(tcp_file_of "$k")" 2>/dev/null || true)
+        printf 'daemon %s\tunix://%s\t%s\tpid %s\t%s\t%s %s\n' "$k" "$(sock_of "$k")" "${tcp:--}" "$pid" "$state" \
             "$(bridge_of "$k")" "${addr:--}"
     done
 }

@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// `consul.daemon_tls` / `daemon_cert_path`: a daemon found in Consul that requires mutual TLS
-/// (`TLSDaemon`, dockerd with `--tlsverify` on tcp://127.0.0.1:23753) is reached with the
+/// (`TLSDaemon`, dockerd with `--tlsverify` on a loopback port) is reached with the
 /// configured client certificates.
 extension ConsulTests {
     /// A `DOCKER_CERT_PATH`-style directory (ca.pem, cert.pem, key.pem) of links to the test's
@@ -25,7 +25,7 @@ extension ConsulTests {
         defer { _ = try? run("/bin/rm", ["-rf", certs], timeout: .seconds(10)) }
         let consul = try FixtureConsul(datacenters: ["dc1"])
         defer { consul.stop() }
-        consul.set([Self.instance(TLSDaemon.k, dc: "dc1", cap: 3)])
+        consul.set([try Self.instance(TLSDaemon.k, dc: "dc1", cap: 3)])
         let instance = uniqueInstance("consultls")
         let yaml = Self.yaml(instance: instance, consul: consul, datacenters: ["dc1"], consulExtra: ["  daemon_cert_path: \(certs)"])
         try await expectTwoSessionsThroughTLSDaemon(instance: instance, yaml: yaml)
@@ -34,7 +34,8 @@ extension ConsulTests {
     @Test func daemonTLS_missingCertificateFile_exit2_namingIt_beforeAnyDaemonIsUsed() async throws {
         let consul = try FixtureConsul(datacenters: ["dc1"])
         defer { consul.stop() }
-        consul.set([Self.instance(TLSDaemon.k, dc: "dc1", cap: 3)])
+        // Never dialled: the missing certificates stop ganger first.
+        consul.set([try Self.instance(TLSDaemon.k, dc: "dc1", cap: 3, port: 1)])
         let instance = uniqueInstance("consultlsmissing")
         let config = try ConfigFile(Self.yaml(instance: instance, consul: consul, datacenters: ["dc1"],
                                               consulExtra: ["  daemon_cert_path: /nonexistent-ganger-certs"]))

@@ -8,9 +8,10 @@ import TestSupport
 /// the catalog changes while ganger runs and placements follow.
 @Suite(.serialized, .timeLimit(.minutes(4)))
 struct ConsulTests {
-    static func instance(_ k: Int, dc: String, cap: Int, passing: Bool = true) -> FixtureConsul.Instance {
+    /// Tcp daemon K in the catalog, at its port (`port` instead, for a daemon never dialled).
+    static func instance(_ k: Int, dc: String, cap: Int, passing: Bool = true, port: Int? = nil) throws -> FixtureConsul.Instance {
         FixtureConsul.Instance(node: "node\(k)", nodeAddress: "127.0.0.1", datacenter: dc, serviceID: "docker-\(k)",
-                               serviceAddress: "", port: TCPDaemons.portBase + k, tags: ["max_containers:\(cap)"], passing: passing)
+                               serviceAddress: "", port: try port ?? TCPDaemons.port(k), tags: ["max_containers:\(cap)"], passing: passing)
     }
 
     /// `consulExtra`: more keys of `consul:`, each a line indented by two.
@@ -50,9 +51,12 @@ struct ConsulTests {
     }
 
     @Test func catalogChanges_daemonJoins_thenLeaves_placementsFollow_drainedSessionsGoOn() async throws {
+        try await onThread { try TCPDaemons.requireEnvironment() }
+        let (url1, url2) = (try TCPDaemons.url(1), try TCPDaemons.url(2))
+        let joining = try Self.instance(2, dc: "dc1", cap: 2)
         let consul = try FixtureConsul(datacenters: ["dc1"])
         defer { consul.stop() }
-        consul.set([Self.instance(1, dc: "dc1", cap: 2)])
+        consul.set([try Self.instance(1, dc: "dc1", cap: 2)])
         let instance = uniqueInstance("consul")
         try await withTCPGanger(instance: instance, yaml: Self.yaml(instance: instance, consul: consul, datacenters: ["dc1"])) { ganger, addresses in
             let address = try #require(addresses["echo"])
@@ -65,7 +69,7 @@ struct ConsulTests {
                 guard first == [2, 0] else { throw HarnessError("with daemon 1 only: \(first)") }
 
                 // Daemon 2 registers: it is prepared, then takes the next sessions.
-                consul.update { $0.append(Self.instance(2, dc: "dc1", cap: 2)) }
+                consul.update { $0.append(joining) }
                 try Self.waitFor("daemon joined: placing sessions on it", in: ganger)
                 for i in 0..<2 { held.clients.append(try openEchoingClient(address, tag: "d2 \(i)")) }
                 let second = try Self.counts(instance)
@@ -76,18 +80,18 @@ struct ConsulTests {
                 try Self.waitFor("daemon left the catalog", in: ganger)
                 // The status page, /status.json and /metrics read it as draining (HAProxy's DRAIN), not up.
                 let status = try ganger.status()
-                let drained = try #require(status.daemons.first { $0.url == TCPDaemons.url(1) }, "\(status.daemons)")
-                let other = try #require(status.daemons.first { $0.url == TCPDaemons.url(2) }, "\(status.daemons)")
+                let drained = try #require(status.daemons.first { $0.url == url1 }, "\(status.daemons)")
+                let other = try #require(status.daemons.first { $0.url == url2 }, "\(status.daemons)")
                 guard drained.state == .draining, drained.up, drained.containers == 2, other.state == .up else {
                     throw HarnessError("status of the drained daemon: \(drained), the other: \(other)")
                 }
                 let page = try ganger.statusGet("/").body
-                guard page.contains("<tr class=\"draining\"><td class=\"name\">\(TCPDaemons.url(1))</td>"), page.contains(">DRAIN</span>") else {
-                    throw HarnessError("the page shows no DRAIN for \(TCPDaemons.url(1)):\n\(page)")
+                guard page.contains("<tr class=\"draining\"><td class=\"name\">\(url1)</td>"), page.contains(">DRAIN</span>") else {
+                    throw HarnessError("the page shows no DRAIN for \(url1):\n\(page)")
                 }
                 let metrics = try ganger.statusGet("/metrics").body
-                guard metrics.contains("ganger_daemon_draining{daemon=\"\(TCPDaemons.url(1))\"} 1"),
-                      metrics.contains("ganger_daemon_draining{daemon=\"\(TCPDaemons.url(2))\"} 0") else {
+                guard metrics.contains("ganger_daemon_draining{daemon=\"\(url1)\"} 1"),
+                      metrics.contains("ganger_daemon_draining{daemon=\"\(url2)\"} 0") else {
                     throw HarnessError("/metrics: \(metrics)")
                 }
                 for client in held.clients[0..<2] {
@@ -134,10 +138,11 @@ struct ConsulTests {
     }
 
     @Test func datacenterPreference_fillsPreferredFirst_spillsWhenFull_andWhenItHasNoPassingInstance() async throws {
+        try await onThread { try TCPDaemons.requireEnvironment() }
         let consul = try FixtureConsul(datacenters: ["dc1", "dc2"])
         defer { consul.stop() }
         // Daemon 1 (cap 10) in dc1, daemon 2 (cap 2) in dc2; dc2 is preferred.
-        consul.set([Self.instance(1, dc: "dc1", cap: 10), Self.instance(2, dc: "dc2", cap: 2)])
+        consul.set([try Self.instance(1, dc: "dc1", cap: 10), try Self.instance(2, dc: "dc2", cap: 2)])
         let instance = uniqueInstance("consuldc")
         try await withTCPGanger(instance: instance, yaml: Self.yaml(instance: instance, consul: consul, datacenters: ["dc2", "dc1"])) { ganger, addresses in
             let address = try #require(addresses["echo"])
@@ -176,9 +181,10 @@ struct ConsulTests {
     }
 
     @Test func consulGoesAway_theLastKnownDaemonsStayInUse() async throws {
+        try await onThread { try TCPDaemons.requireEnvironment() }
         let consul = try FixtureConsul(datacenters: ["dc1"])
         defer { consul.stop() }
-        consul.set([Self.instance(1, dc: "dc1", cap: 4)])
+        consul.set([try Self.instance(1, dc: "dc1", cap: 4)])
         let instance = uniqueInstance("consulgone")
         try await withTCPGanger(instance: instance, yaml: Self.yaml(instance: instance, consul: consul, datacenters: ["dc1"])) { ganger, addresses in
             let address = try #require(addresses["echo"])

@@ -9,7 +9,7 @@ import TestSupport
 /// leave dockerd's docker0 and iptables rules as they were.
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct PodmanTests {
-    @Test(.enabled(if: PodmanService.installed, "podman is not installed here (apt-get install podman netavark aardvark-dns; .ci/run does)"))
+    @Test(.enabled(if: PodmanService.installed, "podman is not installed here (make test-deps installs it with netavark and aardvark-dns)"))
     func podmanDaemon_sessionsAndHolders_leftoversAndCleanup_noContainersLeft_dockerNetworkingUntouched() async throws {
         let before = try await onThread { try PodmanService.dockerNetworking() }
         #expect(before.docker0, "docker0 is missing before the test (scripts/docker-up.sh repairs it)")

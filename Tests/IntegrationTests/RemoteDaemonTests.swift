@@ -9,15 +9,16 @@ import TestSupport
 @Suite(.serialized, .timeLimit(.minutes(4)))
 struct RemoteDaemonTests {
     @Test func tcpDaemons_oneByName_fourSessions_twoOnEach_publishedPorts_bytesIntact_noLeftovers() async throws {
+        try await onThread { try TCPDaemons.requireEnvironment() }
         let instance = uniqueInstance("tcp")
         let yaml = ([
             "instance: \(instance)",
             "daemons:",
-            "  - url: \(TCPDaemons.url(1))",
+            "  - url: \(try TCPDaemons.url(1))",
             "    max_containers: 2",
             // A host name: resolved once when the client is made (no DNS on the loop); the
             // published ports are then reached at that address.
-            "  - url: tcp://localhost:\(TCPDaemons.portBase + 2)",
+            "  - url: tcp://localhost:\(try TCPDaemons.port(2))",
             "    max_containers: 2",
             "services:", ServiceYAML.echo().yaml,
             "status: {listen: 127.0.0.1:0}", "docker_timeout: 30s", "shutdown_grace: 2s", "log: {level: debug, format: text}",
@@ -106,16 +107,17 @@ struct RemoteDaemonTests {
     @Test func tlsDaemon_mutualTLS_sessionsServed_bytesIntact_noLeftovers() async throws {
         try await onThread { try TLSDaemon.requireEnvironment() }
         let instance = uniqueInstance("tls")
-        try await expectTwoSessionsThroughTLSDaemon(instance: instance, yaml: TLSDaemon.yaml(instance: instance, client: "client"))
+        try await expectTwoSessionsThroughTLSDaemon(instance: instance, yaml: try TLSDaemon.yaml(instance: instance, client: "client"))
     }
 
     @Test func tlsDaemon_clientCertificateFromAnotherCA_isRefused_exit2() async throws {
         try await onThread { try TLSDaemon.requireEnvironment() }
         let instance = uniqueInstance("tlsbad")
-        let config = try ConfigFile(TLSDaemon.yaml(instance: instance, client: "other-client"))
+        let config = try ConfigFile(try TLSDaemon.yaml(instance: instance, client: "other-client"))
+        let url = try TLSDaemon.url
         let result = try await onThread { try ganger(["run", "-c", config.path], timeout: .seconds(60)) }
         #expect(result.status == .exited(2), "\(result)")
-        #expect(result.stderr.contains(TLSDaemon.url) && result.stderr.contains("TLS"), "\(result.stderr)")
+        #expect(result.stderr.contains(url) && result.stderr.contains("TLS"), "\(result.stderr)")
     }
 
     @Test func tlsDaemon_missingCertificateFile_exit2_namingIt() async throws {
@@ -123,7 +125,8 @@ struct RemoteDaemonTests {
         let yaml = ([
             "instance: \(instance)",
             "daemons:",
-            "  - url: \(TCPDaemons.url(1))",
+            // Never dialled: the missing certificate stops ganger first.
+            "  - url: tcp://127.0.0.1:1",
             "    cert_path: /nonexistent-ganger-certs",
             "services:", ServiceYAML.echo().yaml,
             "status: {listen: 127.0.0.1:0}",

@@ -8,7 +8,7 @@ enum PodmanService {
     static let url = "unix:///run/ganger-podman-test/podman.sock"
     static let script = ExtraDaemons.packageRoot + "/scripts/podman-service.sh"
 
-    /// podman is installed (Debian's package; `.ci/run` installs it).
+    /// podman is installed (Debian's package; `make test-deps` installs it).
     static var installed: Bool { access("/usr/bin/podman", X_OK) == 0 }
 
     static func up() throws {

@@ -2,15 +2,16 @@ import Glibc
 import Testing
 import TestSupport
 
-/// Daemon 3 of the `TCPDaemons` set, started with `--tlsverify` on tcp://127.0.0.1:23753, with
+/// Daemon 3 of the `TCPDaemons` set, started with `--tlsverify` on its loopback port, with
 /// a CA, server and client certificates made by openssl for the test (in /run/ganger-remote/tls,
 /// made once). `otherClient*` is a client certificate from a different CA, which the daemon
 /// must refuse. Judged and cleaned up through its unix socket.
 enum TLSDaemon {
     static let k = 3
-    static let directory = "/run/ganger-remote/tls"
-    static let unixURL = "unix:///run/ganger-remote/dockerd-3.sock"
-    static var url: String { TCPDaemons.url(k) }
+    static let directory = "\(TCPDaemons.runDirectory)/tls"
+    static let unixURL = "unix://\(TCPDaemons.runDirectory)/dockerd-3.sock"
+    /// Its tcp:// URL; throws until `requireEnvironment()` has started it.
+    static var url: String { get throws { try TCPDaemons.url(k) } }
 
     /// The certificates, then the daemon (both only if missing), then ganger-echo on it.
     static func requireEnvironment() throws {
@@ -32,7 +33,7 @@ enum TLSDaemon {
             let made = try run("/bin/sh", ["-c", script], timeout: .seconds(30))
             guard made.status == .exited(0) else { throw HarnessError("openssl certificates: \(made.status)\n\(made.stderr)") }
         }
-        if !answers() {
+        if !answers() || (try? url) == nil {
             let result = try run("/usr/bin/env", TCPDaemons.environment + ["GANGER_MULTI_TLS=\(directory)",
                 ExtraDaemons.packageRoot + "/scripts/dockerd-multi.sh", "up", "\(k)"], timeout: .seconds(150))
             guard result.status == .exited(0) else { throw HarnessError("dockerd-multi.sh up \(k) (TLS): \(result.status)\n\(result.stderr)") }
@@ -64,11 +65,11 @@ enum TLSDaemon {
         return try containers(instance: instance)
     }
 
-    static func yaml(instance: String, client: String) -> String {
+    static func yaml(instance: String, client: String) throws -> String {
         ([
             "instance: \(instance)",
             "daemons:",
-            "  - url: \(url)",
+            "  - url: \(try url)",
             "    max_containers: 4",
             "    tls: {ca: \(directory)/ca.pem, cert: \(directory)/\(client)-cert.pem, key: \(directory)/\(client)-key.pem}",
             "services:", ServiceYAML.echo().yaml,

@@ -18,7 +18,7 @@ final class TestSSHD: Sendable {
 
     init(dockerHost: String) throws {
         guard access("/usr/sbin/sshd", X_OK) == 0, access("/usr/bin/ssh-keygen", X_OK) == 0 else {
-            throw HarnessError("sshd missing: apt-get install openssh-server")
+            throw HarnessError("sshd missing: make test-deps (or apt-get install openssh-server)")
         }
         var template = Array("/tmp/ganger-sshd-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
