@@ -4,24 +4,19 @@ import Glibc
 
 /// `ganger-bench scheduler`: the scheduler's own costs (bench/README.md, "Scheduler").
 ///
-/// 1. Admissions per second of the pure structures, `Placement` + `WaitQueue`, with 1,000
-///    simulated daemons (cap 10 each, all full) and 10,000 clients queued: one admission is what
-///    the supervisor does when a container's slot comes free — `release(daemon)`, `pop()` the
-///    oldest client, `acquire()` a daemon for it — plus a `push()` of a new arrival so the queue
-///    stays at 10,000. One thread, no I/O.
+/// 1. Admissions per second of the pure `Scheduler` ganger runs, with 1,000 simulated daemons
+///    (cap 10 each, all full) and 10,000 clients queued: one admission is what the lifecycle
+///    does when a container's slot comes free — `ended` (its source uncounted), `release(daemon)`
+///    (the oldest queued client granted a daemon) — plus an `admit` of a new arrival so the queue
+///    stays at 10,000 (with its queue deadline). One thread, no I/O.
 /// 2. The time from a container's end (its slot released) to the next queued client's admission
-///    (a daemon chosen for it), Docker calls aside: the same three calls timed one admission at
-///    a time (p50 / p99 / max), clock reads included.
+///    (a daemon chosen for it), Docker calls aside: `ended` + `release` timed one admission at a
+///    time (p50 / p99 / max), clock reads included.
 /// 3. ganger's RSS with 10,000 clients waiting: a real `ganger run` (the release binary next to
 ///    this one) on BENCH_DOCKER_HOST (default the default dockerd) with max_containers 1, one session holding the only
 ///    container, queue.max 20,000, then 10,000 loopback connections that wait; VmRSS read from
 ///    /proc before and after. Every container of its instance is removed at the end.
 enum SchedulerBench {
-    final class Waiter {
-        let id: UInt64
-        init(id: UInt64) { self.id = id }
-    }
-
     struct Figures {
         var admissionsPerSecond: [Double] = []
         var latencyNs: (p50: Double, p99: Double, max: Double) = (0, 0, 0)
@@ -48,7 +43,7 @@ enum SchedulerBench {
         let sorted = figures.admissionsPerSecond.sorted()
         print("")
         print("scheduler figures (1 thread; \(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) cores, kernel \(kernelRelease()))")
-        print(String(format: "  admissions/s, Placement + WaitQueue, 1,000 daemons, 10,000 queued: min %.2f M, median %.2f M, max %.2f M  (target >= 1 M)",
+        print(String(format: "  admissions/s, Scheduler, 1,000 daemons, 10,000 queued: min %.2f M, median %.2f M, max %.2f M  (target >= 1 M)",
                      sorted.first! / 1e6, sorted[sorted.count / 2] / 1e6, sorted.last! / 1e6))
         print(String(format: "  slot free -> next queued client admitted (in-process, Docker calls aside): p50 %.0f ns, p99 %.0f ns, max %.1f us  (target < 1 ms)",
                      figures.latencyNs.p50, figures.latencyNs.p99, figures.latencyNs.max / 1000))
@@ -61,34 +56,47 @@ enum SchedulerBench {
         return figures.notes.isEmpty ? 0 : 1
     }
 
-    /// Fills every slot, queues `queued` clients, then times `admissions` rounds of
-    /// release → pop → acquire (+ push of a newcomer).
-    static func admissionsPerSecond(daemons: Int, capacity: Int, queued: Int, admissions: Int) -> Double {
-        var placement = Placement(capacities: Array(repeating: capacity, count: daemons))
-        var queue = WaitQueue<Waiter>(capacity: queued * 2)
-        var holders: [Int] = []  // the daemon of each running container, a ring
+    /// A `Scheduler` with every slot of `daemons` × `capacity` taken and `queued` clients
+    /// waiting (60 s queue timeout, 256 distinct sources), and the daemon of each running
+    /// container in start order.
+    static func fullScheduler(daemons: Int, capacity: Int, queued: Int) -> (Scheduler, [Int], [String]) {
+        let policy = Scheduler.Policy(queueMax: queued * 2, queueTimeout: 60_000_000_000, perSourceLimit: 0)
+        var scheduler = Scheduler(placement: Placement(capacities: Array(repeating: capacity, count: daemons)), policies: [policy])
+        let sources = (0..<256).map { "10.0.\($0 / 16).\($0 % 16)" }
+        var holders: [Int] = []
         holders.reserveCapacity(daemons * capacity)
-        while let d = placement.acquire() { holders.append(d) }
-        let pool = (0..<(queued * 2)).map { Waiter(id: UInt64($0)) }
-        var nextID: UInt64 = 0
-        for _ in 0..<queued {
-            _ = queue.push(pool[Int(nextID) % pool.count])
-            nextID += 1
+        var id: UInt64 = 0
+        while case let .admitted(.daemon(d)) = scheduler.admit(id, service: 0, source: sources[Int(id) % 256], now: 0) {
+            holders.append(d)
+            id += 1
         }
+        for _ in 0..<queued {
+            _ = scheduler.admit(id, service: 0, source: sources[Int(id) % 256], now: 0)
+            id += 1
+        }
+        return (scheduler, holders, sources)
+    }
+
+    /// Fills every slot, queues `queued` clients, then times `admissions` rounds of what ganger's
+    /// scheduler does when a container ends: `ended` (its source uncounted) and `release` (the
+    /// oldest queued client granted the slot), plus `admit` of a newcomer so the queue stays at
+    /// `queued` (with its queue deadline).
+    static func admissionsPerSecond(daemons: Int, capacity: Int, queued: Int, admissions: Int) -> Double {
+        var (scheduler, holders, sources) = fullScheduler(daemons: daemons, capacity: capacity, queued: queued)
+        var nextID = UInt64(holders.count + queued)
         var cursor = 0
         var checksum: UInt64 = 0
         let start = monotonicNanoseconds()
-        for _ in 0..<admissions {
-            // A container ends: its slot frees (the oldest-started, round-robin over the fleet).
-            let freed = holders[cursor]
-            placement.release(freed)
-            // The next queued client is admitted.
-            guard let waiter = queue.pop(), let daemon = placement.acquire() else { fatalError("no admission") }
+        for step in 0..<admissions {
+            // A container ends: its source is uncounted and its slot frees.
+            scheduler.ended(service: 0, source: sources[step & 255])
+            let grants = scheduler.release(holders[cursor])
+            guard grants.count == 1, case let .daemon(daemon) = grants[0].slot else { fatalError("no admission") }
             holders[cursor] = daemon
             cursor = cursor + 1 == holders.count ? 0 : cursor + 1
-            checksum &+= waiter.id &+ UInt64(daemon)
+            checksum &+= grants[0].client &+ UInt64(daemon)
             // A newcomer keeps the queue at `queued`.
-            _ = queue.push(pool[Int(nextID) % pool.count])
+            _ = scheduler.admit(nextID, service: 0, source: sources[Int(nextID) & 255], now: UInt64(step))
             nextID += 1
         }
         let elapsed = monotonicNanoseconds() - start
@@ -96,28 +104,22 @@ enum SchedulerBench {
         return Double(admissions) / (Double(elapsed) / 1e9)
     }
 
-    /// release → pop → acquire, each admission timed on its own.
+    /// ended → release (→ the grant), each admission timed on its own.
     static func endToAdmissionLatency(daemons: Int, capacity: Int, queued: Int, samples: Int) -> (p50: Double, p99: Double, max: Double) {
-        var placement = Placement(capacities: Array(repeating: capacity, count: daemons))
-        var queue = WaitQueue<Waiter>(capacity: queued * 2)
-        var holders: [Int] = []
-        while let d = placement.acquire() { holders.append(d) }
-        var nextID: UInt64 = 0
-        for _ in 0..<queued {
-            _ = queue.push(Waiter(id: nextID))
-            nextID += 1
-        }
+        var (scheduler, holders, sources) = fullScheduler(daemons: daemons, capacity: capacity, queued: queued)
+        var nextID = UInt64(holders.count + queued)
         var times = [UInt64](repeating: 0, count: samples)
         var cursor = 0
         for i in 0..<samples {
             let t0 = monotonicNanoseconds()
-            placement.release(holders[cursor])
-            guard queue.pop() != nil, let daemon = placement.acquire() else { fatalError("no admission") }
+            scheduler.ended(service: 0, source: sources[i & 255])
+            let grants = scheduler.release(holders[cursor])
             let t1 = monotonicNanoseconds()
+            guard grants.count == 1, case let .daemon(daemon) = grants[0].slot else { fatalError("no admission") }
             times[i] = t1 - t0
             holders[cursor] = daemon
             cursor = (cursor + 1) % holders.count
-            _ = queue.push(Waiter(id: nextID))
+            _ = scheduler.admit(nextID, service: 0, source: sources[Int(nextID) & 255], now: UInt64(i))
             nextID += 1
         }
         times.sort()
