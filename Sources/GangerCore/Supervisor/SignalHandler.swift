@@ -10,6 +10,7 @@ public final class SignalHandler {
     private let file: String?
     private let environment: [String: String]
     private let stopped: () -> Void
+    /// Closes its signalfd when the handler goes.
     private var source: SignalSource?
 
     /// `file`: the configuration file to read again on SIGHUP; nil for a run from flags (a
@@ -25,8 +26,6 @@ public final class SignalHandler {
             handle(signal)
         }
     }
-
-    deinit { source?.close() }
 
     /// Does what `signal` asks (as read from the signalfd) and returns what that was.
     @discardableResult
