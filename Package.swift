@@ -69,7 +69,8 @@ let package = Package(
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CTestCrypto", "eventloop-probe", "TestSupport"],
                     swiftSettings: strict),
         // ganger: the status tests run `ganger status` against a live StatusServer.
-        .testTarget(name: "GangerCoreTests", dependencies: ["GangerCore", "EventLoop", "ganger", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "GangerCoreTests", dependencies: ["GangerCore", "EventLoop", "ganger", "TestSupport",
+                                                         .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Against the real dockerd (`make docker-up`, `make images`); depending on the `ganger`
         // executable makes SwiftPM build it next to the test bundle, where the tests run it.
         .testTarget(name: "IntegrationTests", dependencies: ["GangerCore", "EventLoop", "ganger", "TestSupport"],

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EventLoop
+import GangerCore
 import Glibc
 
 /// The `ganger` command: parses arguments and hands over to a subcommand.
@@ -22,7 +23,7 @@ struct Ganger: ParsableCommand {
         // any other thread exists, or a thread that has not blocked them takes the default
         // action and the process dies without cleaning up.
         if CommandLine.arguments.dropFirst().first == "run" {
-            Signals.block([SIGTERM, SIGINT, SIGHUP, SIGCHLD])
+            Signals.block(SignalPolicy.handled)
             Signals.ignorePipe()
         }
         do {

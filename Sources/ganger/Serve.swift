@@ -1,6 +1,5 @@
 import EventLoop
 import GangerCore
-import Glibc
 import Logging
 
 /// Runs the supervisor on a reactor on the main thread until it has shut down.
@@ -34,16 +33,8 @@ struct Serve {
             return 2
         }
         var exitCode: Int32 = 0
-        let signals = try SignalSource(reactor: reactor, signals: [SIGTERM, SIGINT, SIGHUP, SIGCHLD]) { signal in
-            switch signal {
-            case SIGTERM, SIGINT:
-                supervisor.shutdown(grace: config.shutdownGrace) { reactor.stop() }
-            case SIGCHLD:
-                // As PID 1, every orphan in the container becomes our child: reap them all.
-                while waitpid(-1, nil, WNOHANG) > 0 {}
-            default:
-                reload(supervisor, logger: logger)
-            }
+        let signals = try SignalHandler(reactor: reactor, supervisor: supervisor, file: path, environment: environment) {
+            reactor.stop()
         }
         supervisor.start(ready: { bound in
             for (service, address) in bound {
@@ -59,28 +50,5 @@ struct Serve {
         try reactor.run()
         withExtendedLifetime(signals) {}
         return exitCode
-    }
-
-    /// SIGHUP: read the file again; apply it if valid, else keep the running configuration and
-    /// log every error.
-    private func reload(_ supervisor: Supervisor, logger: Logger) {
-        guard let path else {
-            return logger.notice("SIGHUP ignored: this run has no configuration file")
-        }
-        let new: GangerConfig
-        do {
-            new = try ConfigLoader.load(path: path, environment: environment)
-        } catch {
-            for problem in error.errors {
-                logger.error("reload refused; keeping the running configuration", metadata: ["problem": "\(problem)"])
-            }
-            return
-        }
-        switch supervisor.reload(new) {
-        case let .success(changes):
-            logger.notice("configuration reloaded", metadata: ["file": "\(path)", "changes": "\(changes.isEmpty ? ["none"] : changes)"])
-        case let .failure(error):
-            logger.error("reload refused; keeping the running configuration", metadata: ["problem": "\(error)"])
-        }
     }
 }

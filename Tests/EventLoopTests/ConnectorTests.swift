@@ -63,6 +63,38 @@ private func peerAddress(_ fd: CInt) throws -> SocketAddress {
         try await loop.run { _ in listener.value?.close() }
     }
 
+    @Test func listener_handedOver_sendsEveryLaterConnectionToTheNewHandler_onTheSameSocket() async throws {
+        let loop = try ReactorThread()
+        defer { loop.stop() }
+        let owners = LoopBox<[String]>([])
+        let listener = LoopBox<Listener?>(nil)
+        let address = try await loop.run { reactor in
+            listener.value = try Listener(reactor: reactor, address: try SocketAddress(host: "127.0.0.1", port: 0)) { fd, _ in
+                owners.value.append("first")
+                fd.close()
+            }
+            return listener.value!.address
+        }
+        #expect(try await connect(loop, to: address) == .connected(address))
+        #expect(try await loop.wait { _ in owners.value.count == 1 })
+        // A client waiting in the backlog while the owner changes goes to the new owner too:
+        // connected (by the kernel) on the loop thread, so the loop cannot accept it before.
+        let waiting = try await loop.run { _ in
+            let fd = try BlockingSocket.connect(to: address)
+            listener.value?.handOver { fd, _ in
+                owners.value.append("second")
+                fd.close()
+            }
+            return fd
+        }
+        defer { close(waiting) }
+        #expect(try await connect(loop, to: address) == .connected(address))
+        #expect(try await loop.wait { _ in owners.value.count == 3 })
+        #expect(try await loop.run { _ in owners.value } == ["first", "second", "second"])
+        #expect(try await loop.run { _ in listener.value?.address } == address)
+        try await loop.run { _ in listener.value?.close() }
+    }
+
     @Test func connector_toAClosedPort_failsRefused() async throws {
         let loop = try ReactorThread()
         defer { loop.stop() }

@@ -19,7 +19,7 @@ public final class Listener {
     private let fd: CInt
     private var registration: Registration?
     private var pauseTimer: TimerID?
-    private let onAccept: AcceptHandler
+    private var onAccept: AcceptHandler
     private let pauseOnExhaustion: Duration
 
     /// The bound address, with the kernel's port when 0 was asked for.
@@ -50,6 +50,14 @@ public final class Listener {
     }
 
     deinit { close() }
+
+    /// Gives the open socket a new owner: every connection accepted from now on, those already
+    /// waiting in the backlog included, goes to `onAccept`. The socket is never closed, so no
+    /// client is refused meanwhile: how a reload moves an address from one service to another
+    /// (two services swapping ports) without binding it again.
+    public func handOver(to onAccept: @escaping AcceptHandler) {
+        self.onAccept = onAccept
+    }
 
     /// Stops accepting and closes the socket; idempotent. Connections still in the backlog are
     /// reset by the kernel.

@@ -2,57 +2,103 @@ import EventLoop
 import Logging
 
 extension Supervisor {
-    /// Applies a new configuration (SIGHUP): sessions that arrive from now on use it; sessions
-    /// already running keep the settings they started with. Services are matched by name: a
-    /// changed one takes the new settings (and a new listener if its address changed), a new one
-    /// starts listening, a removed one stops accepting while its sessions finish. Daemons and the
-    /// instance name are fixed for the life of the process: changing them needs a restart, and
-    /// a reload that tries is refused whole.
+    /// Applies a new configuration (SIGHUP), whole or not at all: sessions that arrive from now
+    /// on use it; sessions already running keep the settings they started with. Services are
+    /// matched by name: a changed one takes the new settings (and another listener if its
+    /// address changed), a new one starts listening, a removed one stops accepting while its
+    /// sessions finish. Daemons and the instance name are fixed for the life of the process:
+    /// changing them needs a restart, and a reload that tries is refused.
+    ///
+    /// Two steps. First every socket the new configuration needs is bound (`ListenerPlan`: kept,
+    /// handed over from another service, or bound afresh) while nothing is closed and no service
+    /// is touched; a failure there drops the new sockets and changes nothing. Then the commit,
+    /// which cannot fail, moves the sockets, applies the settings and closes what nobody took.
     public func reload(_ new: GangerConfig) -> Result<[String], StartupError> {
         guard let reactor, !draining else { return .failure(StartupError(description: "shutting down")) }
+        guard services.allSatisfy({ $0.listener != nil }) else {
+            return .failure(StartupError(description: "still starting (the services do not listen yet): send SIGHUP again once they do"))
+        }
         guard new.instance == config.instance else {
             return .failure(StartupError(description: "instance cannot change on reload (restart instead)"))
         }
         guard new.daemons.map(\.url) == config.daemons.map(\.url), new.consul == config.consul else {
             return .failure(StartupError(description: "daemons cannot change on reload (restart instead)"))
         }
-        var changes: [String] = []
-        var kept: [ServiceRuntime] = []
-        for settings in new.services {
-            if let existing = services.first(where: { $0.config.name == settings.name }) {
-                if existing.config != settings {
-                    let moved = existing.config.listen != settings.listen
-                    existing.config = settings
-                    // Warm containers and holders were made with the old settings: new sessions
-                    // must not get them. They are replaced (refilled below).
-                    existing.pool.drain()
-                    existing.holders.drain()
-                    if moved {
-                        existing.listener?.close()
-                        existing.listener = nil
-                        do {
-                            try listen(existing, reactor: reactor)
-                        } catch {
-                            return .failure(error)
-                        }
-                    }
-                    changes.append("service \(settings.name) updated" + (moved ? " (now on \(existing.address!))" : ""))
-                }
-                kept.append(existing)
-            } else {
-                let runtime = ServiceRuntime(config: settings, index: 0, supervisor: self)
-                do {
-                    try listen(runtime, reactor: reactor)
-                } catch {
-                    return .failure(error)
-                }
-                kept.append(runtime)
-                changes.append("service \(settings.name) added on \(runtime.address!)")
+        let runtimes = new.services.map { settings in
+            services.first { $0.config.name == settings.name } ?? ServiceRuntime(config: settings, index: 0, supervisor: self)
+        }
+        let plan = ListenerPlan(
+            current: services.compactMap { service in
+                service.listener.map { .init(service: service.config.name, asked: service.config.listen, bound: HostPort($0.address)) }
+            },
+            new: new.services.map { ($0.name, $0.listen) })
+        let fresh: [String: Listener]
+        do {
+            fresh = try bindNewListeners(plan, for: runtimes, reactor: reactor)
+        } catch {
+            return .failure(error)
+        }
+        return .success(commit(new, runtimes: runtimes, plan: plan, fresh: fresh))
+    }
+
+    /// Binds the sockets `plan` asks for afresh, each accepting for its runtime. On a failure
+    /// the ones already bound are closed (dropped with the dictionary) and the error names the
+    /// address, the service and the errno text, and this ganger's own socket in the way if any.
+    private func bindNewListeners(_ plan: ListenerPlan, for runtimes: [ServiceRuntime],
+                                  reactor: Reactor) throws(StartupError) -> [String: Listener] {
+        var fresh: [String: Listener] = [:]
+        for (assignment, runtime) in zip(plan.assignments, runtimes) {
+            guard case let .bind(address) = assignment.source else { continue }
+            do {
+                fresh[assignment.service] = try openListener(address, for: runtime, reactor: reactor)
+            } catch {
+                guard let holder = plan.holder(of: address) else { throw error }
+                throw StartupError(description: error.description + " (service \(holder.service) listens on \(holder.bound) "
+                    + "until the reload commits, and a reload closes a socket only after binding every new one)")
             }
         }
-        for old in services where !kept.contains(where: { $0 === old }) {
-            old.listener?.close()
-            old.listener = nil
+        return fresh
+    }
+
+    /// The second half of a reload: every new socket is bound, and nothing here can fail.
+    /// Returns the changes, one line each, for the log.
+    private func commit(_ new: GangerConfig, runtimes: [ServiceRuntime], plan: ListenerPlan, fresh: [String: Listener]) -> [String] {
+        var open: [String: Listener] = [:]
+        for service in services {
+            open[service.config.name] = service.listener
+            service.listener = nil
+        }
+        var changes: [String] = []
+        for ((assignment, runtime), settings) in zip(zip(plan.assignments, runtimes), new.services) {
+            var via: String?
+            switch assignment.source {
+            case .keep:
+                runtime.listener = open.removeValue(forKey: assignment.service)
+            case let .handOver(from):
+                let listener = open.removeValue(forKey: from)
+                listener?.handOver(to: acceptHandler(for: runtime))
+                runtime.listener = listener
+                via = "the socket of service \(from) handed over"
+            case .bind:
+                runtime.listener = fresh[assignment.service]
+            }
+            let moved = runtime.address != runtime.listener?.address
+            runtime.address = runtime.listener?.address
+            guard services.contains(where: { $0 === runtime }) else {
+                changes.append("service \(settings.name) added on \(runtime.address!)" + (via.map { " (\($0))" } ?? ""))
+                continue
+            }
+            guard runtime.config != settings else { continue }
+            runtime.config = settings
+            // Warm containers and holders were made with the old settings: new sessions must
+            // not get them. They are replaced (refilled below).
+            runtime.pool.drain()
+            runtime.holders.drain()
+            changes.append("service \(settings.name) updated" + (moved ? " (now on \(runtime.address!)" + (via.map { ", \($0)" } ?? "") + ")" : ""))
+        }
+        // The sockets nobody took (plan.closed): removed services, and addresses left behind.
+        for listener in open.values { listener.close() }
+        for old in services where !runtimes.contains(where: { $0 === old }) {
             old.pool.drain()
             old.holders.drain()
             changes.append("service \(old.config.name) removed (its running sessions finish)")
@@ -63,8 +109,8 @@ extension Supervisor {
         }
         // The scheduler keeps each kept service's queue and counts under its new index; clients
         // queued for a removed service are closed.
-        let previous = kept.map { runtime in services.firstIndex { $0 === runtime } }
-        services = kept.enumerated().map { index, runtime in runtime.reindexed(index) }
+        let previous = runtimes.map { runtime in services.firstIndex { $0 === runtime } }
+        services = runtimes.enumerated().map { index, runtime in runtime.reindexed(index) }
         config = new
         control { $0.reconfigure(policies: new.services.map(Scheduler.Policy.init), previous: previous, now: $1) }
         for service in services where service.config.netns.mode != .holder { service.holders.drain() }
@@ -72,20 +118,33 @@ extension Supervisor {
         preparePauseImage(on: up) { [weak self] _ in
             for service in self?.services ?? [] { service.holders.refill() }
         }
-        return .success(changes)
+        return changes
     }
 
-    /// Opens `service`'s listener and records its bound address.
+    /// Opens `service`'s listener on its configured address and records its bound address.
     func listen(_ service: ServiceRuntime, reactor: Reactor) throws(StartupError) {
-        let listen = service.config.listen
+        service.listener = try openListener(service.config.listen, for: service, reactor: reactor)
+        service.address = service.listener?.address
+    }
+
+    /// A listening socket on `listen` whose clients go to `service`.
+    private func openListener(_ listen: HostPort, for service: ServiceRuntime, reactor: Reactor) throws(StartupError) -> Listener {
         do {
             let address = try SocketAddress(host: listen.host, port: listen.port)
-            service.listener = try Listener(reactor: reactor, address: address) { [unowned self, unowned service] client, peer in
-                accepted(client, peer: peer, service: service)
-            }
+            return try Listener(reactor: reactor, address: address, onAccept: acceptHandler(for: service))
         } catch {
             throw StartupError(description: "cannot listen on \(listen) for service \(service.config.name): \(error)")
         }
-        service.address = service.listener?.address
+    }
+
+    private func acceptHandler(for service: ServiceRuntime) -> Listener.AcceptHandler {
+        { [unowned self, unowned service] client, peer in accepted(client, peer: peer, service: service) }
+    }
+}
+
+extension HostPort {
+    /// The address a socket is bound to, as a configuration would write it.
+    init(_ address: SocketAddress) {
+        self.init(host: address.host, port: address.port ?? 0)
     }
 }

@@ -116,6 +116,8 @@ func ganger(_ arguments: [String], timeout: Duration = .seconds(60)) throws -> (
 struct ServiceYAML {
     var name: String
     var image: String
+    /// Where it listens; a kernel-chosen loopback port unless a test needs a fixed one.
+    var listen = "127.0.0.1:0"
     var port = 12345
     var pull = "never"
     /// More keys of this service, one per line, unindented (`ready: {attempts: 5}`).
@@ -124,7 +126,7 @@ struct ServiceYAML {
     var yaml: String {
         ([
             "  - name: \(name)",
-            "    listen: 127.0.0.1:0",
+            "    listen: \(listen)",
             "    image: \(image)",
             "    port: \(port)",
             "    pull: \(pull)",
