@@ -6,7 +6,7 @@ import Glibc
 protocol LaunchEnvironment: AnyObject {
     var reactor: Reactor? { get }
     var instance: String { get }
-    func engine(_ daemon: Int) -> DockerClient
+    func engine(_ daemon: Int) -> any Engine
     func publishesPorts(_ daemon: Int) -> Bool
     func serviceAddress(_ info: ContainerInspect, daemon: Int, port: UInt16, network: String) -> SocketAddress?
     /// A ready network holder of `service` on `daemon`, now lent to the caller, or nil.

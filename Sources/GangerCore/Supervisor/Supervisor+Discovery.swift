@@ -48,7 +48,7 @@ extension Supervisor {
             case let .success(found):
                 for daemon in found {
                     guard let client = makeClient(daemon) else { continue }
-                    daemons.append(client)
+                    daemons.append(DaemonRuntime(client: client))
                     _ = lifecycle.appendDaemon(capacity: daemon.maxContainers, rank: daemon.rank, healthy: true,
                                                publishes: publishes(daemon.url))
                 }
@@ -112,10 +112,10 @@ extension Supervisor {
     /// A new daemon: counted in placement but not used until `prepareJoined` has readied it.
     private func join(_ daemon: DiscoveredDaemon) -> Int? {
         guard let client = makeClient(daemon) else { return nil }
-        daemons.append(client)
+        daemons.append(DaemonRuntime(client: client))
         let index = lifecycle.appendDaemon(capacity: daemon.maxContainers, rank: daemon.rank, healthy: false,
                                            publishes: publishes(daemon.url))
-        daemonSince[index] = wallClock()
+        daemons[index].since = wallClock()
         logger.notice("daemon joined the catalog: preparing it", metadata: [
             "daemon": "\(daemon.url)", "datacenter": "\(daemon.datacenter)", "max_containers": "\(daemon.maxContainers)",
         ])
@@ -128,19 +128,19 @@ extension Supervisor {
         guard !draining else { return }
         let daemon = daemons[index]
         let retry = { [self] (why: String) in
-            lastError[index] = why
+            daemon.lastError = why
             let delay = Duration.seconds(min(1 << min(attempt, 5), 30))
             logger.error("joining daemon not ready; trying again", metadata: ["daemon": "\(daemon.name)", "error": "\(why)", "in": "\(delay)"])
             reactor?.schedule(after: delay) { [weak self] in self?.prepareJoined(index, attempt: attempt + 1) }
         }
-        daemon.negotiate { [self] result in
+        daemon.engine.negotiate { [self] result in
             if case let .failure(error) = result { return retry(error.description) }
             prepareImages(on: [index]) { [self] error in
                 if let error { return retry(error) }
                 removeLeftovers(on: [index]) { [self] in
                     guard !draining else { return }
                     control { $0.setHealthy(index, true, now: $1) }
-                    daemonSince[index] = wallClock()
+                    daemons[index].since = wallClock()
                     logger.notice("daemon joined: placing sessions on it", metadata: ["daemon": "\(daemon.name)"])
                     scheduleHealthCheck(index, after: HealthTiming.interval)
                     followEvents(index)

@@ -12,7 +12,7 @@ extension Supervisor {
     func followEvents(_ index: Int) {
         guard !draining else { return }
         let daemon = daemons[index]
-        eventStreams[index] = daemon.events(labels: GangerLabels.filters(instance: instance), onEvent: { [weak self] event in
+        daemon.events = daemon.engine.events(labels: GangerLabels.filters(instance: instance), onEvent: { [weak self] event in
             self?.containerEvent(event)
         }, completion: { [weak self] error in
             guard let self, !draining else { return }
@@ -22,8 +22,10 @@ extension Supervisor {
     }
 
     func stopEventStreams() {
-        for task in eventStreams.values { task.cancel() }
-        eventStreams.removeAll()
+        for daemon in daemons {
+            daemon.events?.cancel()
+            daemon.events = nil
+        }
     }
 
     private func containerEvent(_ event: DockerEvent) {

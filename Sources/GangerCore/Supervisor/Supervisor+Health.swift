@@ -26,16 +26,16 @@ extension Supervisor {
         guard !draining else { return }
         let daemon = daemons[index]
         let wasUp = placement.daemons[index].healthy
-        daemon.ping(timeout: min(HealthTiming.pingTimeout, config.dockerTimeout)) { [self] result in
+        daemon.engine.ping(timeout: min(HealthTiming.pingTimeout, config.dockerTimeout)) { [self] result in
             switch result {
             case .success where wasUp:
                 scheduleHealthCheck(index, after: HealthTiming.interval)
             case .success:
                 // Back: learn its API version again (it may have been upgraded), reconcile, use it.
-                daemon.negotiate { [self] _ in
+                daemon.engine.negotiate { [self] _ in
                     reconcile(index) { [self] in
-                        daemonSince[index] = wallClock()
-                        backoff[index] = nil
+                        daemon.since = wallClock()
+                        daemon.backoff = nil
                         logger.notice("daemon up again", metadata: ["daemon": "\(daemon.name)"])
                         control { $0.setHealthy(index, true, now: $1) }
                         scheduleHealthCheck(index, after: HealthTiming.interval)
@@ -43,8 +43,8 @@ extension Supervisor {
                 }
             case let .failure(error):
                 markDown(index, error.description)
-                let next = min((backoff[index] ?? .milliseconds(500)) * 2, HealthTiming.maxBackoff)
-                backoff[index] = next
+                let next = min((daemon.backoff ?? .milliseconds(500)) * 2, HealthTiming.maxBackoff)
+                daemon.backoff = next
                 scheduleHealthCheck(index, after: next)
             }
         }
@@ -54,8 +54,8 @@ extension Supervisor {
     func markDown(_ index: Int, _ error: String) {
         guard placement.daemons[index].healthy else { return }
         control { $0.setHealthy(index, false, now: $1) }
-        daemonSince[index] = wallClock()
-        lastError[index] = error
+        daemons[index].since = wallClock()
+        daemons[index].lastError = error
         logger.error("daemon down: no new sessions placed on it", metadata: ["daemon": "\(daemons[index].name)", "error": "\(error)"])
     }
 
@@ -67,7 +67,7 @@ extension Supervisor {
         var known = Set(lifecycle.sessions.values.compactMap(\.containerID))
         known.formUnion(lifecycle.abandoned.values.compactMap(\.containerID))
         for service in services { known.formUnion(service.pool.containerIDs.union(service.holders.containerIDs)) }
-        daemons[index].list(labels: GangerLabels.filters(instance: instance)) { [self] result in
+        daemons[index].engine.list(labels: GangerLabels.filters(instance: instance)) { [self] result in
             guard case let .success(containers) = result else { return done() }
             let strays = containers.filter { !known.contains($0.id) && !removing.contains($0.id) }
             if !strays.isEmpty {

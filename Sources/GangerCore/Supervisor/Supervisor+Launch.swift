@@ -3,7 +3,7 @@ import Logging
 
 /// What launches ask of the process: the daemons' clients, addresses, holders, slots, disposal.
 extension Supervisor: LaunchOwner {
-    func engine(_ daemon: Int) -> DockerClient { daemons[daemon] }
+    func engine(_ daemon: Int) -> any Engine { daemons[daemon].engine }
 
     func takeHolder(service: String, daemon: Int) -> LaunchMachine.HolderRef? {
         guard let runtime = services.first(where: { $0.config.name == service }),

@@ -33,7 +33,7 @@ extension Supervisor {
             // A last sweep by label: whatever a failed removal left is taken now.
             let up = placement.daemons.indices.filter { placement.daemons[$0].healthy }
             removeLeftovers(on: up) { [self] in
-                for daemon in daemons { daemon.shutdown() }
+                for daemon in daemons { daemon.client.shutdown() }
                 statusServer?.close()
                 statusServer = nil
                 done()

@@ -41,10 +41,10 @@ extension Supervisor {
         var up: [Int] = []
         let join = Join(daemons.count) { done(up.sorted()) }
         for (index, daemon) in daemons.enumerated() {
-            daemon.negotiate { [self] result in
+            daemon.engine.negotiate { [self] result in
                 switch result {
                 case let .success(version):
-                    logger.info("daemon up", metadata: ["daemon": "\(daemon.name)", "api": "\(daemon.apiVersion ?? version)"])
+                    logger.info("daemon up", metadata: ["daemon": "\(daemon.name)", "api": "\(daemon.client.apiVersion ?? version)"])
                     up.append(index)
                 case let .failure(error):
                     logger.error("daemon does not answer", metadata: ["daemon": "\(daemon.name)", "error": "\(error)"])
@@ -69,7 +69,7 @@ extension Supervisor {
                 }
                 let pull = { [self] in
                     logger.info("pulling image", metadata: ["image": "\(image)", "daemon": "\(daemon.name)"])
-                    daemon.pull(image, progress: { [self] line in
+                    daemon.engine.pull(image, progress: { [self] line in
                         logger.debug("pull", metadata: ["image": "\(image)", "daemon": "\(daemon.name)", "progress": "\(line)"])
                     }, completion: { [self] result in
                         switch result {
@@ -85,7 +85,7 @@ extension Supervisor {
                     pull()
                     continue
                 }
-                daemon.imageExists(image) { result in
+                daemon.engine.imageExists(image) { result in
                     switch result {
                     case .success(true):
                         join.leave()
@@ -109,9 +109,9 @@ extension Supervisor {
         let join = Join(up.count) { done(firstError) }
         for index in up {
             let daemon = daemons[index]
-            daemon.imageExists(PauseImage.reference) { [self] result in
+            daemon.engine.imageExists(PauseImage.reference) { [self] result in
                 if case .success(true) = result { return join.leave() }
-                daemon.importImage(PauseImage.rootfs, repository: PauseImage.repository, tag: PauseImage.tag,
+                daemon.engine.importImage(PauseImage.rootfs, repository: PauseImage.repository, tag: PauseImage.tag,
                                    command: ["/pause"]) { [self] result in
                     switch result {
                     case .success:
@@ -130,7 +130,7 @@ extension Supervisor {
     func removeLeftovers(on up: [Int], _ done: @escaping () -> Void) {
         let join = Join(up.count, done: done)
         for index in up {
-            daemons[index].list(labels: GangerLabels.filters(instance: instance)) { [self] result in
+            daemons[index].engine.list(labels: GangerLabels.filters(instance: instance)) { [self] result in
                 guard case let .success(containers) = result, !containers.isEmpty else {
                     if case let .failure(error) = result {
                         logger.error("cannot list leftovers", metadata: ["daemon": "\(daemons[index].name)", "error": "\(error)"])

@@ -48,10 +48,10 @@ extension Supervisor {
                     url: daemons[index].name,
                     up: placement.daemons[index].healthy,
                     state: placement.daemons[index].retired ? .draining : placement.daemons[index].healthy ? .up : .down,
-                    sinceUnix: daemonSince[index] ?? startedUnix,
+                    sinceUnix: daemons[index].since ?? startedUnix,
                     containers: placement.daemons[index].load,
                     maxContainers: placement.daemons[index].capacity,
-                    lastError: lastError[index])
+                    lastError: daemons[index].lastError)
             },
             recentSessions: recentSessions.reversed())
     }

@@ -21,7 +21,7 @@ public final class Supervisor {
     private var tickTimer: (id: TimerID, deadline: UInt64)?
     /// Network holders lent to launches, by container id.
     var lentHolders: [String: Holder] = [:]
-    var daemons: [DockerClient] = []
+    var daemons: [DaemonRuntime] = []
     var services: [ServiceRuntime] = []
     var sessions: [UInt64: Session] = [:]
     private var nextSessionID: UInt64 = 1
@@ -29,16 +29,11 @@ public final class Supervisor {
     var removalsInFlight = 0
     var draining = false
     var onDrained: (() -> Void)?
-    /// Health state per daemon index: the current ping back-off.
-    var backoff: [Int: Duration] = [:]
     /// Container ids being removed, so reconciliation does not remove them twice.
     var removing: Set<String> = []
     /// The last sessions that ended, oldest first (capped).
     var recentSessions: [StatusSnapshot.SessionRecord] = []
-    var lastError: [Int: String] = [:]
-    var daemonSince: [Int: Double] = [:]
     let startedUnix = wallClock()
-    var eventStreams: [Int: HTTPRequestTask] = [:]
     var statusServer: StatusServer?
     /// Consul discovery (`consul:`); nil for a static daemon list. See Supervisor+Discovery.swift.
     var discovery: ConsulDiscovery?
@@ -57,22 +52,20 @@ public final class Supervisor {
             publishes: config.daemons.map { if case .unix = $0.url { false } else { true } })
         for daemon in config.daemons {
             Self.checkTransport(daemon, logger: logger)
-            daemons.append(try DockerClient(reactor: reactor, url: daemon.url, timeout: config.dockerTimeout, tls: daemon.tls))
+            daemons.append(DaemonRuntime(client: try DockerClient(reactor: reactor, url: daemon.url, timeout: config.dockerTimeout,
+                                                                  tls: daemon.tls)))
         }
         services = config.services.enumerated().map { ServiceRuntime(config: $1, index: $0, supervisor: self) }
     }
 
-    func docker(_ index: Int) -> DockerClient { daemons[index] }
+    func docker(_ index: Int) -> any Engine { daemons[index].engine }
 
     /// A slot for a warm pool's launch: only while no client waits anywhere.
     func acquireForPool() -> Int? { draining ? nil : lifecycle.acquireForPool() }
 
     /// Remote daemons publish the service port on their host; local ones are reached at the
     /// container's address on its network.
-    func publishesPorts(_ daemon: Int) -> Bool {
-        if case .unix = daemons[daemon].url { return false }
-        return true
-    }
+    func publishesPorts(_ daemon: Int) -> Bool { daemons[daemon].publishesPorts }
 
     func serviceAddress(_ info: ContainerInspect, daemon: Int, port: UInt16, network: String) -> SocketAddress? {
         switch daemons[daemon].url {
@@ -81,7 +74,7 @@ public final class Supervisor {
             return try? SocketAddress(host: ip, port: port)
         case .tcp, .ssh:
             // The host was resolved when the client was made: no DNS on the loop.
-            guard let published = info.publishedPort(port), let host = daemons[daemon].hostAddress else { return nil }
+            guard let published = info.publishedPort(port), let host = daemons[daemon].client.hostAddress else { return nil }
             return host.withPort(published)
         }
     }
@@ -322,7 +315,7 @@ public final class Supervisor {
     func removeContainer(_ id: String, on daemon: Int, attempt: Int = 1, then done: @escaping () -> Void) {
         removalsInFlight += 1
         removing.insert(id)
-        daemons[daemon].remove(id) { [self] result in
+        daemons[daemon].engine.remove(id) { [self] result in
             removalsInFlight -= 1
             switch result {
             case .success:
@@ -352,7 +345,7 @@ public final class Supervisor {
     /// A Docker call failed: a transport failure (no answer) takes the daemon out of placement
     /// until a health check finds it answering again.
     func daemonFailed(_ daemon: Int, _ failure: LaunchMachine.CallFailure) {
-        lastError[daemon] = "docker \(daemons[daemon].name): \(failure.message)"
+        daemons[daemon].lastError = "docker \(daemons[daemon].name): \(failure.message)"
         if failure.isTransport { markDown(daemon, failure.message) }
     }
 

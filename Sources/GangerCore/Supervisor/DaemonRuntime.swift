@@ -1,0 +1,31 @@
+import EventLoop
+
+/// One daemon as Ganger runs it: its engine client and what Ganger knows of its health beside
+/// the scheduler's view (up, cap, load, rank, drained live in `Placement`). One object per
+/// daemon instead of parallel per-index dictionaries; its index in `Supervisor.daemons` is the
+/// scheduler's daemon index and never changes (a daemon that leaves is drained, not removed).
+final class DaemonRuntime {
+    let client: DockerClient
+    /// The calls the lifecycle makes (`Engine`), through this daemon's client.
+    var engine: any Engine { client }
+    var name: String { client.name }
+    var url: DaemonURL { client.url }
+    /// Remote daemons publish the service port on their host; a unix socket's daemon is local
+    /// and its containers are reached at their address on their network.
+    var publishesPorts: Bool {
+        if case .unix = client.url { return false }
+        return true
+    }
+    /// The current ping back-off while it is down; nil while up.
+    var backoff: Duration?
+    /// The last error it gave (a failed call or ping), for the status page.
+    var lastError: String?
+    /// When it entered its current state (wall clock, display only); nil: since startup.
+    var since: Double?
+    /// Its `/events` stream, while followed.
+    var events: HTTPRequestTask?
+
+    init(client: DockerClient) {
+        self.client = client
+    }
+}
