@@ -52,6 +52,15 @@ public enum DaemonURL: Sendable, Hashable, CustomStringConvertible {
         return false
     }
 
+    /// A POSIX portable user name (`[A-Za-z0-9._-]`, not starting with `-`): nothing ssh or a
+    /// shell could read as an option or a metacharacter.
+    static func isSafeUser(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first != "-" else { return false }
+        return name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "." || $0 == "_" || $0 == "-"
+        }
+    }
+
     /// `[USER@]HOST[:PORT]`; the port, when given, must be 1-65535.
     private static func parseSSH(_ rest: String, text: String) throws(ConfigError) -> DaemonURL {
         let bad = ConfigError(path: "", message: "\(shown(text)): expected ssh://[USER@]HOST[:PORT]")
@@ -60,7 +69,10 @@ public enum DaemonURL: Sendable, Hashable, CustomStringConvertible {
         if let at = rest.lastIndex(of: "@") {
             user = String(rest[..<at])
             hostPart = rest[rest.index(after: at)...]
-            guard let name = user, !name.isEmpty, !name.contains(":"), !name.contains("/") else { throw bad }
+            guard let name = user, isSafeUser(name) else {
+                throw ConfigError(path: "", message: "\(shown(text)): the ssh user must be letters, digits, '.', '_' or '-', "
+                    + "not starting with '-' (it is passed to ssh)")
+            }
         }
         if hostPart.hasPrefix("["), hostPart.hasSuffix("]") {
             let inner = String(hostPart.dropFirst().dropLast())
