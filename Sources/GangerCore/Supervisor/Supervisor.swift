@@ -97,7 +97,7 @@ public final class Supervisor {
         service.sessionsCurrent += 1
         service.sessionsMax = max(service.sessionsMax, service.sessionsCurrent)
         session.watchClient { [weak self] event in self?.send(event) }
-        send(.accepted(session.id, service: service.index, source: peer.host, settings: .init(service.config)))
+        send(.accepted(session.id, service: service.index, source: SourceKey.of(peer), settings: .init(service.config)))
     }
 
     // MARK: Driving the lifecycle
