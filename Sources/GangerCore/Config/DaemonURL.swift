@@ -46,6 +46,13 @@ public enum DaemonURL: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// True for `tcp://` and `ssh://`: daemons on another host, whose containers Ganger reaches
+    /// through a port published on that host.
+    public var isRemote: Bool {
+        if case .unix = self { return false }
+        return true
+    }
+
     /// True for `tcp://`, the only transport on which TLS settings mean anything.
     public var isTCP: Bool {
         if case .tcp = self { return true }

@@ -81,7 +81,7 @@ public final class Supervisor {
             return try? SocketAddress(host: ip, port: port)
         case .tcp, .ssh:
             // The host was resolved when the client was made: no DNS on the loop.
-            guard let published = info.publishedPort(port), let host = daemons[daemon].hostAddress else { return nil }
+            guard let published = info.publishedPort(port), let host = publishedHost(daemon) else { return nil }
             return host.withPort(published)
         }
     }
