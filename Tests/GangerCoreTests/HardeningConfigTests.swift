@@ -1,3 +1,4 @@
+import Glibc
 import EventLoop
 import Testing
 @testable import GangerCore
@@ -159,5 +160,22 @@ import Testing
         let shown = full.renderYAML(showSecrets: true)
         #expect(shown.contains("      DB_PASSWORD: hunter2\n"), "\(shown)")
         #expect(try parse(shown) == full)
+    }
+
+    @Test func gangerCheck_masksEnv_warnsOnStderr_andStillExits0() throws {
+        let path = try temporaryFile("ganger.yml", Array("""
+            daemons:
+              - {url: "tcp://10.0.0.5:2376", host_ip: 0.0.0.0}
+            services:
+              - {name: db, listen: 127.0.0.1:7000, image: busybox, port: 1, env: {PASSWORD: hunter2}}
+            """.utf8))
+        defer { unlink(path); rmdir(String(path.dropLast("/ganger.yml".count))) }
+        let ganger = buildProductsDirectory() + "/ganger"
+        let masked = try runProcess(ganger, ["check", "-c", path], timeoutSeconds: 30)
+        #expect(masked.status == 0, "\(masked.output)")
+        #expect(!masked.output.contains("hunter2"), "\(masked.output)")
+        #expect(masked.output.contains("ganger check: warning: daemons[0].host_ip: 0.0.0.0 publishes"), "\(masked.output)")
+        let shown = try runProcess(ganger, ["check", "-c", path, "--show-secrets"], timeoutSeconds: 30)
+        #expect(shown.status == 0 && shown.output.contains("      PASSWORD: hunter2\n"), "\(shown.output)")
     }
 }
