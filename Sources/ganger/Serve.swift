@@ -24,6 +24,7 @@ struct Serve {
             return handler
         }
         let logger = Logger(label: "ganger")
+        for warning in config.warnings() { logger.warning("\(warning)") }
         let reactor = try Reactor()
         let supervisor: Supervisor
         do {

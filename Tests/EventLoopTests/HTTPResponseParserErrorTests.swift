@@ -65,6 +65,27 @@ import Testing
         #expect(error(head + hugeTrailer) == .trailersTooLarge(limit: 16 * 1024))
     }
 
+    @Test func chunkSizeLine_mustEndInCRLF_andItsExtensionsFollowTheGrammar() {
+        let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        // A bare CR, a bare LF.
+        #expect(error(head + "5\rhello\r\n0\r\n\r\n") == .malformedChunk("CR without LF at the end of a chunk-size line"))
+        #expect(error(head + "5\nhello\r\n0\r\n\r\n") == .malformedChunk("bare LF in a chunk-size line (it must end in CRLF)"))
+        #expect(error(head + "5;a=b\nhello\r\n0\r\n\r\n") == .malformedChunk("bare LF in a chunk-size line (it must end in CRLF)"))
+        #expect(error(head + "5;a\r\rhello\r\n") == .malformedChunk("CR without LF at the end of a chunk-size line"))
+        // Bytes no extension may hold: control bytes, a name that is not a token, `=` without a value.
+        #expect(error(head + "5;a\u{01}b\r\nhello\r\n") == .malformedChunk("chunk extension: unexpected \"\\x01\""))
+        #expect(error(head + "5;\"q\"\r\nhello\r\n") == .malformedChunk("chunk extension: unexpected \"\"\""))
+        #expect(error(head + "5;a=\r\nhello\r\n") == .malformedChunk("chunk extension: unexpected \"\\x0D\""))
+        #expect(error(head + "5;a=b c\r\nhello\r\n") == .malformedChunk("chunk extension: unexpected \"c\""))
+        #expect(error(head + "5;a=\"x\u{7F}\"\r\nhello\r\n") == .malformedChunk("chunk extension: unexpected \"\\x7F\""))
+        #expect(error(head + "5 x\r\nhello\r\n") == .invalidChunkSize("unexpected \"x\" after the size"))
+        // What the grammar allows: BWS around `;` and `=`, several extensions, quoted strings
+        // with escapes and `;`, names without values.
+        for line in ["5;a", "5 ;a", "5\t; a = b", "5;a=b;c", "5;a=\"x;y\\\"z\";b", "5;a=\"\"", "5;a ;b=c "] {
+            #expect(error(head + line + "\r\nhello\r\n0\r\n\r\n") == nil, "\(line)")
+        }
+    }
+
     @Test func oversizeHead_isRejectedAtTheLimit() {
         let small = HTTPResponseParser.Limits(maxHeadBytes: 40, maxHeaderCount: 100)
         // 40 bytes exactly, including the final CRLF: accepted.

@@ -60,6 +60,18 @@ import Testing
         #expect(throws: ConfigError.self) { try DaemonURL.parse(text) }
     }
 
+    @Test(arguments: ["-oProxyCommand=touch /tmp/x", "-l", "a b", "me;id", "$(id)", "me`id`", "ü", "a@b", "a:b"])
+    func daemonURL_sshUserThatCouldBeAnOptionOrCarryMetacharacters_isAConfigError(user: String) {
+        #expect(throws: ConfigError(path: "", message: "\(shown("ssh://\(user)@build1")): the ssh user must be letters, "
+            + "digits, '.', '_' or '-', not starting with '-' (it is passed to ssh)")) {
+            try DaemonURL.parse("ssh://\(user)@build1")
+        }
+    }
+
+    @Test func daemonURL_sshUserWithDotsDashesUnderscores_isAccepted() throws {
+        #expect(try DaemonURL.parse("ssh://ci-bot.deploy_2@build1") == .ssh(user: "ci-bot.deploy_2", host: "build1", port: nil))
+    }
+
     @Test func daemonURL_errorShowsTheAcceptedForms() {
         #expect(throws: ConfigError(path: "", message: "\"http://x:80\" is not a daemon URL "
             + "(use unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT])")) {

@@ -161,7 +161,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
             status: {listen: "127.0.0.1:0"}
             shutdown_grace: 1500ms
             """)
-        let rendered = original.renderYAML()
+        let rendered = original.renderYAML(showSecrets: true)
         let reparsed = try ConfigLoader.parse(yaml: rendered, source: "rendered", environment: ["DOCKER_HOST": "tcp://other:1"])
         #expect(reparsed == original)
         #expect(rendered.contains("    session: {max_duration: 1h, idle_timeout: 0s}\n"))
@@ -224,7 +224,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 per_source: {max_connections: 0}
                 client_address: none
                 netns: {mode: per-container, holders: 2, reuse: 1}
-                sandbox: {read_only: false, tmpfs: {}, cap_drop: [], cap_add: []}
+                sandbox: {preset: default, read_only: false, tmpfs: {}, cap_drop: [NET_RAW], cap_add: []}
             status:
               listen: 127.0.0.1:5480
             docker_timeout: 5m
@@ -341,7 +341,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
 
     @Test func spec_carriesTheSandbox() throws {
         let service = try load(#"{read_only: true, tmpfs: {/tmp: ""}, cap_drop: [ALL]}"#).services[0]
-        let spec = ContainerSpec.session(service: service, instance: "i", client: nil, publish: false)
+        let spec = ContainerSpec.session(service: service, instance: "i", client: nil, publish: nil)
         #expect(spec.hostConfig.readonlyRootfs == true)
         #expect(spec.hostConfig.tmpfs == ["/tmp": ""])
         #expect(spec.hostConfig.capDrop == ["ALL"])

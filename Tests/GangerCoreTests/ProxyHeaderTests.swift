@@ -28,4 +28,22 @@ import Testing
         #expect(header == ProxyHeader.signature + [0x21, 0x21, 0x00, 36] + source + destination + [0, 1, 0, 2])
         #expect(header.count == 16 + 36)
     }
+
+    @Test func forClient_withoutTheLocalAddress_isNil_forBothVersions_soTheSessionEnds() throws {
+        let source = try SocketAddress(parsing: "10.1.2.3:4660")
+        #expect(ProxyHeader.forClient(.proxyV1, source: source, local: nil) == nil)
+        #expect(ProxyHeader.forClient(.proxyV2, source: source, local: nil) == nil)
+    }
+
+    @Test func forClient_withTheLocalAddress_isThatVersionsHeader_andNoneOrEnvNeedNoAddress() throws {
+        let source = try SocketAddress(parsing: "10.1.2.3:4660")
+        let local = try SocketAddress(parsing: "127.0.0.1:80")
+        #expect(ProxyHeader.forClient(.proxyV1, source: source, local: local) == ProxyHeader.v1(source: source, destination: local))
+        #expect(ProxyHeader.forClient(.proxyV2, source: source, local: local) == ProxyHeader.v2(source: source, destination: local))
+        var asked = false
+        let unknown: () -> SocketAddress? = { asked = true; return nil }
+        #expect(ProxyHeader.forClient(.none, source: source, local: unknown()) == [])
+        #expect(ProxyHeader.forClient(.env, source: source, local: unknown()) == [])
+        #expect(!asked, "getsockname is not called when no header is due")
+    }
 }

@@ -218,6 +218,24 @@ private func value(_ node: YAMLNode?, _ key: String) -> YAMLNode? {
             == "not valid YAML: line 1, column \(depth + 1): nested more than \(depth) levels deep")
     }
 
+    @Test func depthBuiltThroughAliases_isBoundedLikeWrittenDepth() throws {
+        // The root mapping is level 1; `a` adds `anchored` levels; `b` puts `around` levels
+        // around *a: 1 + around + anchored levels once expanded.
+        func document(anchored: Int, around: Int) -> String {
+            "a: &a " + String(repeating: "[", count: anchored) + String(repeating: "]", count: anchored) + "\n"
+                + "b: " + String(repeating: "[", count: around) + "*a" + String(repeating: "]", count: around) + "\n"
+        }
+        let depth = YAMLComposer.maxDepth
+        #expect(throws: Never.self) { _ = try YAMLComposer.compose(document(anchored: 127, around: depth - 128)) }
+        #expect(failure(document(anchored: 127, around: depth - 127))
+            == "not valid YAML: line 2, column \(4 + depth - 127): nested more than \(depth) levels deep (with *a expanded)")
+        // Through a chain of anchors, each well below the bound on its own: b is 200 levels high.
+        let chain = "a: &a " + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "\n"
+            + "b: &b " + String(repeating: "[", count: 100) + "*a" + String(repeating: "]", count: 100) + "\n"
+            + "c: " + String(repeating: "[", count: 60) + "*b" + String(repeating: "]", count: 60) + "\n"
+        #expect(failure(chain) == "not valid YAML: line 3, column 64: nested more than \(depth) levels deep (with *b expanded)")
+    }
+
     @Test func nonUTF8Bytes_andControlCharacters_areReaderErrorsWithTheirPlace() {
         let bad: [UInt8] = Array("a: 1\nb: é".utf8) + [0xFF, 0x0A]
         #expect(failure { () throws(ConfigError) in _ = try YAMLComposer.compose(bytes: bad) }

@@ -2,8 +2,10 @@
 ///
 /// Chunk data is handed out as it arrives, never gathered, so a stream that never sends its
 /// last chunk (Docker's `/events`) still delivers every byte promptly. Chunk extensions are
-/// skipped (§7.1.1: a recipient must ignore extensions it does not understand) and trailer
-/// fields are skipped (§7.1.2: a recipient may discard them).
+/// checked against §7.1.1's grammar (token names, token or quoted-string values, within
+/// `maxSizeLineLength`) and then ignored (a recipient must ignore extensions it does not
+/// understand); the chunk-size line must end in CRLF. Trailer fields are skipped (§7.1.2: a
+/// recipient may discard them).
 struct HTTPChunkedDecoder: Sendable {
     /// Longest chunk-size line accepted: the hex digits plus any extensions.
     static let maxSizeLineLength = 4096
@@ -12,7 +14,8 @@ struct HTTPChunkedDecoder: Sendable {
 
     private enum State: Sendable {
         case size(value: Int, digits: Int)
-        case sizeLineTail(value: Int, length: Int)
+        /// After the hex digits: `length` bytes of the line so far, `at` where in the extensions.
+        case sizeLineTail(value: Int, length: Int, at: ExtensionPart)
         case data(remaining: Int)
         case dataCR
         case dataLF
@@ -20,6 +23,28 @@ struct HTTPChunkedDecoder: Sendable {
         case trailerLine(total: Int)
         case trailerEndLF
         case done
+    }
+
+    /// Where a chunk-size line's extensions are: `*( BWS ";" BWS name [ BWS "=" BWS value ] )`
+    /// then CRLF (RFC 9112 §7.1.1; BWS is spaces and tabs).
+    enum ExtensionPart: Sendable {
+        /// After the size: BWS, `;` or CR.
+        case between
+        /// After `;`: BWS, then the name's first byte.
+        case nameStart
+        case name
+        /// After the name and some BWS: `=`, `;` or CR.
+        case afterName
+        /// After `=`: BWS, then a token or a quoted string.
+        case valueStart
+        case token
+        /// After a value (and some BWS): BWS, `;` or CR.
+        case afterValue
+        case quoted
+        /// After a backslash in a quoted string.
+        case quotedPair
+        /// After the CR: only LF may follow.
+        case lineFeed
     }
 
     private var state = State.size(value: 0, digits: 0)
@@ -52,24 +77,17 @@ struct HTTPChunkedDecoder: Sendable {
                     state = .size(value: value << 4 | digit, digits: digits + 1)
                 } else if digits == 0 {
                     throw .invalidChunkSize("expected a hex digit, got \"\(HTTPBytes.excerpt([byte]))\"")
-                } else if byte == HTTPBytes.lf {
-                    state = Self.afterSizeLine(value)
-                } else if byte == UInt8(ascii: ";") || byte == HTTPBytes.space || byte == HTTPBytes.tab
-                    || byte == HTTPBytes.cr
-                {
-                    state = .sizeLineTail(value: value, length: digits + 1)
                 } else {
-                    throw .invalidChunkSize("unexpected \"\(HTTPBytes.excerpt([byte]))\" after the size")
+                    state = .sizeLineTail(value: value, length: digits + 1, at: try Self.nextPart(after: .between, byte))
                 }
-            case .sizeLineTail(let value, let length):
-                if byte == HTTPBytes.lf {
-                    state = Self.afterSizeLine(value)
-                } else {
-                    guard length < Self.maxSizeLineLength else {
-                        throw .malformedChunk("chunk-size line longer than \(Self.maxSizeLineLength) bytes")
-                    }
-                    state = .sizeLineTail(value: value, length: length + 1)
+            case .sizeLineTail(let value, _, .lineFeed):
+                guard byte == HTTPBytes.lf else { throw .malformedChunk("CR without LF at the end of a chunk-size line") }
+                state = Self.afterSizeLine(value)
+            case .sizeLineTail(let value, let length, let part):
+                guard length < Self.maxSizeLineLength else {
+                    throw .malformedChunk("chunk-size line longer than \(Self.maxSizeLineLength) bytes")
                 }
+                state = .sizeLineTail(value: value, length: length + 1, at: try Self.nextPart(after: part, byte))
             case .dataCR:
                 if byte == HTTPBytes.cr {
                     state = .dataLF
@@ -99,6 +117,44 @@ struct HTTPChunkedDecoder: Sendable {
             }
         }
         return false
+    }
+
+    /// The extension part after `byte` in `part` (never `.lineFeed`, which the caller handles).
+    /// Throws for anything §7.1.1 does not allow there, a bare LF included.
+    private static func nextPart(after part: ExtensionPart, _ byte: UInt8) throws(HTTPParseError) -> ExtensionPart {
+        let isSpace = byte == HTTPBytes.space || byte == HTTPBytes.tab
+        let isToken = HTTPBytes.isTokenByte(byte)
+        // qdtext and quoted-pair's second byte: HTAB, SP, VCHAR, obs-text (RFC 9110 §5.6.4).
+        let isText = byte == HTTPBytes.tab || byte >= 0x20 && byte != 0x7F
+        switch part {
+        case .between, .name, .afterName, .token, .afterValue:
+            if byte == UInt8(ascii: ";") { return .nameStart }
+            if byte == HTTPBytes.cr { return .lineFeed }
+            let inName = part == .name || part == .afterName
+            if isSpace { return inName ? .afterName : part == .between ? .between : .afterValue }
+            if inName && byte == UInt8(ascii: "=") { return .valueStart }
+            if (part == .name || part == .token) && isToken { return part }
+        case .nameStart:
+            if isSpace { return .nameStart }
+            if isToken { return .name }
+        case .valueStart:
+            if isSpace { return .valueStart }
+            if isToken { return .token }
+            if byte == UInt8(ascii: "\"") { return .quoted }
+        case .quoted:
+            if byte == UInt8(ascii: "\"") { return .afterValue }
+            if byte == UInt8(ascii: "\\") { return .quotedPair }
+            if isText { return .quoted }
+        case .quotedPair:
+            if isText { return .quoted }
+        case .lineFeed:
+            break
+        }
+        if byte == HTTPBytes.lf { throw .malformedChunk("bare LF in a chunk-size line (it must end in CRLF)") }
+        if part == .between {
+            throw .invalidChunkSize("unexpected \"\(HTTPBytes.excerpt([byte]))\" after the size")
+        }
+        throw .malformedChunk("chunk extension: unexpected \"\(HTTPBytes.excerpt([byte]))\"")
     }
 
     private static func afterSizeLine(_ size: Int) -> State {

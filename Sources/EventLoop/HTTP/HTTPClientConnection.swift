@@ -79,7 +79,10 @@ public struct ByteStream: ~Copyable {
 ///
 /// The owner (an `HTTPClient` pool) sends a request, hears the response through its handler,
 /// and may send the next one once `isReusable`. A connection that fails, times out or is
-/// cancelled mid-response is closed: its byte stream can no longer be trusted.
+/// cancelled mid-response is closed: its byte stream can no longer be trusted. So is one that
+/// carries bytes after a response's end, before the next request (in the same read, in the
+/// socket when the end is told, or later while idle): such bytes would otherwise answer the
+/// next request.
 public final class HTTPClientConnection {
     private weak var reactor: Reactor?
     private var stream: ByteStream?
@@ -94,6 +97,9 @@ public final class HTTPClientConnection {
     private var output: [UInt8] = []
     private var outputOffset = 0
     private var handler: HTTPResponseHandler?
+    /// A response that is complete but not yet told: its `end` waits until the read that
+    /// completed it has drained the socket, so that bytes after it are seen first.
+    private var ended: HTTPResponseHandler?
     private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 << 10, alignment: 16)
 
     /// Called once when the connection closes for any reason while idle (peer hung up).
@@ -132,7 +138,7 @@ public final class HTTPClientConnection {
     }
 
     /// True between exchanges on a connection the server allowed to persist.
-    public var isReusable: Bool { !isClosed && handler == nil && parser.isConnectionReusable }
+    public var isReusable: Bool { !isClosed && handler == nil && ended == nil && parser.isConnectionReusable }
 
     /// Sends `head` and `body`; the response goes to `handler`. One exchange at a time.
     public func send(_ head: HTTPRequestHead, body: [UInt8], host: String, handler: HTTPResponseHandler) {
@@ -195,6 +201,8 @@ public final class HTTPClientConnection {
     }
 
     private func readAvailable() {
+        // However the loop ends (drained, closed, failed), a held end is told now.
+        defer { tellEnded() }
         while !isClosed {
             let result = Result { () throws(HTTPClientError) in
                 if let tls {
@@ -207,6 +215,12 @@ public final class HTTPClientConnection {
                 return
             case .success(.processed(0)):
                 return eof()
+            case .success(.processed(_)) where handler == nil:
+                // Bytes nobody asked for, after a response (held in `ended`) or while idle.
+                let idle = ended == nil
+                teardown()
+                if idle { onIdleClose?() }
+                return
             case let .success(.processed(n)):
                 do throws(HTTPParseError) {
                     deliver(try parser.feed(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n])))
@@ -219,24 +233,34 @@ public final class HTTPClientConnection {
         }
     }
 
+    /// Hands the events of one read to the handler. An `end` is held in `ended` until the
+    /// socket is drained (`tellEnded`); events after it in the same read are bytes after the
+    /// response: the connection is closed, and they go nowhere.
     private func deliver(_ events: [HTTPResponseEvent]) {
-        for event in events {
-            guard let handler else {
-                // Bytes nobody asked for: the stream is out of step, so it cannot be reused.
-                return fail(.closedEarly)
-            }
+        for (index, event) in events.enumerated() {
+            guard let handler else { return }
             switch event {
             case let .head(head): handler.head(head)
             case let .body(bytes): handler.body(bytes)
             case .end:
                 self.handler = nil
-                handler.end(nil)
-                if !parser.isConnectionReusable { teardown() }
+                ended = handler
+                if index < events.count - 1 || !parser.isConnectionReusable { teardown() }
             }
         }
     }
 
+    /// Tells the held `end`, if any: once the socket has nothing more to read, or the
+    /// connection closed. Either way that response is complete.
+    private func tellEnded() {
+        guard let ended else { return }
+        self.ended = nil
+        ended.end(nil)
+    }
+
     private func eof() {
+        // After a complete response the peer may close: the caller hears its end (deferred).
+        if ended != nil { return teardown() }
         if handler != nil {
             do throws(HTTPParseError) {
                 deliver(try parser.finishOnEOF())

@@ -13,6 +13,8 @@ public struct ConsulConfig: Sendable, Equatable {
     /// Client certificates for every discovered daemon (`daemon_tls`, or `daemon_cert_path`):
     /// each is then reached over mutual TLS as a static daemon with `tls`; nil = plain TCP.
     public var daemonTLS: DaemonConfig.TLS?
+    /// `host_ip` of every discovered daemon (see `DaemonConfig.hostIP`); nil = `auto`.
+    public var hostIP: String?
 
     /// Consul's consistency modes (`?stale`, none, `?consistent` on the HTTP API).
     public enum Consistency: String, Sendable, CaseIterable {

@@ -6,13 +6,36 @@ public struct DaemonConfig: Sendable, Equatable {
     public var maxContainers: Int
     /// Client certificates for a `tcp://` daemon that requires TLS; nil = plain TCP.
     public var tls: TLS?
+    /// The address on the daemon's host that a remote daemon (`tcp://`, `ssh://`) publishes
+    /// session ports on (`host_ip`). nil (`auto`, the default) = the address Ganger reaches the
+    /// daemon at; "" or a wildcard (`0.0.0.0`, `::`) = every interface of that host. Ganger
+    /// connects to the published port at this address, or at the daemon's own when it is a
+    /// wildcard.
+    public var hostIP: String?
 
     public static let defaultMaxContainers = 16
 
-    public init(url: DaemonURL, maxContainers: Int = DaemonConfig.defaultMaxContainers, tls: TLS? = nil) {
+    public init(url: DaemonURL, maxContainers: Int = DaemonConfig.defaultMaxContainers, tls: TLS? = nil, hostIP: String? = nil) {
         self.url = url
         self.maxContainers = maxContainers
         self.tls = tls
+        self.hostIP = hostIP
+    }
+
+    /// `host_ip`: `auto` (nil), `""`, or a numeric IPv4 or IPv6 address.
+    static func parseHostIP(_ text: String) throws(ConfigError) -> String? {
+        if text == "auto" { return nil }
+        guard text.isEmpty || HostPort.isNumericIP(text) else {
+            throw ConfigError(path: "", message: "\(shown(text)) is not a numeric IP address "
+                + "(auto = the address Ganger reaches the daemon at; 0.0.0.0 = every interface)")
+        }
+        return text
+    }
+
+    /// Whether `hostIP` publishes on every interface: "", `0.0.0.0`, `::` (any spelling of an
+    /// all-zero address).
+    public static func isEveryInterface(_ hostIP: String) -> Bool {
+        hostIP.isEmpty || hostIP.allSatisfy { $0 == "0" || $0 == "." || $0 == ":" }
     }
 
     /// File paths of the PEM files for mutual TLS with a daemon (Docker's `--tlsverify` set-up).

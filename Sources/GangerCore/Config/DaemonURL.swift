@@ -46,10 +46,26 @@ public enum DaemonURL: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// True for `tcp://` and `ssh://`: daemons on another host, whose containers Ganger reaches
+    /// through a port published on that host.
+    public var isRemote: Bool {
+        if case .unix = self { return false }
+        return true
+    }
+
     /// True for `tcp://`, the only transport on which TLS settings mean anything.
     public var isTCP: Bool {
         if case .tcp = self { return true }
         return false
+    }
+
+    /// A POSIX portable user name (`[A-Za-z0-9._-]`, not starting with `-`): nothing ssh or a
+    /// shell could read as an option or a metacharacter.
+    static func isSafeUser(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first != "-" else { return false }
+        return name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "." || $0 == "_" || $0 == "-"
+        }
     }
 
     /// `[USER@]HOST[:PORT]`; the port, when given, must be 1-65535.
@@ -60,7 +76,10 @@ public enum DaemonURL: Sendable, Hashable, CustomStringConvertible {
         if let at = rest.lastIndex(of: "@") {
             user = String(rest[..<at])
             hostPart = rest[rest.index(after: at)...]
-            guard let name = user, !name.isEmpty, !name.contains(":"), !name.contains("/") else { throw bad }
+            guard let name = user, isSafeUser(name) else {
+                throw ConfigError(path: "", message: "\(shown(text)): the ssh user must be letters, digits, '.', '_' or '-', "
+                    + "not starting with '-' (it is passed to ssh)")
+            }
         }
         if hostPart.hasPrefix("["), hostPart.hasSuffix("]") {
             let inner = String(hostPart.dropFirst().dropLast())

@@ -58,7 +58,7 @@ extension GangerConfig {
     /// One `daemons[i]` entry: `url`, `max_containers`, and optionally `tls` or `cert_path`.
     private static func decodeDaemon(_ node: YAMLNode, at path: String, _ decoder: ConfigDecoder) -> DaemonConfig {
         var daemon = DaemonConfig(url: .localSocket)
-        guard let f = decoder.fields(node, at: path, known: ["url", "max_containers", "tls", "cert_path"]) else {
+        guard let f = decoder.fields(node, at: path, known: ["url", "max_containers", "tls", "cert_path", "host_ip"]) else {
             return daemon
         }
         daemon.url = decoder.required(f, "url", DaemonURL.parse) ?? daemon.url
@@ -68,6 +68,11 @@ extension GangerConfig {
         if daemon.tls != nil, f["url"] != nil, !daemon.url.isTCP {
             let key = f["tls"] != nil ? "tls" : "cert_path"
             decoder.fail(f.path(key), "TLS applies only to tcp:// daemons, not \(daemon.url)")
+        }
+        daemon.hostIP = decoder.value(f, "host_ip", default: nil, DaemonConfig.parseHostIP)
+        if f["host_ip"] != nil, f["url"] != nil, !daemon.url.isRemote {
+            decoder.fail(f.path("host_ip"), "applies only to tcp:// and ssh:// daemons: a local daemon publishes no port "
+                + "(its containers are reached at their own address)")
         }
         return daemon
     }
@@ -98,7 +103,8 @@ extension GangerConfig {
     /// The `consul:` mapping; every key has a default, so `consul: {}` means the local agent.
     private static func decodeConsul(_ top: Fields, _ decoder: ConfigDecoder) -> ConsulConfig {
         var consul = ConsulConfig()
-        let known = ["hosts", "service", "datacenters", "default_max_containers", "consistency", "daemon_tls", "daemon_cert_path"]
+        let known = ["hosts", "service", "datacenters", "default_max_containers", "consistency", "daemon_tls", "daemon_cert_path",
+                     "host_ip"]
         guard let f = decoder.fields(top["consul"], at: top.path("consul"), known: known) else { return consul }
         if let hosts = decoder.list(f, "hosts") {
             consul.hosts = hosts.enumerated().compactMap { (index, node) -> HostPort? in
@@ -123,6 +129,7 @@ extension GangerConfig {
         consul.consistency = decoder.choice(f, "consistency", default: consul.consistency)
         // `daemon_` because the certificates are for the discovered Docker daemons, not for Consul.
         consul.daemonTLS = decodeTLS(f, "daemon_tls", "daemon_cert_path", decoder)
+        consul.hostIP = decoder.value(f, "host_ip", default: nil, DaemonConfig.parseHostIP)
         return consul
     }
 }

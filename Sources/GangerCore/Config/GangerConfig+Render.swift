@@ -4,7 +4,11 @@ extension GangerConfig {
     /// again yields an equal configuration. With `consul` the `daemons` key is left out (the
     /// two exclude each other); without it the daemons are listed, even when they came from
     /// `$DOCKER_HOST`, so the output does not depend on the environment it is read in.
-    public func renderYAML() -> String {
+    ///
+    /// `env` values are shown as `"***"` unless `showSecrets`: they often hold passwords and
+    /// tokens, and `ganger check` output ends up in terminals, tickets and CI logs. Only the
+    /// unmasked form parses back to an equal configuration.
+    public func renderYAML(showSecrets: Bool = false) -> String {
         var out: [String] = []
         out.append("instance: \(yaml(instance))")
         if let consul {
@@ -15,6 +19,7 @@ extension GangerConfig {
             out.append("  datacenters: \(flowList(consul.datacenters))")
             out.append("  default_max_containers: \(consul.defaultMaxContainers)")
             out.append("  consistency: \(consul.consistency.rawValue)")
+            out.append("  host_ip: \(consul.hostIP.map { yaml($0) } ?? "auto")")
             if let tls = consul.daemonTLS {
                 out.append("  daemon_tls:")
                 out += render(tls, indent: "    ")
@@ -24,6 +29,9 @@ extension GangerConfig {
             for daemon in daemons {
                 out.append("  - url: \(yaml(daemon.url.description))")
                 out.append("    max_containers: \(daemon.maxContainers)")
+                if daemon.url.isRemote {
+                    out.append("    host_ip: \(daemon.hostIP.map { yaml($0) } ?? "auto")")
+                }
                 if let tls = daemon.tls {
                     out.append("    tls:")
                     out += render(tls, indent: "      ")
@@ -32,7 +40,7 @@ extension GangerConfig {
         }
         out.append("services:")
         for service in services {
-            out += render(service)
+            out += render(service, showSecrets: showSecrets)
         }
         out.append("status:")
         out.append("  listen: \(yaml(status.listen.description))")
@@ -48,7 +56,7 @@ extension GangerConfig {
     }
 
     /// One `services` entry, block style, with the small groups in flow style as in DESIGN.md.
-    private func render(_ s: ServiceConfig) -> [String] {
+    private func render(_ s: ServiceConfig, showSecrets: Bool) -> [String] {
         var out = [
             "  - name: \(yaml(s.name))",
             "    listen: \(yaml(s.listen.description))",
@@ -59,8 +67,8 @@ extension GangerConfig {
         if s.env.isEmpty {
             out.append("    env: {}")
         } else {
-            out.append("    env:")
-            out += s.env.keys.sorted().map { "      \(yaml($0)): \(yaml(s.env[$0] ?? ""))" }
+            out.append(showSecrets ? "    env:" : "    env:  # values hidden: ganger check --show-secrets shows them")
+            out += s.env.keys.sorted().map { "      \(yaml($0)): \(showSecrets ? yaml(s.env[$0] ?? "") : "\"***\"")" }
         }
         out += [
             "    pull: \(s.pull.rawValue)",
@@ -75,7 +83,7 @@ extension GangerConfig {
             "    per_source: {max_connections: \(s.perSource.maxConnections)}",
             "    client_address: \(s.clientAddress.rawValue)",
             "    netns: {mode: \(s.netns.mode.rawValue), holders: \(s.netns.holders), reuse: \(s.netns.reuse)}",
-            "    sandbox: {read_only: \(s.sandbox.readOnly), tmpfs: {"
+            "    sandbox: {preset: \(s.sandbox.preset.rawValue), read_only: \(s.sandbox.readOnly), tmpfs: {"
                 + s.sandbox.tmpfs.keys.sorted().map { "\(yaml($0, flow: true)): \(yaml(s.sandbox.tmpfs[$0] ?? "", flow: true))" }
                     .joined(separator: ", ")
                 + "}, cap_drop: \(flowList(s.sandbox.capDrop)), cap_add: \(flowList(s.sandbox.capAdd))}",

@@ -28,7 +28,9 @@ extension ServiceConfig {
                 decoder.fail(ready.path("timeout"), "must be more than 0s: a container that never answers would hold its client forever")
             }
         }
+        var pidsGiven = false
         if let limits = decoder.fields(f["limits"], at: f.path("limits"), known: ["memory", "cpus", "pids"]) {
+            pidsGiven = limits["pids"] != nil
             service.limits.memory = decoder.size(limits, "memory", default: service.limits.memory)
             if service.limits.memory.bytes != 0, service.limits.memory < Limits.minimumMemory {
                 decoder.fail(limits.path("memory"), "\(service.limits.memory) is below Docker's minimum of 6m (0 = no limit)")
@@ -58,12 +60,18 @@ extension ServiceConfig {
             service.netns.holders = decoder.int(netns, "holders", default: service.netns.holders, minimum: 0, hint: "holders kept ready")
             service.netns.reuse = decoder.int(netns, "reuse", default: service.netns.reuse, minimum: 1, hint: "sessions per holder")
         }
-        if let sandbox = decoder.fields(f["sandbox"], at: f.path("sandbox"), known: ["read_only", "tmpfs", "cap_drop", "cap_add"]) {
-            service.sandbox.readOnly = decoder.value(sandbox, "read_only", default: false, parseBool)
-            service.sandbox.tmpfs = decodeMap(sandbox, "tmpfs", decoder, keyRule: "absolute paths") { $0.hasPrefix("/") }
-            service.sandbox.capDrop = (decoder.strings(sandbox, "cap_drop") ?? []).map { $0.uppercased() }
-            service.sandbox.capAdd = (decoder.strings(sandbox, "cap_add") ?? []).map { $0.uppercased() }
+        if let sandbox = decoder.fields(f["sandbox"], at: f.path("sandbox"),
+                                        known: ["preset", "read_only", "tmpfs", "cap_drop", "cap_add"]) {
+            // The preset first: every other key overrides what it set.
+            service.sandbox = Sandbox(preset: decoder.choice(sandbox, "preset", default: Sandbox.Preset.default))
+            service.sandbox.readOnly = decoder.value(sandbox, "read_only", default: service.sandbox.readOnly, parseBool)
+            if sandbox["tmpfs"] != nil {
+                service.sandbox.tmpfs = decodeMap(sandbox, "tmpfs", decoder, keyRule: "absolute paths") { $0.hasPrefix("/") }
+            }
+            service.sandbox.capDrop = decoder.strings(sandbox, "cap_drop")?.map { $0.uppercased() } ?? service.sandbox.capDrop
+            service.sandbox.capAdd = decoder.strings(sandbox, "cap_add")?.map { $0.uppercased() } ?? service.sandbox.capAdd
         }
+        if service.sandbox.preset == .strict && !pidsGiven { service.limits.pids = Sandbox.strictPids }
         return service
     }
 

@@ -161,20 +161,52 @@ public struct ServiceConfig: Sendable, Equatable {
         }
     }
 
-    /// Who owns the container's network namespace (see DESIGN.md, "Network holders").
-    /// Hardening beyond the defaults every container gets (no-new-privileges, limits).
+    /// Hardening beyond what every container gets (no-new-privileges, `limits`): a preset, and
+    /// keys that override it one by one. docs/operations.md says what each setting protects.
     public struct Sandbox: Sendable, Equatable {
+        /// Where the other keys start from.
+        public enum Preset: String, Sendable, CaseIterable {
+            /// Docker's defaults less `NET_RAW` (no raw sockets: no ARP or IP spoofing, no
+            /// sniffing of the sessions sharing the container's network).
+            case `default`
+            /// Every capability dropped, a read-only root with a small tmpfs `/tmp`, and a pids
+            /// limit of `strictPids` unless `limits.pids` is given.
+            case strict
+        }
+
+        public var preset: Preset
         /// Read-only root filesystem (`HostConfig.ReadonlyRootfs`).
-        public var readOnly = false
+        public var readOnly: Bool
         /// tmpfs mounts: path → mount options (e.g. `/tmp: "size=16m"`), writable even when
         /// the root is read-only.
-        public var tmpfs: [String: String] = [:]
+        public var tmpfs: [String: String]
         /// Capabilities dropped (`ALL` for every one) and added back.
-        public var capDrop: [String] = []
-        public var capAdd: [String] = []
-        public init() {}
+        public var capDrop: [String]
+        public var capAdd: [String]
+
+        /// The strict preset's `limits.pids` when the file gives none.
+        public static let strictPids = 64
+        /// The strict preset's `/tmp`: small, and nothing in it can be executed or gain privileges.
+        public static let strictTmpfs = ["/tmp": "rw,noexec,nosuid,nodev,size=64m"]
+
+        /// The settings of `preset`, before any key overrides them.
+        public init(preset: Preset = .default) {
+            self.preset = preset
+            switch preset {
+            case .default:
+                readOnly = false
+                tmpfs = [:]
+                capDrop = ["NET_RAW"]
+            case .strict:
+                readOnly = true
+                tmpfs = Self.strictTmpfs
+                capDrop = ["ALL"]
+            }
+            capAdd = []
+        }
     }
 
+    /// Who owns the container's network namespace (see DESIGN.md, "Network holders").
     public struct Netns: Sendable, Equatable {
         public var mode: Mode
         /// Ready holders kept per service and daemon (mode `holder` only).

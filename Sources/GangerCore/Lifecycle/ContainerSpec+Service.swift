@@ -16,10 +16,11 @@ public enum GangerLabels {
 
 extension ContainerSpec {
     /// The container for one session of `service`: its image, command and env, Ganger's labels,
-    /// and the sandbox an operator expects (no-new-privileges, memory/cpus/pids limits, no
-    /// restart, removed by Ganger rather than AutoRemove so a crash cannot race the removal).
-    /// `publish` asks Docker to publish the port on the daemon's host (remote daemons).
-    static func session(service: ServiceConfig, instance: String, client: SocketAddress?, publish: Bool) -> ContainerSpec {
+    /// and the sandbox an operator expects (no-new-privileges, memory/cpus/pids limits, the
+    /// `sandbox` settings, no restart, removed by Ganger rather than AutoRemove so a crash
+    /// cannot race the removal). `publish` (remote daemons) is the daemon host's address to
+    /// publish the port on (`host_ip`; "" = every interface); nil publishes nothing.
+    static func session(service: ServiceConfig, instance: String, client: SocketAddress?, publish: String?) -> ContainerSpec {
         var labels = [
             GangerLabels.managed: "true",
             GangerLabels.instance: instance,
@@ -46,7 +47,7 @@ extension ContainerSpec {
                 networkMode: service.network,
                 restartPolicy: ["Name": "no"],
                 autoRemove: false,
-                portBindings: publish ? [port: [PortBinding(hostIp: "", hostPort: "")]] : nil,
+                portBindings: publish.map { [port: [PortBinding(hostIp: $0, hostPort: "")]] },
                 capDrop: service.sandbox.capDrop.isEmpty ? nil : service.sandbox.capDrop,
                 capAdd: service.sandbox.capAdd.isEmpty ? nil : service.sandbox.capAdd,
                 readonlyRootfs: service.sandbox.readOnly ? true : nil,

@@ -98,7 +98,7 @@ final class HolderPool {
         let generation = generation
         let docker = supervisor.docker(daemon)
         var spec = ContainerSpec.session(service: settings, instance: supervisor.instance, client: nil,
-                                         publish: supervisor.publishesPorts(daemon))
+                                         publish: supervisor.publishHostIP(daemon))
         spec.image = PauseImage.reference
         spec.cmd = ["/pause"]
         spec.env = []

@@ -8,6 +8,8 @@ protocol LaunchEnvironment: AnyObject {
     var instance: String { get }
     func engine(_ daemon: Int) -> any Engine
     func publishesPorts(_ daemon: Int) -> Bool
+    /// The daemon host's address a container's port is published on; nil = not published.
+    func publishHostIP(_ daemon: Int) -> String?
     func serviceAddress(_ info: ContainerInspect, daemon: Int, port: UInt16, network: String) -> SocketAddress?
     /// A ready network holder of `service` on `daemon`, now lent to the caller, or nil.
     func takeHolder(service: String, daemon: Int) -> LaunchMachine.HolderRef?
@@ -91,7 +93,7 @@ final class LaunchIO {
 
     private func create(on daemon: Int, joinHolder: Bool, generation: Int) {
         var spec = ContainerSpec.session(service: settings, instance: environment.instance, client: client,
-                                         publish: environment.publishesPorts(daemon))
+                                         publish: environment.publishHostIP(daemon))
         let holder = joinHolder ? environment.takeHolder(service: settings.name, daemon: daemon) : nil
         if let holder {
             // Docker refuses exposed or published ports in another container's namespace: the

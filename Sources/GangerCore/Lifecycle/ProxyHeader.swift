@@ -3,6 +3,19 @@ import EventLoop
 /// PROXY protocol headers (HAProxy's spec, "The PROXY protocol", versions 1 and 2): written to
 /// the service before any client byte so it learns the client's real address.
 enum ProxyHeader {
+    /// The header `mode` asks for before a client's bytes: none (`[]`) for `none` and `env`;
+    /// nil when a PROXY header is due but `local` (the client socket's own address, from
+    /// getsockname) is unknown. The session must then end: a service that trusts the header
+    /// would take the client's first bytes for it (fail closed, never open).
+    static func forClient(_ mode: ServiceConfig.ClientAddress, source: SocketAddress,
+                          local: @autoclosure () -> SocketAddress?) -> [UInt8]? {
+        switch mode {
+        case .none, .env: return []
+        case .proxyV1: return local().map { v1(source: source, destination: $0) }
+        case .proxyV2: return local().map { v2(source: source, destination: $0) }
+        }
+    }
+
     /// `PROXY TCP4 <src> <dst> <srcport> <dstport>\r\n` (or TCP6); `PROXY UNKNOWN\r\n` when the
     /// families differ or are not IP.
     static func v1(source: SocketAddress, destination: SocketAddress) -> [UInt8] {

@@ -111,13 +111,12 @@ final class Session {
             serviceSocket.close()
             return "client gone"
         }
+        guard let header = ProxyHeader.forClient(settings.clientAddress, source: peer, local: try? Socket.localAddress(fd)) else {
+            serviceSocket.close()
+            return "PROXY header: the client socket's local address is unknown (getsockname failed)"
+        }
         if let watch { reactor.deregister(watch) }
         watch = nil
-        var header: [UInt8] = []
-        if settings.clientAddress == .proxyV1 || settings.clientAddress == .proxyV2, let local = try? Socket.localAddress(fd) {
-            header = settings.clientAddress == .proxyV1
-                ? ProxyHeader.v1(source: peer, destination: local) : ProxyHeader.v2(source: peer, destination: local)
-        }
         let limits = settings.session
         let options = Relay.Options(idleTimeout: limits.idleTimeout > .zero ? limits.idleTimeout : nil, prelude: header + prelude)
         prelude = []

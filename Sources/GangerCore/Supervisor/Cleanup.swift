@@ -63,9 +63,13 @@ public enum Cleanup {
                 case let .failure(error):
                     outcome.errors.append(error.description)
                     join.leave()
-                case let .success(containers):
+                case let .success(listed):
+                    // The label filter is the daemon's to apply; one that ignores it (or a proxy in
+                    // between) must not get other containers removed. Only what is removed is
+                    // counted, or the join would wait for removals that never happen.
+                    let containers = listed.filter { $0.labels[GangerLabels.managed] == "true" }
                     let each = Join(containers.count) { join.leave() }
-                    for container in containers where container.labels[GangerLabels.managed] == "true" {
+                    for container in containers {
                         client.remove(container.id) { result in
                             switch result {
                             case .success: outcome.removed += 1

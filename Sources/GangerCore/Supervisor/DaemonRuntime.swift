@@ -10,6 +10,8 @@ final class DaemonRuntime {
     var engine: any Engine { client }
     var name: String { client.name }
     var url: DaemonURL { client.url }
+    /// A remote daemon's host, resolved once when its client was made (no DNS on the loop).
+    var hostAddress: SocketAddress? { client.hostAddress }
     /// Remote daemons publish the service port on their host; a unix socket's daemon is local
     /// and its containers are reached at their address on their network.
     var publishesPorts: Bool {

@@ -14,6 +14,30 @@ extension Supervisor {
         }
     }
 
+    /// The configured `host_ip` of daemon `index` (a static daemon's own, else `consul.host_ip`);
+    /// nil = `auto`.
+    private func configuredHostIP(_ index: Int) -> String? {
+        guard config.consul == nil else { return config.consul?.hostIP }
+        return config.daemons.first { $0.url == daemons[index].url }?.hostIP
+    }
+
+    /// The address on a remote daemon's host that a session's port is published on: `host_ip`,
+    /// by default the address Ganger reaches the daemon at, so that the port is not open on
+    /// the host's other interfaces. nil for a local daemon, which publishes nothing.
+    func publishHostIP(_ index: Int) -> String? {
+        guard publishesPorts(index) else { return nil }
+        return configuredHostIP(index) ?? daemons[index].hostAddress?.host ?? ""
+    }
+
+    /// Where Ganger connects to a remote daemon's published ports: `host_ip` when it names one
+    /// address, else the daemon's own address (resolved at startup: no DNS on the loop).
+    func publishedHost(_ index: Int) -> SocketAddress? {
+        if let ip = configuredHostIP(index), !DaemonConfig.isEveryInterface(ip), let address = try? SocketAddress(host: ip, port: 0) {
+            return address
+        }
+        return daemons[index].hostAddress
+    }
+
     /// `localhost`, 127.0.0.0/8 or ::1 (the text of the URL: no DNS).
     static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")

@@ -74,7 +74,7 @@ public final class Supervisor {
             return try? SocketAddress(host: ip, port: port)
         case .tcp, .ssh:
             // The host was resolved when the client was made: no DNS on the loop.
-            guard let published = info.publishedPort(port), let host = daemons[daemon].client.hostAddress else { return nil }
+            guard let published = info.publishedPort(port), let host = publishedHost(daemon) else { return nil }
             return host.withPort(published)
         }
     }
@@ -90,7 +90,7 @@ public final class Supervisor {
         service.sessionsCurrent += 1
         service.sessionsMax = max(service.sessionsMax, service.sessionsCurrent)
         session.watchClient { [weak self] event in self?.send(event) }
-        send(.accepted(session.id, service: service.index, source: peer.host, settings: .init(service.config)))
+        send(.accepted(session.id, service: service.index, source: SourceKey.of(peer), settings: .init(service.config)))
     }
 
     // MARK: Driving the lifecycle

@@ -29,15 +29,21 @@ final class DockerClientHarness: Sendable {
     func call<T: Sendable>(_ index: Int = 0, limit: Duration = .seconds(60),
                            _ start: @escaping @Sendable (DockerClient, @escaping @Sendable (T) -> Void) -> Void) async throws -> T {
         let clients = self.clients
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await run(limit: limit) { _, done in start(clients.value[index], done) }
+    }
+
+    /// `call` for work that needs the reactor itself rather than a client (`Cleanup.run`).
+    func run<T: Sendable>(limit: Duration = .seconds(60),
+                          _ start: @escaping @Sendable (Reactor, @escaping @Sendable (T) -> Void) -> Void) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
             let shot = OneShot(continuation)
             let watchdog = Task {
                 try await Task.sleep(for: limit)
                 shot.resume(.failure(HarnessError("DockerClient: no completion within \(limit)")))
             }
-            loop.execute { _ in
+            loop.execute { reactor in
                 let guardian = CompletionGuard(shot)
-                start(clients.value[index]) { value in
+                start(reactor) { value in
                     watchdog.cancel()
                     guardian.shot.resume(.success(value))
                 }

@@ -15,6 +15,9 @@ final class FakeDaemon: Sendable {
         case garbage([UInt8])
         /// Accepts, reads, never answers; holds the connection until `stop`.
         case silent
+        /// Answers each request with the text `respond` returns for its request line
+        /// (`GET /containers/json?… HTTP/1.1`), then closes.
+        case answer(@Sendable (String) -> String)
     }
 
     let directory: String
@@ -78,19 +81,26 @@ final class FakeDaemon: Sendable {
             let fd = ganger_accept4(listenFD, nil, nil, Int32(SOCK_CLOEXEC.rawValue))
             guard fd >= 0 else { continue }
             state.withLock { $0.accepted += 1 }
-            readRequest(fd)
+            let request = readRequest(fd)
             switch behaviour {
             case let .garbage(bytes):
                 _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 close(fd)
             case .silent:
                 state.withLock { $0.held.append(fd) }
+            case let .answer(respond):
+                let line = String(request.split(separator: "\r\n", maxSplits: 1).first ?? "")
+                let bytes = Array(respond(line).utf8)
+                _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                close(fd)
             }
         }
     }
 
     /// Reads until the end of a request head (or 200 ms pass): the client has sent its request.
-    private func readRequest(_ fd: CInt) {
+    /// Returns what was read.
+    @discardableResult
+    private func readRequest(_ fd: CInt) -> String {
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         let deadline = ContinuousClock.now + .milliseconds(200)
@@ -98,9 +108,10 @@ final class FakeDaemon: Sendable {
             var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard Glibc.poll(&p, 1, 20) == 1 else { continue }
             let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { return }
+            if n <= 0 { break }
             received += chunk[0..<n]
-            if String(decoding: received, as: UTF8.self).contains("\r\n\r\n") { return }
+            if String(decoding: received, as: UTF8.self).contains("\r\n\r\n") { break }
         }
+        return String(decoding: received, as: UTF8.self)
     }
 }

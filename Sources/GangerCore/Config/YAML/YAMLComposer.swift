@@ -26,10 +26,14 @@ struct YAMLComposer: ~Copyable {
     private let input: UnsafeBufferPointer<UInt8>
     private let maxNodes: Int
     /// Every anchor seen so far (a later `&name` replaces an earlier one, as YAML says), with
-    /// the expanded size of its node.
-    private var anchors: [String: (node: YAMLNode, expanded: Int)] = [:]
+    /// the expanded size of its node and its height (collection levels, 0 for a scalar).
+    private var anchors: [String: (node: YAMLNode, expanded: Int, height: Int)] = [:]
     private var expandedNodes = 0
+    /// Collections open around the node being composed.
     private var depth = 0
+    /// The deepest level reached inside the collection being composed, aliases expanded:
+    /// an alias is as deep as its anchored node wherever it is placed.
+    private var deepest = 0
 
     /// The document in `text`, or nil when it holds none (empty, or only comments).
     /// - Throws: `ConfigError` with an empty path and a message starting `not valid YAML:`.
@@ -93,21 +97,29 @@ struct YAMLComposer: ~Copyable {
                 throw Self.failure(mark, "found undefined alias *\(name) (an alias must follow its &\(name))")
             }
             try count(anchored.expanded, at: mark)
+            guard depth + anchored.height <= Self.maxDepth else {
+                throw Self.failure(mark, "nested more than \(Self.maxDepth) levels deep (with *\(name) expanded)")
+            }
+            deepest = max(deepest, depth + anchored.height)
             return anchored.node
         case .scalar(let scalar, let anchor):
             try count(1, at: scalar.mark)
             let node = YAMLNode.scalar(scalar)
-            if let anchor { anchors[anchor] = (node, 1) }
+            if let anchor { anchors[anchor] = (node, 1, 0) }
             return node
         case .sequenceStart(let anchor, let mark):
-            let before = expandedNodes
+            let (before, outer) = (expandedNodes, deepest)
+            deepest = depth
             let node = YAMLNode.sequence(try sequence(at: mark), mark)
-            if let anchor { anchors[anchor] = (node, expandedNodes - before) }
+            if let anchor { anchors[anchor] = (node, expandedNodes - before, deepest - depth) }
+            deepest = max(outer, deepest)
             return node
         case .mappingStart(let anchor, let mark):
-            let before = expandedNodes
+            let (before, outer) = (expandedNodes, deepest)
+            deepest = depth
             let node = YAMLNode.mapping(try mapping(at: mark), mark)
-            if let anchor { anchors[anchor] = (node, expandedNodes - before) }
+            if let anchor { anchors[anchor] = (node, expandedNodes - before, deepest - depth) }
+            deepest = max(outer, deepest)
             return node
         case .streamStart, .streamEnd, .documentStart, .documentEnd, .sequenceEnd, .mappingEnd:
             // libyaml's parser only emits events in the order its grammar allows.
@@ -241,6 +253,7 @@ struct YAMLComposer: ~Copyable {
             throw Self.failure(mark, "nested more than \(Self.maxDepth) levels deep")
         }
         depth += 1
+        deepest = max(deepest, depth)
     }
 
     static func failure(_ mark: YAMLMark?, _ problem: String) -> ConfigError {
