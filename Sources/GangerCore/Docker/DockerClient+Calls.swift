@@ -72,6 +72,11 @@ extension DockerClient {
         call(.post, "/containers/\(id)/start", accept: [304]) { completion($0.map { _ in () }) }
     }
 
+    /// `POST /containers/{id}/rename?name=NAME`.
+    public func rename(_ id: String, to name: String, completion: @escaping (Result<Void, DockerError>) -> Void) {
+        call(.post, "/containers/\(id)/rename", query: [("name", name)]) { completion($0.map { _ in () }) }
+    }
+
     /// `GET /containers/{id}/json`.
     public func inspect(_ id: String, completion: @escaping (Result<ContainerInspect, DockerError>) -> Void) {
         call(.get, "/containers/\(id)/json") { [self] result in

@@ -115,7 +115,19 @@ public struct ContainerSummary: Decodable, Sendable {
     public let id: String
     public let labels: [String: String]
     public let state: String
-    enum CodingKeys: String, CodingKey { case id = "Id", labels = "Labels", state = "State" }
+    /// Its names, each with a leading "/" (dockerd).
+    public let names: [String]?
+    /// Unix seconds.
+    public let created: Int?
+    enum CodingKeys: String, CodingKey { case id = "Id", labels = "Labels", state = "State", names = "Names", created = "Created" }
+
+    public init(id: String, labels: [String: String], state: String, names: [String]? = nil, created: Int? = nil) {
+        self.id = id
+        self.labels = labels
+        self.state = state
+        self.names = names
+        self.created = created
+    }
 }
 
 /// One line of `GET /events`.

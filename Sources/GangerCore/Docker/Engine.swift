@@ -17,6 +17,8 @@ public protocol Engine: AnyObject {
                      completion: @escaping (Result<Void, DockerError>) -> Void)
     /// Creates a container; answers its id.
     func create(_ spec: ContainerSpec, name: String?, completion: @escaping (Result<String, DockerError>) -> Void)
+    /// Renames a container (the instance lease's renewal).
+    func rename(_ id: String, to name: String, completion: @escaping (Result<Void, DockerError>) -> Void)
     func start(_ id: String, completion: @escaping (Result<Void, DockerError>) -> Void)
     func inspect(_ id: String, completion: @escaping (Result<ContainerInspect, DockerError>) -> Void)
     /// Kills and removes a container with its anonymous volumes; a missing one counts as removed.

@@ -7,6 +7,13 @@ public enum GangerLabels {
     public static let service = "ganger.service"
     public static let client = "ganger.client"
     public static let role = "ganger.role"
+    /// The boot id of the process that made the container (its lease names the same id).
+    public static let boot = "ganger.boot"
+    /// A lease's holder: host name and pid.
+    public static let host = "ganger.host"
+    public static let pid = "ganger.pid"
+    /// Marks an instance's lease container (its value is the instance).
+    public static let lease = "ganger.lease"
 
     /// Filters for this instance's containers.
     public static func filters(instance name: String) -> [String] {

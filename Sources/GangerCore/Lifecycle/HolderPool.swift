@@ -102,6 +102,7 @@ final class HolderPool {
         spec.image = PauseImage.reference
         spec.cmd = ["/pause"]
         spec.env = []
+        spec.labels[GangerLabels.boot] = supervisor.boot
         spec.labels[GangerLabels.role] = "holder"
         spec.hostConfig.memory = 16 << 20
         spec.hostConfig.nanoCpus = 100_000_000

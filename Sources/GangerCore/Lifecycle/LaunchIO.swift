@@ -6,6 +6,8 @@ import Glibc
 protocol LaunchEnvironment: AnyObject {
     var reactor: Reactor? { get }
     var instance: String { get }
+    /// This process's boot id, labelled on every container it makes.
+    var boot: String { get }
     func engine(_ daemon: Int) -> any Engine
     func publishesPorts(_ daemon: Int) -> Bool
     /// The daemon host's address a container's port is published on; nil = not published.
@@ -94,6 +96,7 @@ final class LaunchIO {
     private func create(on daemon: Int, joinHolder: Bool, generation: Int) {
         var spec = ContainerSpec.session(service: settings, instance: environment.instance, client: client,
                                          publish: environment.publishHostIP(daemon))
+        spec.labels[GangerLabels.boot] = environment.boot
         let holder = joinHolder ? environment.takeHolder(service: settings.name, daemon: daemon) : nil
         if let holder {
             // Docker refuses exposed or published ports in another container's namespace: the

@@ -58,25 +58,60 @@ public enum Cleanup {
                 continue
             }
             clients.append(client)
-            client.list(labels: labels) { result in
-                switch result {
-                case let .failure(error):
-                    outcome.errors.append(error.description)
-                    join.leave()
-                case let .success(listed):
-                    // The label filter is the daemon's to apply; one that ignores it (or a proxy in
-                    // between) must not get other containers removed. Only what is removed is
-                    // counted, or the join would wait for removals that never happen.
-                    let containers = listed.filter { $0.labels[GangerLabels.managed] == "true" }
-                    let each = Join(containers.count) { join.leave() }
-                    for container in containers {
-                        client.remove(container.id) { result in
-                            switch result {
-                            case .success: outcome.removed += 1
-                            case let .failure(error): outcome.errors.append(error.description)
-                            }
-                            each.leave()
+            let removeAll = {
+                remove(labels: labels, on: client, outcome: { outcome.removed += $0; outcome.errors += $1 }, done: { join.leave() })
+            }
+            if everyInstance {
+                removeAll()
+                continue
+            }
+            // A live Ganger holds this instance there: its sessions are not leftovers.
+            checkLease(client, instance: config.instance) { held in
+                guard let held else { return removeAll() }
+                outcome.errors.append(held)
+                join.leave()
+            }
+        }
+    }
+
+    /// Nil when no live process holds `instance` on `client`'s daemon (lapsed leases are removed);
+    /// else why the daemon is skipped.
+    private static func checkLease(_ client: DockerClient, instance: String, _ done: @escaping (String?) -> Void) {
+        client.list(labels: Supervisor.leaseFilters(instance: instance)) { result in
+            guard case let .success(found) = result else { return done(nil) }
+            let leases = found.compactMap(InstanceLease.Record.init)
+            switch InstanceLease.check(leases, boot: "", now: Int(wallClock()), host: currentHostName(), pidAlive: Supervisor.pidAlive) {
+            case let .held(by: holder):
+                done("docker \(client.name): instance \(instance) is held by a running Ganger (boot \(holder.boot), host "
+                     + "\(holder.host), pid \(holder.pid)): stop it first; its containers were left alone")
+            case let .free(lapsed):
+                let join = Join(lapsed.count) { done(nil) }
+                for id in lapsed { client.remove(id) { _ in join.leave() } }
+            }
+        }
+    }
+
+    /// Removes every container carrying `labels` (and `ganger.managed=true`) on `client`'s daemon.
+    private static func remove(labels: [String], on client: DockerClient, outcome: @escaping (Int, [String]) -> Void,
+                               done: @escaping () -> Void) {
+        client.list(labels: labels) { result in
+            switch result {
+            case let .failure(error):
+                outcome(0, [error.description])
+                done()
+            case let .success(listed):
+                // The label filter is the daemon's to apply; one that ignores it (or a proxy in
+                // between) must not get other containers removed. Only what is removed is
+                // counted, or the join would wait for removals that never happen.
+                let containers = listed.filter { $0.labels[GangerLabels.managed] == "true" }
+                let each = Join(containers.count, done: done)
+                for container in containers {
+                    client.remove(container.id) { result in
+                        switch result {
+                        case .success: outcome(1, [])
+                        case let .failure(error): outcome(0, [error.description])
                         }
+                        each.leave()
                     }
                 }
             }

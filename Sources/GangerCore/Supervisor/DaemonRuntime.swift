@@ -24,6 +24,8 @@ final class DaemonRuntime {
     var lastError: String?
     /// When it entered its current state (wall clock, display only); nil: since startup.
     var since: Double?
+    /// This process's instance lease on it (InstanceLease), once held.
+    var leaseID: String?
     /// Its `/events` stream, while followed.
     var events: HTTPRequestTask?
 

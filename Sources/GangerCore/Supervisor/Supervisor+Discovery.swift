@@ -137,6 +137,8 @@ extension Supervisor {
             if case let .failure(error) = result { return retry(error.description) }
             prepareImages(on: [index]) { [self] error in
                 if let error { return retry(error) }
+                acquireLease(index) { [self] error in
+                if let error { return retry(error) }
                 removeLeftovers(on: [index]) { [self] in
                     guard !draining else { return }
                     control { $0.setHealthy(index, true, now: $1) }
@@ -144,6 +146,7 @@ extension Supervisor {
                     logger.notice("daemon joined: placing sessions on it", metadata: ["daemon": "\(daemon.name)"])
                     scheduleHealthCheck(index, after: HealthTiming.interval)
                     followEvents(index)
+                }
                 }
             }
         }

@@ -33,12 +33,17 @@ extension Supervisor {
             case .success:
                 // Back: learn its API version again (it may have been upgraded), reconcile, use it.
                 daemon.engine.negotiate { [self] _ in
+                    // Reconciliation removes what no one owns: only while this process holds
+                    // the instance there (another one may have taken it during the outage).
+                    ensureLease(index) { [self] held in
+                    guard held else { return scheduleHealthCheck(index, after: HealthTiming.maxBackoff) }
                     reconcile(index) { [self] in
                         daemon.since = wallClock()
                         daemon.backoff = nil
                         logger.notice("daemon up again", metadata: ["daemon": "\(daemon.name)"])
                         control { $0.setHealthy(index, true, now: $1) }
                         scheduleHealthCheck(index, after: HealthTiming.interval)
+                    }
                     }
                 }
             case let .failure(error):

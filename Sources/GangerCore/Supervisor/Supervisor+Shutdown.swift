@@ -31,12 +31,16 @@ extension Supervisor {
         onDrained = { [self] in
             reactor.cancel(graceTimer)
             // A last sweep by label: whatever a failed removal left is taken now.
-            let up = placement.daemons.indices.filter { placement.daemons[$0].healthy }
+            // Only where this process holds the instance: a startup refused because another live
+            // Ganger holds it must not sweep that one's containers.
+            let up = placement.daemons.indices.filter { placement.daemons[$0].healthy && daemons[$0].leaseID != nil }
             removeLeftovers(on: up) { [self] in
-                for daemon in daemons { daemon.client.shutdown() }
-                statusServer?.close()
-                statusServer = nil
-                done()
+                releaseLeases { [self] in
+                    for daemon in daemons { daemon.client.shutdown() }
+                    statusServer?.close()
+                    statusServer = nil
+                    done()
+                }
             }
         }
         checkDrained()

@@ -16,12 +16,15 @@ extension Supervisor {
                 if let error { return failed(error) }
                 preparePauseImage(on: up) { [self] error in
                 if let error { return failed(error) }
+                acquireLeases(on: up) { [self] error in
+                if let error { return failed(error) }
                 removeLeftovers(on: up) { [self] in
                     do throws(StartupError) {
                         let bound = try openListeners()
                         try openStatusListener()
                         startHealthChecks()
                         startEventStreams()
+                        startLeaseRenewal()
                         followDiscovery()
                         for service in services {
                             service.pool.refill()
@@ -31,6 +34,7 @@ extension Supervisor {
                     } catch {
                         failed(error.description)
                     }
+                }
                 }
                 }
             }

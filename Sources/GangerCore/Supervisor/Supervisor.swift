@@ -1,5 +1,6 @@
 public import EventLoop
 public import Logging
+import Glibc
 
 /// Wires Ganger together on one reactor: daemons, services, and the sessions' I/O.
 ///
@@ -41,6 +42,10 @@ public final class Supervisor {
     var discoveryTLS: TLSContext?
 
     var instance: String { config.instance }
+    /// This process's boot id: labelled on every container it makes and on its instance lease.
+    let boot = String(UInt64.random(in: 1...UInt64.max), radix: 16)
+    /// This host's name, on the lease (a restart on the same host need not wait for a lapse).
+    let hostName = currentHostName()
 
     public init(config: GangerConfig, reactor: Reactor, logger: Logger) throws(DockerError) {
         self.config = config
@@ -355,4 +360,11 @@ public final class Supervisor {
         self.onDrained = nil
         onDrained()
     }
+}
+
+/// gethostname(2); "" when it fails.
+func currentHostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "" }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

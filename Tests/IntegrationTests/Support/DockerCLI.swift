@@ -28,11 +28,13 @@ enum DockerCLI {
         try containers(labels: ["ganger.instance=\(instance)"])
     }
 
-    /// Force-removes every container of `instance`; returns how many there were.
+    /// Force-removes every container of `instance`; returns how many there were. The instance's
+    /// lease (left by a ganger killed with -9) goes too, uncounted.
     @discardableResult
     static func removeAll(instance: String) throws -> Int {
         let ids = try containers(instance: instance)
-        if !ids.isEmpty { try docker(["rm", "-f", "-v"] + ids) }
+        let leases = try containers(labels: ["ganger.lease=\(instance)"])
+        if !(ids + leases).isEmpty { try docker(["rm", "-f", "-v"] + ids + leases) }
         return ids.count
     }
 
