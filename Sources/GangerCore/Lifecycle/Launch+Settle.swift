@@ -13,15 +13,15 @@ extension Launch {
 
     /// A connection waiting out the settle time, with its hang-up watch and its timer.
     final class Settling {
-        let socket: PendingClient
+        let socket: FileDescriptorBox
         var watch: Registration?
         var timer: TimerID?
-        init(_ socket: PendingClient) { self.socket = socket }
+        init(_ socket: FileDescriptorBox) { self.socket = socket }
     }
 
     func settle(address: SocketAddress, socket: consuming FileDescriptor) {
         guard let reactor = supervisor.reactor else { return socket.close() }
-        let pending = Settling(PendingClient(socket))
+        let pending = Settling(FileDescriptorBox(socket))
         guard let fd = pending.socket.rawValue else { return }
         settling = pending
         pending.timer = reactor.schedule(after: Self.publishedSettle) { [weak self] in

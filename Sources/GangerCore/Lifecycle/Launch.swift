@@ -15,7 +15,7 @@ final class Launch {
         let daemon: Int
         let containerID: String
         let address: SocketAddress
-        let socket: PendingClient
+        let socket: FileDescriptorBox
         /// The network holder the container joined (fast path), to release after removal.
         let holder: Holder?
     }
@@ -231,7 +231,7 @@ final class Launch {
         let holder = self.holder
         self.holder = nil
         completion(.success(Success(daemon: daemon, containerID: containerID, address: address,
-                                    socket: PendingClient(socket), holder: holder)))
+                                    socket: FileDescriptorBox(socket), holder: holder)))
     }
 
     func fail(_ reason: String, placeAgain: Bool = false) {

@@ -17,7 +17,7 @@ final class Session {
     let settings: ServiceConfig
     let peer: SocketAddress
     private unowned let supervisor: Supervisor
-    private var client: PendingClient?
+    private var client: FileDescriptorBox?
     private let clientFD: CInt
     private var watch: Registration?
     private(set) var phase: Phase = .queued
@@ -58,7 +58,7 @@ final class Session {
         self.peer = peer
         self.supervisor = supervisor
         clientFD = client.rawValue
-        self.client = PendingClient(client)
+        self.client = FileDescriptorBox(client)
         acceptedAt = now
     }
 
