@@ -158,7 +158,7 @@ struct RelayDirection: ~Copyable {
                 if case let .processed(n) = result { buffered += n }
                 return result
             }
-            return try pipe!.fill(from: source)
+            return try pipe!.fill(from: source)  // up to the pipe's own `space`, as computed above
         } catch where !copyMode && inFlight == 0 && (error.errno == EINVAL || error.errno == ENOSYS) {
             // This pair of descriptors cannot splice (e.g. a socket type without splice_read):
             // fall back to copying for the rest of the connection.
