@@ -51,10 +51,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A plain TCP proxy made of EventLoop's relay parts: the measuring stick for the relay
+        // (the bench, eventloop-probe, EventLoopTests). Not shipped.
+        .target(name: "RelayProxy", dependencies: ["EventLoop"], path: "Benchmarks/RelayProxy", swiftSettings: strict),
         // `make bench`: drives the relay and its peers (haproxy, socat) on loopback.
         .executableTarget(
             name: "ganger-bench",
-            dependencies: ["EventLoop", "GangerCore"],
+            dependencies: ["EventLoop", "GangerCore", "RelayProxy"],
             path: "Benchmarks/ganger-bench",
             swiftSettings: strict
         ),
@@ -62,11 +65,11 @@ let package = Package(
         .systemLibrary(name: "CTestCrypto", path: "Tests/CTestCrypto", providers: [.apt(["libssl-dev"])]),
         // Test-only: runs EventLoop scenarios in a process of their own, where counting
         // /proc/self/fd or lowering RLIMIT_NOFILE cannot be disturbed by tests running in parallel.
-        .executableTarget(name: "eventloop-probe", dependencies: ["EventLoop"], path: "Tests/EventLoopProbe",
+        .executableTarget(name: "eventloop-probe", dependencies: ["EventLoop", "RelayProxy"], path: "Tests/EventLoopProbe",
                           swiftSettings: strict),
         // Test-only: helpers every test target uses (threads for blocking work, polling, random bytes).
         .target(name: "TestSupport", dependencies: ["EventLoop"], path: "Tests/TestSupport", swiftSettings: strict),
-        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "CTestCrypto", "eventloop-probe", "TestSupport"],
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "RelayProxy", "CTestCrypto", "eventloop-probe", "TestSupport"],
                     swiftSettings: strict),
         // ganger: the status tests run `ganger status` against a live StatusServer.
         .testTarget(name: "GangerCoreTests", dependencies: ["GangerCore", "EventLoop", "ganger", "TestSupport",

@@ -4,7 +4,7 @@ import Glibc
 /// every peer in the same run, the order rotated each round:
 ///
 /// - direct: the client straight to a long-running source container's bridge IP;
-/// - ganger-relay: the bench's relay (EventLoop's RelayProxy alone) → that IP;
+/// - ganger-relay: the bench's relay (the RelayProxy target: EventLoop's Relay alone) → that IP;
 /// - haproxy: BENCH.md's splice configuration → that IP;
 /// - docker-proxy: a second long-running source container published on 127.0.0.1 (`-p
 ///   127.0.0.1::12345`), the client to the published port;

@@ -1,5 +1,6 @@
 import EventLoop
 import Glibc
+import RelayProxy
 
 /// `ganger-bench relay --listen ADDR --target ADDR`: a RelayProxy on the main thread until
 /// SIGTERM/SIGINT. SIGUSR1 prints a status line (the bench reads it to tell pooled pipes from

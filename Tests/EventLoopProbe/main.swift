@@ -3,6 +3,7 @@
 // Prints `key=value` lines; EventLoopTests/ProcessProbeTests runs it and asserts on them.
 import EventLoop
 import Glibc
+import RelayProxy
 
 func fdCount() -> Int {
     guard let dir = opendir("/proc/self/fd") else { return -1 }

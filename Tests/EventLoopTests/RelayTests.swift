@@ -2,6 +2,7 @@ import Glibc
 import Testing
 @testable import EventLoop
 import TestSupport
+import RelayProxy
 
 /// A relay proxy on its own loop in front of a service the test plays with blocking sockets.
 private struct ProxyFixture {

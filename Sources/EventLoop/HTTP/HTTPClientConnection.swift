@@ -47,15 +47,18 @@ public struct ByteStream: ~Copyable {
     private var reader: FileDescriptor
     /// nil for a socket, which is written through `reader`.
     private var writer: FileDescriptor?
-    fileprivate let readFD: CInt
-    fileprivate let writeFD: CInt
-    fileprivate var isSocket: Bool { readFD == writeFD }
+    fileprivate var readFD: CInt { reader.rawValue }
+    fileprivate var writeFD: CInt {
+        switch writer {
+        case let .some(fd): fd.rawValue
+        case .none: reader.rawValue
+        }
+    }
+    fileprivate var isSocket: Bool { writer == nil }
     /// A TLS session over the socket (`tcp://` with certificates), or nil for plain bytes.
     fileprivate var tls: TLSSession?
 
     public init(socket: consuming FileDescriptor) {
-        readFD = socket.rawValue
-        writeFD = readFD
         reader = socket
         writer = nil
     }
@@ -68,8 +71,6 @@ public struct ByteStream: ~Copyable {
 
     /// `reading`: the child's stdout (read end); `writing`: its stdin (write end). Both non-blocking.
     public init(reading: consuming FileDescriptor, writing: consuming FileDescriptor) {
-        readFD = reading.rawValue
-        writeFD = writing.rawValue
         reader = reading
         writer = Optional(writing)
     }
@@ -86,9 +87,6 @@ public struct ByteStream: ~Copyable {
 public final class HTTPClientConnection {
     private weak var reactor: Reactor?
     private var stream: ByteStream?
-    /// Read from `fd`; written to `writeFD` (the same fd for a socket, a pipe otherwise).
-    private let fd: CInt
-    private let writeFD: CInt
     private let isSocket: Bool
     private let tls: TLSSession?
     private var registration: Registration?
@@ -114,9 +112,7 @@ public final class HTTPClientConnection {
     /// Wraps a socket or a pipe pair.
     public init(reactor: Reactor, stream: consuming ByteStream) throws(SyscallError) {
         self.reactor = reactor
-        fd = stream.readFD
         isSocket = stream.isSocket
-        writeFD = stream.writeFD
         tls = stream.tls
         self.stream = consume stream
         if isSocket {
@@ -135,6 +131,22 @@ public final class HTTPClientConnection {
     deinit {
         teardown()
         readBuffer.deallocate()
+    }
+
+    /// Read from `fd`, written to `writeFD` (the same socket, or the pipe pair): numbers borrowed
+    /// from the stream for a call, -1 once it is closed.
+    private var fd: CInt {
+        switch stream {
+        case let .some(s): s.readFD
+        case .none: -1
+        }
+    }
+
+    private var writeFD: CInt {
+        switch stream {
+        case let .some(s): s.writeFD
+        case .none: -1
+        }
     }
 
     /// True between exchanges on a connection the server allowed to persist.

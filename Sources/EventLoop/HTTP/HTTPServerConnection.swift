@@ -16,7 +16,8 @@ final class HTTPServerConnection {
     private weak var server: HTTPServer?
     private weak var reactor: Reactor?
     private var socket: FileDescriptor?
-    private let fd: CInt
+    /// The socket's number for a call (-1 once closed).
+    private var fd: CInt { socket.rawValueOrInvalid }
     private var registration: Registration?
     private var parser: HTTPRequestParser
     private let configuration: HTTPServer.Configuration
@@ -46,7 +47,6 @@ final class HTTPServerConnection {
         self.reactor = reactor
         configuration = server.configuration
         parser = HTTPRequestParser(limits: server.configuration.limits)
-        fd = socket.rawValue
         self.socket = consume socket
         let now = reactor.now
         // The first request, like any other, must arrive whole within `headTimeout`.

@@ -16,7 +16,8 @@ public final class Listener {
     // has nothing left to deregister from.
     private weak var reactor: Reactor?
     private var socket: FileDescriptor?
-    private let fd: CInt
+    /// The socket's number for a call (-1 once closed).
+    private var fd: CInt { socket.rawValueOrInvalid }
     private var registration: Registration?
     private var pauseTimer: TimerID?
     private var onAccept: AcceptHandler
@@ -42,7 +43,6 @@ public final class Listener {
         try Socket.listen(socket.rawValue, backlog: backlog)
         self.address = try Socket.localAddress(socket.rawValue)
         self.reactor = reactor
-        self.fd = socket.rawValue
         self.socket = consume socket
         self.onAccept = onAccept
         self.pauseOnExhaustion = pauseOnExhaustion

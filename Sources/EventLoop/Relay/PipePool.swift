@@ -2,10 +2,15 @@
 ///
 /// A relay direction takes a pipe only while bytes are moving and gives it back once the pipe
 /// is empty and the source is drained, so thousands of idle connections hold no pipes at all.
-/// A pipe that still holds bytes must be killed (closed), never pooled: its bytes belong to a
-/// dead connection.
+/// The pool decides what happens to a pipe given back (HAProxy's `put_pipe`): one that still
+/// holds bytes is killed (both ends closed), since its bytes belong to a dead connection and
+/// would reach the next one; an empty one is kept while fewer than `maxIdle` wait, else closed.
 public final class PipePool {
-    private var idle: [(CInt, CInt, Int)] = []
+    // A stack of `maxIdle` slots allocated once: `[Pipe]` cannot hold a non-copyable element,
+    // and taking or putting a pipe must not allocate.
+    private let idle: UnsafeMutablePointer<Pipe>
+    /// Idle pipes waiting in the pool.
+    public private(set) var idleCount = 0
     /// Pipes that exist, pooled or lent out.
     public private(set) var liveCount = 0
     public let maxPipes: Int
@@ -16,36 +21,39 @@ public final class PipePool {
     public init(maxPipes: Int = 20_000, pipeSize: Int = 1 << 20, maxIdle: Int = 64) {
         self.maxPipes = maxPipes
         self.pipeSize = pipeSize
-        self.maxIdle = maxIdle
+        self.maxIdle = max(0, maxIdle)
+        idle = .allocate(capacity: max(1, maxIdle))
     }
 
     deinit {
-        for (r, w, _) in idle {
-            FileDescriptor.closeRaw(r)
-            FileDescriptor.closeRaw(w)
-        }
+        idle.deinitialize(count: idleCount)
+        idle.deallocate()
     }
-
-    public var idleCount: Int { idle.count }
 
     /// A pipe, or nil when `maxPipes` are out or the kernel refuses one (the caller then copies
     /// through a buffer instead).
     func take() -> Pipe? {
-        if let (r, w, capacity) = idle.popLast() { return Pipe(readEnd: r, writeEnd: w, capacity: capacity) }
-        guard liveCount < maxPipes, let (r, w, capacity) = try? Splice.makePipe(size: pipeSize) else { return nil }
-        liveCount += 1
-        return Pipe(readEnd: r, writeEnd: w, capacity: capacity)
+        if idleCount > 0 {
+            idleCount -= 1
+            return (idle + idleCount).move()
+        }
+        guard liveCount < maxPipes else { return nil }
+        do {
+            let pipe = try Pipe(size: pipeSize)
+            liveCount += 1
+            return pipe
+        } catch {
+            return nil
+        }
     }
 
-    /// Returns an empty pipe for reuse.
+    /// Takes a pipe back: pooled if empty and there is room, otherwise closed.
     func put(_ pipe: consuming Pipe) {
-        guard idle.count < maxIdle else { return kill(pipe) }
-        idle.append(pipe.release())
-    }
-
-    /// Closes a pipe that may hold stale bytes.
-    func kill(_ pipe: consuming Pipe) {
-        liveCount -= 1
-        _ = consume pipe
+        guard pipe.count == 0, idleCount < maxIdle else {
+            liveCount -= 1
+            return  // `pipe` ends here, closing both ends
+        }
+        (idle + idleCount).initialize(to: pipe)
+        idleCount += 1
     }
 }

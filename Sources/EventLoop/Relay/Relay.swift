@@ -96,9 +96,9 @@ public final class Relay {
         self.pool = pool
         self.client = consume client
         self.service = consume service
-        toService = RelayDirection(source: c, destination: s, sourceSide: .client, destinationSide: .service,
+        toService = RelayDirection(sourceSide: .client, destinationSide: .service,
                                    prelude: options.prelude, bufferSize: options.bufferSize, forceCopy: options.forceCopy)
-        toClient = RelayDirection(source: s, destination: c, sourceSide: .service, destinationSide: .client,
+        toClient = RelayDirection(sourceSide: .service, destinationSide: .client,
                                   prelude: [], bufferSize: options.bufferSize, forceCopy: options.forceCopy)
         idleTimeout = options.idleTimeout
         lastActivity = reactor.now
@@ -122,7 +122,7 @@ public final class Relay {
 
     private func handle(_ events: IOEvents, on side: RelaySide) {
         if events.contains(.error) {
-            let fd = side == .client ? toService.source : toClient.source
+            let fd = side == .client ? clientFD : serviceFD
             if let code = try? Socket.pendingError(fd), code != 0 {
                 let error = SyscallError("socket", errno: code)
                 close(reason: error.isPeerGone ? .reset(side) : .error(side, error), notify: true)
@@ -145,7 +145,9 @@ public final class Relay {
         var budget = Self.fairnessBudget
         let outcomes: (RelayDirection.Outcome, RelayDirection.Outcome)
         do {
-            outcomes = (try toService.pump(pool: pool, budget: &budget), try toClient.pump(pool: pool, budget: &budget))
+            let (c, s) = (clientFD, serviceFD)
+            outcomes = (try toService.pump(from: c, to: s, pool: pool, budget: &budget),
+                        try toClient.pump(from: s, to: c, pool: pool, budget: &budget))
         } catch {
             close(reason: error.error.isPeerGone ? .reset(error.side) : .error(error.side, error.error), notify: true)
             return
@@ -165,6 +167,10 @@ public final class Relay {
             }
         }
     }
+
+    // The sockets' numbers, borrowed for a call (-1 once closed).
+    private var clientFD: CInt { client.rawValueOrInvalid }
+    private var serviceFD: CInt { service.rawValueOrInvalid }
 
     private func armIdleTimer(after delay: Duration) {
         idleTimer = reactor?.schedule(after: delay) { [unowned self] in
@@ -197,8 +203,8 @@ public final class Relay {
         case .reset, .error:
             // Pass a reset on as a reset: the other peer must not mistake a cut stream for a
             // complete one.
-            Socket.setAbortiveClose(toService.source)
-            Socket.setAbortiveClose(toClient.source)
+            Socket.setAbortiveClose(clientFD)
+            Socket.setAbortiveClose(serviceFD)
         default:
             break
         }

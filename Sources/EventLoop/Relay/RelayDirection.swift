@@ -12,15 +12,14 @@ struct RelayFault: Error {
 }
 
 /// One direction of a relay (source socket → destination socket) and its half-close lifecycle:
-/// open → source EOF seen → conduit flushed → `shutdown(dst, SHUT_WR)` → finished.
+/// open → source EOF seen → conduit flushed → `shutdown(dst, SHUT_WR)` → finished. The relay
+/// owns both sockets and lends them to each `pump`.
 ///
 /// Bytes move through a pipe with splice(2) (zero copy) or, where the kernel refuses splice
 /// (EINVAL/ENOSYS) or the pool is out of pipes, through a fixed buffer with read/write. Either
 /// way at most one conduit's worth is in flight: nothing is read that the destination cannot
 /// take, so memory stays bounded whatever the peers do.
 struct RelayDirection: ~Copyable {
-    let source: CInt
-    let destination: CInt
     let sourceSide: RelaySide
     let destinationSide: RelaySide
 
@@ -37,23 +36,19 @@ struct RelayDirection: ~Copyable {
     private var prelude: [UInt8]
     private var preludeSent = 0
 
+    /// The splice conduit while bytes move; it counts the bytes it holds.
     private var pipe: Pipe?
-    private var pipeRead: CInt = -1
-    private var pipeWrite: CInt = -1
+    /// The copy conduit: `buffered` bytes from `bufferHead` wait to be written.
     private var buffer: UnsafeMutableRawBufferPointer?
     private var bufferHead = 0
+    private var buffered = 0
     private let bufferSize: Int
     private var copyMode: Bool
-    /// Bytes read from the source and not yet written to the destination.
-    private(set) var inFlight = 0
     // splice gave EAGAIN with bytes in the pipe: source empty or pipe slots full, unknowable.
     // Try again only after the pipe drained some, so the loop cannot spin on it.
     private var fillBlocked = false
 
-    init(source: CInt, destination: CInt, sourceSide: RelaySide, destinationSide: RelaySide,
-         prelude: [UInt8], bufferSize: Int, forceCopy: Bool) {
-        self.source = source
-        self.destination = destination
+    init(sourceSide: RelaySide, destinationSide: RelaySide, prelude: [UInt8], bufferSize: Int, forceCopy: Bool) {
         self.sourceSide = sourceSide
         self.destinationSide = destinationSide
         self.prelude = prelude
@@ -64,25 +59,33 @@ struct RelayDirection: ~Copyable {
     deinit { buffer?.deallocate() }
 
     var usesSplice: Bool { !copyMode }
-    var holdsPipe: Bool { pipeRead >= 0 }
+    var holdsPipe: Bool { pipe != nil }
+
+    /// Bytes read from the source and not yet written to the destination.
+    private var inFlight: Int {
+        switch pipe {
+        case let .some(p): buffered + p.count
+        case .none: buffered
+        }
+    }
 
     enum Outcome { case idle, budgetSpent, finished }
 
-    /// Moves bytes until neither side can go on, the direction finishes, or `budget` bytes
-    /// have moved (the caller then comes back later, so one busy stream cannot starve others).
-    mutating func pump(pool: PipePool, budget: inout Int) throws(RelayFault) -> Outcome {
+    /// Moves bytes from `source` to `destination` (borrowed from the relay) until neither side
+    /// can go on, the direction finishes, or `budget` bytes have moved (the caller then comes
+    /// back later, so one busy stream cannot starve others).
+    mutating func pump(from source: CInt, to destination: CInt, pool: PipePool, budget: inout Int) throws(RelayFault) -> Outcome {
         if finished { return .idle }
         while true {
             var moved = false
             if preludeSent < prelude.count {
-                if destinationWritable { moved = try sendPrelude() }
+                if destinationWritable { moved = try sendPrelude(to: destination) }
             } else {
                 if inFlight > 0 && destinationWritable {
-                    switch try drain() {
+                    switch try drain(to: destination) {
                     case .wouldBlock:
                         destinationWritable = false
                     case let .processed(n):
-                        inFlight -= n
                         bytes += UInt64(n)
                         budget -= n
                         fillBlocked = false
@@ -92,14 +95,13 @@ struct RelayDirection: ~Copyable {
                 if !sourceEOF && sourceReadable && !fillBlocked {
                     let space = fillSpace(pool: pool)
                     if space > 0 {
-                        switch try fill(space, pool: pool) {
+                        switch try fill(from: source, space: space, pool: pool) {
                         case .wouldBlock:
                             if inFlight == 0 { sourceReadable = false } else { fillBlocked = true }
                         case .processed(0):
                             sourceEOF = true
                             moved = true
-                        case let .processed(n):
-                            inFlight += n
+                        case .processed:
                             moved = true
                         }
                     }
@@ -117,14 +119,11 @@ struct RelayDirection: ~Copyable {
         }
     }
 
-    /// Hands the pipe back (or kills it if bytes are stuck in it) and frees the buffer.
+    /// Hands the pipe back to the pool (which kills it if bytes are stuck in it) and frees an
+    /// empty buffer.
     mutating func releaseConduit(pool: PipePool) {
-        if let pipe = pipe.take() {
-            if inFlight > 0 { pool.kill(pipe) } else { pool.put(pipe) }
-            pipeRead = -1
-            pipeWrite = -1
-        }
-        if inFlight == 0, let buffer {
+        if let pipe = pipe.take() { pool.put(pipe) }
+        if buffered == 0, let buffer {
             buffer.deallocate()
             self.buffer = nil
             bufferHead = 0
@@ -134,61 +133,60 @@ struct RelayDirection: ~Copyable {
     /// Room for the next fill, taking a pipe (or a buffer) on first use.
     private mutating func fillSpace(pool: PipePool) -> Int {
         if !copyMode {
-            if pipeRead < 0 {
+            if pipe == nil {
                 guard let fresh = pool.take() else {
                     copyMode = true  // the pool is exhausted: copying is slower but never stalls
                     return fillSpace(pool: pool)
                 }
-                pipeRead = fresh.readEnd
-                pipeWrite = fresh.writeEnd
                 pipe = consume fresh
             }
-            return pipeCapacity - inFlight
+            switch pipe {
+            case let .some(p): return p.space
+            case .none: return 0
+            }
         }
         if buffer == nil { buffer = .allocate(byteCount: bufferSize, alignment: 16) }
-        if inFlight == 0 { bufferHead = 0 }
-        return bufferSize - bufferHead - inFlight
+        if buffered == 0 { bufferHead = 0 }
+        return bufferSize - bufferHead - buffered
     }
 
-    private var pipeCapacity: Int {
-        switch pipe {
-        case let .some(p): p.capacity
-        case .none: 0
-        }
-    }
-
-    private mutating func fill(_ space: Int, pool: PipePool) throws(RelayFault) -> IOResult<Int> {
+    private mutating func fill(from source: CInt, space: Int, pool: PipePool) throws(RelayFault) -> IOResult<Int> {
         do throws(SyscallError) {
             if copyMode {
-                let start = buffer!.baseAddress! + bufferHead + inFlight
-                return try Socket.read(source, into: UnsafeMutableRawBufferPointer(start: start, count: space))
+                let start = buffer!.baseAddress! + bufferHead + buffered
+                let result = try Socket.read(source, into: UnsafeMutableRawBufferPointer(start: start, count: space))
+                if case let .processed(n) = result { buffered += n }
+                return result
             }
-            return try Splice.move(from: source, to: pipeWrite, count: space)
+            return try pipe!.fill(from: source)  // up to the pipe's own `space`, as computed above
         } catch where !copyMode && inFlight == 0 && (error.errno == EINVAL || error.errno == ENOSYS) {
             // This pair of descriptors cannot splice (e.g. a socket type without splice_read):
             // fall back to copying for the rest of the connection.
             releaseConduit(pool: pool)
             copyMode = true
-            return try fill(fillSpace(pool: pool), pool: pool)
+            return try fill(from: source, space: fillSpace(pool: pool), pool: pool)
         } catch {
             throw RelayFault(side: sourceSide, error: error)
         }
     }
 
-    private mutating func drain() throws(RelayFault) -> IOResult<Int> {
+    private mutating func drain(to destination: CInt) throws(RelayFault) -> IOResult<Int> {
         do throws(SyscallError) {
             if copyMode {
-                let result = try Socket.write(destination, from: UnsafeRawBufferPointer(start: buffer!.baseAddress! + bufferHead, count: inFlight))
-                if case let .processed(n) = result { bufferHead += n }
+                let result = try Socket.write(destination, from: UnsafeRawBufferPointer(start: buffer!.baseAddress! + bufferHead, count: buffered))
+                if case let .processed(n) = result {
+                    bufferHead += n
+                    buffered -= n
+                }
                 return result
             }
-            return try Splice.move(from: pipeRead, to: destination, count: inFlight)
+            return try pipe!.drain(to: destination)
         } catch {
             throw RelayFault(side: destinationSide, error: error)
         }
     }
 
-    private mutating func sendPrelude() throws(RelayFault) -> Bool {
+    private mutating func sendPrelude(to destination: CInt) throws(RelayFault) -> Bool {
         let result: IOResult<Int>
         do throws(SyscallError) {
             // Array.withUnsafeBytes rethrows untyped errors; carry the typed one out in a Result.

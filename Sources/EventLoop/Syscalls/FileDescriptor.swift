@@ -36,3 +36,16 @@ public struct FileDescriptor: ~Copyable, Sendable {
         precondition(rc == 0 || Glibc.errno != EBADF, "close(\(fd)): EBADF, closed twice")
     }
 }
+
+extension Optional where Wrapped == FileDescriptor {
+    /// The held descriptor's number, borrowed for a call, or -1 once the owner let it go: a call
+    /// on -1 fails with EBADF instead of reaching whatever descriptor reused a closed number.
+    /// This is how a class that closes its descriptor early (an `Optional` set to nil) reads it,
+    /// rather than keeping a raw copy beside the owner.
+    public var rawValueOrInvalid: CInt {
+        switch self {
+        case let .some(fd): fd.rawValue
+        case .none: -1
+        }
+    }
+}

@@ -20,7 +20,7 @@ final class Launch {
         let daemon: Int
         let containerID: String
         let address: SocketAddress
-        let socket: PendingClient
+        let socket: FileDescriptorBox
     }
 
     private unowned let owner: any LaunchOwner
@@ -92,7 +92,7 @@ final class Launch {
                 cancelRetry()
                 guard let socket = io.takeSocket(), let completion else { return }
                 self.completion = nil
-                completion(.success(Success(daemon: daemon, containerID: id, address: address, socket: PendingClient(socket))))
+                completion(.success(Success(daemon: daemon, containerID: id, address: address, socket: FileDescriptorBox(socket))))
             case let .failed(reason, placeAgain):
                 cancelRetry()
                 guard let completion else { return }

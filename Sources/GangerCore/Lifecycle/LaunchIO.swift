@@ -31,7 +31,7 @@ final class LaunchIO {
     private var deliver: ((_ generation: Int, _ event: LaunchMachine.Event) -> Void)?
     private var connector: Connector?
     /// The connected probe socket: settling, or ready for the owner.
-    private var socket: PendingClient?
+    private var socket: FileDescriptorBox?
     private var watch: Registration?
     private var timer: TimerID?
 
@@ -136,7 +136,7 @@ final class LaunchIO {
             connector = nil
             switch consume result {
             case let .connected(fd):
-                socket = PendingClient(fd)
+                socket = FileDescriptorBox(fd)
                 deliver?(generation, .connected)
             case let .failed(error):
                 deliver?(generation, .connectFailed("\(error)"))

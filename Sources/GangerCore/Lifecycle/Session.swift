@@ -13,13 +13,13 @@ final class Session {
     let settings: ServiceConfig
     let peer: SocketAddress
     let acceptedAt: UInt64
-    private let client: PendingClient
+    private let client: FileDescriptorBox
     private weak var reactor: Reactor?
     private var watch: Registration?
     /// The launch's Docker calls, connect and settle (while launching).
     var launch: LaunchIO?
     /// The connected service socket, from the launch or a warm container, until the relay.
-    private var serviceSocket: PendingClient?
+    private var serviceSocket: FileDescriptorBox?
     /// A warm container taken from the pool: handed back at the end.
     var pooled: PooledContainer?
     private(set) var relay: Relay?
@@ -40,7 +40,7 @@ final class Session {
         settings = service.config
         self.peer = peer
         self.reactor = reactor
-        self.client = PendingClient(client)
+        self.client = FileDescriptorBox(client)
         acceptedAt = reactor.now
     }
 
@@ -86,7 +86,7 @@ final class Session {
     func launched(daemon: Int, containerID: String) {
         self.daemon = daemon
         self.containerID = containerID
-        if let socket = launch?.takeSocket() { serviceSocket = PendingClient(socket) }
+        if let socket = launch?.takeSocket() { serviceSocket = FileDescriptorBox(socket) }
         launch?.detach()
         launch = nil
     }

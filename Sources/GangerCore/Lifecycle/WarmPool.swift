@@ -7,7 +7,7 @@ final class PooledContainer {
     let daemon: Int
     let containerID: String
     let address: SocketAddress
-    let socket: PendingClient
+    let socket: FileDescriptorBox
     /// Sessions it has served; with `pool.reuse` > 1 it goes back to the pool until the limit.
     var served = 0
     fileprivate var watch: Registration?
@@ -17,7 +17,7 @@ final class PooledContainer {
     /// container lent out before the reload (made with the old settings) is not taken back.
     fileprivate var generation = 0
 
-    init(daemon: Int, containerID: String, address: SocketAddress, socket: PendingClient) {
+    init(daemon: Int, containerID: String, address: SocketAddress, socket: FileDescriptorBox) {
         self.daemon = daemon
         self.containerID = containerID
         self.address = address
@@ -130,7 +130,7 @@ final class WarmPool {
                     return refill()
                 }
                 add(PooledContainer(daemon: container.daemon, containerID: container.containerID, address: container.address,
-                                    socket: PendingClient(socket)).counting(container.served))
+                                    socket: FileDescriptorBox(socket)).counting(container.served))
             case .failed:
                 discard(container)
                 refill()

@@ -1,3 +1,5 @@
+public import EventLoop
+
 /// A plain TCP proxy on the reactor: every connection accepted on `listen` is joined to a new
 /// connection to `target` by a `Relay`. The measuring stick for the relay (bench, probe, tests);
 /// Ganger's sessions add containers in front of the same parts.
@@ -56,7 +58,7 @@ public final class RelayProxy {
         guard let reactor else { return }
         // The client waits in a box until its service connection is up; a box lets the
         // completion closure (which must be copyable) own it.
-        let box = PendingClient(client)
+        let box = FileDescriptorBox(client)
         let connector = Connector.connect(reactor: reactor, to: target, timeout: connectTimeout) { [unowned self] result in
             connecting.removeValue(forKey: ObjectIdentifier(box))
             guard let client = box.take() else { return }
@@ -86,18 +88,4 @@ public final class RelayProxy {
             connectFailures += 1
         }
     }
-}
-
-/// A file descriptor parked in a class so copyable closures can hand it on exactly once.
-public final class PendingClient {
-    private var descriptor: FileDescriptor?
-    public init(_ descriptor: consuming FileDescriptor) { self.descriptor = consume descriptor }
-    public var rawValue: CInt? {
-        switch descriptor {
-        case let .some(fd): fd.rawValue
-        case .none: nil
-        }
-    }
-    /// The descriptor, once; nil afterwards.
-    public func take() -> FileDescriptor? { descriptor.take() }
 }
