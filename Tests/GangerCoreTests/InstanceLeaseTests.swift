@@ -39,7 +39,7 @@ import Testing
     @Test func aListedContainer_readsBackAsALease_fromItsLabelsAndName() throws {
         let summary = ContainerSummary(id: "c1", labels: [
             "ganger.role": "lease", "ganger.boot": "b", "ganger.host": "h2", "ganger.pid": "77", "ganger.lease": "shared",
-        ], state: "created", names: ["/" + InstanceLease.name(instance: "shared", expires: 1_234)], created: 5)
+        ], state: "created", names: ["/" + InstanceLease.name(instance: "shared", boot: "b", expires: 1_234)], created: 5)
         let record = try #require(InstanceLease.Record(summary))
         #expect(record == InstanceLease.Record(id: "c1", boot: "b", host: "h2", pid: 77, expires: 1_234, created: 5))
         #expect(InstanceLease.Record(ContainerSummary(id: "c2", labels: ["ganger.role": "holder"], state: "running")) == nil)

@@ -2,19 +2,21 @@
 ///
 /// A live Ganger holds its instance on each daemon with a lease: a container that is created
 /// and never started (it costs the daemon a record, no process), labelled with the instance, the
-/// holder's boot id, host name and pid, and named `ganger-lease.<instance>.<expiry>`, where the
+/// holder's boot id, host name and pid, and named `ganger-lease.<instance>.<boot>.<expiry>`, where the
 /// expiry is the holder's wall clock in Unix seconds. The holder renews it by renaming it to a
 /// later expiry every `renewEvery`. Docker has no mutable labels; a rename is the one cheap,
 /// atomic change an engine offers on every backend (dockerd and podman alike).
 ///
 /// A lease is live until its expiry; it lapses early when its holder ran on this host and its
-/// pid is gone (a `kill -9` followed by a restart need not wait). After creating its lease a
+/// pid is gone (a `kill -9` followed by a restart need not wait). A process that finds a lease of
+/// another host's process watches it: renewed means alive (refused), else it lapses within one
+/// term and is taken over (a crashed Ganger's successor in a new container waits at most 15 s). After creating its lease a
 /// process lists again: if another live lease is there, it removes its own and gives up. Two
 /// processes racing can therefore both give up, never both hold the instance.
 public enum InstanceLease {
     /// How long a lease lasts without a renewal, and how often it is renewed.
-    public static let duration: Int = 30
-    public static let renewEvery: Duration = .seconds(10)
+    public static let duration: Int = 15
+    public static let renewEvery: Duration = .seconds(5)
     public static let role = "lease"
 
     /// One lease container as a daemon lists it.
@@ -54,8 +56,11 @@ public enum InstanceLease {
         }
     }
 
-    /// `ganger-lease.<instance>.<expires>`.
-    public static func name(instance: String, expires: Int) -> String { "ganger-lease.\(instance).\(expires)" }
+    /// `ganger-lease.<instance>.<boot>.<expires>`: unique per process (a lapsed lease of the same
+    /// second cannot clash with a new one), the expiry last.
+    public static func name(instance: String, boot: String, expires: Int) -> String {
+        "ganger-lease.\(instance).\(boot).\(expires)"
+    }
 
     static func expiry(ofName name: String) -> Int? {
         guard name.hasPrefix("ganger-lease."), let dot = name.lastIndex(of: ".") else { return nil }

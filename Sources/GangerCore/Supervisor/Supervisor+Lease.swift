@@ -26,7 +26,10 @@ extension Supervisor {
 
     /// Lists the leases on `index`, removes lapsed ones, creates ours, and checks no rival
     /// appeared meanwhile (then ours goes and the instance is refused).
-    func acquireLease(_ index: Int, _ done: @escaping (String?) -> Void) {
+    ///
+    /// A lease held by a process on another host may be a crashed one's: it is watched until it
+    /// is renewed (its holder lives: refused) or lapses (taken over), at most one lease term.
+    func acquireLease(_ index: Int, watching watched: InstanceLease.Record? = nil, _ done: @escaping (String?) -> Void) {
         let daemon = daemons[index]
         let engine = daemon.engine
         let filters = Self.leaseFilters(instance: instance)
@@ -38,27 +41,47 @@ extension Supervisor {
             }
             switch InstanceLease.check(leases, boot: boot, now: Int(wallClock()), host: hostName, pidAlive: Self.pidAlive) {
             case let .held(by: holder):
-                return done(heldMessage(holder, daemon: daemon.name))
+                // Renewed since first seen, or alive on this very host: its holder runs.
+                if holder.host == hostName || (watched.map { $0.id == holder.id && holder.expires > $0.expires } ?? false) {
+                    return done(heldMessage(holder, daemon: daemon.name))
+                }
+                if watched == nil {
+                    logger.notice("instance lease held by another Ganger: waiting to see it renewed or lapse", metadata: [
+                        "daemon": "\(daemon.name)", "boot": "\(holder.boot)", "host": "\(holder.host)",
+                        "lapses_in_s": "\(max(holder.expires - Int(wallClock()), 0))",
+                    ])
+                }
+                guard let reactor else { return done(heldMessage(holder, daemon: daemon.name)) }
+                reactor.schedule(after: .seconds(1)) { [self] in acquireLease(index, watching: watched ?? holder, done) }
+                return
             case let .free(lapsed):
                 if !lapsed.isEmpty {
                     logger.notice("instance lease lapsed: taken over", metadata: ["daemon": "\(daemon.name)", "leases": "\(lapsed.count)"])
                 }
-                for id in lapsed { engine.remove(id) { _ in } }
+                let removed = Join(lapsed.count) { [self] in createLease(index, done) }
+                for id in lapsed { engine.remove(id) { _ in removed.leave() } }
             }
-            engine.create(leaseSpec(), name: InstanceLease.name(instance: instance, expires: leaseExpiry())) { [self] created in
-                guard case let .success(id) = created else {
-                    return done("cannot create the instance lease on daemon \(daemon.name): \(created.failureMessage ?? "?")")
+        }
+    }
+
+    /// Creates this process's lease on `index`, then checks that no rival appeared meanwhile.
+    private func createLease(_ index: Int, _ done: @escaping (String?) -> Void) {
+        let daemon = daemons[index]
+        let engine = daemon.engine
+        let filters = Self.leaseFilters(instance: instance)
+        engine.create(leaseSpec(), name: InstanceLease.name(instance: instance, boot: boot, expires: leaseExpiry())) { [self] created in
+            guard case let .success(id) = created else {
+                return done("cannot create the instance lease on daemon \(daemon.name): \(created.failureMessage ?? "?")")
+            }
+            engine.list(labels: filters) { [self] listed in
+                let now = Int(wallClock())
+                let all = (try? listed.get())?.compactMap(InstanceLease.Record.init) ?? []
+                if let rival = InstanceLease.rival(all, boot: boot, now: now, host: hostName, pidAlive: Self.pidAlive) {
+                    engine.remove(id) { _ in }
+                    return done(heldMessage(rival, daemon: daemon.name))
                 }
-                engine.list(labels: filters) { [self] listed in
-                    let now = Int(wallClock())
-                    let all = (try? listed.get())?.compactMap(InstanceLease.Record.init) ?? []
-                    if let rival = InstanceLease.rival(all, boot: boot, now: now, host: hostName, pidAlive: Self.pidAlive) {
-                        engine.remove(id) { _ in }
-                        return done(heldMessage(rival, daemon: daemon.name))
-                    }
-                    daemon.leaseID = id
-                    done(nil)
-                }
+                daemon.leaseID = id
+                done(nil)
             }
         }
     }
@@ -66,6 +89,7 @@ extension Supervisor {
     /// Renews the lease on `index` (a rename to a later expiry); one lost meanwhile is taken
     /// again if free. `done(true)` while this process holds the instance there.
     func ensureLease(_ index: Int, _ done: @escaping (Bool) -> Void) {
+        guard !draining else { return done(false) }
         let daemon = daemons[index]
         guard let id = daemon.leaseID else {
             return acquireLease(index) { [self] error in
@@ -75,7 +99,7 @@ extension Supervisor {
                 done(error == nil)
             }
         }
-        daemon.engine.rename(id, to: InstanceLease.name(instance: instance, expires: leaseExpiry())) { [self] result in
+        daemon.engine.rename(id, to: InstanceLease.name(instance: instance, boot: boot, expires: leaseExpiry())) { [self] result in
             switch result {
             case .success:
                 done(true)
