@@ -37,7 +37,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
         #expect(s.network == "bridge")
         #expect(s.pool == .init(warm: 0, reuse: 1))
         #expect(s.queue == .init(max: 1000, timeout: .seconds(60)))
-        #expect(s.session == .init(maxDuration: .zero, idleTimeout: .zero))
+        #expect(s.session == .init(maxDuration: .zero, idleTimeout: .seconds(600)))
         #expect(s.perSource.maxConnections == 0)
         #expect(s.clientAddress == .none)
         #expect(s.netns == .init(mode: .perContainer, holders: 2, reuse: 1))
@@ -164,7 +164,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
         let rendered = original.renderYAML(showSecrets: true)
         let reparsed = try ConfigLoader.parse(yaml: rendered, source: "rendered", environment: ["DOCKER_HOST": "tcp://other:1"])
         #expect(reparsed == original)
-        #expect(rendered.contains("    session: {max_duration: 1h, idle_timeout: 0s}\n"))
+        #expect(rendered.contains("    session: {max_duration: 1h, idle_timeout: 10m, keepalive: {idle: 1m, interval: 10s, count: 6}, user_timeout: 2m}\n"))
         #expect(rendered.contains("    limits: {memory: 7680k, cpus: 2.25, pids: 7}\n"))
         #expect(rendered.contains("shutdown_grace: 1500ms\n"))
         #expect(reparsed.services[0].command[2] == #"echo 'hi: there' \ "x""#)
@@ -220,7 +220,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 network: bridge
                 pool: {warm: 0, reuse: 1}
                 queue: {max: 1000, timeout: 1m, abort_on_close: false}
-                session: {max_duration: 0s, idle_timeout: 0s}
+                session: {max_duration: 0s, idle_timeout: 10m, keepalive: {idle: 1m, interval: 10s, count: 6}, user_timeout: 2m}
                 per_source: {max_connections: 0}
                 client_address: none
                 netns: {mode: per-container, holders: 2, reuse: 1}

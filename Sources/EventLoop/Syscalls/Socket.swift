@@ -64,6 +64,29 @@ public enum Socket {
 
     /// Makes the next close send RST instead of FIN (SO_LINGER with a zero timeout): how a reset
     /// on one side of a relay is passed on to the other.
+    /// SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL (whole seconds, at least 1) and
+    /// TCP_KEEPCNT (tcp(7)).
+    public static func setKeepalive(_ fd: CInt, idleSeconds: Int32, intervalSeconds: Int32, count: Int32) throws(SyscallError) {
+        try setOption(fd, level: SOL_SOCKET, name: SO_KEEPALIVE, value: 1)
+        try setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_KEEPIDLE, value: max(idleSeconds, 1))
+        try setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_KEEPINTVL, value: max(intervalSeconds, 1))
+        try setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_KEEPCNT, value: max(count, 1))
+    }
+
+    /// TCP_USER_TIMEOUT in milliseconds (tcp(7)): unacknowledged data older than this ends the
+    /// connection.
+    public static func setUserTimeout(_ fd: CInt, milliseconds: Int32) throws(SyscallError) {
+        try setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_USER_TIMEOUT, value: milliseconds)
+    }
+
+    /// An integer socket option (getsockopt(2)).
+    public static func option(_ fd: CInt, level: Int32, name: Int32) throws(SyscallError) -> Int32 {
+        var value: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        _ = try syscall("getsockopt") { getsockopt(fd, level, name, &value, &length) }
+        return value
+    }
+
     static func setAbortiveClose(_ fd: CInt) {
         var value = linger(l_onoff: 1, l_linger: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &value, socklen_t(MemoryLayout<linger>.size))

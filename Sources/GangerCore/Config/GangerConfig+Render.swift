@@ -79,7 +79,9 @@ extension GangerConfig {
             "    pool: {warm: \(s.pool.warm), reuse: \(s.pool.reuse)}",
             "    queue: {max: \(s.queue.max), timeout: \(s.queue.timeout.configString), abort_on_close: \(s.queue.abortOnClose)}",
             "    session: {max_duration: \(s.session.maxDuration.configString), "
-                + "idle_timeout: \(s.session.idleTimeout.configString)}",
+                + "idle_timeout: \(s.session.idleTimeout.configString), keepalive: {idle: \(s.session.keepalive.idle.configString), "
+                + "interval: \(s.session.keepalive.interval.configString), count: \(s.session.keepalive.count)}, "
+                + "user_timeout: \(s.session.userTimeout.configString)}",
             "    per_source: {max_connections: \(s.perSource.maxConnections)}",
             "    client_address: \(s.clientAddress.rawValue)",
             "    netns: {mode: \(s.netns.mode.rawValue), holders: \(s.netns.holders), reuse: \(s.netns.reuse)}",

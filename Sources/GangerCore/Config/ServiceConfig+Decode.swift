@@ -47,9 +47,18 @@ extension ServiceConfig {
             service.queue.timeout = decoder.duration(queue, "timeout", default: service.queue.timeout)
             service.queue.abortOnClose = decoder.value(queue, "abort_on_close", default: service.queue.abortOnClose, parseBool)
         }
-        if let session = decoder.fields(f["session"], at: f.path("session"), known: ["max_duration", "idle_timeout"]) {
+        if let session = decoder.fields(f["session"], at: f.path("session"),
+                                        known: ["max_duration", "idle_timeout", "keepalive", "user_timeout"]) {
             service.session.maxDuration = decoder.duration(session, "max_duration", default: service.session.maxDuration)
             service.session.idleTimeout = decoder.duration(session, "idle_timeout", default: service.session.idleTimeout)
+            service.session.userTimeout = decoder.duration(session, "user_timeout", default: service.session.userTimeout)
+            if let keepalive = decoder.fields(session["keepalive"], at: session.path("keepalive"), known: ["idle", "interval", "count"]) {
+                var value = service.session.keepalive
+                value.idle = decoder.duration(keepalive, "idle", default: value.idle)
+                value.interval = decoder.duration(keepalive, "interval", default: value.interval)
+                value.count = decoder.int(keepalive, "count", default: value.count, minimum: 1, hint: "probes before the peer counts as gone")
+                service.session.keepalive = value
+            }
         }
         if let source = decoder.fields(f["per_source"], at: f.path("per_source"), known: ["max_connections"]) {
             service.perSource.maxConnections = decoder.int(

@@ -139,15 +139,38 @@ public struct ServiceConfig: Sendable, Equatable {
         }
     }
 
-    /// Bounds on a running session; 0 = none.
+    /// Bounds on a session; 0 = none. The defaults end a client that went silent or whose
+    /// machine vanished: an untrusted client must not hold a container for good.
     public struct Session: Sendable, Equatable {
         public var maxDuration: Duration
         /// Closed after this long without a byte in either direction.
         public var idleTimeout: Duration
+        /// TCP keepalive on the client's socket: a peer that vanished (no FIN, no RST) is
+        /// detected after `idle` + `count` × `interval` (about 2 minutes by default).
+        public var keepalive: Keepalive
+        /// TCP_USER_TIMEOUT on the client's socket: sent bytes (and keepalive probes) left
+        /// unacknowledged this long end the connection; 0 = the kernel's default (about 15 min).
+        public var userTimeout: Duration
 
-        public init(maxDuration: Duration = .zero, idleTimeout: Duration = .zero) {
+        public struct Keepalive: Sendable, Equatable {
+            /// Silence before the first probe; 0 = no keepalive.
+            public var idle: Duration
+            public var interval: Duration
+            public var count: Int
+
+            public init(idle: Duration = .seconds(60), interval: Duration = .seconds(10), count: Int = 6) {
+                self.idle = idle
+                self.interval = interval
+                self.count = count
+            }
+        }
+
+        public init(maxDuration: Duration = .zero, idleTimeout: Duration = .seconds(600), keepalive: Keepalive = Keepalive(),
+                    userTimeout: Duration = .seconds(120)) {
             self.maxDuration = maxDuration
             self.idleTimeout = idleTimeout
+            self.keepalive = keepalive
+            self.userTimeout = userTimeout
         }
     }
 

@@ -88,6 +88,7 @@ public final class Supervisor {
 
     func accepted(_ client: consuming FileDescriptor, peer: SocketAddress, service: ServiceRuntime) {
         guard let reactor, !draining else { return client.close() }
+        Self.guardClient(client.rawValue, service.config.session)
         let session = Session(id: nextSessionID, service: service, client: client, peer: peer, reactor: reactor)
         nextSessionID += 1
         sessions[session.id] = session
@@ -96,6 +97,20 @@ public final class Supervisor {
         service.sessionsMax = max(service.sessionsMax, service.sessionsCurrent)
         session.watchClient { [weak self] event in self?.send(event) }
         send(.accepted(session.id, service: service.index, source: SourceKey.of(peer), settings: .init(service.config)))
+    }
+
+    /// Keepalive and the user timeout on a client's socket (`session.keepalive`,
+    /// `session.user_timeout`); a unix-domain or odd socket that refuses them is left as it is.
+    static func guardClient(_ fd: CInt, _ session: ServiceConfig.Session) {
+        let keepalive = session.keepalive
+        if keepalive.idle > .zero {
+            try? Socket.setKeepalive(fd, idleSeconds: Int32(clamping: keepalive.idle.components.seconds),
+                                     intervalSeconds: Int32(clamping: keepalive.interval.components.seconds),
+                                     count: Int32(clamping: keepalive.count))
+        }
+        if session.userTimeout > .zero {
+            try? Socket.setUserTimeout(fd, milliseconds: Int32(clamping: session.userTimeout.nanoseconds / 1_000_000))
+        }
     }
 
     // MARK: Driving the lifecycle
