@@ -228,6 +228,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
             status:
               listen: 127.0.0.1:5480
             docker_timeout: 5m
+            pull_timeout: 10m
             shutdown_grace: 30s
             log: {level: info, format: text}
 

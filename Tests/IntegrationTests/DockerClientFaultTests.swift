@@ -79,4 +79,32 @@ struct DockerClientFaultTests {
         }
         await harness.close()
     }
+
+    /// A pull whose daemon never answers (a registry that hangs, a wedged daemon) ends at its
+    /// deadline (`pull_timeout`), so a startup cannot hang on it; the client's own call timeout
+    /// (here a minute) does not apply to pulls.
+    @Test func hangingPull_failsAtItsDeadline() async throws {
+        let fake = try FakeDaemon(.silent)
+        defer { fake.stop() }
+        let harness = try DockerClientHarness()
+        do {
+            let client = try await harness.addClient(url: .unix(path: fake.path), timeout: .seconds(60))
+            let start = ContinuousClock.now
+            let result = try await harness.call(client) { client, done in
+                client.pull("ganger-hangs:latest", timeout: .milliseconds(400), progress: { _ in }) { done(($0, ContinuousClock.now)) }
+            }
+            guard case let .failure(error) = result.0 else {
+                Issue.record("a pull from a silent daemon succeeded")
+                await harness.close()
+                return
+            }
+            let elapsed = result.1 - start
+            #expect(error.description.contains("POST /images/create"), "\(error)")
+            #expect(elapsed >= .milliseconds(400) && elapsed < .seconds(5), "failed after \(elapsed) with a 400 ms deadline")
+        } catch {
+            await harness.close()
+            throw error
+        }
+        await harness.close()
+    }
 }

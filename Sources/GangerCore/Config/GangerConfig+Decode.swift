@@ -1,6 +1,6 @@
 extension GangerConfig {
     static let keys = [
-        "instance", "daemons", "consul", "services", "status", "docker_timeout", "shutdown_grace", "log",
+        "instance", "daemons", "consul", "services", "status", "docker_timeout", "pull_timeout", "shutdown_grace", "log",
     ]
 
     /// Decodes a whole document (nil = empty document). Returns a config even when errors were
@@ -47,6 +47,10 @@ extension GangerConfig {
         config.shutdownGrace = decoder.duration(f, "shutdown_grace", default: config.shutdownGrace)
         if config.dockerTimeout == .zero {
             decoder.fail(f.path("docker_timeout"), "must be more than 0s")
+        }
+        config.pullTimeout = decoder.duration(f, "pull_timeout", default: config.pullTimeout)
+        if config.pullTimeout == .zero {
+            decoder.fail(f.path("pull_timeout"), "must be more than 0s")
         }
         if let log = decoder.fields(f["log"], at: f.path("log"), known: ["level", "format"]) {
             config.log.level = decoder.choice(log, "level", default: config.log.level)

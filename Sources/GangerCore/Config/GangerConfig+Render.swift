@@ -45,6 +45,7 @@ extension GangerConfig {
         out.append("status:")
         out.append("  listen: \(yaml(status.listen.description))")
         out.append("docker_timeout: \(dockerTimeout.configString)")
+        out.append("pull_timeout: \(pullTimeout.configString)")
         out.append("shutdown_grace: \(shutdownGrace.configString)")
         out.append("log: {level: \(log.level.rawValue), format: \(log.format.rawValue)}")
         return out.joined(separator: "\n") + "\n"

@@ -14,6 +14,9 @@ public struct GangerConfig: Sendable, Equatable {
     public var dockerTimeout: Duration
     /// How long running sessions may finish after SIGTERM before they are killed.
     public var shutdownGrace: Duration
+    /// The longest one image pull may take at startup (or when a daemon joins); a pull that hangs
+    /// must not hang the startup.
+    public var pullTimeout: Duration = .seconds(600)
     public var log: LogConfig
 
     public static let defaultInstance = "ganger"

@@ -11,16 +11,16 @@ extension DockerClient {
         }
     }
 
-    /// Pulls `image` (`POST /images/create`), reporting progress lines; no timeout but the
-    /// caller's (a pull can take minutes). An error line in the stream fails the pull.
-    public func pull(_ image: String, progress: @escaping (String) -> Void,
+    /// Pulls `image` (`POST /images/create`), reporting progress lines, within `timeout` (a
+    /// pull can take minutes; nil: none). An error line in the stream fails the pull.
+    public func pull(_ image: String, timeout: Duration?, progress: @escaping (String) -> Void,
                      completion: @escaping (Result<Void, DockerError>) -> Void) {
         let (repository, tag) = Self.splitReference(image)
         var query = [("fromImage", repository)]
         if let tag { query.append(("tag", tag)) }
         var failure: String?
         let name = self.name
-        stream(.post, "/images/create", query: query, timeout: nil, line: { line in
+        stream(.post, "/images/create", query: query, timeout: timeout, line: { line in
             guard let item = try? JSONDecoder().decode(PullProgress.self, from: Data(line)) else { return }
             if let error = item.error { failure = error }
             if let status = item.status { progress([item.id, status].compactMap { $0 }.joined(separator: ": ")) }

@@ -12,7 +12,8 @@ public protocol Engine: AnyObject {
     func negotiate(completion: @escaping (Result<String, DockerError>) -> Void)
     func ping(timeout: Duration?, completion: @escaping (Result<Void, DockerError>) -> Void)
     func imageExists(_ image: String, completion: @escaping (Result<Bool, DockerError>) -> Void)
-    func pull(_ image: String, progress: @escaping (String) -> Void, completion: @escaping (Result<Void, DockerError>) -> Void)
+    func pull(_ image: String, timeout: Duration?, progress: @escaping (String) -> Void,
+              completion: @escaping (Result<Void, DockerError>) -> Void)
     func importImage(_ rootfs: [UInt8], repository: String, tag: String, command: [String],
                      completion: @escaping (Result<Void, DockerError>) -> Void)
     /// Creates a container; answers its id.
