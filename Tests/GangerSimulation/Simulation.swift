@@ -1,0 +1,31 @@
+/// Runs scenarios by seed: the entry point of `ganger-sim` and of the simulation test.
+public enum Simulation {
+    /// The base every `SIM_SEEDS` run derives its seeds from (`SIM_BASE` overrides it).
+    public static let defaultBase: UInt64 = 0x6A09_E667_F3BC_C909
+    /// Trace lines a violation report shows.
+    public static let traceLines = 60
+
+    /// The seed of scenario `index` of a run.
+    public static func seed(_ index: Int, base: UInt64 = defaultBase) -> UInt64 {
+        SimRandom.derive(base: base, index: UInt64(index))
+    }
+
+    /// One scenario. A violation found without a trace is replayed with one (the run is
+    /// deterministic), so reports always carry the last trace lines.
+    public static func run(seed: UInt64, traceLive: Bool = false) -> SimOutcome {
+        let outcome = SimWorld(scenario: SimScenario(seed: seed), traceLimit: traceLive ? traceLines : nil, traceLive: traceLive).run()
+        guard outcome.violation != nil, !traceLive else { return outcome }
+        return SimWorld(scenario: SimScenario(seed: seed), traceLimit: traceLines).run()
+    }
+
+    /// Scenarios `range` of a run: the violations found, in seed order.
+    public static func run(_ range: Range<Int>, base: UInt64 = defaultBase, willRun: (UInt64) -> Void = { _ in }) -> [SimViolation] {
+        var found: [SimViolation] = []
+        for index in range {
+            let seed = seed(index, base: base)
+            willRun(seed)
+            if let violation = run(seed: seed).violation { found.append(violation) }
+        }
+        return found
+    }
+}
