@@ -215,11 +215,21 @@ public struct Lifecycle: Sendable {
                 out.append(.launch(id, generation: generation, action))
                 sessions[id]?.launch = nil
                 out += launchFailed(id, reason: reason, placeAgain: placeAgain, now: now)
+            case let .daemonFailed(daemon, failure):
+                markDown(daemon, failure)
+                out.append(.launch(id, generation: generation, action))
             default:
                 out.append(.launch(id, generation: generation, action))
             }
         }
         return out
+    }
+
+    /// A call that got no answer marks its daemon down at once, before the rest of the batch:
+    /// a `.failed(placeAgain: true)` that follows must place the client on another daemon, not
+    /// back on this one (the driver's health check brings it back with `setHealthy`).
+    private mutating func markDown(_ daemon: Int, _ failure: LaunchMachine.CallFailure) {
+        if failure.isTransport { _ = scheduler.setHealthy(daemon, false) }
     }
 
     private mutating func feed(_ id: ClientID, _ event: LaunchMachine.Event, now: UInt64) -> [Action] {
@@ -329,6 +339,7 @@ public struct Lifecycle: Sendable {
         guard var launch = abandoned[id] else { return [] }
         let actions = launch.handle(event, generation: generation, now: now)
         abandoned[id] = launch.isDone ? nil : launch
+        for case let .daemonFailed(daemon, failure) in actions { markDown(daemon, failure) }
         return actions.map { .launch(id, generation: generation, $0) }
     }
 

@@ -1,0 +1,66 @@
+import EventLoop
+import GangerCore
+import Testing
+
+/// `Lifecycle` driven by hand with a manual clock: each test is the exact event sequence.
+@Suite struct LifecycleMachineTests {
+    static let ms: UInt64 = 1_000_000
+    static let address = SocketAddress.v4(host: "10.0.0.9", port: 8000)
+
+    static func settings(abortOnClose: Bool = false, maxDuration: UInt64 = 0, readyTimeout: Duration = .seconds(5),
+                         attempts: Int = 3) -> SessionMachine.Settings {
+        SessionMachine.Settings(abortOnClose: abortOnClose, maxDuration: maxDuration,
+                                launch: .init(readyTimeout: readyTimeout, attempts: attempts, interval: .milliseconds(100),
+                                              network: "sim", holders: false))
+    }
+
+    static func lifecycle(capacities: [Int], queueMax: Int = 4, queueTimeout: UInt64 = 0, perSource: Int = 0) -> Lifecycle {
+        let policy = Scheduler.Policy(queueMax: queueMax, queueTimeout: queueTimeout, perSourceLimit: perSource)
+        return Lifecycle(scheduler: Scheduler(placement: Placement(capacities: capacities), policies: [policy]),
+                         publishes: capacities.map { _ in false })
+    }
+
+    static let transport = LaunchMachine.CallFailure(message: "connection reset by peer", isTransport: true)
+
+    /// The launch actions of `client` in `actions`, with their generation.
+    static func launches(_ actions: [Lifecycle.Action], _ client: UInt64) -> [(Int, LaunchMachine.Action)] {
+        actions.compactMap { if case let .launch(id, generation, action) = $0, id == client { (generation, action) } else { nil } }
+    }
+
+    static func creates(_ actions: [Lifecycle.Action]) -> [Int] {
+        actions.compactMap { if case let .launch(_, _, .create(daemon, _)) = $0 { daemon } else { nil } }
+    }
+
+    static func ends(_ actions: [Lifecycle.Action]) -> [(UInt64, Lifecycle.End)] {
+        actions.compactMap { if case let .ended(id, end) = $0 { (id, end) } else { nil } }
+    }
+
+    /// Brings `client`, whose launch began with `generation`, to relaying: created, started,
+    /// located, connected.
+    static func launch(_ life: inout Lifecycle, _ client: UInt64, generation: Int, now: UInt64) -> [Lifecycle.Action] {
+        [.created(id: "c\(client)", holder: nil), .started, .located(.init(address: address, running: true)), .connected]
+            .flatMap { (event: LaunchMachine.Event) in life.handle(.launch(client, generation: generation, event), now: now) }
+    }
+
+    /// Accepts `client` from `source` and returns its actions and its launch's generation (if any).
+    static func accept(_ life: inout Lifecycle, _ client: UInt64, source: String = "s", settings: SessionMachine.Settings = settings(),
+                       now: UInt64 = 0) -> ([Lifecycle.Action], Int) {
+        let out = life.handle(.accepted(client, service: 0, source: source, settings: settings), now: now)
+        return (out, launches(out, client).first?.0 ?? 0)
+    }
+
+    // Regression (simulation, seed 7345697300389051472): `.daemonFailed` was only an action for
+    // the driver, so the readmission computed in the same batch placed the client back on the
+    // daemon whose create had just got no answer.
+    @Test func createTransportFailure_readmitsOnAnotherDaemon() {
+        var life = Self.lifecycle(capacities: [2, 2])
+        let (first, generation) = Self.accept(&life, 1, source: "a")
+        #expect(Self.creates(first) == [0])
+        #expect(Self.creates(Self.accept(&life, 2, source: "b").0) == [1])
+        let out = life.handle(.launch(1, generation: generation, .createFailed(Self.transport, holder: nil)), now: 10 * Self.ms)
+        #expect(Self.creates(out) == [1])
+        #expect(out.contains(.launch(1, generation: generation, .dispose(daemon: 0, id: nil, holder: nil, clean: false))))
+        #expect(life.scheduler.placement.daemons[0].healthy == false)
+        #expect(Self.ends(out).isEmpty)
+    }
+}
