@@ -63,4 +63,19 @@ import Testing
         #expect(life.scheduler.placement.daemons[0].healthy == false)
         #expect(Self.ends(out).isEmpty)
     }
+
+    // Regression (simulation, seed 17642316490568446823): a launching session whose service a
+    // reload removed (service -1) was readmitted after a transport failure: `Scheduler.readmit`
+    // indexed the services with -1 and trapped. It ends with the launch's reason now.
+    @Test func createTransportFailure_afterItsServiceWasRemoved_endsTheSession() {
+        var life = Self.lifecycle(capacities: [1])
+        let (_, generation) = Self.accept(&life, 1)
+        let policy = Scheduler.Policy(queueMax: 2, queueTimeout: 0, perSourceLimit: 0)
+        #expect(life.reconfigure(policies: [policy], previous: [nil], now: Self.ms).isEmpty)
+        #expect(life.sessions[1]?.service == -1)
+        let out = life.handle(.launch(1, generation: generation, .createFailed(Self.transport, holder: nil)), now: 2 * Self.ms)
+        #expect(Self.ends(out).map(\.1.reason) == ["create failed: connection reset by peer"])
+        #expect(life.sessions.isEmpty)
+        #expect(life.scheduler.queued(0) == 0)
+    }
 }

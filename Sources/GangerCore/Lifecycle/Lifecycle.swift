@@ -244,7 +244,8 @@ public struct Lifecycle: Sendable {
     // healthy daemon could serve is placed again, within its readiness budget.
     private mutating func launchFailed(_ id: ClientID, reason: String, placeAgain: Bool, now: UInt64) -> [Action] {
         guard let session = sessions[id] else { return [] }
-        guard placeAgain, session.mayPlaceAgain(now: now) else { return finish(id, reason, now: now) }
+        // A session whose service a reload removed (-1) has no queue to go back to.
+        guard placeAgain, session.service >= 0, session.mayPlaceAgain(now: now) else { return finish(id, reason, now: now) }
         switch scheduler.readmit(id, service: session.service, source: session.source, now: now) {
         case let .admitted(slot):
             let log = LogLine(level: .notice, message: "daemon failed before the container existed: placed again", metadata: [:])
