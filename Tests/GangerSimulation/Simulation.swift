@@ -29,3 +29,20 @@ public enum Simulation {
         return found
     }
 }
+
+extension Simulation {
+    /// How the sessions of scenarios `range` ended, by the kind of reason (`SIM_STATS=1`): to see
+    /// that the faults reach every path.
+    public static func reasonCounts(_ range: Range<Int>, base: UInt64 = defaultBase) -> [(reason: String, count: Int)] {
+        var counts: [String: Int] = [:]
+        for index in range {
+            for reason in run(seed: seed(index, base: base)).reasons {
+                var kind = Substring(reason)
+                if let cut = kind.firstIndex(where: { $0 == ":" || $0 == "(" || $0 == ";" }) { kind = kind[..<cut] }
+                if reason.contains("(container: ") { kind += " …(container: …)" }
+                counts[String(kind), default: 0] += 1
+            }
+        }
+        return counts.sorted { ($1.value, $0.key) < ($0.value, $1.key) }.map { (reason: $0.key, count: $0.value) }
+    }
+}

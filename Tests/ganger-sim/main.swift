@@ -2,6 +2,7 @@
 //   SIM_SEEDS=N   N scenarios, seeds derived from SIM_BASE (default Simulation.defaultBase)
 //   SIM_SEED=S    replays scenario S exactly; SIM_TRACE=1 prints its whole trace
 //   SIM_JOBS=J    threads over disjoint seed ranges (default 2); the output does not depend on it
+//   SIM_BACKTRACE=1  no seed-reporting crash handler: Swift's backtracer shows where a trap happened
 import Dispatch
 import Glibc
 import GangerSimulation
@@ -34,7 +35,7 @@ func writeSeedAndDie(_ signal: CInt) {
 func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 
 for job in 0..<8 { runningSeeds[job] = 0 }
-for sig in [SIGILL, SIGTRAP, SIGSEGV, SIGABRT] { signal(sig) { writeSeedAndDie($0) } }
+if environment("SIM_BACKTRACE") != "1" { for sig in [SIGILL, SIGTRAP, SIGSEGV, SIGABRT] { signal(sig) { writeSeedAndDie($0) } } }
 
 if let text = environment("SIM_SEED") {
     guard let seed = UInt64(text) else { fatalError("SIM_SEED must be an unsigned integer, got \(text)") }
@@ -51,6 +52,9 @@ if let text = environment("SIM_SEED") {
 
 let count = Int(environment("SIM_SEEDS") ?? "10000") ?? 10000
 let base = environment("SIM_BASE").flatMap { UInt64($0) } ?? Simulation.defaultBase
+if environment("SIM_STATS") == "1" {
+    for (reason, times) in Simulation.reasonCounts(0..<count, base: base) { print("\(times)\t\(reason)") }
+}
 let jobs = max(1, min(Int(environment("SIM_JOBS") ?? "2") ?? 2, 8))
 
 final class Results: @unchecked Sendable {
