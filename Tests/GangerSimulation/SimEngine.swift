@@ -144,7 +144,7 @@ final class SimEngine {
             : SocketAddress.v4(host: host, port: 8000)
         let portDelay: UInt64? = rng.chance(faults.neverOpens) ? nil : rng.latency(typical: 20)
         let refusals = faults.maxRefusals > 0 ? rng.int(0...faults.maxRefusals) : 0
-        let dieAfter: UInt64? = rng.chance(faults.die) ? rng.millis(0, 3000) : nil
+        let dieAfter: UInt64? = rng.chance(faults.die) ? (rng.chance(0.5) ? rng.millis(0, 60) : rng.millis(0, 3000)) : nil
         let container = SimContainer(id: id, daemon: daemon, address: address, sequence: sequence, portDelay: portDelay,
                                      refusals: refusals, dieAfter: dieAfter)
         daemons[daemon].containers[id] = container

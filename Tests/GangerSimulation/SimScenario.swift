@@ -74,7 +74,7 @@ public struct SimScenario: Sendable {
             uid += 1
             let policy = Scheduler.Policy(queueMax: rng.int(0...6), queueTimeout: rng.millis(300, 8000),
                                           perSourceLimit: rng.chance(0.3) ? rng.int(1...3) : 0)
-            let launch = LaunchMachine.Settings(readyTimeout: .milliseconds(rng.int(500...8000)), attempts: rng.int(1...6),
+            let launch = LaunchMachine.Settings(readyTimeout: .milliseconds(rng.int(500...8000)), attempts: rng.chance(0.2) ? rng.int(1...2) : rng.int(3...10),
                                                 interval: .milliseconds(rng.int(20...400)), network: "sim", holders: false)
             let settings = SessionMachine.Settings(abortOnClose: rng.chance(0.5),
                                                    maxDuration: rng.chance(0.3) ? rng.millis(200, 6000) : 0, launch: launch)
@@ -102,7 +102,7 @@ public struct SimScenario: Sendable {
             faults.die = rng.chance(0.5) ? rng.unit() * 0.4 : 0
             faults.oom = rng.chance(0.3) ? rng.unit() * 0.5 : 0
             faults.neverOpens = rng.chance(0.3) ? rng.unit() * 0.2 : 0
-            faults.maxRefusals = rng.int(0...6)
+            faults.maxRefusals = rng.chance(0.5) ? rng.int(1...4) : 0
             for _ in 0..<(rng.chance(0.3) ? rng.int(1...3) : 0) {
                 faults.daemonDeaths.append((daemon: rng.int(0...daemons.count - 1), at: rng.next() % (horizon + sec),
                                             length: rng.millis(100, 6000)))

@@ -2,6 +2,8 @@
 //   SIM_SEEDS=N   N scenarios, seeds derived from SIM_BASE (default Simulation.defaultBase)
 //   SIM_SEED=S    replays scenario S exactly; SIM_TRACE=1 prints its whole trace
 //   SIM_JOBS=J    threads over disjoint seed ranges (default 2); the output does not depend on it
+//   SIM_FIND=TEXT  lists seeds where a session ended with a reason containing TEXT
+//   SIM_STATS=1   counts the end reasons by kind
 //   SIM_BACKTRACE=1  no seed-reporting crash handler: Swift's backtracer shows where a trap happened
 import Dispatch
 import Glibc
@@ -52,6 +54,17 @@ if let text = environment("SIM_SEED") {
 
 let count = Int(environment("SIM_SEEDS") ?? "10000") ?? 10000
 let base = environment("SIM_BASE").flatMap { UInt64($0) } ?? Simulation.defaultBase
+if let wanted = environment("SIM_FIND") {
+    // The first seeds whose sessions ended with a reason containing `wanted` (to replay a path).
+    var shown = 0
+    for index in 0..<count where shown < 5 {
+        let seed = Simulation.seed(index, base: base)
+        if Simulation.run(seed: seed).reasons.contains(where: { $0.contains(wanted) }) {
+            print("SIM_SEED=\(seed)")
+            shown += 1
+        }
+    }
+}
 if environment("SIM_STATS") == "1" {
     for (reason, times) in Simulation.reasonCounts(0..<count, base: base) { print("\(times)\t\(reason)") }
 }
