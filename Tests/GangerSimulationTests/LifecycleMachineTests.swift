@@ -78,4 +78,41 @@ import Testing
         #expect(life.sessions.isEmpty)
         #expect(life.scheduler.queued(0) == 0)
     }
+
+    // Regression (simulation, seed 348797353477552826): a launch after a readmission started its
+    // generations at 0 again (and `LaunchMachine.start` returned a copy made before its first
+    // `create`), so a recheck still in flight for the failed launch's dead container carried the
+    // new launch's generation and replaced its healthy container.
+    @Test func staleRecheckOfAnEarlierLaunch_doesNotReplaceTheNewContainer() {
+        var life = Self.lifecycle(capacities: [1, 1])
+        let (first, g1) = Self.accept(&life, 1)
+        #expect(Self.creates(first) == [0])
+        var out = [LaunchMachine.Event.created(id: "c1", holder: nil), .started, .located(.init(address: Self.address, running: true)),
+                   .connectFailed("connection refused")].flatMap { life.handle(.launch(1, generation: g1, $0), now: Self.ms) }
+        #expect(out.contains(.launch(1, generation: g1, .recheck(daemon: 0, id: "c1"))))
+        // c1 dies: replaced on daemon 1 (daemon 0's slot is held until c1 is removed).
+        out = life.handle(.containerDied(containerID: "c1", exitCode: 1, oom: false), now: 2 * Self.ms)
+        #expect(Self.creates(out) == [1])
+        let g2 = Self.launches(out, 1).last?.0 ?? -1
+        #expect(g2 != g1)
+        _ = life.handle(.slotFreed(daemon: 0), now: 3 * Self.ms)
+        // Daemon 1 does not answer: placed again on daemon 0, a new launch.
+        out = life.handle(.launch(1, generation: g2, .createFailed(Self.transport, holder: nil)), now: 4 * Self.ms)
+        #expect(Self.creates(out) == [0])
+        let g3 = Self.launches(out, 1).last?.0 ?? -1
+        #expect(g3 != g1 && g3 != g2)
+        out = [LaunchMachine.Event.created(id: "c3", holder: nil), .started, .located(.init(address: Self.address, running: true)),
+               .connectFailed("connection refused")].flatMap { life.handle(.launch(1, generation: g3, $0), now: 5 * Self.ms) }
+        // The recheck of c1 answers only now: it must not touch c3.
+        out = life.handle(.launch(1, generation: g1, .rechecked(.init(address: nil, running: false, exitCode: 1))), now: 6 * Self.ms)
+        #expect(out.isEmpty)
+        #expect(life.sessions[1]?.containerID == "c3")
+    }
+
+    @Test func firstCreate_carriesTheGenerationOfTheReturnedMachine() {
+        let settings = Self.settings().launch
+        let (machine, actions) = LaunchMachine.start(settings: settings, daemon: 0, publishes: false, now: 0, after: 4)
+        #expect(machine.generation == 5)
+        #expect(actions == [.create(daemon: 0, joinHolder: false)])
+    }
 }

@@ -182,7 +182,7 @@ public struct Lifecycle: Sendable {
             return [.takeWarm(id, service: session.service)]
         case let .daemon(daemon):
             let (launch, actions) = LaunchMachine.start(settings: session.settings.launch, daemon: daemon,
-                                                        publishes: publishes[daemon], now: now)
+                                                        publishes: publishes[daemon], now: now, after: session.launchGenerations)
             session.phase = .launching
             session.launch = launch
             sessions[id] = session
@@ -214,6 +214,7 @@ public struct Lifecycle: Sendable {
             case let .failed(reason, placeAgain):
                 out.append(.launch(id, generation: generation, action))
                 sessions[id]?.launch = nil
+                sessions[id]?.launchGenerations = generation
                 out += launchFailed(id, reason: reason, placeAgain: placeAgain, now: now)
             case let .daemonFailed(daemon, failure):
                 markDown(daemon, failure)
