@@ -45,6 +45,8 @@ public struct SimScenario: Sendable {
         public var maxRefusals = 0
         /// Daemon deaths: (daemon, at, for how long).
         public var daemonDeaths: [(daemon: Int, at: UInt64, length: UInt64)] = []
+        /// Discovery: a daemon leaves the set (retired: no new placements) and rejoins.
+        public var retirements: [(daemon: Int, at: UInt64, length: UInt64)] = []
     }
 
     public var seed: UInt64
@@ -106,6 +108,10 @@ public struct SimScenario: Sendable {
             for _ in 0..<(rng.chance(0.3) ? rng.int(1...3) : 0) {
                 faults.daemonDeaths.append((daemon: rng.int(0...daemons.count - 1), at: rng.next() % (horizon + sec),
                                             length: rng.millis(100, 6000)))
+            }
+            for _ in 0..<(rng.chance(0.15) ? rng.int(1...2) : 0) {
+                faults.retirements.append((daemon: rng.int(0...daemons.count - 1), at: rng.next() % (horizon + sec),
+                                           length: rng.millis(100, 8000)))
             }
         }
         self.faults = faults

@@ -29,10 +29,36 @@ extension SimWorld {
             queueSequence += 1
             client.queueSequence = queueSequence
         }
+        checkCounts()
         for id in endedThisStep where lifecycle.sessions[id] != nil { return fail("client \(id) ended but its session remains") }
         endedThisStep = []
         for client in clientOrder where client.live && queue.now > client.deadline {
             return fail("liveness: client \(client.id) still in phase \(lifecycle.sessions[client.id]?.phase.rawValue ?? "none") \(Self.format(queue.now - client.acceptedAt)) after it connected")
+        }
+    }
+
+    /// The scheduler's queue lengths and per-source counts equal what the sessions say: every
+    /// queued session is in its service's queue, every live session of a service counted once
+    /// against its source.
+    private func checkCounts() {
+        let scheduler = lifecycle.scheduler
+        var queued = Array(repeating: 0, count: scheduler.serviceCount)
+        var sources = Array(repeating: [String: Int](), count: scheduler.serviceCount)
+        for client in clientOrder where client.live {
+            guard let session = lifecycle.sessions[client.id], session.service >= 0 else { continue }
+            if session.phase == .queued { queued[session.service] += 1 }
+            sources[session.service][session.source, default: 0] += 1
+        }
+        for service in 0..<scheduler.serviceCount {
+            if scheduler.queued(service) != queued[service] {
+                return fail("service \(service): the scheduler queues \(scheduler.queued(service)) clients, \(queued[service]) sessions wait")
+            }
+            if scheduler.sourcesCounted(service) != sources[service].count {
+                return fail("service \(service): \(scheduler.sourcesCounted(service)) sources counted, live sessions come from \(sources[service].count)")
+            }
+            for (source, count) in sources[service] where scheduler.perSource(service, source) != count {
+                return fail("service \(service): source \(source) counted \(scheduler.perSource(service, source)) times, \(count) live sessions")
+            }
         }
     }
 

@@ -102,6 +102,14 @@ public final class SimWorld {
                 engine.kill(death.daemon, for: death.length)
             }
         }
+        for leave in scenario.faults.retirements {
+            queue.schedule(at: leave.at) { [unowned self] in
+                run("daemon \(leave.daemon) leaves the discovered set") { lifecycle.setRetired(leave.daemon, true, now: queue.now) }
+                queue.after(leave.length) { [unowned self] in
+                    run("daemon \(leave.daemon) rejoins") { lifecycle.setRetired(leave.daemon, false, now: queue.now) }
+                }
+            }
+        }
         if let at = scenario.reloadAt { queue.schedule(at: at) { [unowned self] in reload() } }
         if let at = scenario.shutdownAt { queue.schedule(at: at) { [unowned self] in shutdown(grace: scenario.grace) } }
         afterStep()
