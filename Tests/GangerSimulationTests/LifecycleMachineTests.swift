@@ -37,8 +37,8 @@ import Testing
 
     /// Brings `client`, whose launch began with `generation`, to relaying: created, started,
     /// located, connected.
-    static func launch(_ life: inout Lifecycle, _ client: UInt64, generation: Int, now: UInt64) -> [Lifecycle.Action] {
-        [.created(id: "c\(client)", holder: nil), .started, .located(.init(address: address, running: true)), .connected]
+    static func launch(_ life: inout Lifecycle, _ client: UInt64, id: String? = nil, generation: Int, now: UInt64) -> [Lifecycle.Action] {
+        [.created(id: id ?? "c\(client)", holder: nil), .started, .located(.init(address: address, running: true)), .connected]
             .flatMap { (event: LaunchMachine.Event) in life.handle(.launch(client, generation: generation, event), now: now) }
     }
 
@@ -114,5 +114,34 @@ import Testing
         let (machine, actions) = LaunchMachine.start(settings: settings, daemon: 0, publishes: false, now: 0, after: 4)
         #expect(machine.generation == 5)
         #expect(actions == [.create(daemon: 0, joinHolder: false)])
+    }
+
+    // Regression (simulation, seed 17164824017004778296): the death of a container the launch
+    // replaced left its exit code on the session, and the relay on the replacement ended with
+    // "client closed (container: exit code 2)".
+    @Test func replacedContainersExitCode_isNotInTheEndReason() {
+        var life = Self.lifecycle(capacities: [2])
+        let (_, g1) = Self.accept(&life, 1)
+        _ = [LaunchMachine.Event.created(id: "c1", holder: nil), .started, .located(.init(address: Self.address, running: true)),
+             .connectFailed("connection refused")].flatMap { life.handle(.launch(1, generation: g1, $0), now: Self.ms) }
+        var out = life.handle(.containerDied(containerID: "c1", exitCode: 2, oom: false), now: 2 * Self.ms)
+        #expect(out.contains(.launch(1, generation: g1, .dispose(daemon: 0, id: "c1", holder: nil, clean: false))))
+        let g2 = Self.launches(out, 1).last?.0 ?? -1
+        out = Self.launch(&life, 1, id: "c2", generation: g2, now: 3 * Self.ms)
+        #expect(out.contains(.startRelay(1)))
+        out = life.handle(.relayEnded(1, reason: "client closed"), now: 4 * Self.ms)
+        #expect(Self.ends(out).map(\.1.reason) == ["client closed"])
+        #expect(out.contains(.dispose(daemon: 0, id: "c2", holder: nil, clean: true)))
+    }
+
+    @Test func relayedContainersDeath_isInTheEndReason() {
+        var life = Self.lifecycle(capacities: [1])
+        let (_, generation) = Self.accept(&life, 1)
+        #expect(Self.launch(&life, 1, generation: generation, now: Self.ms).contains(.startRelay(1)))
+        #expect(life.handle(.containerDied(containerID: "c1", exitCode: 137, oom: true), now: 2 * Self.ms).isEmpty)
+        #expect(life.handle(.containerDied(containerID: "c1", exitCode: 137, oom: false), now: 2 * Self.ms).isEmpty)
+        let out = life.handle(.relayEnded(1, reason: "service closed"), now: 3 * Self.ms)
+        #expect(Self.ends(out).map(\.1.reason) == ["service closed (container: out of memory)"])
+        #expect(out.contains(.dispose(daemon: 0, id: "c1", holder: nil, clean: true)))
     }
 }

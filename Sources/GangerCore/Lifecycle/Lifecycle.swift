@@ -219,6 +219,11 @@ public struct Lifecycle: Sendable {
             case let .daemonFailed(daemon, failure):
                 markDown(daemon, failure)
                 out.append(.launch(id, generation: generation, action))
+            case .dispose:
+                // The launch gave its container up (replaced, failed): what Docker said of that
+                // container is not what the session's end reason reports.
+                sessions[id]?.containerNote = nil
+                out.append(.launch(id, generation: generation, action))
             default:
                 out.append(.launch(id, generation: generation, action))
             }
