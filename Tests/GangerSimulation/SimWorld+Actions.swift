@@ -242,6 +242,10 @@ extension SimWorld {
         if (end.kind == .relayed) != (end.phase == .relaying) {
             fail("client \(id) ended as \(end.kind) in phase \(end.phase)")
         }
+        // What Docker said of "the container" must be of the container the session relayed on.
+        if end.reason.contains(" (container: "), let container = client.relayContainer, !exited.contains(container) {
+            fail("client \(id) ended with a note about a container, but its container \(container) never exited: \(end.reason)")
+        }
         if case .refused = end.kind, end.phase == .relaying { fail("client \(id) refused in phase \(end.phase)") }
     }
 

@@ -89,6 +89,7 @@ extension SimWorld {
     /// reach the lifecycle: an `oom` event first when it ran out of memory, then `die`.
     func containerExited(_ container: SimContainer) {
         note("container \(container.id) exited (code \(container.exitCode)\(container.oom ? ", oom" : ""))")
+        exited.insert(container.id)
         if let id = relayByContainer[container.id], let client = clients[id] { endRelay(client, "service closed", after: rng.millis(0, 3)) }
         guard engine.daemons[container.daemon].alive else { return }
         let faults = scenario.faults

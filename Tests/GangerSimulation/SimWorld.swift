@@ -50,6 +50,8 @@ public final class SimWorld {
     var sessionSlot: [String: Int] = [:]
     var removing: Set<String> = []
     var relayByContainer: [String: UInt64] = [:]
+    /// Containers that stopped running (died, or were killed by a removal).
+    var exited: Set<String> = []
     var healthChecking: Set<Int> = []
 
     private var urgent: [Event] = []
