@@ -253,6 +253,7 @@ extension SimWorld {
     private func admittedIfQueued(_ id: UInt64) {
         guard let client = clients[id], let sequence = client.queueSequence else { return }
         client.queueSequence = nil
+        queueAdmissions += 1
         admittedFromQueue.append((client: id, service: lifecycle.sessions[id]?.service ?? -1, sequence: sequence))
     }
 }

@@ -22,6 +22,8 @@ public struct SimOutcome: Sendable {
     public let violation: SimViolation?
     /// Reasons the sessions ended with (for the summary and tests).
     public let reasons: [String]
+    /// Clients admitted from a queue (each one a FIFO check).
+    public let admittedFromQueue: Int
 }
 
 /// The simulated world of one scenario and the sim driver: it carries out the actions of the
@@ -65,6 +67,7 @@ public final class SimWorld {
     /// Clients a step admitted from a queue: (client, service, queue position).
     var admittedFromQueue: [(client: UInt64, service: Int, sequence: UInt64)] = []
     var endedThisStep: [UInt64] = []
+    var queueAdmissions = 0
     /// Daemons a launch's call just failed on without an answer, per client, this step.
     var failedThisStep: [UInt64: Int] = [:]
     var reasons: [String] = []
@@ -120,7 +123,7 @@ public final class SimWorld {
         }
         if violation == nil { checkEnd() }
         return SimOutcome(seed: scenario.seed, steps: step, clients: clientOrder.filter(\.accepted).count, violation: violation,
-                          reasons: reasons)
+                          reasons: reasons, admittedFromQueue: queueAdmissions)
     }
 
     /// One step: `body` changes the lifecycle (an event, a control call), its actions are carried

@@ -36,7 +36,9 @@ extension Simulation {
     public static func reasonCounts(_ range: Range<Int>, base: UInt64 = defaultBase) -> [(reason: String, count: Int)] {
         var counts: [String: Int] = [:]
         for index in range {
-            for reason in run(seed: seed(index, base: base)).reasons {
+            let outcome = run(seed: seed(index, base: base))
+            counts["(admitted from a queue)", default: 0] += outcome.admittedFromQueue
+            for reason in outcome.reasons {
                 var kind = Substring(reason)
                 if let cut = kind.firstIndex(where: { $0 == ":" || $0 == "(" || $0 == ";" }) { kind = kind[..<cut] }
                 if reason.contains("(container: ") { kind += " …(container: …)" }
