@@ -144,4 +144,100 @@ import Testing
         #expect(Self.ends(out).map(\.1.reason) == ["service closed (container: out of memory)"])
         #expect(out.contains(.dispose(daemon: 0, id: "c1", holder: nil, clean: true)))
     }
+
+    @Test func queuedFIN_keepsItsPlace_byDefault() {
+        var life = Self.lifecycle(capacities: [1])
+        _ = Self.accept(&life, 1)
+        #expect(Self.accept(&life, 2).0.isEmpty)
+        #expect(life.handle(.clientFIN(2), now: Self.ms).isEmpty)
+        #expect(life.sessions[2]?.clientFIN == true)
+        #expect(Self.creates(life.handle(.slotFreed(daemon: 0), now: 2 * Self.ms)) == [0])
+    }
+
+    @Test func queuedFIN_withAbortOnClose_leavesTheQueue() {
+        var life = Self.lifecycle(capacities: [1])
+        _ = Self.accept(&life, 1)
+        _ = Self.accept(&life, 2, settings: Self.settings(abortOnClose: true))
+        let out = life.handle(.clientFIN(2), now: Self.ms)
+        #expect(Self.ends(out).map(\.1.reason) == ["client left while queued"])
+        #expect(life.scheduler.queued(0) == 0)
+        #expect(life.scheduler.perSource(0, "s") == 1)
+        #expect(Self.creates(life.handle(.slotFreed(daemon: 0), now: 2 * Self.ms)).isEmpty)
+    }
+
+    @Test func transportFailure_withNoOtherDaemon_queuesAgain_thenLaunches() {
+        var life = Self.lifecycle(capacities: [1])
+        let (_, generation) = Self.accept(&life, 1)
+        let out = life.handle(.launch(1, generation: generation, .createFailed(Self.transport, holder: nil)), now: Self.ms)
+        #expect(Self.ends(out).isEmpty)
+        #expect(life.sessions[1]?.phase == .queued)
+        #expect(life.scheduler.queued(0) == 1)
+        _ = life.handle(.slotFreed(daemon: 0), now: 2 * Self.ms)
+        #expect(Self.creates(life.setHealthy(0, true, now: 3 * Self.ms)) == [0])
+    }
+
+    @Test func queueTimeout_endsTheWaitOnTick() {
+        var life = Self.lifecycle(capacities: [1], queueTimeout: 100 * Self.ms)
+        _ = Self.accept(&life, 1)
+        _ = Self.accept(&life, 2, now: Self.ms)
+        #expect(life.nextDeadline == 101 * Self.ms)
+        let out = life.handle(.tick, now: 101 * Self.ms)
+        #expect(Self.ends(out).map(\.1.kind) == [.queueTimeout])
+        #expect(life.scheduler.sourcesCounted(0) == 1)
+    }
+
+    @Test func maxDuration_closesTheRelay_thenEndsAsRelayed() {
+        var life = Self.lifecycle(capacities: [1])
+        let (_, generation) = Self.accept(&life, 1, settings: Self.settings(maxDuration: 50 * Self.ms))
+        _ = Self.launch(&life, 1, generation: generation, now: Self.ms)
+        #expect(life.nextDeadline == 51 * Self.ms)
+        #expect(life.handle(.tick, now: 51 * Self.ms) == [.closeRelay(1, why: "max duration")])
+        let out = life.handle(.relayEnded(1, reason: "max duration"), now: 52 * Self.ms)
+        #expect(Self.ends(out).map(\.1.kind) == [.relayed])
+        #expect(out.contains(.dispose(daemon: 0, id: "c1", holder: nil, clean: true)))
+        #expect(life.nextDeadline == nil)
+    }
+
+    @Test func warmContainer_isTaken_andGivenBack() {
+        var life = Self.lifecycle(capacities: [1])
+        #expect(life.handle(.warmAdded(service: 0), now: 0).isEmpty)
+        #expect(Self.accept(&life, 1).0 == [.takeWarm(1, service: 0)])
+        #expect(life.handle(.warmTaken(1, daemon: 0, containerID: "w1"), now: 1) == [.startRelay(1)])
+        let out = life.handle(.relayEnded(1, reason: "client closed"), now: 2)
+        #expect(out.first == .giveBackWarm(1, daemon: 0, containerID: "w1"))
+    }
+
+    @Test func warmContainerGoneMeanwhile_endsTheSession() {
+        var life = Self.lifecycle(capacities: [1])
+        _ = life.handle(.warmAdded(service: 0), now: 0)
+        _ = Self.accept(&life, 1)
+        let out = life.handle(.warmTaken(1, daemon: nil, containerID: ""), now: 1)
+        #expect(Self.ends(out).map(\.1.reason) == ["pooled connection lost"])
+        #expect(life.scheduler.sourcesCounted(0) == 0)
+    }
+
+    @Test func clientLeftDuringCreate_theCreatedContainerIsRemoved() {
+        var life = Self.lifecycle(capacities: [1])
+        let (_, generation) = Self.accept(&life, 1)
+        let out = life.handle(.clientLeft(1, detail: "reset"), now: Self.ms)
+        #expect(Self.ends(out).map(\.1.reason) == ["client left (reset)"])
+        #expect(life.abandoned[1] != nil)
+        #expect(life.handle(.launch(1, generation: generation, .created(id: "c1", holder: nil)), now: 2 * Self.ms) == [
+            .launch(1, generation: generation, .dispose(daemon: 0, id: "c1", holder: nil, clean: false)),
+        ])
+        #expect(life.abandoned.isEmpty)
+    }
+
+    @Test func drainThenCloseAll_endsEverySession() {
+        var life = Self.lifecycle(capacities: [1])
+        let (_, generation) = Self.accept(&life, 1)
+        _ = Self.launch(&life, 1, generation: generation, now: Self.ms)
+        _ = Self.accept(&life, 2)
+        let drained = life.drain(now: 2 * Self.ms)
+        #expect(Self.ends(drained).map(\.0) == [2])
+        #expect(life.closeAll("shutting down", now: 3 * Self.ms) == [.closeRelay(1, why: "shutting down")])
+        #expect(Self.ends(life.handle(.relayEnded(1, reason: "shutting down"), now: 4 * Self.ms)).map(\.0) == [1])
+        #expect(Self.ends(Self.accept(&life, 3).0).map(\.1.kind) == [.refused(.draining)])
+        #expect(life.sessions.isEmpty)
+    }
 }
