@@ -3,7 +3,9 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 RELEASE_FLAGS ?= -c release
 
-.PHONY: help build release test bench bench-ganger bench-holders bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
+SIM_SEEDS ?= 10000
+
+.PHONY: help build release test simulate bench bench-ganger bench-holders bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,6 +21,12 @@ release: ## release build (.build/release/ganger)
 # extra daemons afterwards, even when a test fails.
 test: build ## unit and integration tests (dockerd, images, 2 extra dockerds up; extra ones down after)
 	SWIFT='$(SWIFT)' SWIFT_BUILD_FLAGS='$(SWIFT_BUILD_FLAGS)' scripts/test.sh
+
+# The deterministic simulation of the lifecycle (docs/testing.md): SIM_SEEDS scenarios from the
+# base seed, or SIM_SEED=S to replay one (SIM_TRACE=1 prints its trace).
+simulate: ## the lifecycle's deterministic simulation: SIM_SEEDS=N scenarios (default 10000), SIM_SEED=S replays one
+	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_BUILD_FLAGS) --product ganger-sim
+	SIM_SEEDS=$(SIM_SEEDS) .build/release/ganger-sim
 
 bench: release bench-peers bench-images ## relay, ganger on dockerd and the scheduler vs peers: tables + bench/results/*.json (BENCH_ROUNDS, BENCH_QUICK=1)
 	.build/release/ganger-bench

@@ -1,8 +1,9 @@
 import GangerSimulation
 import Testing
 
-/// The deterministic simulation inside `make test`: 10,000 seeded scenarios (two halves, run in
-/// parallel), the seeds that found bugs, and replay determinism. `make simulate` runs more.
+/// The deterministic simulation inside `make test`: 10,000 seeded scenarios (two halves, in
+/// parallel where the runner allows; about 20 s in a debug build on one core), the seeds that
+/// found bugs, and replay determinism. `make simulate` runs more.
 @Suite struct SimulationTests {
     static func expectNoViolations(_ range: Range<Int>) {
         let violations = Simulation.run(range)
