@@ -1,3 +1,6 @@
+import EventLoop
+import GangerCore
+
 /// A simulated client as the world sees it: when it connects, what it does, how it ended.
 final class SimClient {
     let spec: SimScenario.Client
@@ -25,4 +28,13 @@ final class SimClient {
     var live: Bool { accepted && ends == 0 }
 }
 
-import EventLoop
+
+/// A network holder on a daemon (a namespace a container may join): the stand-in for the holder
+/// pool. One container at a time; a holder released unclean is replaced by a fresh one.
+final class SimHolder {
+    var ref: LaunchMachine.HolderRef
+    /// The container that joined it, or "" while its create is under way; nil when free.
+    var user: String?
+
+    init(_ ref: LaunchMachine.HolderRef) { self.ref = ref }
+}

@@ -77,7 +77,7 @@ public struct SimScenario: Sendable {
             let policy = Scheduler.Policy(queueMax: rng.int(0...6), queueTimeout: rng.millis(300, 8000),
                                           perSourceLimit: rng.chance(0.3) ? rng.int(1...3) : 0)
             let launch = LaunchMachine.Settings(readyTimeout: .milliseconds(rng.int(500...8000)), attempts: rng.chance(0.2) ? rng.int(1...2) : rng.int(3...10),
-                                                interval: .milliseconds(rng.int(20...400)), network: "sim", holders: false)
+                                                interval: .milliseconds(rng.int(20...400)), network: "sim", holders: rng.chance(0.3))
             let settings = SessionMachine.Settings(abortOnClose: rng.chance(0.5),
                                                    maxDuration: rng.chance(0.3) ? rng.millis(200, 6000) : 0, launch: launch)
             return Service(uid: uid, policy: policy, settings: settings, warm: rng.chance(0.3) ? rng.int(1...2) : 0)

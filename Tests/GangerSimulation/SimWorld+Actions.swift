@@ -17,7 +17,14 @@ extension SimWorld {
                 let pool = services.indices.contains(service) ? pools[services[service].uid] : nil
                 if let pool, !pool.ready.isEmpty {
                     let taken = pool.ready.removeFirst()
-                    feedAtOnce(.warmTaken(id, daemon: taken.daemon, containerID: taken.id))
+                    if engine.container(taken.id, on: taken.daemon)?.running == true {
+                        feedAtOnce(.warmTaken(id, daemon: taken.daemon, containerID: taken.id))
+                    } else {
+                        // Its death went unreported (a dropped event): the pool finds its
+                        // connection closed, removes it and has nothing to give.
+                        removeContainer(taken.id, on: taken.daemon)
+                        feedAtOnce(.warmTaken(id, daemon: nil, containerID: ""))
+                    }
                 } else {
                     feedAtOnce(.warmTaken(id, daemon: nil, containerID: ""))
                 }
@@ -29,11 +36,12 @@ extension SimWorld {
                 endRelay(client, why, after: 0)
             case let .giveBackWarm(id, daemon, containerID):
                 giveBack(clients[id]?.serviceUID ?? -1, daemon: daemon, containerID: containerID)
-            case let .dispose(daemon, containerID, _, _):
+            case let .dispose(daemon, containerID, holder, clean):
                 guard let containerID else { return fail("a session disposed of no container on daemon \(daemon)") }
                 guard sessionSlot.removeValue(forKey: containerID) == daemon else {
                     return fail("dispose of \(containerID) on daemon \(daemon), which no session holds there")
                 }
+                if let holder { release(holder, on: daemon, clean: clean) }
                 removeContainer(containerID, on: daemon)
             case let .ended(id, end):
                 ended(id, end)
@@ -50,17 +58,25 @@ extension SimWorld {
         guard let client = clients[id] else { return fail("launch action for unknown client \(id)") }
         func answer(_ event: LaunchMachine.Event) { feed(.launch(id, generation: generation, event)) }
         switch action {
-        case let .create(daemon, _):
+        case let .create(daemon, joinHolder):
             admittedIfQueued(id)
             if failedThisStep[id] == daemon { return fail("client \(id) placed again on daemon \(daemon), whose call just failed without an answer") }
             if let held = launchSlot[id] { return fail("client \(id) launches on daemon \(daemon) while holding a slot on \(held)") }
             launchSlot[id] = daemon
             ledger[daemon] += 1
-            engine.create(on: daemon) { result, orphan in
+            let holder = joinHolder && rng.chance(0.7) ? holders[daemon].first { $0.user == nil } : nil
+            holder?.user = ""
+            let ref = holder?.ref
+            engine.create(on: daemon) { [unowned self] result, orphan in
                 orphan?.counted = false
                 switch result {
-                case let .success(container): answer(.created(id: container.id, holder: nil))
-                case let .failure(failure): answer(.createFailed(failure, holder: nil))
+                case let .success(container):
+                    if let holder {
+                        holder.user = container.id
+                        holderTargets[holder.ref.address] = container.id
+                    }
+                    answer(.created(id: container.id, holder: ref))
+                case let .failure(failure): answer(.createFailed(failure, holder: ref))
                 }
             }
         case let .start(daemon, containerID):
@@ -106,13 +122,16 @@ extension SimWorld {
             fail("the lifecycle passed \(action) to the driver (it answers those itself)")
         case .stopWaiting:
             client.waitToken += 1
-        case let .dispose(daemon, containerID, _, _):
+        case let .dispose(daemon, containerID, holder, clean):
             guard launchSlot.removeValue(forKey: id) == daemon else {
                 return fail("client \(id)'s launch disposed of a slot on daemon \(daemon) it does not hold")
             }
+            if let holder { release(holder, on: daemon, clean: clean) }
             if let containerID { removeContainer(containerID, on: daemon) } else { slotFreed(daemon) }
-        case .holderJoined:
-            break
+        case let .holderJoined(ref):
+            guard holders.joined().contains(where: { $0.ref == ref && $0.user != nil && $0.user != "" }) else {
+                return fail("client \(id)'s launch joined holder \(ref.containerID), which no container of it uses")
+            }
         case let .daemonFailed(daemon, failure):
             if failure.isTransport { failedThisStep[id] = daemon }
             daemonFailed(daemon, failure)
@@ -136,7 +155,8 @@ extension SimWorld {
     /// during the settle if the service is not listening).
     private func connect(_ address: SocketAddress, timeout: UInt64, reply: @escaping (LaunchMachine.Event) -> Void) {
         let quick = rng.latency(typical: 0.2)
-        guard let container = engine.byAddress[address], container.running else {
+        let target = engine.byAddress[address] ?? holderTargets[address].flatMap { id in engine.daemons.lazy.compactMap { $0.containers[id] }.first }
+        guard let container = target, container.running else {
             let published = engine.byAddress[address].map { engine.daemons[$0.daemon].publishes } ?? false
             return queue.after(published ? quick : timeout) { reply(.connectFailed(published ? "connection refused" : "timed out")) }
         }
@@ -149,6 +169,16 @@ extension SimWorld {
             if container.refusals > 0 { container.refusals -= 1 } else { accepted = true }
         }
         queue.after(quick) { reply(accepted ? .connected : .connectFailed("connection refused")) }
+    }
+
+    /// A launch or session gives its holder back: it must hold it; unclean, a fresh one replaces it.
+    private func release(_ ref: LaunchMachine.HolderRef, on daemon: Int, clean: Bool) {
+        guard let holder = holders[daemon].first(where: { $0.ref == ref }), holder.user != nil else {
+            return fail("holder \(ref.containerID) released but nobody holds it")
+        }
+        holderTargets[ref.address] = nil
+        holder.user = nil
+        if !clean { holder.ref = Self.nextHolder(&holderSequence, on: daemon) }
     }
 
     // MARK: Slots and removal

@@ -81,6 +81,7 @@ extension SimWorld {
         if !left.isEmpty { return fail("containers without an owner at the end: \(left)") }
         if let next = lifecycle.nextDeadline { return fail("a timer still pending at the end (\(Self.format(next)))") }
         if !launchSlot.isEmpty || !sessionSlot.isEmpty || !removing.isEmpty { return fail("slots still held by the driver at the end") }
+        if let held = holders.joined().first(where: { $0.user != nil }) { return fail("holder \(held.ref.containerID) still held at the end") }
     }
 
     /// The reasons a session may end with: what Lifecycle and LaunchMachine emit, what the driver

@@ -54,6 +54,10 @@ public final class SimWorld {
     var relayByContainer: [String: UInt64] = [:]
     /// Containers that stopped running (died, or were killed by a removal).
     var exited: Set<String> = []
+    /// Network holders per daemon, and which container serves at a holder's address.
+    var holders: [[SimHolder]] = []
+    var holderTargets: [SocketAddress: String] = [:]
+    var holderSequence = 0
     var healthChecking: Set<Int> = []
 
     private var urgent: [Event] = []
@@ -93,6 +97,7 @@ public final class SimWorld {
         clientOrder = scenario.clients.map(SimClient.init)
         for client in clientOrder { clients[client.id] = client }
         ledger = Array(repeating: 0, count: scenario.daemons.count)
+        holders = scenario.daemons.indices.map { daemon in (0..<2).map { _ in SimHolder(Self.nextHolder(&holderSequence, on: daemon)) } }
         engine.onExit = { [unowned self] container in containerExited(container) }
     }
 
@@ -177,6 +182,11 @@ public final class SimWorld {
     }
 
     private var shutdownScheduled = false
+
+    static func nextHolder(_ sequence: inout Int, on daemon: Int) -> LaunchMachine.HolderRef {
+        sequence += 1
+        return .init(containerID: "h\(daemon)-\(sequence)", address: .v4(host: "10.\(daemon + 1).250.\(sequence % 250 + 1)", port: 8000))
+    }
 
     // MARK: Trace
 
