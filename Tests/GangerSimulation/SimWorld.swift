@@ -224,10 +224,16 @@ public final class SimWorld {
         let launch = service.settings.launch
         let call = scenario.callTimeout
         let rounds = UInt64(launch.attempts + 2) * 3 * call
-        client.deadline = queue.now &+ 2 * service.policy.queueTimeout &+ 2 * launch.readyTimeout.nanoseconds &+ 2 * rounds
+        // Without a queue timeout a client waits for the others' sessions to end: bounded by
+        // the scenario's length, not its own settings.
+        let wait = service.policy.queueTimeout > 0 ? 2 * service.policy.queueTimeout : 600_000_000_000
+        client.deadline = queue.now &+ wait &+ 2 * launch.readyTimeout.nanoseconds &+ 2 * rounds
             &+ client.spec.relayFor &+ scenario.grace &+ 10_000_000_000
         if let fin = client.spec.finAfter { queue.after(fin) { [unowned self] in clientFIN(client) } }
         if let reset = client.spec.resetAfter { queue.after(reset) { [unowned self] in clientReset(client) } }
+        if let close = client.spec.closeAfter {
+            queue.after(close) { [unowned self] in if client.live { feed(.close(client.id, why: "idle timeout")) } }
+        }
         run("client \(client.id) connects to service \(index) from \(client.spec.source)") {
             lifecycle.handle(.accepted(client.id, service: index, source: client.spec.source, settings: service.settings), now: queue.now)
         }
