@@ -3,7 +3,9 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 RELEASE_FLAGS ?= -c release
 
-.PHONY: help build release test test-deps bench bench-ganger bench-holders bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
+SIM_SEEDS ?= 10000
+
+.PHONY: help build release test test-deps simulate bench bench-ganger bench-holders bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -24,6 +26,12 @@ test: test-deps ## unit and integration tests (deps, dockerd, images, 2 extra do
 
 test-deps: ## install the packages and Python modules the tests use if missing (root; idempotent)
 	scripts/test-deps.sh
+
+# The deterministic simulation of the lifecycle (docs/testing.md): SIM_SEEDS scenarios from the
+# base seed, or SIM_SEED=S to replay one (SIM_TRACE=1 prints its trace).
+simulate: ## the lifecycle's deterministic simulation: SIM_SEEDS=N scenarios (default 10000), SIM_SEED=S replays one
+	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_BUILD_FLAGS) --product ganger-sim
+	SIM_SEEDS=$(SIM_SEEDS) .build/release/ganger-sim
 
 bench: release bench-peers bench-images ## relay, ganger on dockerd and the scheduler vs peers: tables + bench/results/*.json (BENCH_ROUNDS, BENCH_QUICK=1)
 	.build/release/ganger-bench

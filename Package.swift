@@ -61,6 +61,13 @@ let package = Package(
             path: "Benchmarks/ganger-bench",
             swiftSettings: strict
         ),
+        // Test-only: the deterministic simulation of the lifecycle (docs/testing.md, `make simulate`):
+        // a simulated engine, clients and driver around the real Scheduler, LaunchMachine and Lifecycle.
+        .target(name: "GangerSimulation", dependencies: ["GangerCore", "EventLoop"], path: "Tests/GangerSimulation",
+                swiftSettings: strict),
+        .executableTarget(name: "ganger-sim", dependencies: ["GangerSimulation"], path: "Tests/ganger-sim", swiftSettings: strict),
+        .testTarget(name: "GangerSimulationTests", dependencies: ["GangerSimulation", "GangerCore", "EventLoop"],
+                    path: "Tests/GangerSimulationTests", swiftSettings: strict),
         // Test-only: SHA-256 from libcrypto (Debian's libssl-dev) to check bulk transfers.
         .systemLibrary(name: "CTestCrypto", path: "Tests/CTestCrypto", providers: [.apt(["libssl-dev"])]),
         // Test-only: runs EventLoop scenarios in a process of their own, where counting

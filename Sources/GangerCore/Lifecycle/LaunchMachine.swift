@@ -155,10 +155,15 @@ public struct LaunchMachine: Sendable {
     public private(set) var generation = 0
 
     /// Starts on `daemon` (a slot the caller acquired and hands over): returns the machine and
-    /// its first actions.
-    public static func start(settings: Settings, daemon: Int, publishes: Bool, now: UInt64) -> (LaunchMachine, [Action]) {
+    /// its first actions. `after`: the last generation an earlier launch of the same owner used,
+    /// so that answers still in flight for that launch's containers stay stale for this one.
+    public static func start(settings: Settings, daemon: Int, publishes: Bool, now: UInt64, after: Int = 0) -> (LaunchMachine, [Action]) {
         var machine = LaunchMachine(settings: settings, daemon: daemon, publishes: publishes, now: now)
-        return (machine, machine.create(on: daemon, publishes: publishes))
+        machine.generation = after
+        // The machine is returned after `create` (a tuple would copy it before the call, with
+        // the generation its first actions do not carry).
+        let actions = machine.create(on: daemon, publishes: publishes)
+        return (machine, actions)
     }
 
     private init(settings: Settings, daemon: Int, publishes: Bool, now: UInt64) {

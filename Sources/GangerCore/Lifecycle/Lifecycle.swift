@@ -182,7 +182,7 @@ public struct Lifecycle: Sendable {
             return [.takeWarm(id, service: session.service)]
         case let .daemon(daemon):
             let (launch, actions) = LaunchMachine.start(settings: session.settings.launch, daemon: daemon,
-                                                        publishes: publishes[daemon], now: now)
+                                                        publishes: publishes[daemon], now: now, after: session.launchGenerations)
             session.phase = .launching
             session.launch = launch
             sessions[id] = session
@@ -214,12 +214,28 @@ public struct Lifecycle: Sendable {
             case let .failed(reason, placeAgain):
                 out.append(.launch(id, generation: generation, action))
                 sessions[id]?.launch = nil
+                sessions[id]?.launchGenerations = generation
                 out += launchFailed(id, reason: reason, placeAgain: placeAgain, now: now)
+            case let .daemonFailed(daemon, failure):
+                markDown(daemon, failure)
+                out.append(.launch(id, generation: generation, action))
+            case .dispose:
+                // The launch gave its container up (replaced, failed): what Docker said of that
+                // container is not what the session's end reason reports.
+                sessions[id]?.containerNote = nil
+                out.append(.launch(id, generation: generation, action))
             default:
                 out.append(.launch(id, generation: generation, action))
             }
         }
         return out
+    }
+
+    /// A call that got no answer marks its daemon down at once, before the rest of the batch:
+    /// a `.failed(placeAgain: true)` that follows must place the client on another daemon, not
+    /// back on this one (the driver's health check brings it back with `setHealthy`).
+    private mutating func markDown(_ daemon: Int, _ failure: LaunchMachine.CallFailure) {
+        if failure.isTransport { _ = scheduler.setHealthy(daemon, false) }
     }
 
     private mutating func feed(_ id: ClientID, _ event: LaunchMachine.Event, now: UInt64) -> [Action] {
@@ -234,7 +250,8 @@ public struct Lifecycle: Sendable {
     // healthy daemon could serve is placed again, within its readiness budget.
     private mutating func launchFailed(_ id: ClientID, reason: String, placeAgain: Bool, now: UInt64) -> [Action] {
         guard let session = sessions[id] else { return [] }
-        guard placeAgain, session.mayPlaceAgain(now: now) else { return finish(id, reason, now: now) }
+        // A session whose service a reload removed (-1) has no queue to go back to.
+        guard placeAgain, session.service >= 0, session.mayPlaceAgain(now: now) else { return finish(id, reason, now: now) }
         switch scheduler.readmit(id, service: session.service, source: session.source, now: now) {
         case let .admitted(slot):
             let log = LogLine(level: .notice, message: "daemon failed before the container existed: placed again", metadata: [:])
@@ -329,6 +346,7 @@ public struct Lifecycle: Sendable {
         guard var launch = abandoned[id] else { return [] }
         let actions = launch.handle(event, generation: generation, now: now)
         abandoned[id] = launch.isDone ? nil : launch
+        for case let .daemonFailed(daemon, failure) in actions { markDown(daemon, failure) }
         return actions.map { .launch(id, generation: generation, $0) }
     }
 

@@ -47,6 +47,9 @@ public struct SessionMachine: Sendable {
     public internal(set) var phase: Phase = .queued
     var ticket: Scheduler.Ticket?
     var launch: LaunchMachine?
+    /// The last generation its launches used: a launch after a readmission continues from here,
+    /// so answers for the containers of the failed one cannot reach it.
+    var launchGenerations = 0
     public internal(set) var container: Container?
     /// The client sent its FIN before its container was ready (it keeps its place by default).
     public internal(set) var clientFIN = false

@@ -18,6 +18,9 @@ final class DaemonRuntime {
         if case .unix = client.url { return false }
         return true
     }
+    /// Marked down (no answer): logged once when it goes down, once when it is back. The
+    /// lifecycle may take it out of placement first (a launch's call got no answer).
+    var down = false
     /// The current ping back-off while it is down; nil while up.
     var backoff: Duration?
     /// The last error it gave (a failed call or ping), for the status page.

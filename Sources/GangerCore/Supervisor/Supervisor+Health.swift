@@ -25,7 +25,7 @@ extension Supervisor {
     private func healthCheck(_ index: Int) {
         guard !draining else { return }
         let daemon = daemons[index]
-        let wasUp = placement.daemons[index].healthy
+        let wasUp = !daemon.down
         daemon.engine.ping(timeout: min(HealthTiming.pingTimeout, config.dockerTimeout)) { [self] result in
             switch result {
             case .success where wasUp:
@@ -40,6 +40,7 @@ extension Supervisor {
                     reconcile(index) { [self] in
                         daemon.since = wallClock()
                         daemon.backoff = nil
+                        daemon.down = false
                         logger.notice("daemon up again", metadata: ["daemon": "\(daemon.name)"])
                         control { $0.setHealthy(index, true, now: $1) }
                         scheduleHealthCheck(index, after: HealthTiming.interval)
@@ -57,7 +58,8 @@ extension Supervisor {
 
     /// Takes `index` out of placement (idempotent), logging why once.
     func markDown(_ index: Int, _ error: String) {
-        guard placement.daemons[index].healthy else { return }
+        guard !daemons[index].down else { return }
+        daemons[index].down = true
         control { $0.setHealthy(index, false, now: $1) }
         daemons[index].since = wallClock()
         daemons[index].lastError = error

@@ -52,6 +52,7 @@ extension Supervisor {
                     up.append(index)
                 case let .failure(error):
                     logger.error("daemon does not answer", metadata: ["daemon": "\(daemon.name)", "error": "\(error)"])
+                    daemon.down = true
                     control { $0.setHealthy(index, false, now: $1) }
                 }
                 join.leave()

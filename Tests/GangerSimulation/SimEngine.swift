@@ -1,0 +1,219 @@
+import EventLoop
+import GangerCore
+
+/// A container on a simulated daemon.
+final class SimContainer {
+    let id: String
+    let daemon: Int
+    let address: SocketAddress
+    let sequence: Int
+    var running = false
+    var exited = false
+    var exitCode = 0
+    var oom = false
+    /// After a start: how long until the service listens (nil: never).
+    let portDelay: UInt64?
+    var portOpenAt: UInt64?
+    /// Connections refused after the port opened (a service still warming up).
+    var refusals: Int
+    /// After a start: when it dies by itself (nil: it runs until removed).
+    let dieAfter: UInt64?
+    /// Counted in placement. False for a container whose create answer was lost: its slot was
+    /// freed, and only reconciliation finds it.
+    var counted = true
+
+    init(id: String, daemon: Int, address: SocketAddress, sequence: Int, portDelay: UInt64?, refusals: Int, dieAfter: UInt64?) {
+        self.id = id
+        self.daemon = daemon
+        self.address = address
+        self.sequence = sequence
+        self.portDelay = portDelay
+        self.refusals = refusals
+        self.dieAfter = dieAfter
+    }
+
+    func portOpen(at now: UInt64) -> Bool { running && portOpenAt.map { now >= $0 } ?? false }
+}
+
+/// One simulated daemon: containers in memory, alive or dead (its calls then fail as transport
+/// errors; its containers live on, as with live-restore).
+final class SimDaemon {
+    let index: Int
+    let publishes: Bool
+    var alive = true
+    /// Bumped at each death: a call that spans one fails as a transport error.
+    var epoch = 0
+    var containers: [String: SimContainer] = [:]
+
+    init(index: Int, publishes: Bool) {
+        self.index = index
+        self.publishes = publishes
+    }
+
+    /// Containers in creation order (dictionary order is not deterministic across processes).
+    var listed: [SimContainer] { containers.values.sorted { $0.sequence < $1.sequence } }
+}
+
+/// The simulated Docker engine of every daemon: each call answers after a drawn latency, or fails
+/// as the scenario's faults say (an error, a transport failure, a hang until the call's timeout,
+/// a create whose answer is lost after the container exists, a daemon dying mid-call).
+final class SimEngine {
+    typealias Failure = LaunchMachine.CallFailure
+    let daemons: [SimDaemon]
+    private let queue: SimQueue
+    private var rng: SimRandom
+    private let faults: SimScenario.Faults
+    private let callTimeout: UInt64
+    private var sequence = 0
+    /// Every container by address, for the simulated network.
+    private(set) var byAddress: [SocketAddress: SimContainer] = [:]
+    /// A container stopped running (died or was killed by a removal): the world routes the event.
+    var onExit: (SimContainer) -> Void = { _ in }
+
+    init(scenario: SimScenario, queue: SimQueue, rng: SimRandom) {
+        daemons = scenario.daemons.indices.map { SimDaemon(index: $0, publishes: scenario.daemons[$0].publishes) }
+        self.queue = queue
+        self.rng = rng
+        faults = scenario.faults
+        callTimeout = scenario.callTimeout
+    }
+
+    var containerCount: Int { daemons.reduce(0) { $0 + $1.containers.count } }
+
+    func container(_ id: String, on daemon: Int) -> SimContainer? { daemons[daemon].containers[id] }
+
+    // MARK: Calls
+
+    /// Carries out `perform` on `daemon` after a latency, with the scenario's faults, and answers
+    /// with `reply`. `losable`: the answer may be lost after the work was done (create).
+    private func call<T>(_ daemon: Int, _ op: String, losable: Bool = false,
+                         perform: @escaping () -> Result<T, Failure>, reply: @escaping (Result<T, Failure>) -> Void) {
+        let target = daemons[daemon]
+        let epoch = target.epoch
+        let latency = rng.latency(typical: 2)
+        guard target.alive else {
+            queue.after(rng.latency(typical: 0.3)) { reply(.failure(Failure(message: "\(op): connection refused", isTransport: true))) }
+            return
+        }
+        let draw = rng.unit()
+        let performedAnyway = rng.chance(0.5)
+        if draw < faults.error {
+            queue.after(latency) { reply(.failure(Failure(message: "\(op): simulated daemon error", isTransport: false))) }
+        } else if draw < faults.error + faults.transport {
+            queue.after(latency) { reply(.failure(Failure(message: "\(op): connection reset by peer", isTransport: true))) }
+        } else if draw < faults.error + faults.transport + faults.hang {
+            if performedAnyway { queue.after(latency) { if target.alive && target.epoch == epoch { _ = perform() } } }
+            queue.after(callTimeout) { reply(.failure(Failure(message: "\(op): timed out", isTransport: true))) }
+        } else if losable && draw < faults.error + faults.transport + faults.hang + faults.lostCreate {
+            queue.after(latency) {
+                if target.alive && target.epoch == epoch { _ = perform() }
+                reply(.failure(Failure(message: "\(op): connection reset by peer (answer lost)", isTransport: true)))
+            }
+        } else {
+            queue.after(latency) {
+                guard target.alive && target.epoch == epoch else {
+                    // The daemon died mid-call: the work may or may not have been done.
+                    if performedAnyway { _ = perform() }
+                    reply(.failure(Failure(message: "\(op): daemon died mid-call", isTransport: true)))
+                    return
+                }
+                reply(perform())
+            }
+        }
+    }
+
+    /// `reply` gets the result and, when the call failed although the container was made (its
+    /// answer lost, a hang, the daemon dying mid-call), that container: what only the simulation
+    /// knows, so the world can mark it an orphan.
+    func create(on daemon: Int, reply: @escaping (Result<SimContainer, Failure>, SimContainer?) -> Void) {
+        var made: SimContainer?
+        call(daemon, "create", losable: true, perform: { [self] in
+            let container = make(on: daemon)
+            made = container
+            return .success(container)
+        }, reply: { result in
+            if case .failure = result { reply(result, made) } else { reply(result, nil) }
+        })
+    }
+
+    private func make(on daemon: Int) -> SimContainer {
+        sequence += 1
+        let id = "d\(daemon)c\(sequence)"
+        let host = "10.\(daemon + 1).\(sequence / 250).\(sequence % 250 + 2)"
+        let address = daemons[daemon].publishes ? SocketAddress.v4(host: "192.0.2.\(daemon + 1)", port: UInt16(20000 + sequence % 40000))
+            : SocketAddress.v4(host: host, port: 8000)
+        let portDelay: UInt64? = rng.chance(faults.neverOpens) ? nil : rng.latency(typical: 20)
+        let refusals = faults.maxRefusals > 0 ? rng.int(0...faults.maxRefusals) : 0
+        let dieAfter: UInt64? = rng.chance(faults.die) ? (rng.chance(0.5) ? rng.millis(0, 60) : rng.millis(0, 3000)) : nil
+        let container = SimContainer(id: id, daemon: daemon, address: address, sequence: sequence, portDelay: portDelay,
+                                     refusals: refusals, dieAfter: dieAfter)
+        daemons[daemon].containers[id] = container
+        byAddress[address] = container
+        return container
+    }
+
+    func start(_ id: String, on daemon: Int, reply: @escaping (Result<Void, Failure>) -> Void) {
+        let portTaken = daemons[daemon].publishes && rng.chance(faults.portTaken)
+        call(daemon, "start", perform: { [self] in
+            guard let container = container(id, on: daemon) else { return .failure(Failure(message: "no such container: \(id)", isTransport: false)) }
+            if portTaken { return .failure(Failure(message: "driver failed programming external connectivity: port is already allocated", isTransport: false)) }
+            guard !container.running else { return .success(()) }
+            container.running = true
+            container.exited = false
+            container.portOpenAt = container.portDelay.map { queue.now &+ $0 }
+            if let dieAfter = container.dieAfter {
+                let oom = rng.chance(faults.oom)
+                queue.after(dieAfter) { [self] in
+                    guard container.running, daemons[daemon].containers[id] != nil else { return }
+                    stop(container, exitCode: oom ? 137 : rng.pick([0, 1, 2, 137]), oom: oom)
+                }
+            }
+            return .success(())
+        }, reply: reply)
+    }
+
+    func inspect(_ id: String, on daemon: Int, reply: @escaping (Result<LaunchMachine.Inspection, Failure>) -> Void) {
+        call(daemon, "inspect", perform: { [self] in
+            guard let container = container(id, on: daemon) else { return .failure(Failure(message: "no such container: \(id)", isTransport: false)) }
+            return .success(LaunchMachine.Inspection(address: container.running ? container.address : nil, running: container.running,
+                                                     exitCode: container.exitCode, oomKilled: container.oom))
+        }, reply: reply)
+    }
+
+    /// Force-removes (a running container is killed first). A missing container answers 404.
+    func remove(_ id: String, on daemon: Int, reply: @escaping (Result<Void, Failure>) -> Void) {
+        call(daemon, "remove", perform: { [self] in
+            guard let container = container(id, on: daemon) else { return .failure(Failure(message: "no such container: \(id)", isTransport: false)) }
+            daemons[daemon].containers[id] = nil
+            byAddress[container.address] = nil
+            if container.running { stop(container, exitCode: 137, oom: false) }
+            return .success(())
+        }, reply: reply)
+    }
+
+    func list(on daemon: Int, reply: @escaping (Result<[SimContainer], Failure>) -> Void) {
+        call(daemon, "list", perform: { [self] in .success(daemons[daemon].listed) }, reply: reply)
+    }
+
+    func ping(_ daemon: Int, reply: @escaping (Bool) -> Void) {
+        let target = daemons[daemon]
+        queue.after(rng.latency(typical: 0.5)) { reply(target.alive) }
+    }
+
+    private func stop(_ container: SimContainer, exitCode: Int, oom: Bool) {
+        container.running = false
+        container.exited = true
+        container.exitCode = exitCode
+        container.oom = oom
+        onExit(container)
+    }
+
+    /// The daemon dies for `length`: calls in flight and new ones fail as transport errors.
+    func kill(_ daemon: Int, for length: UInt64) {
+        let target = daemons[daemon]
+        guard target.alive else { return }
+        target.alive = false
+        target.epoch += 1
+        queue.after(length) { target.alive = true }
+    }
+}

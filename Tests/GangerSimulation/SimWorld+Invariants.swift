@@ -1,0 +1,103 @@
+import GangerCore
+
+/// The invariants, after every step and at the end of a scenario.
+extension SimWorld {
+    func checkStep() {
+        guard violation == nil else { return }
+        let placement = lifecycle.scheduler.placement
+        for daemon in placement.daemons.indices {
+            let load = placement.daemons[daemon].load
+            if load != ledger[daemon] { return fail("daemon \(daemon): placement counts \(load) containers, Ganger holds \(ledger[daemon]) slots") }
+            let cap = scenario.daemons[daemon].capacity
+            let held = engine.daemons[daemon].containers.count
+            if cap >= 0, held > cap { return fail("daemon \(daemon): \(held) containers exceed its cap of \(cap)") }
+        }
+        for (index, service) in services.enumerated() {
+            let ready = pools[service.uid]?.ready.count ?? 0
+            let warm = lifecycle.scheduler.warm(index)
+            if warm != ready { return fail("service \(index): the scheduler counts \(warm) warm containers, the pool has \(ready)") }
+        }
+        for admitted in admittedFromQueue {
+            for client in clientOrder where client.live {
+                guard let sequence = client.queueSequence, sequence < admitted.sequence,
+                      lifecycle.sessions[client.id]?.service == admitted.service else { continue }
+                return fail("FIFO: client \(admitted.client) admitted in service \(admitted.service) before client \(client.id), who waited longer")
+            }
+        }
+        admittedFromQueue = []
+        for client in clientOrder where client.live && client.queueSequence == nil && lifecycle.sessions[client.id]?.phase == .queued {
+            queueSequence += 1
+            client.queueSequence = queueSequence
+        }
+        checkCounts()
+        for id in endedThisStep where lifecycle.sessions[id] != nil { return fail("client \(id) ended but its session remains") }
+        endedThisStep = []
+        for client in clientOrder where client.live && queue.now > client.deadline {
+            return fail("liveness: client \(client.id) still in phase \(lifecycle.sessions[client.id]?.phase.rawValue ?? "none") \(Self.format(queue.now - client.acceptedAt)) after it connected")
+        }
+    }
+
+    /// The scheduler's queue lengths and per-source counts equal what the sessions say: every
+    /// queued session is in its service's queue, every live session of a service counted once
+    /// against its source.
+    private func checkCounts() {
+        let scheduler = lifecycle.scheduler
+        var queued = Array(repeating: 0, count: scheduler.serviceCount)
+        var sources = Array(repeating: [String: Int](), count: scheduler.serviceCount)
+        for client in clientOrder where client.live {
+            guard let session = lifecycle.sessions[client.id], session.service >= 0 else { continue }
+            if session.phase == .queued { queued[session.service] += 1 }
+            sources[session.service][session.source, default: 0] += 1
+        }
+        for service in 0..<scheduler.serviceCount {
+            if scheduler.queued(service) != queued[service] {
+                return fail("service \(service): the scheduler queues \(scheduler.queued(service)) clients, \(queued[service]) sessions wait")
+            }
+            if scheduler.sourcesCounted(service) != sources[service].count {
+                return fail("service \(service): \(scheduler.sourcesCounted(service)) sources counted, live sessions come from \(sources[service].count)")
+            }
+            for (source, count) in sources[service] where scheduler.perSource(service, source) != count {
+                return fail("service \(service): source \(source) counted \(scheduler.perSource(service, source)) times, \(count) live sessions")
+            }
+        }
+    }
+
+    func checkEnd() {
+        for client in clientOrder where client.accepted && client.ends != 1 {
+            return fail("client \(client.id) never ended (phase \(lifecycle.sessions[client.id]?.phase.rawValue ?? "none"))")
+        }
+        if !lifecycle.sessions.isEmpty { return fail("sessions left: \(lifecycle.sessions.keys.sorted())") }
+        if !lifecycle.abandoned.isEmpty { return fail("abandoned launches left: \(lifecycle.abandoned.keys.sorted())") }
+        let scheduler = lifecycle.scheduler
+        for index in 0..<scheduler.serviceCount {
+            if scheduler.queued(index) != 0 { return fail("service \(index): \(scheduler.queued(index)) still queued") }
+            if scheduler.sourcesCounted(index) != 0 { return fail("service \(index): \(scheduler.sourcesCounted(index)) sources still counted") }
+            if scheduler.warm(index) != 0 { return fail("service \(index): \(scheduler.warm(index)) warm containers still counted") }
+        }
+        for daemon in scheduler.placement.daemons.indices where scheduler.placement.daemons[daemon].load != 0 || ledger[daemon] != 0 {
+            return fail("daemon \(daemon): load \(scheduler.placement.daemons[daemon].load), slots held \(ledger[daemon]) at the end")
+        }
+        let left = engine.daemons.flatMap { $0.listed.map(\.id) }
+        if !left.isEmpty { return fail("containers without an owner at the end: \(left)") }
+        if let next = lifecycle.nextDeadline { return fail("a timer still pending at the end (\(Self.format(next)))") }
+        if !launchSlot.isEmpty || !sessionSlot.isEmpty || !removing.isEmpty { return fail("slots still held by the driver at the end") }
+        if let held = holders.joined().first(where: { $0.user != nil }) { return fail("holder \(held.ref.containerID) still held at the end") }
+    }
+
+    /// The reasons a session may end with: what Lifecycle and LaunchMachine emit, what the driver
+    /// gives a relay's end, each optionally followed by what Docker said of the container.
+    static func isKnownReason(_ full: String) -> Bool {
+        var reason = Substring(full)
+        if let note = reason.firstRange(of: " (container: ") { reason = reason[..<note.lowerBound] }
+        if reason.hasSuffix("; no capacity to retry") { reason = reason.dropLast("; no capacity to retry".count) }
+        let exact: Set<Substring> = [
+            "per-source limit", "queue full", "shutting down", "client left while queued", "pooled connection lost", "queue timeout",
+            "service removed by reload", "max duration", "client closed", "service closed", "client reset", "idle timeout",
+        ]
+        if exact.contains(reason) { return true }
+        let prefixes = ["client left (", "create failed: ", "start failed: ", "inspect failed: ", "not ready after ", "not ready within ",
+                        "container exited before it served ("]
+        if prefixes.contains(where: { reason.hasPrefix($0) }) { return true }
+        return reason.hasPrefix("container ") && reason.contains(" has no address on network ")
+    }
+}

@@ -1,0 +1,174 @@
+import EventLoop
+import GangerCore
+import Testing
+
+/// `LaunchMachine` event by event: every fault path and what it disposes of.
+@Suite struct LaunchMachineTests {
+    static let ms: UInt64 = 1_000_000
+    static let address = SocketAddress.v4(host: "10.0.0.7", port: 8000)
+    static let running = LaunchMachine.Inspection(address: address, running: true)
+
+    static func settings(attempts: Int = 3, readyTimeout: Duration = .seconds(5)) -> LaunchMachine.Settings {
+        .init(readyTimeout: readyTimeout, attempts: attempts, interval: .milliseconds(100), network: "simnet", holders: false)
+    }
+
+    static func failure(_ message: String, transport: Bool) -> LaunchMachine.CallFailure { .init(message: message, isTransport: transport) }
+
+    /// A machine on daemon 0 brought to probing container "c1".
+    static func probing(attempts: Int = 3, publishes: Bool = false) -> LaunchMachine {
+        var (machine, _) = LaunchMachine.start(settings: settings(attempts: attempts), daemon: 0, publishes: publishes, now: 0)
+        _ = machine.handle(.created(id: "c1", holder: nil), now: ms)
+        _ = machine.handle(.started, now: ms)
+        #expect(machine.handle(.located(running), now: ms) == [.connect(address, timeout: .seconds(2))])
+        return machine
+    }
+
+    static func failedReason(_ actions: [LaunchMachine.Action]) -> String? {
+        actions.compactMap { if case let .failed(reason, _) = $0 { reason } else { nil } }.first
+    }
+
+    @Test func happyPath_createStartLocateConnect() {
+        var (machine, first) = LaunchMachine.start(settings: Self.settings(), daemon: 2, publishes: false, now: 0)
+        #expect(first == [.create(daemon: 2, joinHolder: false)])
+        #expect(machine.handle(.created(id: "c1", holder: nil), now: 1) == [.start(daemon: 2, id: "c1")])
+        #expect(machine.handle(.started, now: 2) == [.locate(daemon: 2, id: "c1")])
+        #expect(machine.handle(.located(Self.running), now: 3) == [.connect(Self.address, timeout: .seconds(2))])
+        #expect(machine.handle(.connected, now: 4) == [.succeeded(daemon: 2, id: "c1", address: Self.address, holder: nil)])
+        #expect(machine.isDone)
+    }
+
+    @Test func createTransportFailure_disposesTheSlot_andMayPlaceAgain() {
+        var (machine, _) = LaunchMachine.start(settings: Self.settings(), daemon: 1, publishes: false, now: 0)
+        let failure = Self.failure("connection refused", transport: true)
+        #expect(machine.handle(.createFailed(failure, holder: nil), now: 1) == [
+            .daemonFailed(daemon: 1, failure), .stopWaiting, .dispose(daemon: 1, id: nil, holder: nil, clean: false),
+            .failed(reason: "create failed: connection refused", placeAgain: true),
+        ])
+    }
+
+    @Test func createError_failsWithoutPlacingAgain() {
+        var (machine, _) = LaunchMachine.start(settings: Self.settings(), daemon: 0, publishes: false, now: 0)
+        let out = machine.handle(.createFailed(Self.failure("no such image", transport: false), holder: nil), now: 1)
+        #expect(out.last == .failed(reason: "create failed: no such image", placeAgain: false))
+    }
+
+    @Test func startPortTaken_onAPublishingDaemon_getsAFreshContainer() {
+        var (machine, _) = LaunchMachine.start(settings: Self.settings(), daemon: 0, publishes: true, now: 0)
+        _ = machine.handle(.created(id: "c1", holder: nil), now: 1)
+        let failure = Self.failure("Bind for 0.0.0.0:32768 failed: port is already allocated", transport: false)
+        let out = machine.handle(.startFailed(failure), now: 2)
+        #expect(out.first == .daemonFailed(daemon: 0, failure))
+        #expect(out.suffix(2) == [.dispose(daemon: 0, id: "c1", holder: nil, clean: false), .needSlot])
+        let generation = machine.generation
+        #expect(machine.handle(.slot(daemon: 1, publishes: true), now: 3) == [.create(daemon: 1, joinHolder: false)])
+        #expect(machine.generation == generation + 1)
+    }
+
+    @Test func startPortTaken_onALocalDaemon_fails() {
+        var (machine, _) = LaunchMachine.start(settings: Self.settings(), daemon: 0, publishes: false, now: 0)
+        _ = machine.handle(.created(id: "c1", holder: nil), now: 1)
+        let out = machine.handle(.startFailed(Self.failure("port is already allocated", transport: false)), now: 2)
+        #expect(out.contains(.dispose(daemon: 0, id: "c1", holder: nil, clean: false)))
+        #expect(Self.failedReason(out) == "start failed: port is already allocated")
+    }
+
+    @Test func locateWithoutAddress_fails_namingTheNetwork() {
+        var (machine, _) = LaunchMachine.start(settings: Self.settings(), daemon: 0, publishes: false, now: 0)
+        _ = machine.handle(.created(id: "c1", holder: nil), now: 1)
+        _ = machine.handle(.started, now: 2)
+        let out = machine.handle(.located(.init(address: nil, running: true)), now: 3)
+        #expect(Self.failedReason(out) == "container c1 has no address on network simnet")
+        #expect(out.contains(.dispose(daemon: 0, id: "c1", holder: nil, clean: false)))
+    }
+
+    @Test func locateOfAnExitedContainer_replacesIt() {
+        var (machine, _) = LaunchMachine.start(settings: Self.settings(), daemon: 0, publishes: false, now: 0)
+        _ = machine.handle(.created(id: "c1", holder: nil), now: 1)
+        _ = machine.handle(.started, now: 2)
+        let out = machine.handle(.located(.init(address: nil, running: false, exitCode: 3)), now: 3)
+        #expect(out.suffix(2) == [.dispose(daemon: 0, id: "c1", holder: nil, clean: false), .needSlot])
+    }
+
+    @Test func probeExhausted_failsAfterItsAttempts() {
+        var machine = Self.probing(attempts: 2)
+        let backOff = machine.handle(.connectFailed("connection refused"), now: 2 * Self.ms)
+        #expect(backOff == [.recheck(daemon: 0, id: "c1"), .retryAt(2 * Self.ms + 5 * Self.ms)])
+        #expect(machine.handle(.rechecked(Self.running), now: 3 * Self.ms).isEmpty)
+        #expect(machine.handle(.retryDue, now: 7 * Self.ms).count == 1)
+        let out = machine.handle(.connectFailed("connection refused"), now: 8 * Self.ms)
+        #expect(Self.failedReason(out) == "not ready after 2 attempts (connection refused)")
+        #expect(out.contains(.dispose(daemon: 0, id: "c1", holder: nil, clean: false)))
+    }
+
+    @Test func settleHungUp_retries_thenFails() {
+        var machine = Self.probing(attempts: 2, publishes: true)
+        #expect(machine.handle(.connected, now: 2 * Self.ms) == [.settle])
+        #expect(machine.handle(.settled(hungUp: true), now: 3 * Self.ms).first == .recheck(daemon: 0, id: "c1"))
+        _ = machine.handle(.retryDue, now: 10 * Self.ms)
+        #expect(machine.handle(.connected, now: 11 * Self.ms) == [.settle])
+        let out = machine.handle(.settled(hungUp: true), now: 12 * Self.ms)
+        #expect(Self.failedReason(out) == "not ready after 2 attempts (the published port's proxy closed each connection)")
+    }
+
+    @Test func settleQuiet_succeeds() {
+        var machine = Self.probing(publishes: true)
+        _ = machine.handle(.connected, now: 2 * Self.ms)
+        #expect(machine.handle(.settled(hungUp: false), now: 3 * Self.ms) == [.succeeded(daemon: 0, id: "c1", address: Self.address, holder: nil)])
+    }
+
+    @Test func diedWhileProbing_isReplaced_orFailsWithoutCapacity() {
+        var machine = Self.probing()
+        let out = machine.handle(.died(exitCode: 137, oomKilled: true), now: 2 * Self.ms)
+        #expect(out.first == .stopWaiting)
+        #expect(out.suffix(2) == [.dispose(daemon: 0, id: "c1", holder: nil, clean: false), .needSlot])
+        let end = machine.handle(.slot(daemon: nil, publishes: false), now: 3 * Self.ms)
+        #expect(end == [.failed(reason: "container exited before it served (exit code 137, out of memory); no capacity to retry", placeAgain: false)])
+    }
+
+    @Test func recheckOfAnExitedContainer_whileBackingOff_replacesIt() {
+        var machine = Self.probing()
+        _ = machine.handle(.connectFailed("connection refused"), now: 2 * Self.ms)
+        let out = machine.handle(.rechecked(.init(address: nil, running: false, exitCode: 1)), now: 3 * Self.ms)
+        #expect(out.last == .needSlot)
+    }
+
+    @Test func readyTimeout_endsProbing() {
+        var (machine, _) = LaunchMachine.start(settings: Self.settings(readyTimeout: .milliseconds(10)), daemon: 0, publishes: false, now: 0)
+        _ = machine.handle(.created(id: "c1", holder: nil), now: Self.ms)
+        _ = machine.handle(.started, now: Self.ms)
+        let out = machine.handle(.located(Self.running), now: 20 * Self.ms)
+        #expect(Self.failedReason(out) == "not ready within 0.01 seconds")
+    }
+
+    @Test func cancelDuringCreate_disposesWhatTheCreateMade() {
+        var (machine, _) = LaunchMachine.start(settings: Self.settings(), daemon: 3, publishes: false, now: 0)
+        #expect(machine.handle(.cancel, now: 1).isEmpty)
+        #expect(!machine.isDone)
+        #expect(machine.handle(.created(id: "c9", holder: nil), now: 2) == [.dispose(daemon: 3, id: "c9", holder: nil, clean: false)])
+        #expect(machine.isDone)
+    }
+
+    @Test func cancelDuringCreate_thenTransportFailure_freesTheSlot() {
+        var (machine, _) = LaunchMachine.start(settings: Self.settings(), daemon: 3, publishes: false, now: 0)
+        _ = machine.handle(.cancel, now: 1)
+        let failure = Self.failure("timed out", transport: true)
+        #expect(machine.handle(.createFailed(failure, holder: nil), now: 2) == [
+            .daemonFailed(daemon: 3, failure), .dispose(daemon: 3, id: nil, holder: nil, clean: false),
+        ])
+    }
+
+    @Test func cancelWhileProbing_disposesTheContainer() {
+        var machine = Self.probing()
+        #expect(machine.handle(.cancel, now: 2 * Self.ms) == [.stopWaiting, .dispose(daemon: 0, id: "c1", holder: nil, clean: false)])
+        #expect(machine.handle(.connected, now: 3 * Self.ms).isEmpty)
+    }
+
+    @Test func answerOfAnOlderContainer_isDropped() {
+        var machine = Self.probing()
+        let old = machine.generation
+        _ = machine.handle(.died(exitCode: 1, oomKilled: false), now: 2 * Self.ms)
+        _ = machine.handle(.slot(daemon: 0, publishes: false), now: 3 * Self.ms)
+        #expect(machine.handle(.connected, generation: old, now: 4 * Self.ms).isEmpty)
+        #expect(machine.handle(.created(id: "c2", holder: nil), generation: old + 1, now: 5 * Self.ms) == [.start(daemon: 0, id: "c2")])
+    }
+}
