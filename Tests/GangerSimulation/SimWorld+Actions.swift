@@ -58,7 +58,7 @@ extension SimWorld {
         guard let client = clients[id] else { return fail("launch action for unknown client \(id)") }
         func answer(_ event: LaunchMachine.Event) { feed(.launch(id, generation: generation, event)) }
         switch action {
-        case let .create(daemon, joinHolder):
+        case let .create(daemon, joinHolder, _):
             admittedIfQueued(id)
             if failedThisStep[id] == daemon { return fail("client \(id) placed again on daemon \(daemon), whose call just failed without an answer") }
             if let held = launchSlot[id] { return fail("client \(id) launches on daemon \(daemon) while holding a slot on \(held)") }
@@ -79,14 +79,14 @@ extension SimWorld {
                 case let .failure(failure): answer(.createFailed(failure, holder: ref))
                 }
             }
-        case let .start(daemon, containerID):
+        case let .start(daemon, containerID, _):
             engine.start(containerID, on: daemon) { result in
                 switch result {
                 case .success: answer(.started)
                 case let .failure(failure): answer(.startFailed(failure))
                 }
             }
-        case let .locate(daemon, containerID):
+        case let .locate(daemon, containerID, _):
             engine.inspect(containerID, on: daemon) { result in
                 switch result {
                 case let .success(found): answer(.located(found))
@@ -118,7 +118,7 @@ extension SimWorld {
                 }
                 answer(.settled(hungUp: hungUp))
             }
-        case .retryAt, .needSlot:
+        case .retryAt, .needSlot, .launchSettled:
             fail("the lifecycle passed \(action) to the driver (it answers those itself)")
         case .stopWaiting:
             client.waitToken += 1

@@ -18,15 +18,26 @@ extension SimWorld {
     }
 
     private func launchPooled(_ pool: SimPool, on daemon: Int) {
+        let createdAt = queue.now
+        // A pool launch leaves the daemon's launch window as a session's does (Supervisor's
+        // `LaunchOwner.launchSettled`).
+        let settle = { [unowned self] (outcome: Scheduler.LaunchOutcome) in
+            apply("pool \(pool.uid): launch settled on daemon \(daemon)") { lifecycle.launchSettled(daemon, outcome, now: queue.now) }
+        }
         engine.create(on: daemon) { [unowned self] result, orphan in
             orphan?.counted = false
             guard case let .success(container) = result else {
+                settle(.failed)
                 if case let .failure(failure) = result { return pooledFailed(pool, on: daemon, id: nil, failure) }
                 return
             }
             pool.launchingIDs.insert(container.id)
             engine.start(container.id, on: daemon) { [unowned self] result in
-                if case let .failure(failure) = result { return pooledFailed(pool, on: daemon, id: container.id, failure) }
+                if case let .failure(failure) = result {
+                    settle(.failed)
+                    return pooledFailed(pool, on: daemon, id: container.id, failure)
+                }
+                settle(.started(latency: queue.now &- createdAt))
                 let limit = queue.now &+ 2_000_000_000
                 let at = container.portOpenAt.map { min($0, limit) } ?? limit
                 queue.schedule(at: at) { [unowned self] in

@@ -29,9 +29,11 @@ import Testing
 
     @Test func happyPath_createStartLocateConnect() {
         var (machine, first) = LaunchMachine.start(settings: Self.settings(), daemon: 2, publishes: false, now: 0)
-        #expect(first == [.create(daemon: 2, joinHolder: false)])
-        #expect(machine.handle(.created(id: "c1", holder: nil), now: 1) == [.start(daemon: 2, id: "c1")])
-        #expect(machine.handle(.started, now: 2) == [.locate(daemon: 2, id: "c1")])
+        // Docker's calls get what the client's budget leaves (five minutes by default); after the
+        // start, readiness has its own budget (five seconds here) and the window learns the latency.
+        #expect(first == [.create(daemon: 2, joinHolder: false, timeout: .seconds(300))])
+        #expect(machine.handle(.created(id: "c1", holder: nil), now: 1) == [.start(daemon: 2, id: "c1", timeout: .nanoseconds(300_000_000_000 - 1))])
+        #expect(machine.handle(.started, now: 2) == [.launchSettled(daemon: 2, .started(latency: 2)), .locate(daemon: 2, id: "c1", timeout: .seconds(5))])
         #expect(machine.handle(.located(Self.running), now: 3) == [.connect(Self.address, timeout: .seconds(2))])
         #expect(machine.handle(.connected, now: 4) == [.succeeded(daemon: 2, id: "c1", address: Self.address, holder: nil)])
         #expect(machine.isDone)
@@ -41,7 +43,8 @@ import Testing
         var (machine, _) = LaunchMachine.start(settings: Self.settings(), daemon: 1, publishes: false, now: 0)
         let failure = Self.failure("connection refused", transport: true)
         #expect(machine.handle(.createFailed(failure, holder: nil), now: 1) == [
-            .daemonFailed(daemon: 1, failure), .stopWaiting, .dispose(daemon: 1, id: nil, holder: nil, clean: false),
+            .daemonFailed(daemon: 1, failure), .stopWaiting, .launchSettled(daemon: 1, .failed),
+            .dispose(daemon: 1, id: nil, holder: nil, clean: false),
             .failed(reason: "create failed: connection refused", placeAgain: true),
         ])
     }
@@ -60,7 +63,7 @@ import Testing
         #expect(out.first == .daemonFailed(daemon: 0, failure))
         #expect(out.suffix(2) == [.dispose(daemon: 0, id: "c1", holder: nil, clean: false), .needSlot])
         let generation = machine.generation
-        #expect(machine.handle(.slot(daemon: 1, publishes: true), now: 3) == [.create(daemon: 1, joinHolder: false)])
+        #expect(machine.handle(.slot(daemon: 1, publishes: true), now: 3) == [.create(daemon: 1, joinHolder: false, timeout: .nanoseconds(300_000_000_000 - 3))])
         #expect(machine.generation == generation + 1)
     }
 
@@ -144,7 +147,9 @@ import Testing
         var (machine, _) = LaunchMachine.start(settings: Self.settings(), daemon: 3, publishes: false, now: 0)
         #expect(machine.handle(.cancel, now: 1).isEmpty)
         #expect(!machine.isDone)
-        #expect(machine.handle(.created(id: "c9", holder: nil), now: 2) == [.dispose(daemon: 3, id: "c9", holder: nil, clean: false)])
+        #expect(machine.handle(.created(id: "c9", holder: nil), now: 2) == [
+            .launchSettled(daemon: 3, .abandoned), .dispose(daemon: 3, id: "c9", holder: nil, clean: false),
+        ])
         #expect(machine.isDone)
     }
 
@@ -153,7 +158,7 @@ import Testing
         _ = machine.handle(.cancel, now: 1)
         let failure = Self.failure("timed out", transport: true)
         #expect(machine.handle(.createFailed(failure, holder: nil), now: 2) == [
-            .daemonFailed(daemon: 3, failure), .dispose(daemon: 3, id: nil, holder: nil, clean: false),
+            .daemonFailed(daemon: 3, failure), .launchSettled(daemon: 3, .failed), .dispose(daemon: 3, id: nil, holder: nil, clean: false),
         ])
     }
 
@@ -169,6 +174,8 @@ import Testing
         _ = machine.handle(.died(exitCode: 1, oomKilled: false), now: 2 * Self.ms)
         _ = machine.handle(.slot(daemon: 0, publishes: false), now: 3 * Self.ms)
         #expect(machine.handle(.connected, generation: old, now: 4 * Self.ms).isEmpty)
-        #expect(machine.handle(.created(id: "c2", holder: nil), generation: old + 1, now: 5 * Self.ms) == [.start(daemon: 0, id: "c2")])
+        // The replacement must be up within the readiness budget counted from the first start (1 ms).
+        #expect(machine.handle(.created(id: "c2", holder: nil), generation: old + 1, now: 5 * Self.ms)
+            == [.start(daemon: 0, id: "c2", timeout: .nanoseconds(5_000_000_000 + Int64(Self.ms) - Int64(5 * Self.ms)))])
     }
 }

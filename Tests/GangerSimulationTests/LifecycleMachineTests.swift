@@ -28,7 +28,7 @@ import Testing
     }
 
     static func creates(_ actions: [Lifecycle.Action]) -> [Int] {
-        actions.compactMap { if case let .launch(_, _, .create(daemon, _)) = $0 { daemon } else { nil } }
+        actions.compactMap { if case let .launch(_, _, .create(daemon, _, _)) = $0 { daemon } else { nil } }
     }
 
     static func ends(_ actions: [Lifecycle.Action]) -> [(UInt64, Lifecycle.End)] {
@@ -113,7 +113,7 @@ import Testing
         let settings = Self.settings().launch
         let (machine, actions) = LaunchMachine.start(settings: settings, daemon: 0, publishes: false, now: 0, after: 4)
         #expect(machine.generation == 5)
-        #expect(actions == [.create(daemon: 0, joinHolder: false)])
+        #expect(actions == [.create(daemon: 0, joinHolder: false, timeout: .seconds(300))])
     }
 
     // Regression (simulation, seed 17164824017004778296): the death of a container the launch

@@ -59,17 +59,17 @@ extension DockerClient {
     // MARK: Containers
 
     /// `POST /containers/create`; returns the new container's id.
-    public func create(_ spec: ContainerSpec, name containerName: String? = nil,
+    public func create(_ spec: ContainerSpec, name containerName: String? = nil, timeout: Duration? = nil,
                        completion: @escaping (Result<String, DockerError>) -> Void) {
         let query = containerName.map { [("name", $0)] } ?? []
-        call(.post, "/containers/create", query: query, json: spec) { [self] result in
+        call(.post, "/containers/create", query: query, json: spec, timeout: clamp(timeout)) { [self] result in
             completion(result.flatMap { decode(CreateResponse.self, $0.body, call: "POST /containers/create").map(\.id) })
         }
     }
 
     /// `POST /containers/{id}/start` (304, already started, counts as success).
-    public func start(_ id: String, completion: @escaping (Result<Void, DockerError>) -> Void) {
-        call(.post, "/containers/\(id)/start", accept: [304]) { completion($0.map { _ in () }) }
+    public func start(_ id: String, timeout: Duration? = nil, completion: @escaping (Result<Void, DockerError>) -> Void) {
+        call(.post, "/containers/\(id)/start", timeout: clamp(timeout), accept: [304]) { completion($0.map { _ in () }) }
     }
 
     /// `POST /containers/{id}/rename?name=NAME`.
@@ -78,8 +78,8 @@ extension DockerClient {
     }
 
     /// `GET /containers/{id}/json`.
-    public func inspect(_ id: String, completion: @escaping (Result<ContainerInspect, DockerError>) -> Void) {
-        call(.get, "/containers/\(id)/json") { [self] result in
+    public func inspect(_ id: String, timeout: Duration? = nil, completion: @escaping (Result<ContainerInspect, DockerError>) -> Void) {
+        call(.get, "/containers/\(id)/json", timeout: clamp(timeout)) { [self] result in
             completion(result.flatMap { decode(ContainerInspect.self, $0.body, call: "GET /containers/{id}/json") })
         }
     }
@@ -123,5 +123,10 @@ extension DockerClient {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         return (try? encoder.encode(filters)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    /// A caller's deadline for one call, never beyond `docker_timeout`.
+    func clamp(_ timeout: Duration?) -> Duration? {
+        timeout.map { min($0, self.timeout) }
     }
 }

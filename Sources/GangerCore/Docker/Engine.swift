@@ -17,11 +17,13 @@ public protocol Engine: AnyObject {
     func importImage(_ rootfs: [UInt8], repository: String, tag: String, command: [String],
                      completion: @escaping (Result<Void, DockerError>) -> Void)
     /// Creates a container; answers its id.
-    func create(_ spec: ContainerSpec, name: String?, completion: @escaping (Result<String, DockerError>) -> Void)
+    /// `timeout`: the caller's deadline for this call (capped at the engine's own; nil: the
+    /// engine's own).
+    func create(_ spec: ContainerSpec, name: String?, timeout: Duration?, completion: @escaping (Result<String, DockerError>) -> Void)
     /// Renames a container (the instance lease's renewal).
     func rename(_ id: String, to name: String, completion: @escaping (Result<Void, DockerError>) -> Void)
-    func start(_ id: String, completion: @escaping (Result<Void, DockerError>) -> Void)
-    func inspect(_ id: String, completion: @escaping (Result<ContainerInspect, DockerError>) -> Void)
+    func start(_ id: String, timeout: Duration?, completion: @escaping (Result<Void, DockerError>) -> Void)
+    func inspect(_ id: String, timeout: Duration?, completion: @escaping (Result<ContainerInspect, DockerError>) -> Void)
     /// Kills and removes a container with its anonymous volumes; a missing one counts as removed.
     func remove(_ id: String, completion: @escaping (Result<Void, DockerError>) -> Void)
     /// Every container (running or not) carrying all of `labels`.
@@ -33,7 +35,19 @@ public protocol Engine: AnyObject {
 
 extension Engine {
     func create(_ spec: ContainerSpec, completion: @escaping (Result<String, DockerError>) -> Void) {
-        create(spec, name: nil, completion: completion)
+        create(spec, name: nil, timeout: nil, completion: completion)
+    }
+
+    func create(_ spec: ContainerSpec, name: String?, completion: @escaping (Result<String, DockerError>) -> Void) {
+        create(spec, name: name, timeout: nil, completion: completion)
+    }
+
+    func start(_ id: String, completion: @escaping (Result<Void, DockerError>) -> Void) {
+        start(id, timeout: nil, completion: completion)
+    }
+
+    func inspect(_ id: String, completion: @escaping (Result<ContainerInspect, DockerError>) -> Void) {
+        inspect(id, timeout: nil, completion: completion)
     }
 
     func events(labels: [String], onEvent: @escaping (DockerEvent) -> Void,

@@ -88,7 +88,12 @@ final class HolderPool {
         guard enabled, !backoff.isWaiting else { return }
         for daemon in supervisor.placement.daemons.indices where supervisor.placement.daemons[daemon].healthy {
             let have = ready.filter { $0.daemon == daemon }.count + starting[daemon, default: 0] + onLoan[daemon, default: 0]
-            for _ in have..<max(have, service.config.netns.holders) { start(on: daemon) }
+            // Holder starts share the daemon's launch window with sessions, and wait while any
+            // client does (the supervisor calls `refill` again once a launch settles).
+            for _ in have..<max(have, service.config.netns.holders) {
+                guard supervisor.lifecycle.reserveLaunch(daemon) else { break }
+                start(on: daemon)
+            }
         }
     }
 
@@ -110,11 +115,19 @@ final class HolderPool {
         spec.hostConfig.readonlyRootfs = true
         spec.hostConfig.capDrop = ["ALL"]
         spec.hostConfig.tmpfs = nil
+        let createdAt = supervisor.reactor?.now ?? 0
         docker.create(spec) { [self] created in
-            guard case let .success(id) = created else { return failed(daemon, nil, created.failureMessage) }
+            guard case let .success(id) = created else {
+                supervisor.launchSettled(daemon, .failed)
+                return failed(daemon, nil, created.failureMessage)
+            }
             containerIDs.insert(id)
             docker.start(id) { [self] started in
-                guard case .success = started else { return failed(daemon, id, started.failureMessage) }
+                guard case .success = started else {
+                    supervisor.launchSettled(daemon, .failed)
+                    return failed(daemon, id, started.failureMessage)
+                }
+                supervisor.launchSettled(daemon, .started(latency: (supervisor.reactor?.now ?? createdAt) &- createdAt))
                 docker.inspect(id) { [self] inspected in
                     guard case let .success(info) = inspected,
                           let address = supervisor.serviceAddress(info, daemon: daemon, port: settings.port, network: settings.network)

@@ -10,6 +10,8 @@ protocol LaunchOwner: LaunchEnvironment {
     func dispose(daemon: Int, id: String?, holder: LaunchMachine.HolderRef?, clean: Bool)
     func holderJoined(_ holder: LaunchMachine.HolderRef)
     func daemonFailed(_ daemon: Int, _ failure: LaunchMachine.CallFailure)
+    /// The launch left Docker's part on `daemon`: its place in the launch window is free.
+    func launchSettled(_ daemon: Int, _ outcome: Scheduler.LaunchOutcome)
 }
 
 /// A launch outside any client session (the warm pool's): a `LaunchMachine` driven on the
@@ -85,6 +87,8 @@ final class Launch {
                 owner.holderJoined(holder)
             case let .daemonFailed(daemon, failure):
                 owner.daemonFailed(daemon, failure)
+            case let .launchSettled(daemon, outcome):
+                owner.launchSettled(daemon, outcome)
             case let .log(line):
                 owner.logger.log(level: line.level.logging, "\(line.message)",
                                  metadata: line.metadata.mapValues { .string($0) }.merging(["service": "\(io.settings.name)"]) { a, _ in a })

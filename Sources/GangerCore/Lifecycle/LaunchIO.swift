@@ -46,20 +46,20 @@ final class LaunchIO {
     /// Performs `action` if it is I/O; returns false for the owner's actions.
     func perform(_ action: LaunchMachine.Action, generation: Int) -> Bool {
         switch action {
-        case let .create(daemon, joinHolder):
-            create(on: daemon, joinHolder: joinHolder, generation: generation)
-        case let .start(daemon, id):
-            environment.engine(daemon).start(id) { [self] result in
+        case let .create(daemon, joinHolder, timeout):
+            create(on: daemon, joinHolder: joinHolder, timeout: timeout, generation: generation)
+        case let .start(daemon, id, timeout):
+            environment.engine(daemon).start(id, timeout: timeout) { [self] result in
                 switch result {
                 case .success: deliver?(generation, .started)
                 case let .failure(error): deliver?(generation, .startFailed(.init(error)))
                 }
             }
-        case let .locate(daemon, id):
-            inspect(daemon, id, generation: generation) { .located($0) } failed: { .locateFailed($0) }
+        case let .locate(daemon, id, timeout):
+            inspect(daemon, id, timeout: timeout, generation: generation) { .located($0) } failed: { .locateFailed($0) }
         case let .recheck(daemon, id):
             // Only a definite "not running" matters between probes; a failed inspect is ignored.
-            inspect(daemon, id, generation: generation) { .rechecked($0) } failed: { _ in nil }
+            inspect(daemon, id, timeout: nil, generation: generation) { .rechecked($0) } failed: { _ in nil }
         case let .connect(address, timeout):
             connect(address, timeout: timeout, generation: generation)
         case .settle:
@@ -93,7 +93,7 @@ final class LaunchIO {
         socket = nil
     }
 
-    private func create(on daemon: Int, joinHolder: Bool, generation: Int) {
+    private func create(on daemon: Int, joinHolder: Bool, timeout: Duration, generation: Int) {
         var spec = ContainerSpec.session(service: settings, instance: environment.instance, client: client,
                                          publish: environment.publishHostIP(daemon))
         spec.labels[GangerLabels.boot] = environment.boot
@@ -106,7 +106,7 @@ final class LaunchIO {
             spec.hostConfig.portBindings = nil
         }
         // Strong: the answer must reach the owner even after it cancelled, or the container leaks.
-        environment.engine(daemon).create(spec) { [self] result in
+        environment.engine(daemon).create(spec, name: nil, timeout: timeout) { [self] result in
             switch result {
             case let .success(id): deliver?(generation, .created(id: id, holder: holder))
             case let .failure(error): deliver?(generation, .createFailed(.init(error), holder: holder))
@@ -114,10 +114,10 @@ final class LaunchIO {
         }
     }
 
-    private func inspect(_ daemon: Int, _ id: String, generation: Int, found: @escaping (LaunchMachine.Inspection) -> LaunchMachine.Event,
+    private func inspect(_ daemon: Int, _ id: String, timeout: Duration?, generation: Int, found: @escaping (LaunchMachine.Inspection) -> LaunchMachine.Event,
                          failed: @escaping (LaunchMachine.CallFailure) -> LaunchMachine.Event?) {
         let settings = settings
-        environment.engine(daemon).inspect(id) { [self] result in
+        environment.engine(daemon).inspect(id, timeout: timeout) { [self] result in
             switch result {
             case let .success(info):
                 let address = environment.serviceAddress(info, daemon: daemon, port: settings.port, network: settings.network)

@@ -101,9 +101,11 @@ public struct LaunchMachine: Sendable {
     public enum Action: Sendable, Equatable {
         /// Create the service's container on `daemon`; with `joinHolder`, join a ready network
         /// holder on that daemon if one exists (and report it with the outcome).
-        case create(daemon: Int, joinHolder: Bool)
-        case start(daemon: Int, id: String)
-        case locate(daemon: Int, id: String)
+        /// `timeout`: what the launch's budget leaves for the call (the driver caps it at
+        /// `docker_timeout`).
+        case create(daemon: Int, joinHolder: Bool, timeout: Duration)
+        case start(daemon: Int, id: String, timeout: Duration)
+        case locate(daemon: Int, id: String, timeout: Duration)
         /// An inspect to learn whether the container still runs (answer: `.rechecked`).
         case recheck(daemon: Int, id: String)
         case connect(SocketAddress, timeout: Duration)
@@ -122,6 +124,9 @@ public struct LaunchMachine: Sendable {
         case daemonFailed(daemon: Int, CallFailure)
         /// Acquire a slot for a fresh container; answer at once with `.slot`.
         case needSlot
+        /// The launch left Docker's part on `daemon` (its container started, or it gave up
+        /// before): its place in the daemon's launch window is free.
+        case launchSettled(daemon: Int, Scheduler.LaunchOutcome)
         case log(LogLine)
         /// Ready: slot, container and the connected socket are the caller's now.
         case succeeded(daemon: Int, id: String, address: SocketAddress, holder: HolderRef?)
@@ -150,28 +155,56 @@ public struct LaunchMachine: Sendable {
     /// service up (its port still busy, say) is not trusted again.
     private var mayJoinHolder: Bool
     public private(set) var attempts = 0
-    public let deadline: UInt64
+    /// Until when Docker may take to create and start the first container: the client's own
+    /// budget (what it may still wait), not the readiness budget.
+    public let dockerDeadline: UInt64
+    /// Until when the service must answer: `ready.timeout` after the first container started
+    /// (a replacement container must come up by then too). Nil before that.
+    public private(set) var readyDeadline: UInt64?
+    /// The current deadline: Docker's before the first start, readiness's after.
+    public var deadline: UInt64 { readyDeadline ?? dockerDeadline }
+    /// When the current container's create call went out (its start latency feeds the window).
+    private var createdAt: UInt64 = 0
     /// Counts containers this launch made; results for an older one are stale.
     public private(set) var generation = 0
 
     /// Starts on `daemon` (a slot the caller acquired and hands over): returns the machine and
     /// its first actions. `after`: the last generation an earlier launch of the same owner used,
     /// so that answers still in flight for that launch's containers stay stale for this one.
-    public static func start(settings: Settings, daemon: Int, publishes: Bool, now: UInt64, after: Int = 0) -> (LaunchMachine, [Action]) {
-        var machine = LaunchMachine(settings: settings, daemon: daemon, publishes: publishes, now: now)
+    /// `dockerDeadline`: until when Docker may take to start the container (nil: five minutes).
+    public static func start(settings: Settings, daemon: Int, publishes: Bool, now: UInt64, after: Int = 0,
+                             dockerDeadline: UInt64? = nil) -> (LaunchMachine, [Action]) {
+        var machine = LaunchMachine(settings: settings, daemon: daemon, publishes: publishes,
+                                    dockerDeadline: dockerDeadline ?? now &+ 300_000_000_000)
         machine.generation = after
         // The machine is returned after `create` (a tuple would copy it before the call, with
         // the generation its first actions do not carry).
-        let actions = machine.create(on: daemon, publishes: publishes)
+        let actions = machine.create(on: daemon, publishes: publishes, now: now)
         return (machine, actions)
     }
 
-    private init(settings: Settings, daemon: Int, publishes: Bool, now: UInt64) {
+    private init(settings: Settings, daemon: Int, publishes: Bool, dockerDeadline: UInt64) {
         self.settings = settings
         self.publishes = publishes
         mayJoinHolder = settings.holders
-        deadline = now &+ settings.readyTimeout.nanoseconds
+        self.dockerDeadline = dockerDeadline
         state = .creating(daemon: daemon)
+    }
+
+    /// What the budget leaves for one Docker call (at least a millisecond: a call is never sent
+    /// with no time at all).
+    private func callTimeout(now: UInt64) -> Duration {
+        .nanoseconds(Int64(clamping: max(deadline > now ? deadline - now : 0, 1_000_000)))
+    }
+
+    /// Past its budget a Docker call's failure says so: the client was not refused by Docker, it
+    /// ran out of time while Docker worked.
+    private func outOfBudget(_ what: String, _ failure: CallFailure, now: UInt64) -> String {
+        guard now >= deadline else { return "\(what) failed: \(failure.message)" }
+        if readyDeadline == nil {
+            return "Docker did not start the container within the client's budget (\(what) failed: \(failure.message))"
+        }
+        return "not ready within \(settings.readyTimeout) (\(what) failed: \(failure.message))"
     }
 
     public var isDone: Bool { state == .done }
@@ -211,10 +244,11 @@ public struct LaunchMachine: Sendable {
         switch (state, event) {
         case let (.abandoned(daemon), .created(id, holder)):
             state = .done
-            return [.dispose(daemon: daemon, id: id, holder: holder, clean: false)]
+            return [.launchSettled(daemon: daemon, .abandoned), .dispose(daemon: daemon, id: id, holder: holder, clean: false)]
         case let (.abandoned(daemon), .createFailed(failure, holder)):
             state = .done
-            return [.daemonFailed(daemon: daemon, failure), .dispose(daemon: daemon, id: nil, holder: holder, clean: false)]
+            return [.daemonFailed(daemon: daemon, failure), .launchSettled(daemon: daemon, .failed),
+                    .dispose(daemon: daemon, id: nil, holder: holder, clean: false)]
         case (.abandoned, _), (.done, _):
             return []
         case (_, .cancel):
@@ -222,20 +256,24 @@ public struct LaunchMachine: Sendable {
         case let (.creating(daemon), .created(id, holder)):
             self.holder = holder
             state = .starting(daemon: daemon, id: id)
-            return [.start(daemon: daemon, id: id)]
+            return [.start(daemon: daemon, id: id, timeout: callTimeout(now: now))]
         case let (.creating(daemon), .createFailed(failure, holder)):
             self.holder = holder
             // No answer (the daemon is now marked down) and no container exists: the caller may
             // place the client on another daemon instead of closing it.
             return [.daemonFailed(daemon: daemon, failure)]
-                + fail("create failed: \(failure.message)", placeAgain: failure.isTransport)
+                + fail(outOfBudget("create", failure, now: now), placeAgain: failure.isTransport && now < deadline)
         case let (.starting(daemon, id), .started):
+            // Docker's part is done: the window learns how long it took, and readiness is
+            // measured from here (the first start), not from the queue or Docker's own wait.
+            if readyDeadline == nil { readyDeadline = now &+ settings.readyTimeout.nanoseconds }
+            let settled = Action.launchSettled(daemon: daemon, .started(latency: now &- createdAt))
             if let holder {
                 // The holder's address is known already: no inspect on this path.
-                return [.holderJoined(holder)] + probe(daemon: daemon, id: id, address: holder.address, now: now)
+                return [settled, .holderJoined(holder)] + probe(daemon: daemon, id: id, address: holder.address, now: now)
             }
             state = .locating(daemon: daemon, id: id)
-            return [.locate(daemon: daemon, id: id)]
+            return [settled, .locate(daemon: daemon, id: id, timeout: callTimeout(now: now))]
         case let (.starting(daemon, _), .startFailed(failure)):
             // Docker picks a published host port from its own bookkeeping, not from what is bound
             // on the host: another process may hold it. A fresh container gets another port.
@@ -246,7 +284,7 @@ public struct LaunchMachine: Sendable {
                                   metadata: ["error": failure.message])
                 return [.daemonFailed(daemon: daemon, failure), .log(log)] + retryFresh("start failed: \(failure.message)", now: now)
             }
-            return [.daemonFailed(daemon: daemon, failure)] + fail("start failed: \(failure.message)")
+            return [.daemonFailed(daemon: daemon, failure)] + fail(outOfBudget("start", failure, now: now))
         case let (.locating(daemon, id), .located(found)):
             guard let address = found.address else {
                 if !found.running { return replace(found, now: now) }
@@ -254,7 +292,7 @@ public struct LaunchMachine: Sendable {
             }
             return probe(daemon: daemon, id: id, address: address, now: now)
         case let (.locating, .locateFailed(failure)):
-            return fail("inspect failed: \(failure.message)")
+            return fail(outOfBudget("inspect", failure, now: now))
         case let (.probing(daemon, id, address), .connected):
             guard publishes else { return succeed(daemon: daemon, id: id, address: address) }
             state = .settling(daemon: daemon, id: id, address: address)
@@ -279,7 +317,7 @@ public struct LaunchMachine: Sendable {
                 state = .done
                 return [.failed(reason: reason + "; no capacity to retry", placeAgain: false)]
             }
-            return create(on: daemon, publishes: publishes)
+            return create(on: daemon, publishes: publishes, now: now)
         default:
             // Late or duplicate answers (a recheck of a running container, a death before the
             // probe): nothing to do.
@@ -289,19 +327,21 @@ public struct LaunchMachine: Sendable {
 
     // MARK: Steps
 
-    private mutating func create(on daemon: Int, publishes: Bool) -> [Action] {
+    private mutating func create(on daemon: Int, publishes: Bool, now: UInt64) -> [Action] {
         generation += 1
         self.publishes = publishes
         holder = nil
+        createdAt = now
         state = .creating(daemon: daemon)
-        return [.create(daemon: daemon, joinHolder: mayJoinHolder)]
+        return [.create(daemon: daemon, joinHolder: mayJoinHolder, timeout: callTimeout(now: now))]
     }
 
     /// Connects until the service answers, starting at once (no fixed sleep).
     private mutating func probe(daemon: Int, id: String, address: SocketAddress, now: UInt64) -> [Action] {
         attempts += 1
         let remaining = deadline > now ? deadline - now : 0
-        guard remaining > 0 else { return fail("not ready within \(settings.readyTimeout)") }
+        guard remaining > 0 else { return fail(readyDeadline == nil ? "Docker did not start the container within the client's budget"
+                                                                    : "not ready within \(settings.readyTimeout)") }
         state = .probing(daemon: daemon, id: id, address: address)
         return [.connect(address, timeout: .nanoseconds(Int64(min(remaining, 2_000_000_000))))]
     }
@@ -361,18 +401,24 @@ public struct LaunchMachine: Sendable {
             state = .abandoned(daemon: daemon)
             return []
         }
-        let release = releaseContainer()
+        let release = releaseContainer(.abandoned)
         state = .done
         return [.stopWaiting] + release
     }
 
-    /// The dispose action for what this launch holds (container, slot, holder), once.
-    private mutating func releaseContainer() -> [Action] {
+    /// The dispose action for what this launch holds (container, slot, holder), once; a
+    /// container that never started also leaves the launch window (`outcome`).
+    private mutating func releaseContainer(_ outcome: Scheduler.LaunchOutcome = .failed) -> [Action] {
         guard let daemon else { return [] }
+        var settled: [Action] = []
+        switch state {
+        case .creating, .starting: settled = [.launchSettled(daemon: daemon, outcome)]
+        default: break
+        }
         let id = containerID
         let holder = self.holder
         self.holder = nil
         state = .done
-        return [.dispose(daemon: daemon, id: id, holder: holder, clean: false)]
+        return settled + [.dispose(daemon: daemon, id: id, holder: holder, clean: false)]
     }
 }

@@ -91,6 +91,9 @@ public struct Lifecycle: Sendable {
     private var timers = MinHeap<Timer>()
     /// Launches of ended sessions whose create call was still out: its answer is disposed of.
     public private(set) var abandoned: [ClientID: LaunchMachine] = [:]
+    /// Clients a settled launch window admitted while a batch was being routed: admitted once the
+    /// batch is done, so one session's actions are not interleaved with another's.
+    private var pendingGrants: [Scheduler.Grant] = []
 
     public init(scheduler: Scheduler, publishes: [Bool]) {
         self.scheduler = scheduler
@@ -108,6 +111,11 @@ public struct Lifecycle: Sendable {
     // MARK: Events
 
     public mutating func handle(_ event: Event, now: UInt64) -> [Action] {
+        let actions = dispatch(event, now: now)
+        return pendingGrants.isEmpty ? actions : actions + grantsAfterSettling(now: now)
+    }
+
+    private mutating func dispatch(_ event: Event, now: UInt64) -> [Action] {
         switch event {
         case let .accepted(id, service, source, settings):
             return accepted(id, service: service, source: source, settings: settings, now: now)
@@ -181,8 +189,13 @@ public struct Lifecycle: Sendable {
             sessions[id] = session
             return [.takeWarm(id, service: session.service)]
         case let .daemon(daemon):
+            // Docker's part is bounded by what the client may still wait (its budget since it
+            // connected), but never by less than the readiness budget: a client let in late gets
+            // a fair try rather than a create with no time left.
+            let dockerDeadline = max(session.acceptedAt &+ session.settings.clientBudget, now &+ session.settings.launch.readyTimeout.nanoseconds)
             let (launch, actions) = LaunchMachine.start(settings: session.settings.launch, daemon: daemon,
-                                                        publishes: publishes[daemon], now: now, after: session.launchGenerations)
+                                                        publishes: publishes[daemon], now: now, after: session.launchGenerations,
+                                                        dockerDeadline: dockerDeadline)
             session.phase = .launching
             session.launch = launch
             sessions[id] = session
@@ -201,6 +214,8 @@ public struct Lifecycle: Sendable {
         for action in actions {
             guard let generation = sessions[id]?.launch?.generation else { break }
             switch action {
+            case let .launchSettled(daemon, outcome):
+                pendingGrants += scheduler.launchSettled(daemon, outcome)
             case .needSlot:
                 let daemon = scheduler.acquire()
                 out += feed(id, .slot(daemon: daemon, publishes: daemon.map { publishes[$0] } ?? false), now: now)
@@ -327,7 +342,7 @@ public struct Lifecycle: Sendable {
         var out: [Action] = []
         if let ticket = session.ticket, session.service >= 0 { scheduler.leave(service: session.service, ticket: ticket) }
         if var launch = session.launch {
-            let actions = launch.handle(.cancel, now: now)
+            let actions = settleWindows(launch.handle(.cancel, now: now), now: now)
             out += actions.map { .launch(id, generation: launch.generation, $0) }
             if !launch.isDone { abandoned[id] = launch }
         }
@@ -342,12 +357,29 @@ public struct Lifecycle: Sendable {
         return out
     }
 
+    /// Takes the launch-window actions out of `actions` (the scheduler's), keeping the grants
+    /// they free for `grantsAfterSettling`.
+    private mutating func settleWindows(_ actions: [LaunchMachine.Action], now: UInt64) -> [LaunchMachine.Action] {
+        actions.filter { action in
+            guard case let .launchSettled(daemon, outcome) = action else { return true }
+            pendingGrants += scheduler.launchSettled(daemon, outcome)
+            return false
+        }
+    }
+
+    /// Admits the clients a settled launch window let in (after the batch that settled it).
+    private mutating func grantsAfterSettling(now: UInt64) -> [Action] {
+        let grants = pendingGrants
+        pendingGrants = []
+        return apply(grants, now: now)
+    }
+
     private mutating func abandonedLaunch(_ id: ClientID, generation: Int, _ event: LaunchMachine.Event, now: UInt64) -> [Action] {
         guard var launch = abandoned[id] else { return [] }
         let actions = launch.handle(event, generation: generation, now: now)
         abandoned[id] = launch.isDone ? nil : launch
         for case let .daemonFailed(daemon, failure) in actions { markDown(daemon, failure) }
-        return actions.map { .launch(id, generation: generation, $0) }
+        return settleWindows(actions, now: now).map { .launch(id, generation: generation, $0) } + grantsAfterSettling(now: now)
     }
 
     // MARK: Owner's controls
@@ -379,6 +411,20 @@ public struct Lifecycle: Sendable {
             out += finish(expired.client, "service removed by reload", now: now)
         }
         return out + apply(scheduler.grants(), now: now)
+    }
+
+    /// A pool launch on `daemon` left Docker's part (see `LaunchMachine.Action.launchSettled`).
+    public mutating func launchSettled(_ daemon: Int, _ outcome: Scheduler.LaunchOutcome, now: UInt64) -> [Action] {
+        apply(scheduler.launchSettled(daemon, outcome), now: now)
+    }
+
+    /// A place in `daemon`'s launch window for a network holder's start (see
+    /// `Scheduler.reserveLaunch`); `launchSettled` gives it back.
+    public mutating func reserveLaunch(_ daemon: Int) -> Bool { scheduler.reserveLaunch(daemon) }
+
+    /// Turns the adaptive launch window on (a template: minimum, maximum, first size) or off.
+    public mutating func setLaunchWindow(_ template: LaunchWindow?, now: UInt64) -> [Action] {
+        apply(scheduler.setLaunchWindow(template), now: now)
     }
 
     /// A slot for a warm pool's launch, only while no client waits.

@@ -16,16 +16,22 @@ public struct SessionMachine: Sendable {
         /// Nanoseconds; 0 = none.
         public var maxDuration: UInt64
         public var launch: LaunchMachine.Settings
+        /// How long the client may wait for a running container, from its connect (nanoseconds):
+        /// its queue time and Docker's create and start together (`queue.timeout`; five minutes
+        /// when that is 0).
+        public var clientBudget: UInt64
 
-        public init(abortOnClose: Bool, maxDuration: UInt64, launch: LaunchMachine.Settings) {
+        public init(abortOnClose: Bool, maxDuration: UInt64, launch: LaunchMachine.Settings, clientBudget: UInt64 = 60_000_000_000) {
             self.abortOnClose = abortOnClose
             self.maxDuration = maxDuration
             self.launch = launch
+            self.clientBudget = clientBudget
         }
 
         public init(_ service: ServiceConfig) {
             self.init(abortOnClose: service.queue.abortOnClose, maxDuration: service.session.maxDuration.nanoseconds,
-                      launch: LaunchMachine.Settings(service))
+                      launch: LaunchMachine.Settings(service),
+                      clientBudget: service.queue.timeout > .zero ? service.queue.timeout.nanoseconds : 300_000_000_000)
         }
     }
 

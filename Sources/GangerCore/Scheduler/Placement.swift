@@ -17,13 +17,18 @@ public struct Placement: Sendable {
         /// Left the discovered set: drained (no new placements; its containers stay counted
         /// until they end). Its index stays, so it may rejoin.
         public var retired = false
+        /// Launches between their create call and their container's start (Docker's share of
+        /// a cold start): at most `window` at once, so a burst waits in the queue, not in dockerd.
+        public var launching = 0
+        /// The launch window (`LaunchWindow`); `Int.max` when off.
+        public var window = Int.max
 
         public init(capacity: Int, rank: Int = 0) {
             self.capacity = capacity
             self.rank = rank
         }
 
-        var hasRoom: Bool { healthy && !retired && (capacity < 0 || load < capacity) }
+        var hasRoom: Bool { healthy && !retired && (capacity < 0 || load < capacity) && launching < window }
 
         /// Fill ratio; unlimited daemons compare by raw load against a large notional cap.
         var ratio: Double { capacity < 0 ? Double(load) / 1_000_000 : Double(load) / Double(max(capacity, 1)) }
@@ -80,7 +85,9 @@ public struct Placement: Sendable {
             ?? first(from: from, atMost: target, node: 2 * node + 1, low: low + half, width: half)
     }
 
-    /// The daemon for the next container, already counted as loaded; nil when all are full or down.
+    /// The daemon for the next container, already counted as loaded and launching (the caller
+    /// reports `launchSettled` once Docker started it or the launch gave up); nil when all are
+    /// full, at their launch window, or down.
     /// The least-filled daemon with room; among equals, the first at or after the one following
     /// the previous choice (rotation), wrapping around.
     public mutating func acquire() -> Int? {
@@ -89,8 +96,32 @@ public struct Placement: Sendable {
         guard let chosen = first(from: rotation, atMost: best) ?? first(from: 0, atMost: best) else { return nil }
         rotation = (chosen + 1) % max(daemons.count, 1)
         daemons[chosen].load += 1
+        daemons[chosen].launching += 1
         update(chosen)
         return chosen
+    }
+
+    /// A launch on `daemon` left Docker's part (its container started, or it gave up): its place
+    /// in the launch window is free (its slot stays until the container is gone).
+    public mutating func launchSettled(_ daemon: Int) {
+        precondition(daemons[daemon].launching > 0, "launch settled without acquire on daemon \(daemon)")
+        daemons[daemon].launching -= 1
+        update(daemon)
+    }
+
+    /// A launch that holds no slot (a network holder's) takes a place in `daemon`'s launch
+    /// window if one is free; `launchSettled` gives it back.
+    public mutating func reserveLaunch(_ daemon: Int) -> Bool {
+        guard daemons[daemon].launching < daemons[daemon].window else { return false }
+        daemons[daemon].launching += 1
+        update(daemon)
+        return true
+    }
+
+    /// A new launch window for `daemon` (`Int.max`: none).
+    public mutating func setWindow(_ daemon: Int, _ window: Int) {
+        daemons[daemon].window = max(window, 1)
+        update(daemon)
     }
 
     /// Counts a container Ganger found or placed itself on `daemon` (reconciliation, pool).

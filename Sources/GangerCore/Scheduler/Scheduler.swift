@@ -88,6 +88,9 @@ public struct Scheduler: Sendable {
 
     public private(set) var placement: Placement
     var services: [ServiceState]
+    /// Each daemon's launch window controller; empty while windows are off (`setLaunchWindow`).
+    public private(set) var windows: [LaunchWindow] = []
+    private var windowTemplate: LaunchWindow?
     private var rotation = 0
     private var deadlines = MinHeap<Deadline>()
     /// Shutting down: nothing is admitted or queued.
@@ -213,6 +216,46 @@ public struct Scheduler: Sendable {
         return grants()
     }
 
+    /// Bounds launches in flight per daemon by an adaptive window (`template` gives its minimum,
+    /// maximum and first size), or lifts the bound (nil). Applies to daemons that join later too.
+    public mutating func setLaunchWindow(_ template: LaunchWindow?) -> [Grant] {
+        windowTemplate = template
+        windows = template.map { Array(repeating: $0, count: placement.daemons.count) } ?? []
+        for daemon in placement.daemons.indices { placement.setWindow(daemon, template?.current ?? Int.max) }
+        return grants()
+    }
+
+    /// A place in `daemon`'s launch window for a launch that holds no slot (a network holder),
+    /// only while no client waits: refills yield to clients.
+    public mutating func reserveLaunch(_ daemon: Int) -> Bool {
+        !draining && !anyQueued && placement.reserveLaunch(daemon)
+    }
+
+    /// How a launch left Docker's part on a daemon.
+    public enum LaunchOutcome: Sendable, Equatable {
+        /// Its container started this many nanoseconds after the create call went out.
+        case started(latency: UInt64)
+        /// Docker failed it (an error answer, no answer): the daemon may be congested.
+        case failed
+        /// Its owner gave up (the client left): no news about the daemon.
+        case abandoned
+    }
+
+    /// A launch on `daemon` left Docker's part: its place in the window frees, the window adapts,
+    /// and who waits may be admitted.
+    public mutating func launchSettled(_ daemon: Int, _ outcome: LaunchOutcome) -> [Grant] {
+        placement.launchSettled(daemon)
+        if windows.indices.contains(daemon) {
+            switch outcome {
+            case let .started(latency): windows[daemon].started(latency: latency)
+            case .failed: windows[daemon].failed()
+            case .abandoned: break
+            }
+            placement.setWindow(daemon, windows[daemon].current)
+        }
+        return grants()
+    }
+
     /// A warm container of `service` is ready: a waiting client may take it.
     public mutating func warmAdded(service: Int) -> [Grant] {
         services[service].warm += 1
@@ -256,7 +299,12 @@ public struct Scheduler: Sendable {
     }
 
     public mutating func appendDaemon(capacity: Int, rank: Int, healthy: Bool) -> Int {
-        placement.append(capacity: capacity, rank: rank, healthy: healthy)
+        let index = placement.append(capacity: capacity, rank: rank, healthy: healthy)
+        if let windowTemplate {
+            windows.append(windowTemplate)
+            placement.setWindow(index, windowTemplate.current)
+        }
+        return index
     }
 
     /// Admits queued clients while warm containers or slots are free, taking services in turn so

@@ -13,4 +13,8 @@ extension Supervisor: LaunchOwner {
     }
 
     func acquireSlot() -> Int? { draining ? nil : lifecycle.acquire() }
+
+    func launchSettled(_ daemon: Int, _ outcome: Scheduler.LaunchOutcome) {
+        control { $0.launchSettled(daemon, outcome, now: $1) }
+    }
 }

@@ -141,6 +141,9 @@ public final class Supervisor {
         pendingEvents.removeAll(keepingCapacity: true)
         driving = false
         if lifecycle.scheduler.mayWarm { for service in services { service.pool.refill() } }
+        if !lifecycle.scheduler.anyQueued && !draining {
+            for service in services where service.config.netns.mode == .holder { service.holders.refill() }
+        }
         armTick()
         checkDrained()
     }
