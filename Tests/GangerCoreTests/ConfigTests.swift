@@ -229,6 +229,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
               listen: 127.0.0.1:5480
             docker_timeout: 5m
             pull_timeout: 10m
+            launch_window: {min: 2, max: 32, initial: 4}
             shutdown_grace: 30s
             log: {level: info, format: text}
 

@@ -1,6 +1,6 @@
 extension GangerConfig {
     static let keys = [
-        "instance", "daemons", "consul", "services", "status", "docker_timeout", "pull_timeout", "shutdown_grace", "log",
+        "instance", "daemons", "consul", "services", "status", "docker_timeout", "pull_timeout", "launch_window", "shutdown_grace", "log",
     ]
 
     /// Decodes a whole document (nil = empty document). Returns a config even when errors were
@@ -49,6 +49,18 @@ extension GangerConfig {
             decoder.fail(f.path("docker_timeout"), "must be more than 0s")
         }
         config.pullTimeout = decoder.duration(f, "pull_timeout", default: config.pullTimeout)
+        if let node = f["launch_window"] {
+            if case let .scalar(text) = node, text.text == "off" || text.text == "false" {
+                config.launchWindow = nil
+            } else if let window = decoder.fields(node, at: f.path("launch_window"), known: ["min", "max", "initial"]) {
+                var value = GangerConfig.LaunchWindowConfig()
+                value.minimum = decoder.int(window, "min", default: value.minimum, minimum: 1, hint: "launches in flight per daemon")
+                value.maximum = decoder.int(window, "max", default: value.maximum, minimum: 1, hint: "launches in flight per daemon")
+                value.initial = decoder.int(window, "initial", default: value.initial, minimum: 1, hint: "launches in flight per daemon")
+                if value.maximum < value.minimum { decoder.fail(window.path("max"), "must be at least min (\(value.minimum))") }
+                config.launchWindow = value
+            }
+        }
         if config.pullTimeout == .zero {
             decoder.fail(f.path("pull_timeout"), "must be more than 0s")
         }

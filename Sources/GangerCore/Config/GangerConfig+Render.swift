@@ -46,6 +46,7 @@ extension GangerConfig {
         out.append("  listen: \(yaml(status.listen.description))")
         out.append("docker_timeout: \(dockerTimeout.configString)")
         out.append("pull_timeout: \(pullTimeout.configString)")
+        out.append(launchWindow.map { "launch_window: {min: \($0.minimum), max: \($0.maximum), initial: \($0.initial)}" } ?? "launch_window: off")
         out.append("shutdown_grace: \(shutdownGrace.configString)")
         out.append("log: {level: \(log.level.rawValue), format: \(log.format.rawValue)}")
         return out.joined(separator: "\n") + "\n"

@@ -17,6 +17,24 @@ public struct GangerConfig: Sendable, Equatable {
     /// The longest one image pull may take at startup (or when a daemon joins); a pull that hangs
     /// must not hang the startup.
     public var pullTimeout: Duration = .seconds(600)
+    /// Launches in flight per daemon (create to started), adapted between `minimum` and
+    /// `maximum` (docs/scheduling.md, "Launch window"); nil (`launch_window: off`): unbounded.
+    public var launchWindow: LaunchWindowConfig? = LaunchWindowConfig()
+
+    public struct LaunchWindowConfig: Sendable, Equatable {
+        public var minimum: Int
+        public var maximum: Int
+        public var initial: Int
+
+        public init(minimum: Int = 2, maximum: Int = 32, initial: Int = 4) {
+            self.minimum = minimum
+            self.maximum = maximum
+            self.initial = initial
+        }
+
+        /// The controller each daemon starts with.
+        public var template: LaunchWindow { LaunchWindow(minimum: minimum, maximum: maximum, initial: initial) }
+    }
     public var log: LogConfig
 
     public static let defaultInstance = "ganger"

@@ -20,6 +20,9 @@ public final class DockerClient {
     let http: HTTPClient
     let timeout: Duration
     private weak var reactor: Reactor?
+    /// When the daemon last answered a call (a response head, any status; monotonic ns; 0:
+    /// never). A ping that times out while this is recent is a busy daemon, not a dead one.
+    public private(set) var lastAnswerAt: UInt64 = 0
     /// The daemon host's address, resolved once at init (`tcp://`); nil for a unix socket. A
     /// remote daemon's published ports are reached on this address, so no DNS runs on the loop.
     public let hostAddress: SocketAddress?
@@ -119,7 +122,10 @@ public final class DockerClient {
         let name = self.name
         let head = HTTPRequestHead(method: method, target: target(path, query, versioned: versioned), headers: headers)
         return http.execute(head, body: bytes, timeout: timeout ?? self.timeout, handler: HTTPResponseHandler(
-            head: { status = $0.status },
+            head: { [weak self] in
+                status = $0.status
+                self?.answered()
+            },
             body: { chunk in
                 if received.count + chunk.count > Self.maxBody { overflow = true } else { received += chunk }
             },
@@ -134,6 +140,16 @@ public final class DockerClient {
                     completion(.failure(Self.statusError(name, callName, status, received)))
                 }
             }))
+    }
+
+    private func answered() {
+        if let now = reactor?.now { lastAnswerAt = now }
+    }
+
+    /// Whether the daemon answered a call within `window` before `now`: it is working, however
+    /// slowly.
+    public func answered(within window: Duration, now: UInt64) -> Bool {
+        lastAnswerAt > 0 && now &- lastAnswerAt <= window.nanoseconds
     }
 
     /// A streamed call whose body is JSON lines (pull progress, events): each complete line goes

@@ -35,6 +35,12 @@ public struct DockerError: Error, Sendable, CustomStringConvertible {
         return false
     }
 
+    /// No complete answer in time: the daemon may be busy rather than gone.
+    public var isTimeout: Bool {
+        guard case .transport = kind else { return false }
+        return message.hasPrefix("no complete response within")
+    }
+
     static func transport(_ daemon: String, _ call: String, _ error: HTTPClientError) -> DockerError {
         DockerError(daemon: daemon, call: call, kind: .transport(error.description), message: error.description)
     }

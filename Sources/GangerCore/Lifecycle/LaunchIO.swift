@@ -13,6 +13,8 @@ protocol LaunchEnvironment: AnyObject {
     /// The daemon host's address a container's port is published on; nil = not published.
     func publishHostIP(_ daemon: Int) -> String?
     func serviceAddress(_ info: ContainerInspect, daemon: Int, port: UInt16, network: String) -> SocketAddress?
+    /// Whether `daemon` answered a call recently (busy, not gone).
+    func answeredRecently(_ daemon: Int) -> Bool
     /// A ready network holder of `service` on `daemon`, now lent to the caller, or nil.
     func takeHolder(service: String, daemon: Int) -> LaunchMachine.HolderRef?
 }
@@ -43,6 +45,14 @@ final class LaunchIO {
         self.deliver = deliver
     }
 
+    /// A failed call as the machine sees it. A call that timed out on a daemon that still answers
+    /// others is busy, not gone: not a transport failure (it would mark the daemon down and send
+    /// the client elsewhere while the daemon works through its backlog).
+    private func failure(_ error: DockerError, daemon: Int) -> LaunchMachine.CallFailure {
+        let busy = error.isTimeout && environment.answeredRecently(daemon)
+        return LaunchMachine.CallFailure(message: error.message, isTransport: error.isTransport && !busy)
+    }
+
     /// Performs `action` if it is I/O; returns false for the owner's actions.
     func perform(_ action: LaunchMachine.Action, generation: Int) -> Bool {
         switch action {
@@ -52,7 +62,7 @@ final class LaunchIO {
             environment.engine(daemon).start(id, timeout: timeout) { [self] result in
                 switch result {
                 case .success: deliver?(generation, .started)
-                case let .failure(error): deliver?(generation, .startFailed(.init(error)))
+                case let .failure(error): deliver?(generation, .startFailed(failure(error, daemon: daemon)))
                 }
             }
         case let .locate(daemon, id, timeout):
@@ -109,7 +119,7 @@ final class LaunchIO {
         environment.engine(daemon).create(spec, name: nil, timeout: timeout) { [self] result in
             switch result {
             case let .success(id): deliver?(generation, .created(id: id, holder: holder))
-            case let .failure(error): deliver?(generation, .createFailed(.init(error), holder: holder))
+            case let .failure(error): deliver?(generation, .createFailed(failure(error, daemon: daemon), holder: holder))
             }
         }
     }
@@ -124,7 +134,7 @@ final class LaunchIO {
                 deliver?(generation, found(.init(address: address, running: info.state.running, exitCode: info.state.exitCode,
                                                 oomKilled: info.state.oomKilled)))
             case let .failure(error):
-                if let event = failed(.init(error)) { deliver?(generation, event) }
+                if let event = failed(failure(error, daemon: daemon)) { deliver?(generation, event) }
             }
         }
     }

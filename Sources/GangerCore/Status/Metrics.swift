@@ -92,6 +92,10 @@ public enum Metrics {
         for d in snapshot.daemons { out.sample("ganger_daemon_containers", ["daemon": d.url], d.containers) }
         out.family("ganger_daemon_max_containers", .gauge, "The daemon's container cap; -1 means unlimited.")
         for d in snapshot.daemons { out.sample("ganger_daemon_max_containers", ["daemon": d.url], d.maxContainers) }
+        out.family("ganger_daemon_launches_in_flight", .gauge, "Launches between their create call and their container's start.")
+        for d in snapshot.daemons { out.sample("ganger_daemon_launches_in_flight", ["daemon": d.url], d.launching) }
+        out.family("ganger_daemon_launch_window", .gauge, "Launches the daemon may have in flight now (adaptive); absent when windows are off.")
+        for d in snapshot.daemons { if let window = d.launchWindow { out.sample("ganger_daemon_launch_window", ["daemon": d.url], window) } }
 
         out.family("ganger_draining", .gauge, "1 while shutting down (not accepting), else 0.")
         out.sample("ganger_draining", [:], snapshot.draining ? 1 : 0)

@@ -68,6 +68,11 @@ enum StatusFormat {
         "\(used)/" + (cap < 0 ? "∞" : String(cap))
     }
 
+    /// Launches in flight over the launch window: "3/4"; "3" when windows are off.
+    static func launching(_ inFlight: Int, _ window: Int?) -> String {
+        window.map { "\(inFlight)/\($0)" } ?? "\(inFlight)"
+    }
+
     /// `part` of `part + rest` as a percentage with one decimal: "86.3 %"; "–" when both are 0.
     static func share(_ part: Int, of rest: Int) -> String {
         let total = part + rest

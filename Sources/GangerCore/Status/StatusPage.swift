@@ -123,8 +123,9 @@ public enum StatusPage {
 
     private static func daemons(_ h: inout HTMLWriter, _ s: StatusSnapshot) {
         h.raw("<h2>Daemons</h2><div class=\"scroll\"><table><thead><tr><th>Daemon</th><th>State</th><th>Since</th>")
-        h.raw("<th>Containers</th><th>Last error</th></tr></thead><tbody>")
-        if s.daemons.isEmpty { h.raw("<tr><td colspan=\"5\" class=\"none\">no daemons</td></tr>") }
+        h.raw("<th>Containers</th><th title=\"launches between create and start / the daemon's launch window\">Launching</th>"
+              + "<th>Last error</th></tr></thead><tbody>")
+        if s.daemons.isEmpty { h.raw("<tr><td colspan=\"6\" class=\"none\">no daemons</td></tr>") }
         for d in s.daemons {
             h.raw("<tr class=\"\(d.state.rawValue)\"><td class=\"name\">")
             h.text(d.url)
@@ -142,6 +143,7 @@ public enum StatusPage {
             h.text(StatusFormat.span(s.nowUnix - d.sinceUnix) + " ago")
             h.raw("</td>")
             h.cell(StatusFormat.capacity(d.containers, d.maxContainers))
+            h.cell(StatusFormat.launching(d.launching, d.launchWindow))
             h.raw("<td class=\"reason\">")
             h.text(d.lastError ?? "")
             h.raw("</td></tr>")

@@ -84,6 +84,10 @@ public struct StatusSnapshot: Codable, Sendable, Equatable {
         /// -1 for unlimited.
         public var maxContainers: Int
         public var lastError: String?
+        /// Launches between their create call and their container's start.
+        public var launching: Int = 0
+        /// The launch window now (how many may be launching at once); nil when windows are off.
+        public var launchWindow: Int?
     }
 
     /// `up`: answers and takes new sessions. `down`: does not answer (or is still being
@@ -121,6 +125,8 @@ extension StatusSnapshot.Daemon {
         containers = try c.decode(Int.self, forKey: .containers)
         maxContainers = try c.decode(Int.self, forKey: .maxContainers)
         lastError = try c.decodeIfPresent(String.self, forKey: .lastError)
+        launching = try c.decodeIfPresent(Int.self, forKey: .launching) ?? 0
+        launchWindow = try c.decodeIfPresent(Int.self, forKey: .launchWindow)
     }
 }
 

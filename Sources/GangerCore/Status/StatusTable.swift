@@ -41,10 +41,11 @@ public enum StatusTable {
 
         out += "\nDAEMONS\n"
         out += table(
-            ["DAEMON", "STATE", "SINCE", "CONTAINERS", "LAST ERROR"],
+            ["DAEMON", "STATE", "SINCE", "CONTAINERS", "LAUNCHING", "LAST ERROR"],
             s.daemons.map { d in
                 [d.url, d.state == .draining ? (d.up ? "drain" : "drain, DOWN") : d.up ? "up" : "DOWN", StatusFormat.span(s.nowUnix - d.sinceUnix) + " ago",
-                 StatusFormat.capacity(d.containers, d.maxContainers), d.lastError ?? ""]
+                 StatusFormat.capacity(d.containers, d.maxContainers), StatusFormat.launching(d.launching, d.launchWindow),
+                 d.lastError ?? ""]
             },
             leftColumns: 2, lastLeft: true)
 

@@ -47,6 +47,14 @@ extension Supervisor {
                     }
                     }
                 }
+            case let .failure(error) where wasUp && error.isTimeout && isBusy(index):
+                // Under a burst dockerd can take longer than the ping's timeout to answer a ping
+                // while it still completes calls: busy, not dead. Its launches are bounded by the
+                // launch window; marking it down would only strand who waits for it.
+                logger.notice("daemon slow to answer a ping while it completes calls: busy, not down", metadata: [
+                    "daemon": "\(daemon.name)", "error": "\(error.message)",
+                ])
+                scheduleHealthCheck(index, after: HealthTiming.interval)
             case let .failure(error):
                 markDown(index, error.description)
                 let next = min((daemon.backoff ?? .milliseconds(500)) * 2, HealthTiming.maxBackoff)
@@ -54,6 +62,12 @@ extension Supervisor {
                 scheduleHealthCheck(index, after: next)
             }
         }
+    }
+
+    /// The daemon answered a call recently (within two ping intervals and a ping's timeout).
+    func isBusy(_ index: Int) -> Bool {
+        guard let reactor else { return false }
+        return daemons[index].client.answered(within: HealthTiming.interval * 2 + HealthTiming.pingTimeout, now: reactor.now)
     }
 
     /// Takes `index` out of placement (idempotent), logging why once.

@@ -12,6 +12,8 @@ extension Supervisor: LaunchOwner {
         return LaunchMachine.HolderRef(containerID: holder.containerID, address: holder.address)
     }
 
+    func answeredRecently(_ daemon: Int) -> Bool { isBusy(daemon) }
+
     func acquireSlot() -> Int? { draining ? nil : lifecycle.acquire() }
 
     func launchSettled(_ daemon: Int, _ outcome: Scheduler.LaunchOutcome) {

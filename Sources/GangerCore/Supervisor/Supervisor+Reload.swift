@@ -107,6 +107,11 @@ extension Supervisor {
             control { $0.setCapacity(index, daemon.maxContainers, now: $1) }
             changes.append("daemon \(daemon.url) max_containers \(daemon.maxContainers)")
         }
+        if new.launchWindow != config.launchWindow {
+            // A new controller per daemon: the old one's learnt window and baseline are dropped.
+            control { $0.setLaunchWindow(new.launchWindow?.template, now: $1) }
+            changes.append(new.launchWindow.map { "launch_window \($0.minimum)...\($0.maximum)" } ?? "launch_window off")
+        }
         // The scheduler keeps each kept service's queue and counts under its new index; clients
         // queued for a removed service are closed.
         let previous = runtimes.map { runtime in services.firstIndex { $0 === runtime } }

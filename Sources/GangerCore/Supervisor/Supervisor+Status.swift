@@ -51,7 +51,9 @@ extension Supervisor {
                     sinceUnix: daemons[index].since ?? startedUnix,
                     containers: placement.daemons[index].load,
                     maxContainers: placement.daemons[index].capacity,
-                    lastError: daemons[index].lastError)
+                    lastError: daemons[index].lastError,
+                    launching: placement.daemons[index].launching,
+                    launchWindow: lifecycle.scheduler.windows.indices.contains(index) ? placement.daemons[index].window : nil)
             },
             recentSessions: recentSessions.reversed())
     }

@@ -55,6 +55,7 @@ public final class Supervisor {
             scheduler: Scheduler(placement: Placement(capacities: config.daemons.map(\.maxContainers)),
                                  policies: config.services.map(Scheduler.Policy.init)),
             publishes: config.daemons.map { if case .unix = $0.url { false } else { true } })
+        _ = lifecycle.setLaunchWindow(config.launchWindow?.template, now: 0)
         for daemon in config.daemons {
             Self.checkTransport(daemon, logger: logger)
             daemons.append(DaemonRuntime(client: try DockerClient(reactor: reactor, url: daemon.url, timeout: config.dockerTimeout,
