@@ -147,12 +147,16 @@ enum GangerSuite {
                 image: ganger-echo:latest
                 port: 12345
                 pull: never
+                per_source: {rate: 0}
+                accept: {rate: 0}
               - name: source
                 listen: 127.0.0.1:0
                 image: ganger-bench-source:latest
                 port: 12345
                 pull: never
                 env: {SOURCE_MIB: "\(sourceMiB)"}
+                per_source: {rate: 0}
+                accept: {rate: 0}
             status: {listen: 127.0.0.1:0}
             shutdown_grace: 5s
             log: {level: info, format: text}

@@ -186,6 +186,8 @@ final class LifecycleGanger {
                 image: ganger-echo:latest
                 port: 12345
                 pull: never
+                per_source: {rate: 0}
+                accept: {rate: 0}
             \(extra.map { "    " + $0 } ?? "")
             status: {listen: 127.0.0.1:0}
             shutdown_grace: 5s

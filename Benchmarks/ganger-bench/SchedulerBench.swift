@@ -151,6 +151,8 @@ enum SchedulerBench {
                 port: 12345
                 pull: never
                 queue: {max: 20000, timeout: 600s}
+                per_source: {rate: 0}
+                accept: {rate: 0}
             status: {listen: 127.0.0.1:0}
             docker_timeout: 30s
             shutdown_grace: 1s

@@ -221,7 +221,8 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 pool: {warm: 0, reuse: 1}
                 queue: {max: 1000, timeout: 1m, abort_on_close: false}
                 session: {max_duration: 0s, idle_timeout: 10m, keepalive: {idle: 1m, interval: 10s, count: 6}, user_timeout: 2m}
-                per_source: {max_connections: 0}
+                per_source: {max_connections: 0, rate: 20, burst: 40}
+                accept: {rate: 500, burst: 1000}
                 client_address: none
                 netns: {mode: per-container, holders: 2, reuse: 1}
                 sandbox: {preset: default, read_only: false, tmpfs: {}, cap_drop: [NET_RAW], cap_add: []}

@@ -12,7 +12,9 @@ struct LaunchWindowTests {
         let instance = uniqueInstance("burst")
         // The queue's budget is generous for a loaded test machine (2 cores, other suites'
         // leftovers being removed); the claim is that nobody fails, not how fast they are served.
-        let service = ServiceYAML(name: "echo", image: "ganger-echo:latest", extra: ["queue: {max: 1000, timeout: 240s}"])
+        // 200 connections at once from one address are past the default per-source rate.
+        let service = ServiceYAML(name: "echo", image: "ganger-echo:latest", extra: ["queue: {max: 1000, timeout: 240s}",
+                                                                                          "per_source: {rate: 0}"])
         let yaml = gangerConfig(instance: instance, services: [service], maxContainers: 250)
         let count = 200
         try await withGanger(instance: instance, yaml: yaml, services: ["echo"]) { ganger, addresses in

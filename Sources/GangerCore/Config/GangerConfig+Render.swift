@@ -84,7 +84,8 @@ extension GangerConfig {
                 + "idle_timeout: \(s.session.idleTimeout.configString), keepalive: {idle: \(s.session.keepalive.idle.configString), "
                 + "interval: \(s.session.keepalive.interval.configString), count: \(s.session.keepalive.count)}, "
                 + "user_timeout: \(s.session.userTimeout.configString)}",
-            "    per_source: {max_connections: \(s.perSource.maxConnections)}",
+            "    per_source: {max_connections: \(s.perSource.maxConnections), rate: \(Int(s.perSource.rate)), burst: \(s.perSource.burst)}",
+            "    accept: {rate: \(Int(s.accept.rate)), burst: \(s.accept.burst)}",
             "    client_address: \(s.clientAddress.rawValue)",
             "    netns: {mode: \(s.netns.mode.rawValue), holders: \(s.netns.holders), reuse: \(s.netns.reuse)}",
             "    sandbox: {preset: \(s.sandbox.preset.rawValue), read_only: \(s.sandbox.readOnly), tmpfs: {"

@@ -1,7 +1,7 @@
 extension ServiceConfig {
     static let keys = [
         "name", "listen", "image", "port", "command", "env", "pull", "ready", "limits", "network",
-        "pool", "queue", "session", "per_source", "client_address", "netns", "sandbox",
+        "pool", "queue", "session", "per_source", "accept", "client_address", "netns", "sandbox",
     ]
 
     /// Decodes one `services[i]` entry. Required keys that are missing or invalid get
@@ -60,9 +60,17 @@ extension ServiceConfig {
                 service.session.keepalive = value
             }
         }
-        if let source = decoder.fields(f["per_source"], at: f.path("per_source"), known: ["max_connections"]) {
+        if let source = decoder.fields(f["per_source"], at: f.path("per_source"), known: ["max_connections", "rate", "burst"]) {
             service.perSource.maxConnections = decoder.int(
                 source, "max_connections", default: service.perSource.maxConnections, minimum: 0, hint: "0 = unlimited")
+            service.perSource.rate = Double(decoder.int(source, "rate", default: Int(service.perSource.rate), minimum: 0,
+                                                        hint: "new connections a second from one address; 0 = unlimited"))
+            service.perSource.burst = decoder.int(source, "burst", default: service.perSource.burst, minimum: 1, hint: "connections at once")
+        }
+        if let accept = decoder.fields(f["accept"], at: f.path("accept"), known: ["rate", "burst"]) {
+            service.accept.rate = Double(decoder.int(accept, "rate", default: Int(service.accept.rate), minimum: 0,
+                                                     hint: "new connections a second; 0 = unlimited"))
+            service.accept.burst = decoder.int(accept, "burst", default: service.accept.burst, minimum: 1, hint: "connections at once")
         }
         if let netns = decoder.fields(f["netns"], at: f.path("netns"), known: ["mode", "holders", "reuse"]) {
             service.netns.mode = decoder.choice(netns, "mode", default: service.netns.mode)

@@ -19,6 +19,7 @@ public struct ServiceConfig: Sendable, Equatable {
     public var queue: Queue
     public var session: Session
     public var perSource: PerSource
+    public var accept = Accept()
     public var clientAddress: ClientAddress
     public var netns: Netns
     public var sandbox: Sandbox = Sandbox()
@@ -178,9 +179,27 @@ public struct ServiceConfig: Sendable, Equatable {
     public struct PerSource: Sendable, Equatable {
         /// Concurrent connections (queued or served) from one IP; 0 = unlimited.
         public var maxConnections: Int
+        /// New connections a second from one IP (xinetd's `cps`), a token bucket of `burst`;
+        /// 0 = unlimited.
+        public var rate: Double
+        public var burst: Int
 
-        public init(maxConnections: Int = 0) {
+        public init(maxConnections: Int = 0, rate: Double = 20, burst: Int = 40) {
             self.maxConnections = maxConnections
+            self.rate = rate
+            self.burst = burst
+        }
+    }
+
+    /// New connections a second to the service from anywhere (a token bucket of `burst`);
+    /// 0 = unlimited.
+    public struct Accept: Sendable, Equatable {
+        public var rate: Double
+        public var burst: Int
+
+        public init(rate: Double = 500, burst: Int = 1000) {
+            self.rate = rate
+            self.burst = burst
         }
     }
 

@@ -46,6 +46,17 @@ final class Session {
 
     // MARK: Waiting for a container
 
+    /// The end detail of a client that closed before sending a byte.
+    static let closedEmpty = "closed before sending a byte"
+
+    /// Whether the client already closed without sending a byte (its FIN is all there is to
+    /// read): checked once at accept, before any Docker work (one `recv(MSG_PEEK)`).
+    func closedBeforeAByte() -> Bool {
+        guard let fd = client.rawValue else { return true }
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) == 0
+    }
+
     /// Starts watching the client: early bytes are kept, a departure is reported to `send`.
     func watchClient(_ send: @escaping (Lifecycle.Event) -> Void) {
         guard let reactor, let fd = client.rawValue else { return }
@@ -72,6 +83,11 @@ final class Session {
                 return
             case .success(.processed(0)):
                 clientSentFIN = true
+                // A client that closes before sending a single byte (a port scan, `nc -z`, a
+                // connect-and-close flood) wants nothing: it leaves at once and no further
+                // Docker work is done for it. One that sent bytes and then half-closed keeps its
+                // place (its FIN may be `shutdown(SHUT_WR)` after a request).
+                if prelude.isEmpty { return send(.clientLeft(id, detail: Self.closedEmpty)) }
                 return send(.clientFIN(id))
             case let .success(.processed(n)):
                 prelude += buffer[0..<n]

@@ -11,7 +11,9 @@ public struct SessionMachine: Sendable {
     /// What a session keeps of its service's settings when it arrives: a reload changes what
     /// later sessions get, never this one.
     public struct Settings: Sendable, Equatable {
-        /// A FIN while queued or launching ends the wait (`queue.abort_on_close`).
+        /// A FIN (after some bytes) while queued ends the wait (`queue.abort_on_close`); a client
+        /// that closes before sending any byte leaves whatever this says (the driver reports it
+        /// as `.clientLeft`).
         public var abortOnClose: Bool
         /// Nanoseconds; 0 = none.
         public var maxDuration: UInt64

@@ -18,21 +18,35 @@ public struct Scheduler: Sendable {
         public var queueTimeout: UInt64
         /// Queued + served connections per source; 0 = unlimited.
         public var perSourceLimit: Int
+        /// New connections a second from one source (a token bucket of `sourceBurst`); 0 = unlimited.
+        public var sourceRate: Double
+        public var sourceBurst: Int
+        /// New connections a second to the service from anywhere; 0 = unlimited.
+        public var acceptRate: Double
+        public var acceptBurst: Int
 
-        public init(queueMax: Int, queueTimeout: UInt64, perSourceLimit: Int) {
+        public init(queueMax: Int, queueTimeout: UInt64, perSourceLimit: Int, sourceRate: Double = 0, sourceBurst: Int = 0,
+                    acceptRate: Double = 0, acceptBurst: Int = 0) {
             self.queueMax = queueMax
             self.queueTimeout = queueTimeout
             self.perSourceLimit = perSourceLimit
+            self.sourceRate = sourceRate
+            self.sourceBurst = sourceBurst
+            self.acceptRate = acceptRate
+            self.acceptBurst = acceptBurst
         }
 
         public init(_ service: ServiceConfig) {
             self.init(queueMax: service.queue.max, queueTimeout: service.queue.timeout.nanoseconds,
-                      perSourceLimit: service.perSource.maxConnections)
+                      perSourceLimit: service.perSource.maxConnections, sourceRate: service.perSource.rate,
+                      sourceBurst: service.perSource.burst, acceptRate: service.accept.rate, acceptBurst: service.accept.burst)
         }
     }
 
     public enum Refusal: String, Sendable, Equatable {
         case perSource = "per-source limit"
+        case sourceRate = "per-source rate"
+        case acceptRate = "accept rate"
         case queueFull = "queue full"
         case draining = "shutting down"
     }
@@ -71,6 +85,9 @@ public struct Scheduler: Sendable {
         var perSource: [String: Int] = [:]
         /// Warm containers ready to be taken.
         var warm = 0
+        /// New-connection buckets per source key, and for the whole service.
+        var sourceBuckets: [String: TokenBucket] = [:]
+        var acceptBucket: TokenBucket?
 
         init(_ policy: Policy) {
             self.policy = policy
@@ -125,6 +142,7 @@ public struct Scheduler: Sendable {
         guard !draining else { return .refused(.draining) }
         let limit = services[service].policy.perSourceLimit
         if limit > 0 && services[service].perSource[source, default: 0] >= limit { return .refused(.perSource) }
+        if let refusal = takeRateTokens(service: service, source: source, now: now) { return .refused(refusal) }
         services[service].perSource[source, default: 0] += 1
         let admission = place(client, service: service, now: now)
         if case .refused = admission { uncount(service: service, source: source) }
@@ -147,6 +165,30 @@ public struct Scheduler: Sendable {
         }
         if case .refused = admission { uncount(service: service, source: source) }
         return admission
+    }
+
+    /// xinetd's `cps` and HAProxy's `rate-limit sessions`: a connect-and-close flood or a
+    /// reconnecting loop is refused before it costs Docker anything. Nil when both buckets
+    /// had a token (both are taken).
+    private mutating func takeRateTokens(service: Int, source: String, now: UInt64) -> Refusal? {
+        let policy = services[service].policy
+        if policy.acceptRate > 0 {
+            var bucket = services[service].acceptBucket ?? TokenBucket(burst: policy.acceptBurst, now: now)
+            let ok = bucket.take(now: now, rate: policy.acceptRate, burst: policy.acceptBurst)
+            services[service].acceptBucket = bucket
+            if !ok { return .acceptRate }
+        }
+        guard policy.sourceRate > 0 else { return nil }
+        var bucket = services[service].sourceBuckets[source] ?? TokenBucket(burst: policy.sourceBurst, now: now)
+        let ok = bucket.take(now: now, rate: policy.sourceRate, burst: policy.sourceBurst)
+        services[service].sourceBuckets[source] = bucket
+        // Bounded: past 4,096 sources, the buckets of idle sources (full again) are forgotten.
+        if services[service].sourceBuckets.count > 4096 {
+            services[service].sourceBuckets = services[service].sourceBuckets.filter {
+                !$0.value.isFull(now: now, rate: policy.sourceRate, burst: policy.sourceBurst)
+            }
+        }
+        return ok ? nil : .sourceRate
     }
 
     // FIFO per service: a newcomer never overtakes clients already waiting.

@@ -91,6 +91,12 @@ public final class Supervisor {
         guard let reactor, !draining else { return client.close() }
         Self.guardClient(client.rawValue, service.config.session)
         let session = Session(id: nextSessionID, service: service, client: client, peer: peer, reactor: reactor)
+        if session.closedBeforeAByte() {
+            // Gone before anything was asked of Docker: nothing to queue, nothing to count as a
+            // session; the tally says how many such clients came.
+            service.closeReasons["client left (\(Session.closedEmpty))", default: 0] += 1
+            return session.close()
+        }
         nextSessionID += 1
         sessions[session.id] = session
         service.sessionsTotal += 1
@@ -281,21 +287,23 @@ public final class Supervisor {
         let service = session.service
         service.sessionsCurrent -= 1
         switch end.kind {
-        case .refused(.perSource):
+        case .refused(.perSource), .refused(.sourceRate):
             service.refusedPerSource += 1
-            logger.warning("per-source limit: client refused", metadata: [
-                "service": "\(service.config.name)", "client": "\(session.peer)", "limit": "\(session.settings.perSource.maxConnections)",
-            ])
         case .refused(.queueFull):
             service.refusedQueueFull += 1
-            logger.warning("queue full: client refused", metadata: ["service": "\(service.config.name)", "client": "\(session.peer)"])
         case .queueTimeout:
             service.queueTimeouts += 1
-        case .refused(.draining), .relayed, .other:
+        case .refused(.draining), .refused(.acceptRate), .relayed, .other:
             break
         }
         service.closeReasons[end.reason, default: 0] += 1
-        if end.kind != .relayed {
+        if case .refused = end.kind {
+            // Counted (status page, /metrics); one line each only at debug, or a flood of
+            // refused clients would flood the log too.
+            logger.debug("client refused", metadata: [
+                "service": "\(service.config.name)", "client": "\(session.peer)", "reason": "\(end.reason)",
+            ])
+        } else if end.kind != .relayed {
             logger.notice("session closed before relay", metadata: [
                 "service": "\(session.settings.name)", "client": "\(session.peer)", "phase": "\(end.phase.rawValue)",
                 "reason": "\(end.reason)",
