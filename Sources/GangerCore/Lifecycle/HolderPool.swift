@@ -34,6 +34,7 @@ final class HolderPool {
     /// `netns.holders`, or a spare would be started and the reused namespace passed over.
     private var onLoan: [Int: Int] = [:]
     private let backoff = RefillBackoff()
+    private var retryTimer: TimerID?
     /// Cold sessions served through a holder (fast path) and on the normal path (no holder
     /// ready on the daemon, or the holder's launch failed); holders removed after their last
     /// `netns.reuse` session (retired) and after trouble (discarded). For the status page.
@@ -89,11 +90,23 @@ final class HolderPool {
         for daemon in supervisor.placement.daemons.indices where supervisor.placement.daemons[daemon].healthy {
             let have = ready.filter { $0.daemon == daemon }.count + starting[daemon, default: 0] + onLoan[daemon, default: 0]
             // Holder starts share the daemon's launch window with sessions, and wait while any
-            // client does (the supervisor calls `refill` again once a launch settles).
+            // client does: a refill that finds no place tries again shortly.
             for _ in have..<max(have, service.config.netns.holders) {
-                guard supervisor.lifecycle.reserveLaunch(daemon) else { break }
+                guard supervisor.lifecycle.reserveLaunch(daemon) else {
+                    retryRefillSoon()
+                    break
+                }
                 start(on: daemon)
             }
+        }
+    }
+
+    /// One timer at a time: a refill held back by the launch window runs again in half a second.
+    private func retryRefillSoon() {
+        guard retryTimer == nil, let reactor = supervisor.reactor else { return }
+        retryTimer = reactor.schedule(after: .milliseconds(500)) { [weak self] in
+            self?.retryTimer = nil
+            self?.refill()
         }
     }
 
@@ -193,6 +206,8 @@ final class HolderPool {
     func drain() {
         generation += 1
         backoff.cancel(on: supervisor.reactor)
+        if let retryTimer { supervisor.reactor?.cancel(retryTimer) }
+        retryTimer = nil
         for holder in ready { remove(holder) }
         ready.removeAll()
     }

@@ -13,6 +13,9 @@ protocol LaunchEnvironment: AnyObject {
     /// The daemon host's address a container's port is published on; nil = not published.
     func publishHostIP(_ daemon: Int) -> String?
     func serviceAddress(_ info: ContainerInspect, daemon: Int, port: UInt16, network: String) -> SocketAddress?
+    /// A container name no other container of this process has: a create whose answer is lost
+    /// can then still be removed by name.
+    func nextContainerName() -> String
     /// Whether `daemon` answered a call recently (busy, not gone).
     func answeredRecently(_ daemon: Int) -> Bool
     /// A ready network holder of `service` on `daemon`, now lent to the caller, or nil.
@@ -115,11 +118,22 @@ final class LaunchIO {
             spec.exposedPorts = [:]
             spec.hostConfig.portBindings = nil
         }
+        // Named, so that a create whose answer never came (a timeout, a reset: dockerd may have
+        // made the container all the same) can be removed by name before the slot is given
+        // back; otherwise such a container is Ganger's but nobody's, until a shutdown sweep.
+        let name = environment.nextContainerName()
+        let engine = environment.engine(daemon)
         // Strong: the answer must reach the owner even after it cancelled, or the container leaks.
-        environment.engine(daemon).create(spec, name: nil, timeout: timeout) { [self] result in
+        engine.create(spec, name: name, timeout: timeout) { [self] result in
             switch result {
-            case let .success(id): deliver?(generation, .created(id: id, holder: holder))
-            case let .failure(error): deliver?(generation, .createFailed(failure(error, daemon: daemon), holder: holder))
+            case let .success(id):
+                deliver?(generation, .created(id: id, holder: holder))
+            case let .failure(error) where error.isTransport:
+                engine.remove(name) { [self] _ in
+                    deliver?(generation, .createFailed(failure(error, daemon: daemon), holder: holder))
+                }
+            case let .failure(error):
+                deliver?(generation, .createFailed(failure(error, daemon: daemon), holder: holder))
             }
         }
     }

@@ -191,10 +191,11 @@ public struct LaunchMachine: Sendable {
         state = .creating(daemon: daemon)
     }
 
-    /// What the budget leaves for one Docker call (at least a millisecond: a call is never sent
-    /// with no time at all).
+    /// What the budget leaves for one Docker call, but at least a second: a call sent with no
+    /// time at all only makes dockerd do work whose answer nobody waits for (a create timed out
+    /// after a millisecond made its container all the same).
     private func callTimeout(now: UInt64) -> Duration {
-        .nanoseconds(Int64(clamping: max(deadline > now ? deadline - now : 0, 1_000_000)))
+        .nanoseconds(Int64(clamping: max(deadline > now ? deadline - now : 0, 1_000_000_000)))
     }
 
     /// Past its budget a Docker call's failure says so: the client was not refused by Docker, it

@@ -14,6 +14,11 @@ extension Supervisor: LaunchOwner {
 
     func answeredRecently(_ daemon: Int) -> Bool { isBusy(daemon) }
 
+    func nextContainerName() -> String {
+        containerSerial += 1
+        return "ganger-\(instance)-\(boot)-\(containerSerial)"
+    }
+
     func acquireSlot() -> Int? { draining ? nil : lifecycle.acquire() }
 
     func launchSettled(_ daemon: Int, _ outcome: Scheduler.LaunchOutcome) {

@@ -46,6 +46,8 @@ public final class Supervisor {
     let boot = String(UInt64.random(in: 1...UInt64.max), radix: 16)
     /// This host's name, on the lease (a restart on the same host need not wait for a lapse).
     let hostName = currentHostName()
+    /// Numbers the containers this process names (`nextContainerName`).
+    var containerSerial = 0
 
     public init(config: GangerConfig, reactor: Reactor, logger: Logger) throws(DockerError) {
         self.config = config
@@ -148,9 +150,6 @@ public final class Supervisor {
         pendingEvents.removeAll(keepingCapacity: true)
         driving = false
         if lifecycle.scheduler.mayWarm { for service in services { service.pool.refill() } }
-        if !lifecycle.scheduler.anyQueued && !draining {
-            for service in services where service.config.netns.mode == .holder { service.holders.refill() }
-        }
         armTick()
         checkDrained()
     }
