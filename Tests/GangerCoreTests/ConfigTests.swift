@@ -227,6 +227,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 sandbox: {preset: default, read_only: false, tmpfs: {}, cap_drop: [NET_RAW], cap_add: []}
             status:
               listen: 127.0.0.1:5480
+              max_connections_per_address: 8
             docker_timeout: 5m
             shutdown_grace: 30s
             log: {level: info, format: text}

@@ -40,8 +40,10 @@ extension GangerConfig {
         if let nodes = decoder.list(f, "services") {
             config.services = nodes.enumerated().map { ServiceConfig.decode($1, at: "\(f.path("services"))[\($0)]", decoder) }
         }
-        if let status = decoder.fields(f["status"], at: f.path("status"), known: ["listen"]) {
+        if let status = decoder.fields(f["status"], at: f.path("status"), known: ["listen", "max_connections_per_address"]) {
             config.status.listen = decoder.value(status, "listen", default: config.status.listen, HostPort.parseListen)
+            config.status.maxConnectionsPerAddress = decoder.int(
+                status, "max_connections_per_address", default: config.status.maxConnectionsPerAddress, minimum: 0, hint: "0 = no cap")
         }
         config.dockerTimeout = decoder.duration(f, "docker_timeout", default: config.dockerTimeout)
         config.shutdownGrace = decoder.duration(f, "shutdown_grace", default: config.shutdownGrace)

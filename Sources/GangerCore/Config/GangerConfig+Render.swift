@@ -44,6 +44,7 @@ extension GangerConfig {
         }
         out.append("status:")
         out.append("  listen: \(yaml(status.listen.description))")
+        out.append("  max_connections_per_address: \(status.maxConnectionsPerAddress)")
         out.append("docker_timeout: \(dockerTimeout.configString)")
         out.append("shutdown_grace: \(shutdownGrace.configString)")
         out.append("log: {level: \(log.level.rawValue), format: \(log.format.rawValue)}")

@@ -169,7 +169,8 @@ extension Supervisor {
         let listen = config.status.listen
         do {
             let address = try SocketAddress(host: listen.host, port: listen.port)
-            statusServer = try StatusServer(reactor: reactor, address: address) { [unowned self] in snapshot() }
+            statusServer = try StatusServer(reactor: reactor, address: address,
+                                            maxConnectionsPerAddress: config.status.maxConnectionsPerAddress) { [unowned self] in snapshot() }
         } catch {
             throw StartupError(description: "cannot listen on \(listen) for the status page: \(error)")
         }

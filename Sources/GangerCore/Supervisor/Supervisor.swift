@@ -275,7 +275,9 @@ public final class Supervisor {
         case .refused(.draining), .relayed, .other:
             break
         }
-        service.closeReasons[end.reason, default: 0] += 1
+        // Counted by category (a fixed set): the full text, addresses and daemon messages
+        // included, is in the log lines only, so /metrics does not grow a series per failure.
+        service.closeReasons[end.category.rawValue, default: 0] += 1
         if end.kind != .relayed {
             logger.notice("session closed before relay", metadata: [
                 "service": "\(session.settings.name)", "client": "\(session.peer)", "phase": "\(end.phase.rawValue)",
