@@ -259,6 +259,13 @@ public struct Scheduler: Sendable {
         placement.append(capacity: capacity, rank: rank, healthy: healthy)
     }
 
+    /// A newcomer takes the index of a forgotten daemon (see `Placement.replace`); like a
+    /// joining daemon it takes placements once healthy.
+    public mutating func replaceDaemon(_ index: Int, capacity: Int, rank: Int, healthy: Bool) -> [Grant] {
+        placement.replace(index, capacity: capacity, rank: rank, healthy: healthy)
+        return healthy ? grants() : []
+    }
+
     /// Admits queued clients while warm containers or slots are free, taking services in turn so
     /// one busy service cannot starve the others sharing the daemons. Warm containers go first.
     public mutating func grants() -> [Grant] {

@@ -23,6 +23,8 @@ public final class Supervisor {
     /// Network holders lent to launches, by container id.
     var lentHolders: [String: Holder] = [:]
     var daemons: [DaemonRuntime] = []
+    /// Indexes of forgotten daemons, for the next newcomer (Supervisor+Discovery.swift).
+    var freeDaemonSlots: [Int] = []
     var services: [ServiceRuntime] = []
     var sessions: [UInt64: Session] = [:]
     private var nextSessionID: UInt64 = 1
