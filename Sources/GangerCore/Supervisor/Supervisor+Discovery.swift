@@ -78,33 +78,37 @@ extension Supervisor {
 
     func applyDiscovered(_ found: [DiscoveredDaemon]) {
         guard !draining else { return }
-        var present: Set<Int> = []
+        // Leavers first: those with nothing left on them are forgotten, and their indexes go
+        // to this round's newcomers, so the list holds at most what Consul lists at once plus
+        // the daemons still draining.
+        let listed = Set(found.map(\.url))
+        for index in daemons.indices where !daemons[index].forgotten && !listed.contains(daemons[index].url) {
+            if !placement.daemons[index].retired {
+                control { $0.setRetired(index, true, now: $1) }
+                logger.notice("daemon left the catalog: drained (its sessions go on, no new ones)", metadata: [
+                    "daemon": "\(daemons[index].name)", "containers": "\(placement.daemons[index].load)",
+                ])
+            }
+            _ = forgetIfIdle(index)
+        }
         var known: [DaemonURL: Int] = [:]
         for (index, daemon) in daemons.enumerated() where !daemon.forgotten { known[daemon.url] = index }
         for daemon in found {
-            if let index = known[daemon.url] {
-                present.insert(index)
-                let current = placement.daemons[index]
-                if current.capacity != daemon.maxContainers {
-                    control { $0.setCapacity(index, daemon.maxContainers, now: $1) }
-                    logger.notice("daemon cap changed", metadata: ["daemon": "\(daemon.url)", "max_containers": "\(daemon.maxContainers)"])
-                }
-                if current.rank != daemon.rank { lifecycle.setRank(index, daemon.rank) }
-                if current.retired {
-                    control { $0.setRetired(index, false, now: $1) }
-                    logger.notice("daemon back in the catalog: used again", metadata: ["daemon": "\(daemon.url)"])
-                }
-            } else if let index = join(daemon) {
-                present.insert(index)
+            guard let index = known[daemon.url] else {
+                if let index = join(daemon) { known[daemon.url] = index }
+                continue
+            }
+            let current = placement.daemons[index]
+            if current.capacity != daemon.maxContainers {
+                control { $0.setCapacity(index, daemon.maxContainers, now: $1) }
+                logger.notice("daemon cap changed", metadata: ["daemon": "\(daemon.url)", "max_containers": "\(daemon.maxContainers)"])
+            }
+            if current.rank != daemon.rank { lifecycle.setRank(index, daemon.rank) }
+            if current.retired {
+                control { $0.setRetired(index, false, now: $1) }
+                logger.notice("daemon back in the catalog: used again", metadata: ["daemon": "\(daemon.url)"])
             }
         }
-        for index in daemons.indices where !present.contains(index) && !placement.daemons[index].retired {
-            control { $0.setRetired(index, true, now: $1) }
-            logger.notice("daemon left the catalog: drained (its sessions go on, no new ones)", metadata: [
-                "daemon": "\(daemons[index].name)", "containers": "\(placement.daemons[index].load)",
-            ])
-        }
-        for index in daemons.indices where !present.contains(index) { _ = forgetIfIdle(index) }
     }
 
     /// Whether `daemon` still is the one at `index` (not forgotten, its index not reused):
