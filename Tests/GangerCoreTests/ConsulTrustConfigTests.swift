@@ -68,6 +68,13 @@ private func errors(_ yaml: String) -> [String] {
         #expect(errors("consul: {max_containers_limit: -1}\n").first?.hasPrefix("consul.max_containers_limit:") == true)
     }
 
+    @Test func optIns_areWarnedAbout_defaultsAreNot() throws {
+        #expect(try parse("consul: {}\n").warnings() == [])
+        #expect(try parse("consul: {token: t, scheme: https, daemon_cert_path: /c}\n").warnings() == [])
+        let open = try parse("consul: {token: t, insecure: true, allow_addresses: [loopback]}\n").warnings()
+        #expect(open.map { String($0.prefix { $0 != ":" }) } == ["consul.insecure", "consul.token", "consul.allow_addresses"])
+    }
+
     @Test func tokenFile_readOnce_trimmed_errorsNameTheKeyAndFile() throws {
         let path = "/tmp/ganger-token-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         defer { unlink(path) }

@@ -39,9 +39,10 @@ struct ConsulTrustTests {
                                serviceAddress: address, port: port, tags: tags)
     }
 
-    static func yaml(instance: String, consul: FixtureConsul, extra: [String]) -> String {
+    /// `hosts`: where ganger asks (the fixture itself unless given).
+    static func yaml(instance: String, consul: FixtureConsul, hosts: String? = nil, extra: [String]) -> String {
         ([
-            "instance: \(instance)", "consul:", "  hosts: [\(consul.address)]", "  datacenters: [dc1]",
+            "instance: \(instance)", "consul:", "  hosts: [\(hosts ?? consul.address)]", "  datacenters: [dc1]",
         ] + extra + [
             "services:", ServiceYAML.echo().yaml,
             "status: {listen: 127.0.0.1:0}", "docker_timeout: 30s", "shutdown_grace: 2s", "log: {level: info, format: text}",
@@ -160,6 +161,49 @@ struct ConsulTrustTests {
             let result = try await onThread { try ganger(["run", "-c", config.path], timeout: .seconds(30)) }
             #expect(result.status == .exited(2), "\(result)")
             #expect(result.stderr.contains("that Ganger accepts") && result.stderr.contains(why), "\(result.stderr)")
+        }
+    }
+
+    /// `scheme: https` with `ca_file`: the queries go over TLS (socat terminating it in front of
+    /// the fixture, with the test CA's certificate for 127.0.0.1); a CA that did not sign the
+    /// server's certificate fails the startup (exit 2), the fixture never asked.
+    @Test func httpsToConsul_withCA_verified_wrongCA_exit2() async throws {
+        let tls = TLSDaemon.directory
+        guard access("\(tls)/server-cert.pem", R_OK) == 0, access("\(tls)/other-ca.pem", R_OK) == 0 else {
+            Issue.record("no test certificates in \(tls) (made by TLSDaemon.requireEnvironment)")
+            return
+        }
+        let forwarder = try await onThread { try Forwarder() }
+        defer { forwarder.stop() }
+        let consul = try FixtureConsul(datacenters: ["dc1"])
+        defer { consul.stop() }
+        consul.set([Self.entry("docker-real", "127.0.0.1", port: Int(forwarder.port))])
+        let port = try freeLoopbackPort()
+        let terminator = try SpawnedProcess("/usr/bin/socat", [
+            "OPENSSL-LISTEN:\(port),bind=127.0.0.1,reuseaddr,fork,verify=0,cert=\(tls)/server-cert.pem,key=\(tls)/server-key.pem",
+            "TCP:\(consul.address)",
+        ])
+        defer { _ = try? terminator.terminate(timeout: .seconds(5)) }
+        guard await (try? onThread { poll(timeout: .seconds(10), interval: .milliseconds(20)) { Forwarder.accepts(port) } }) == true else {
+            throw HarnessError("socat TLS on 127.0.0.1:\(port) does not accept")
+        }
+        func yaml(_ instance: String, ca: String) -> String {
+            Self.yaml(instance: instance, consul: consul, hosts: "127.0.0.1:\(port)", extra: [
+                "  scheme: https", "  ca_file: \(ca)", "  allow_addresses: [loopback]", "  insecure: true",
+            ])
+        }
+        let wrong = try ConfigFile(yaml(uniqueInstance("consulwrongca"), ca: "\(tls)/other-ca.pem"))
+        let refused = try await onThread { try ganger(["run", "-c", wrong.path], timeout: .seconds(30)) }
+        #expect(refused.status == .exited(2), "\(refused)")
+        #expect(refused.stderr.contains("consul: cannot list service docker"), "\(refused.stderr)")
+        #expect(consul.requests.isEmpty, "a query reached Consul past a certificate the CA did not sign")
+        let instance = uniqueInstance("consulhttps")
+        try await withGanger(instance: instance, yaml: yaml(instance, ca: "\(tls)/ca.pem"), services: ["echo"]) { ganger, _ in
+            try await onThread {
+                let status = try ganger.status()
+                #expect(status.daemons.map(\.url) == ["tcp://127.0.0.1:\(forwarder.port)"])
+                #expect(!consul.requests.isEmpty)
+            }
         }
     }
 
