@@ -14,6 +14,8 @@ public enum EndCategory: String, Sendable, CaseIterable, Comparable {
     case queueTimeout = "queue timeout"
     case perSource = "per-source limit"
     case shuttingDown = "shutting down"
+    /// Refused at accept: the process's descriptors were nearly all in use (DescriptorBudget).
+    case descriptorBudget = "descriptor budget"
     case launchFailed = "launch failed"
     case containerExited = "container exited"
     case clientLeft = "client left"

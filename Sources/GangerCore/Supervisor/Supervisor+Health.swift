@@ -54,6 +54,10 @@ extension Supervisor {
                     }
                     }
                 }
+            case let .failure(error) where error.isLocal:
+                // Short of descriptors here: the daemon keeps its state; ask again soon.
+                daemon.lastError = error.description
+                scheduleHealthCheck(index, after: HealthTiming.interval)
             case let .failure(error):
                 markDown(index, error.description)
                 let next = min((daemon.backoff ?? .milliseconds(500)) * 2, HealthTiming.maxBackoff)

@@ -8,6 +8,7 @@ extension Supervisor {
     /// address; `failed` gets a message naming what is wrong and where (exit 2).
     public func start(ready: @escaping ([(service: String, address: SocketAddress)]) -> Void,
                       failed: @escaping (String) -> Void) {
+        raiseDescriptorLimit()
         discoverDaemons(failed: failed) { [self] in contactDaemons { [self] up in
             guard !up.isEmpty else {
                 return failed("no Docker daemon answers: " + daemons.map(\.name).joined(separator: ", "))

@@ -38,6 +38,9 @@ public final class Supervisor {
     var recentSessions: [StatusSnapshot.SessionRecord] = []
     let startedUnix = wallClock()
     var statusServer: StatusServer?
+    /// The descriptor budget new clients are admitted against (DescriptorBudget.swift); nil
+    /// before startup.
+    var descriptors: DescriptorBudget?
     /// Consul discovery (`consul:`); nil for a static daemon list. See Supervisor+Discovery.swift.
     var discovery: ConsulDiscovery?
     /// `consul.daemon_tls`, loaded once at startup and shared by every discovered daemon.
@@ -90,6 +93,7 @@ public final class Supervisor {
 
     func accepted(_ client: consuming FileDescriptor, peer: SocketAddress, service: ServiceRuntime) {
         guard let reactor, !draining else { return client.close() }
+        guard admitDescriptors(peer: peer, service: service) else { return client.close() }
         let session = Session(id: nextSessionID, service: service, client: client, peer: peer, reactor: reactor)
         nextSessionID += 1
         sessions[session.id] = session
