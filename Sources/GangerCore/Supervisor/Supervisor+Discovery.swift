@@ -121,7 +121,11 @@ extension Supervisor {
     /// comment); true when it was forgotten. Static daemons are never forgotten.
     func forgetIfIdle(_ index: Int) -> Bool {
         let daemon = daemons[index]
-        guard discovery != nil, !daemon.forgotten, placement.daemons[index].retired, placement.daemons[index].load == 0 else {
+        guard discovery != nil, !daemon.forgotten, placement.daemons[index].retired else { return false }
+        // Holders are not counted in the load: the ready ones go now, the starting ones at a
+        // later check.
+        for service in services { service.holders.drain(daemon: index) }
+        guard placement.daemons[index].load == 0, !services.contains(where: { $0.holders.holds(on: index) }) else {
             return false
         }
         daemon.forgotten = true
