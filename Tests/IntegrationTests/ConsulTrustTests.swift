@@ -109,7 +109,9 @@ struct ConsulTrustTests {
                 #expect(settled, "daemons after the churn: \(last.daemons.map(\.url))")
                 #expect(most <= 51, "the status page listed \(most) daemons at once (50 churning + 1 real)")
                 let grown = try ganger.residentKiB() - baseline
-                #expect(grown < 24 << 10, "RSS grew by \(grown) KiB over 1,000 registrations")
+                print("consul churn: at most \(most) daemons listed at once; VmRSS \(baseline) KiB after round 2, +\(grown) KiB at the end")
+                // Measured: +84 KiB; +2.3 MiB when leavers were never forgotten.
+                #expect(grown < 1536, "RSS grew by \(grown) KiB over 1,000 registrations")
                 let log = ganger.log
                 let joined = log.ranges(of: "daemon joined the catalog: preparing it").count
                 let forgotten = log.ranges(of: "daemon forgotten").count
