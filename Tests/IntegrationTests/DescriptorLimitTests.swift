@@ -47,17 +47,17 @@ struct DescriptorLimitTests {
                 let (status, idle) = try ganger.waitForStatus(timeout: .seconds(30)) {
                     $0.services[0].sessionsCurrent == 0 && $0.daemons.allSatisfy { $0.containers == 0 }
                 }
-                #expect(idle, "sessions or containers left: \(status.services[0].sessionsCurrent), \(status.daemons.map(\.containers))")
-                #expect(status.daemons.count == 1 && status.daemons[0].up && status.daemons[0].state == .up, "\(status.daemons)")
+                try check(idle, "sessions or containers left: \(status.services[0].sessionsCurrent), \(status.daemons.map(\.containers))")
+                try check(status.daemons.count == 1 && status.daemons[0].up && status.daemons[0].state == .up, "\(status.daemons)")
                 let reasons = status.services[0].endReasons
-                #expect(reasons["descriptor budget", default: 0] > 0, "the budget refused clients: \(reasons)")
+                try check(reasons["descriptor budget", default: 0] > 0, "the budget refused clients: \(reasons)")
                 let counted = reasons.values.reduce(0, +)
-                #expect(counted == 300, "every client ended with a reason from the fixed set: \(reasons)")
-                #expect(Set(reasons.keys).isSubset(of: Set(EndCategory.allCases.map(\.rawValue))), "\(reasons)")
-                #expect(!ganger.log.contains("daemon down"), "the daemon was blamed")
-                #expect(try ganger.statusGet("/healthz").status == 200)
-                #expect(try ganger.terminate(signal: SIGTERM, timeout: .seconds(20)) == .exited(0))
-                #expect(try DockerCLI.containers(instance: instance) == [], "ganger left containers")
+                try check(counted == 300, "every client ended with a reason from the fixed set: \(reasons)")
+                try check(Set(reasons.keys).isSubset(of: Set(EndCategory.allCases.map(\.rawValue))), "\(reasons)")
+                try check(!ganger.log.contains("daemon down"), "the daemon was blamed")
+                try check(try ganger.statusGet("/healthz").status == 200, "/healthz")
+                try check(try ganger.terminate(signal: SIGTERM, timeout: .seconds(20)) == .exited(0), "exit after SIGTERM")
+                try check(try DockerCLI.containers(instance: instance) == [], "ganger left containers")
             }
         } catch {
             await teardown(ganger)
