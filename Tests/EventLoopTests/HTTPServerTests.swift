@@ -58,8 +58,8 @@ private final class Client: @unchecked Sendable {
     private var ready: [Answer] = []
     private var partial: Answer?
 
-    init(_ address: SocketAddress, receiveTimeout: Int = 5) throws {
-        fd = try BlockingSocket.connect(to: address)
+    init(_ address: SocketAddress, from source: String? = nil, receiveTimeout: Int = 5) throws {
+        fd = try BlockingSocket.connect(to: address, from: source)
         BlockingSocket.setReceiveTimeout(fd, seconds: receiveTimeout)
     }
 
@@ -283,6 +283,39 @@ private final class Client: @unchecked Sendable {
         #expect(c.isClosedByPeer())
         try b.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         #expect(try b.read()[0].status == 200)
+        try await server.stop()
+    }
+
+    @Test func beyondMaxConnectionsPerAddress_thatAddressIsClosedAtOnce_othersAreServed() async throws {
+        let server = try await TestServer(configuration: .init(maxConnections: 10, maxConnectionsPerAddress: 2))
+        var a: Client? = try Client(server.address)
+        let b = try Client(server.address)
+        try a?.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try a?.read()[0].status == 200)
+        try b.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try b.read()[0].status == 200)
+        // A third from 127.0.0.1 is over its cap; one from 127.0.0.2 is not.
+        let c = try Client(server.address)
+        #expect(c.isClosedByPeer())
+        let other = try Client(server.address, from: "127.0.0.2")
+        try other.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try other.read()[0].status == 200)
+        #expect(try await server.connectionCount() == 3)
+        // A closed connection gives its address a place back.
+        a = nil
+        let freed = try await {
+            let deadline = ContinuousClock.now + .seconds(5)
+            while ContinuousClock.now < deadline {
+                if try await server.connectionCount() == 2 { return true }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return false
+        }()
+        #expect(freed)
+        let d = try Client(server.address)
+        try d.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try d.read()[0].status == 200)
+        withExtendedLifetime((b, c)) {}
         try await server.stop()
     }
 

@@ -228,6 +228,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 sandbox: {preset: default, read_only: false, tmpfs: {}, cap_drop: [NET_RAW], cap_add: []}
             status:
               listen: 127.0.0.1:5480
+              max_connections_per_address: 8
             docker_timeout: 5m
             pull_timeout: 10m
             launch_window: {min: 2, max: 32, initial: 4}

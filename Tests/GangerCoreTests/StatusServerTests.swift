@@ -286,6 +286,72 @@ private struct ParsedSample: Decodable {
         try await status.stop()
     }
 
+    /// Eight idle connections from 127.0.0.1 (the default cap) hold their places; a ninth from the
+    /// same address is closed at once, while /healthz from 127.0.0.2 is still answered.
+    @Test func ninthConnectionFromOneAddress_closedAtOnce_anotherAddressServed() async throws {
+        let status = try await RunningStatus()
+        let address = status.address
+        let held = try await onThread { () throws -> [Int32] in
+            try (0..<8).map { _ in try Self.rawConnect(address, from: nil) }
+        }
+        defer { for fd in held { close(fd) } }
+        // Each held connection is answered: the server has them all.
+        let answers = try await onThread { try held.map { try Self.rawGet($0) } }
+        #expect(answers.allSatisfy { $0.hasPrefix("HTTP/1.1 200") }, "\(answers)")
+        let ninth = try await onThread { () throws -> String in
+            let fd = try Self.rawConnect(address, from: nil)
+            defer { close(fd) }
+            return try Self.rawGet(fd)
+        }
+        #expect(ninth == "", "the ninth connection from 127.0.0.1 was answered: \(ninth.prefix(40))")
+        let other = try await onThread { () throws -> String in
+            let fd = try Self.rawConnect(address, from: "127.0.0.2")
+            defer { close(fd) }
+            return try Self.rawGet(fd)
+        }
+        #expect(other.hasPrefix("HTTP/1.1 200"))
+        try await status.stop()
+    }
+
+    /// A blocking connected socket from `source` (an IP of this host) when given.
+    private static func rawConnect(_ address: SocketAddress, from source: String?) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw StartupError(description: "socket") }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        func sockaddrIn(_ host: String, _ port: UInt16) -> sockaddr_in {
+            var sa = sockaddr_in()
+            sa.sin_family = sa_family_t(AF_INET)
+            sa.sin_port = port.bigEndian
+            inet_pton(AF_INET, host, &sa.sin_addr)
+            return sa
+        }
+        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        if let source {
+            var local = sockaddrIn(source, 0)
+            let bound = withUnsafePointer(to: &local) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }
+            guard bound == 0 else { close(fd); throw StartupError(description: "bind \(source)") }
+        }
+        var remote = sockaddrIn(address.host, address.port ?? 0)
+        let rc = withUnsafePointer(to: &remote) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) } }
+        guard rc == 0 else { close(fd); throw StartupError(description: "connect \(address)") }
+        return fd
+    }
+
+    /// `GET /healthz` on `fd`; what came back before the answer's end or EOF ("" for none).
+    private static func rawGet(_ fd: Int32) throws -> String {
+        let request = Array("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var received: [UInt8] = []
+        while !String(decoding: received, as: UTF8.self).hasSuffix("ok\n") {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            received += buffer[0..<n]
+        }
+        return String(decoding: received, as: UTF8.self)
+    }
+
     @Test func gangerStatus_printsTables_healthExitCodes_andExit2WhenUnreachable() async throws {
         let ganger = buildProductsDirectory() + "/ganger"
         let status = try await RunningStatus()

@@ -24,6 +24,9 @@ struct ConsulTests {
             "  datacenters: [\(datacenters.joined(separator: ", "))]",
             "  default_max_containers: 10",
             "  consistency: stale",
+            // The suite's daemons are loopback dockerds, most over plain TCP: both refused by default.
+            "  allow_addresses: [loopback]",
+            "  insecure: true",
         ] + consulExtra + [
             "services:", ServiceYAML.echo().yaml,
             "status: {listen: 127.0.0.1:0}", "docker_timeout: 30s", "shutdown_grace: 2s", "log: {level: debug, format: text}",

@@ -23,6 +23,22 @@ public enum HTTPClientError: Error, Sendable, CustomStringConvertible {
         case let .tls(error): "TLS: \(error)"
         }
     }
+
+    /// This process or host ran short (EMFILE, ENFILE, ENOBUFS, ENOMEM from `socket()`, a
+    /// connect or an I/O call): a local condition, which says nothing of the server.
+    public var isLocalShortage: Bool {
+        let code: Int32
+        switch self {
+        case let .connect(error):
+            guard case let .system(failure) = error.reason else { return false }
+            code = failure.errno
+        case let .io(failure):
+            code = failure.errno
+        default:
+            return false
+        }
+        return code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM
+    }
 }
 
 /// What the caller of one request hears, in order: a head, body bytes (any number of calls),

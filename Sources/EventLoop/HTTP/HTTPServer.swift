@@ -32,7 +32,8 @@ public struct HTTPServerResponse: Sendable, Equatable {
 /// status (400, 413, 431, ...) and the connection closes. A client must deliver a complete
 /// request within `headTimeout` of its first byte (or of connecting) and may stay idle between
 /// requests for `idleTimeout`; a client that does not read its answers is closed after
-/// `writeTimeout` without progress. Beyond `maxConnections`, new connections are closed at once.
+/// `writeTimeout` without progress. Beyond `maxConnections`, or `maxConnectionsPerAddress` from
+/// one peer address, new connections are closed at once.
 /// A failure closes that connection only.
 public final class HTTPServer {
     public typealias Router = (HTTPRequestHead) -> HTTPServerResponse
@@ -44,6 +45,9 @@ public final class HTTPServer {
         public var idleTimeout: Duration
         public var writeTimeout: Duration
         public var maxConnections: Int
+        /// Open connections one peer address may hold; 0 = no cap of its own (only
+        /// `maxConnections`). Keeps one client from holding every connection.
+        public var maxConnectionsPerAddress: Int
         /// Unsent response bytes above which a connection stops reading and answering more
         /// pipelined requests until the client catches up.
         public var outputHighWater: Int
@@ -51,13 +55,15 @@ public final class HTTPServer {
         public init(
             limits: HTTPRequestParser.Limits = .init(maxHeadBytes: 8 * 1024, maxHeaderCount: 64, maxBodyBytes: 64 * 1024),
             headTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(60),
-            writeTimeout: Duration = .seconds(10), maxConnections: Int = 256, outputHighWater: Int = 256 * 1024
+            writeTimeout: Duration = .seconds(10), maxConnections: Int = 256, maxConnectionsPerAddress: Int = 0,
+            outputHighWater: Int = 256 * 1024
         ) {
             self.limits = limits
             self.headTimeout = headTimeout
             self.idleTimeout = idleTimeout
             self.writeTimeout = writeTimeout
             self.maxConnections = maxConnections
+            self.maxConnectionsPerAddress = maxConnectionsPerAddress
             self.outputHighWater = outputHighWater
         }
     }
@@ -67,6 +73,9 @@ public final class HTTPServer {
     private weak var reactor: Reactor?
     private var listener: Listener?
     private var connections: [ObjectIdentifier: HTTPServerConnection] = [:]
+    /// Each open connection's peer address (host only), and how many each address holds.
+    private var peers: [ObjectIdentifier: String] = [:]
+    private var perAddress: [String: Int] = [:]
     /// One read buffer for every connection: the loop handles one at a time and parsing copies
     /// what it keeps.
     let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 16 * 1024, alignment: 16)
@@ -75,6 +84,8 @@ public final class HTTPServer {
     public let address: SocketAddress
     /// Connections refused because `maxConnections` were open.
     public private(set) var refusedCount = 0
+    /// Connections refused because their address held `maxConnectionsPerAddress` already.
+    public private(set) var refusedPerAddressCount = 0
     /// Requests answered, error answers included.
     public internal(set) var responseCount = 0
 
@@ -90,9 +101,9 @@ public final class HTTPServer {
         let listener = try Listener(reactor: reactor, address: address) { fd, peer in onAccept(fd, peer) }
         self.address = listener.address
         self.listener = listener
-        onAccept = { [weak self] fd, _ in
+        onAccept = { [weak self] fd, peer in
             guard let self else { return fd.close() }
-            self.accept(fd)
+            self.accept(fd, peer: peer)
         }
     }
 
@@ -110,17 +121,27 @@ public final class HTTPServer {
         listener = nil
         let open = connections.values
         connections.removeAll()
+        peers.removeAll()
+        perAddress.removeAll()
         for connection in open { connection.close() }
     }
 
-    private func accept(_ fd: consuming FileDescriptor) {
+    private func accept(_ fd: consuming FileDescriptor, peer: SocketAddress) {
         guard let reactor, connections.count < configuration.maxConnections else {
             refusedCount += 1
+            return fd.close()
+        }
+        let address = peer.host
+        let cap = configuration.maxConnectionsPerAddress
+        guard cap <= 0 || perAddress[address, default: 0] < cap else {
+            refusedPerAddressCount += 1
             return fd.close()
         }
         do {
             let connection = try HTTPServerConnection(server: self, reactor: reactor, socket: fd)
             connections[ObjectIdentifier(connection)] = connection
+            peers[ObjectIdentifier(connection)] = address
+            perAddress[address, default: 0] += 1
             connection.start()
         } catch {
             // register failed (ENOMEM): this client only.
@@ -129,6 +150,9 @@ public final class HTTPServer {
 
     func connectionClosed(_ connection: HTTPServerConnection) {
         connections[ObjectIdentifier(connection)] = nil
+        guard let address = peers.removeValue(forKey: ObjectIdentifier(connection)) else { return }
+        let left = perAddress[address, default: 1] - 1
+        perAddress[address] = left > 0 ? left : nil
     }
 
     /// The answer to one complete request: 405 for methods other than GET and HEAD, else the

@@ -25,14 +25,25 @@ public final class TLSContext: @unchecked Sendable {
     let context: OpaquePointer
 
     /// - Throws: naming the file or step and OpenSSL's reason.
-    public init(ca: String, cert: String, key: String) throws(TLSError) {
-        guard let context = SSL_CTX_new(TLS_client_method()) else { throw TLSError("SSL_CTX_new") }
-        self.context = context
-        guard ganger_tls_ctx_min_tls12(context) == 1 else { throw TLSError("TLS 1.2 minimum") }
-        guard SSL_CTX_load_verify_locations(context, ca, nil) == 1 else { throw TLSError("cannot load CA \(ca)") }
+    public convenience init(ca: String, cert: String, key: String) throws(TLSError) {
+        try self.init(verifying: ca)
         guard SSL_CTX_use_certificate_chain_file(context, cert) == 1 else { throw TLSError("cannot load certificate \(cert)") }
         guard SSL_CTX_use_PrivateKey_file(context, key, SSL_FILETYPE_PEM) == 1 else { throw TLSError("cannot load key \(key)") }
         guard SSL_CTX_check_private_key(context) == 1 else { throw TLSError("key \(key) does not match certificate \(cert)") }
+    }
+
+    /// A server-verifying context without a client certificate (https to Consul): the peer's
+    /// certificate is checked against `ca` (a PEM file), or the system's CAs when nil.
+    /// - Throws: naming the file or step and OpenSSL's reason.
+    public init(verifying ca: String?) throws(TLSError) {
+        guard let context = SSL_CTX_new(TLS_client_method()) else { throw TLSError("SSL_CTX_new") }
+        self.context = context
+        guard ganger_tls_ctx_min_tls12(context) == 1 else { throw TLSError("TLS 1.2 minimum") }
+        if let ca {
+            guard SSL_CTX_load_verify_locations(context, ca, nil) == 1 else { throw TLSError("cannot load CA \(ca)") }
+        } else {
+            guard SSL_CTX_set_default_verify_paths(context) == 1 else { throw TLSError("cannot load the system's CAs") }
+        }
         SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nil)
     }
 

@@ -63,7 +63,7 @@ public enum ConfigLoader {
 
     /// The whole file. Plain open(2)/read(2): a config file is small, read once at startup
     /// (and on SIGHUP), and errno gives the message an operator expects ("Is a directory").
-    private static func readFile(_ path: String) throws(ConfigError) -> [UInt8] {
+    static func readFile(_ path: String) throws(ConfigError) -> [UInt8] {
         func failure(_ code: CInt) -> ConfigError {
             ConfigError(path: "", message: "cannot read: \(String(cString: strerror(code))) (errno \(code))")
         }

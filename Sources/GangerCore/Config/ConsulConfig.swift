@@ -15,6 +15,44 @@ public struct ConsulConfig: Sendable, Equatable {
     public var daemonTLS: DaemonConfig.TLS?
     /// `host_ip` of every discovered daemon (see `DaemonConfig.hostIP`); nil = `auto`.
     public var hostIP: String?
+    /// Consul's ACL token, sent as `X-Consul-Token` (`token`); or the file that holds it
+    /// (`token_file`, read once when `ganger run` starts). At most one of them.
+    public var token: String?
+    public var tokenFile: String?
+    /// `https` to Consul, its certificate verified against `caFile` (else the system's CAs).
+    public var scheme: Scheme = .http
+    public var caFile: String?
+    /// Address kinds a registration may point at although they are refused by default
+    /// (`allow_addresses`): whoever can register a service must not aim Ganger at this host's
+    /// loopback, a cloud metadata address or everything at once.
+    public var allowAddresses: Set<AddressKind> = []
+    /// The largest cap a `max_containers:N` tag may set; `-1` (unlimited) and larger values
+    /// are clamped to it (`max_containers_limit`).
+    public var maxContainersLimit: Int = 256
+    /// Accept discovered daemons reached over plain TCP (`insecure`, when there is no
+    /// `daemon_tls`): by default they are refused, since they receive images, `env` values,
+    /// client addresses and client bytes.
+    public var insecure = false
+
+    /// How Ganger speaks to Consul.
+    public enum Scheme: String, Sendable, CaseIterable {
+        case http
+        case https
+    }
+
+    /// Addresses a registration is refused for unless `allow_addresses` names their kind.
+    public enum AddressKind: String, Sendable, CaseIterable, Comparable {
+        /// `0.0.0.0/8`, `::`.
+        case unspecified
+        /// `127.0.0.0/8`, `::1`.
+        case loopback
+        /// `169.254.0.0/16` (cloud metadata services live here), `fe80::/10`.
+        case linkLocal = "link-local"
+        /// `224.0.0.0/4`, `255.255.255.255`, `ff00::/8`.
+        case multicast
+
+        public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    }
 
     /// Consul's consistency modes (`?stale`, none, `?consistent` on the HTTP API).
     public enum Consistency: String, Sendable, CaseIterable {

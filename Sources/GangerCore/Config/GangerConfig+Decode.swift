@@ -40,8 +40,10 @@ extension GangerConfig {
         if let nodes = decoder.list(f, "services") {
             config.services = nodes.enumerated().map { ServiceConfig.decode($1, at: "\(f.path("services"))[\($0)]", decoder) }
         }
-        if let status = decoder.fields(f["status"], at: f.path("status"), known: ["listen"]) {
+        if let status = decoder.fields(f["status"], at: f.path("status"), known: ["listen", "max_connections_per_address"]) {
             config.status.listen = decoder.value(status, "listen", default: config.status.listen, HostPort.parseListen)
+            config.status.maxConnectionsPerAddress = decoder.int(
+                status, "max_connections_per_address", default: config.status.maxConnectionsPerAddress, minimum: 0, hint: "0 = no cap")
         }
         config.dockerTimeout = decoder.duration(f, "docker_timeout", default: config.dockerTimeout)
         config.shutdownGrace = decoder.duration(f, "shutdown_grace", default: config.shutdownGrace)
@@ -120,7 +122,7 @@ extension GangerConfig {
     private static func decodeConsul(_ top: Fields, _ decoder: ConfigDecoder) -> ConsulConfig {
         var consul = ConsulConfig()
         let known = ["hosts", "service", "datacenters", "default_max_containers", "consistency", "daemon_tls", "daemon_cert_path",
-                     "host_ip"]
+                     "host_ip", "token", "token_file", "scheme", "ca_file", "allow_addresses", "max_containers_limit", "insecure"]
         guard let f = decoder.fields(top["consul"], at: top.path("consul"), known: known) else { return consul }
         if let hosts = decoder.list(f, "hosts") {
             consul.hosts = hosts.enumerated().compactMap { (index, node) -> HostPort? in
@@ -146,6 +148,29 @@ extension GangerConfig {
         // `daemon_` because the certificates are for the discovered Docker daemons, not for Consul.
         consul.daemonTLS = decodeTLS(f, "daemon_tls", "daemon_cert_path", decoder)
         consul.hostIP = decoder.value(f, "host_ip", default: nil, DaemonConfig.parseHostIP)
+        consul.token = decoder.value(f, "token", default: nil) { text throws(ConfigError) in try ConfigDecoder.nonEmpty(text) }
+        consul.tokenFile = decoder.value(f, "token_file", default: nil) { text throws(ConfigError) in try ConfigDecoder.nonEmpty(text) }
+        if consul.token != nil, consul.tokenFile != nil {
+            decoder.fail(f.path("token_file"), "give either token or token_file, not both")
+        }
+        consul.scheme = decoder.choice(f, "scheme", default: consul.scheme)
+        consul.caFile = decoder.value(f, "ca_file", default: nil) { text throws(ConfigError) in try ConfigDecoder.nonEmpty(text) }
+        if consul.caFile != nil, consul.scheme != .https {
+            decoder.fail(f.path("ca_file"), "applies only with scheme: https")
+        }
+        if let kinds = decoder.strings(f, "allow_addresses") {
+            for kind in kinds {
+                if let parsed = ConsulConfig.AddressKind(rawValue: kind) {
+                    consul.allowAddresses.insert(parsed)
+                } else {
+                    decoder.fail(f.path("allow_addresses"), "\(kind) is not one of "
+                        + ConsulConfig.AddressKind.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+            }
+        }
+        consul.maxContainersLimit = decoder.int(
+            f, "max_containers_limit", default: consul.maxContainersLimit, minimum: 0, hint: "the largest cap a tag may set")
+        consul.insecure = decoder.value(f, "insecure", default: consul.insecure, ServiceConfig.parseBool)
         return consul
     }
 }

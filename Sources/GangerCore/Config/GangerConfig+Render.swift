@@ -20,6 +20,15 @@ extension GangerConfig {
             out.append("  default_max_containers: \(consul.defaultMaxContainers)")
             out.append("  consistency: \(consul.consistency.rawValue)")
             out.append("  host_ip: \(consul.hostIP.map { yaml($0) } ?? "auto")")
+            if let token = consul.token {
+                out.append(showSecrets ? "  token: \(yaml(token))" : "  token: \"***\"  # hidden: ganger check --show-secrets shows it")
+            }
+            if let file = consul.tokenFile { out.append("  token_file: \(yaml(file))") }
+            out.append("  scheme: \(consul.scheme.rawValue)")
+            if let file = consul.caFile { out.append("  ca_file: \(yaml(file))") }
+            out.append("  allow_addresses: \(flowList(consul.allowAddresses.sorted().map(\.rawValue)))")
+            out.append("  max_containers_limit: \(consul.maxContainersLimit)")
+            out.append("  insecure: \(consul.insecure)")
             if let tls = consul.daemonTLS {
                 out.append("  daemon_tls:")
                 out += render(tls, indent: "    ")
@@ -44,6 +53,7 @@ extension GangerConfig {
         }
         out.append("status:")
         out.append("  listen: \(yaml(status.listen.description))")
+        out.append("  max_connections_per_address: \(status.maxConnectionsPerAddress)")
         out.append("docker_timeout: \(dockerTimeout.configString)")
         out.append("pull_timeout: \(pullTimeout.configString)")
         out.append(launchWindow.map { "launch_window: {min: \($0.minimum), max: \($0.maximum), initial: \($0.initial)}" } ?? "launch_window: off")

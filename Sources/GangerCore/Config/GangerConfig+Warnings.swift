@@ -11,6 +11,18 @@ extension GangerConfig {
             if let ip = consul.hostIP, DaemonConfig.isEveryInterface(ip) {
                 lines.append("consul.host_ip: \(shownHostIP(ip)) \(open)")
             }
+            if consul.insecure && consul.daemonTLS == nil {
+                lines.append("consul.insecure: true reaches every discovered daemon over plain TCP: whoever can register a "
+                    + "service named \(consul.service) in Consul, or sits on the path, receives images, env values, client "
+                    + "addresses and client bytes (set daemon_tls to verify the daemons)")
+            }
+            if consul.scheme == .http && (consul.token != nil || consul.tokenFile != nil) {
+                lines.append("consul.token: sent over plain http: anyone on the path to Consul reads it (scheme: https)")
+            }
+            if !consul.allowAddresses.isEmpty {
+                lines.append("consul.allow_addresses: \(consul.allowAddresses.sorted().map(\.rawValue).joined(separator: ", ")) "
+                    + "lets a registration aim Ganger at such addresses (this host's loopback, a metadata service)")
+            }
         } else {
             for (index, daemon) in daemons.enumerated() where daemon.url.isRemote {
                 if let ip = daemon.hostIP, DaemonConfig.isEveryInterface(ip) {

@@ -9,6 +9,9 @@ public struct DockerError: Error, Sendable, CustomStringConvertible {
         case transport(String)
         /// The answer's JSON did not have the expected shape.
         case decoding(String)
+        /// This host ran short (no descriptor, no buffer) before the daemon was reached: not
+        /// the daemon's fault, so it does not count against its health.
+        case local(String)
     }
 
     public let daemon: String
@@ -19,13 +22,19 @@ public struct DockerError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         switch kind {
         case let .status(code): "docker \(daemon): \(call): \(code) \(message)"
-        case .transport, .decoding: "docker \(daemon): \(call): \(message)"
+        case .transport, .decoding, .local: "docker \(daemon): \(call): \(message)"
         }
     }
 
     /// The daemon answered 404 (no such container or image).
     public var isNotFound: Bool {
         if case .status(404) = kind { return true }
+        return false
+    }
+
+    /// This host ran short before the daemon was reached (`.local`).
+    public var isLocal: Bool {
+        if case .local = kind { return true }
         return false
     }
 
@@ -41,7 +50,13 @@ public struct DockerError: Error, Sendable, CustomStringConvertible {
         return message.hasPrefix("no complete response within")
     }
 
+    /// A local shortage (EMFILE…, `HTTPClientError.isLocalShortage`) is `.local`, anything
+    /// else that kept the answer away is `.transport`.
     static func transport(_ daemon: String, _ call: String, _ error: HTTPClientError) -> DockerError {
-        DockerError(daemon: daemon, call: call, kind: .transport(error.description), message: error.description)
+        if error.isLocalShortage {
+            return DockerError(daemon: daemon, call: call, kind: .local(error.description),
+                               message: "\(error.description) (short of descriptors or memory here, not the daemon's fault)")
+        }
+        return DockerError(daemon: daemon, call: call, kind: .transport(error.description), message: error.description)
     }
 }

@@ -87,7 +87,8 @@ final class HolderPool {
     /// Starts holders until each healthy daemon has `netns.holders` ready or starting.
     func refill() {
         guard enabled, !backoff.isWaiting else { return }
-        for daemon in supervisor.placement.daemons.indices where supervisor.placement.daemons[daemon].healthy {
+        for daemon in supervisor.placement.daemons.indices
+        where supervisor.placement.daemons[daemon].healthy && !supervisor.placement.daemons[daemon].retired {
             let have = ready.filter { $0.daemon == daemon }.count + starting[daemon, default: 0] + onLoan[daemon, default: 0]
             // Holder starts share the daemon's launch window with sessions, and wait while any
             // client does: a refill that finds no place tries again shortly.
@@ -200,6 +201,19 @@ final class HolderPool {
         remove(ready.remove(at: index))
         refill()
         return true
+    }
+
+    /// Whether a holder of this pool is on `daemon`, ready, starting or lent: a daemon that left
+    /// the catalog is forgotten only without any (holders are not counted in its load).
+    func holds(on daemon: Int) -> Bool {
+        ready.contains { $0.daemon == daemon } || starting[daemon, default: 0] > 0 || onLoan[daemon, default: 0] > 0
+    }
+
+    /// `daemon` left the catalog (no session goes there any more): its ready holders are removed.
+    func drain(daemon: Int) {
+        let leaving = ready.filter { $0.daemon == daemon }
+        ready.removeAll { $0.daemon == daemon }
+        for holder in leaving { remove(holder) }
     }
 
     /// Shutdown or a reload that leaves holder mode: remove every ready holder.

@@ -456,6 +456,13 @@ public struct Lifecycle: Sendable {
         return scheduler.appendDaemon(capacity: capacity, rank: rank, healthy: healthy)
     }
 
+    /// A daemon that joined (discovery) takes the index of a forgotten one (nothing left on it).
+    public mutating func replaceDaemon(_ index: Int, capacity: Int, rank: Int, healthy: Bool, publishes: Bool,
+                                       now: UInt64) -> [Action] {
+        self.publishes[index] = publishes
+        return apply(scheduler.replaceDaemon(index, capacity: capacity, rank: rank, healthy: healthy), now: now)
+    }
+
     /// Who waits for a slot or a warm container may be admitted now (after a pool drained, say).
     public mutating func admitWaiting(now: UInt64) -> [Action] { apply(scheduler.grants(), now: now) }
 }

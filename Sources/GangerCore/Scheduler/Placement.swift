@@ -158,6 +158,18 @@ public struct Placement: Sendable {
         return daemons.count - 1
     }
 
+    /// Gives the index of a daemon that was forgotten (left the discovered set, nothing left on
+    /// it) to a newcomer, so that a catalog whose addresses keep changing does not grow the
+    /// list without bound. The old daemon must hold no container any more.
+    public mutating func replace(_ index: Int, capacity: Int, rank: Int, healthy: Bool) {
+        precondition(daemons[index].load == 0 && daemons[index].launching == 0,
+                     "daemon \(index) replaced while it holds \(daemons[index].load) containers")
+        var daemon = Daemon(capacity: capacity, rank: rank)
+        daemon.healthy = healthy
+        daemons[index] = daemon
+        update(index)
+    }
+
     /// The daemon's datacenter moved in the order of preference (or it re-registered elsewhere).
     public mutating func setRank(_ daemon: Int, _ rank: Int) {
         daemons[daemon].rank = rank

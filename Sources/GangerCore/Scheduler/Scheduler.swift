@@ -349,6 +349,18 @@ public struct Scheduler: Sendable {
         return index
     }
 
+    /// A newcomer takes the index of a forgotten daemon (see `Placement.replace`); like a
+    /// joining daemon it takes placements once healthy.
+    public mutating func replaceDaemon(_ index: Int, capacity: Int, rank: Int, healthy: Bool) -> [Grant] {
+        placement.replace(index, capacity: capacity, rank: rank, healthy: healthy)
+        // A new daemon at this index learns its own launch window from the start.
+        if let windowTemplate, windows.indices.contains(index) {
+            windows[index] = windowTemplate
+            placement.setWindow(index, windowTemplate.current)
+        }
+        return healthy ? grants() : []
+    }
+
     /// Admits queued clients while warm containers or slots are free, taking services in turn so
     /// one busy service cannot starve the others sharing the daemons. Warm containers go first.
     public mutating func grants() -> [Grant] {

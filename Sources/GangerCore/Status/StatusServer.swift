@@ -15,15 +15,21 @@ public final class StatusServer {
     private let server: HTTPServer
 
     /// Listens on `address`. Throws (a `SyscallError`) when it cannot bind, e.g. the port is
-    /// in use. Call on the reactor's thread.
-    public init(reactor: Reactor, address: SocketAddress, snapshot: @escaping () -> StatusSnapshot) throws {
-        server = try HTTPServer(reactor: reactor, address: address) { head in
+    /// in use. One peer address holds at most `maxConnectionsPerAddress` connections (0: no
+    /// cap beyond the server's own). Call on the reactor's thread.
+    public init(reactor: Reactor, address: SocketAddress, maxConnectionsPerAddress: Int = 8,
+                snapshot: @escaping () -> StatusSnapshot) throws {
+        server = try HTTPServer(reactor: reactor, address: address,
+                                configuration: .init(maxConnectionsPerAddress: maxConnectionsPerAddress)) { head in
             StatusServer.route(head, snapshot: snapshot)
         }
     }
 
     /// The bound address, with the kernel's port when 0 was asked for.
     public var address: SocketAddress { server.address }
+
+    /// Connections refused because their address held its cap already.
+    public var refusedPerAddress: Int { server.refusedPerAddressCount }
 
     /// Stops listening and closes every status connection; idempotent.
     public func close() { server.close() }

@@ -3,7 +3,8 @@ import EventLoop
 /// One daemon as Ganger runs it: its engine client and what Ganger knows of its health beside
 /// the scheduler's view (up, cap, load, rank, drained live in `Placement`). One object per
 /// daemon instead of parallel per-index dictionaries; its index in `Supervisor.daemons` is the
-/// scheduler's daemon index and never changes (a daemon that leaves is drained, not removed).
+/// scheduler's daemon index. A daemon that leaves is drained; once nothing is left on it, it
+/// is forgotten (`forgotten`: no more pings or events) and a later newcomer gets its index.
 final class DaemonRuntime {
     let client: DockerClient
     /// The calls the lifecycle makes (`Engine`), through this daemon's client.
@@ -31,6 +32,8 @@ final class DaemonRuntime {
     var leaseID: String?
     /// Its `/events` stream, while followed.
     var events: HTTPRequestTask?
+    /// Left the catalog with nothing on it: its timers and callbacks stop at their next turn.
+    var forgotten = false
 
     init(client: DockerClient) {
         self.client = client

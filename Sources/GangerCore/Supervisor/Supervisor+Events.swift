@@ -15,7 +15,7 @@ extension Supervisor {
         daemon.events = daemon.engine.events(labels: GangerLabels.filters(instance: instance), onEvent: { [weak self] event in
             self?.containerEvent(event)
         }, completion: { [weak self] error in
-            guard let self, !draining else { return }
+            guard let self, !draining, isCurrent(daemon, index) else { return }
             if let error { logger.debug("event stream ended", metadata: ["daemon": "\(daemon.name)", "error": "\(error)"]) }
             reactor?.schedule(after: .seconds(1)) { [weak self] in self?.followEvents(index) }
         })

@@ -19,7 +19,13 @@ extension Supervisor {
 
     func scheduleHealthCheck(_ index: Int, after delay: Duration) {
         guard let reactor, !draining else { return }
-        reactor.schedule(after: delay) { [weak self] in self?.healthCheck(index) }
+        let daemon = daemons[index]
+        reactor.schedule(after: delay) { [weak self] in
+            // A forgotten daemon's index may be a newcomer's by now: its checks are its own.
+            guard let self, isCurrent(daemon, index) else { return }
+            if forgetIfIdle(index) { return }
+            healthCheck(index)
+        }
     }
 
     private func healthCheck(_ index: Int) {
@@ -27,6 +33,7 @@ extension Supervisor {
         let daemon = daemons[index]
         let wasUp = !daemon.down
         daemon.engine.ping(timeout: min(HealthTiming.pingTimeout, config.dockerTimeout)) { [self] result in
+            guard isCurrent(daemon, index) else { return }
             switch result {
             case .success where wasUp:
                 scheduleHealthCheck(index, after: HealthTiming.interval)
@@ -38,6 +45,7 @@ extension Supervisor {
                     ensureLease(index) { [self] held in
                     guard held else { return scheduleHealthCheck(index, after: HealthTiming.maxBackoff) }
                     reconcile(index) { [self] in
+                        guard isCurrent(daemon, index) else { return }
                         daemon.since = wallClock()
                         daemon.backoff = nil
                         daemon.down = false
@@ -54,6 +62,10 @@ extension Supervisor {
                 logger.notice("daemon slow to answer a ping while it completes calls: busy, not down", metadata: [
                     "daemon": "\(daemon.name)", "error": "\(error.message)",
                 ])
+                scheduleHealthCheck(index, after: HealthTiming.interval)
+            case let .failure(error) where error.isLocal:
+                // Short of descriptors here: the daemon keeps its state; ask again soon.
+                daemon.lastError = error.description
                 scheduleHealthCheck(index, after: HealthTiming.interval)
             case let .failure(error):
                 markDown(index, error.description)

@@ -8,6 +8,7 @@ extension Supervisor {
     /// address; `failed` gets a message naming what is wrong and where (exit 2).
     public func start(ready: @escaping ([(service: String, address: SocketAddress)]) -> Void,
                       failed: @escaping (String) -> Void) {
+        raiseDescriptorLimit()
         discoverDaemons(failed: failed) { [self] in contactDaemons { [self] up in
             guard !up.isEmpty else {
                 return failed("no Docker daemon answers: " + daemons.map(\.name).joined(separator: ", "))
@@ -170,7 +171,8 @@ extension Supervisor {
         let listen = config.status.listen
         do {
             let address = try SocketAddress(host: listen.host, port: listen.port)
-            statusServer = try StatusServer(reactor: reactor, address: address) { [unowned self] in snapshot() }
+            statusServer = try StatusServer(reactor: reactor, address: address,
+                                            maxConnectionsPerAddress: config.status.maxConnectionsPerAddress) { [unowned self] in snapshot() }
         } catch {
             throw StartupError(description: "cannot listen on \(listen) for the status page: \(error)")
         }

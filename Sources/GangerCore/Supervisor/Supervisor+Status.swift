@@ -43,7 +43,8 @@ extension Supervisor {
                     endReasons: service.closeReasons)
                     .withHolders(service.config.netns.mode == .holder ? service : nil)
             },
-            daemons: daemons.indices.map { index in
+            // Forgotten daemons are gone from the page (their index waits for a newcomer).
+            daemons: daemons.indices.filter { !daemons[$0].forgotten }.map { index in
                 StatusSnapshot.Daemon(
                     url: daemons[index].name,
                     up: placement.daemons[index].healthy,

@@ -23,6 +23,8 @@ public final class Supervisor {
     /// Network holders lent to launches, by container id.
     var lentHolders: [String: Holder] = [:]
     var daemons: [DaemonRuntime] = []
+    /// Indexes of forgotten daemons, for the next newcomer (Supervisor+Discovery.swift).
+    var freeDaemonSlots: [Int] = []
     var services: [ServiceRuntime] = []
     var sessions: [UInt64: Session] = [:]
     private var nextSessionID: UInt64 = 1
@@ -36,6 +38,9 @@ public final class Supervisor {
     var recentSessions: [StatusSnapshot.SessionRecord] = []
     let startedUnix = wallClock()
     var statusServer: StatusServer?
+    /// The descriptor budget new clients are admitted against (DescriptorBudget.swift); nil
+    /// before startup.
+    var descriptors: DescriptorBudget?
     /// Consul discovery (`consul:`); nil for a static daemon list. See Supervisor+Discovery.swift.
     var discovery: ConsulDiscovery?
     /// `consul.daemon_tls`, loaded once at startup and shared by every discovered daemon.
@@ -91,6 +96,7 @@ public final class Supervisor {
 
     func accepted(_ client: consuming FileDescriptor, peer: SocketAddress, service: ServiceRuntime) {
         guard let reactor, !draining else { return client.close() }
+        guard admitDescriptors(peer: peer, service: service) else { return client.close() }
         Self.guardClient(client.rawValue, service.config.session)
         let session = Session(id: nextSessionID, service: service, client: client, peer: peer, reactor: reactor)
         if session.closedBeforeAByte() {
@@ -295,7 +301,9 @@ public final class Supervisor {
         case .refused(.draining), .refused(.acceptRate), .relayed, .other:
             break
         }
-        service.closeReasons[end.reason, default: 0] += 1
+        // Counted by category (a fixed set): the full text, addresses and daemon messages
+        // included, is in the log lines only, so /metrics does not grow a series per failure.
+        service.closeReasons[end.category.rawValue, default: 0] += 1
         if case .refused = end.kind {
             // Counted (status page, /metrics); one line each only at debug, or a flood of
             // refused clients would flood the log too.

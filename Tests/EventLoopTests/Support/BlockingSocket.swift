@@ -29,10 +29,19 @@ enum BlockingSocket {
         return client
     }
 
-    /// A blocking connected socket.
-    static func connect(to address: SocketAddress) throws -> CInt {
+    /// A blocking connected socket, from `source` (an IP literal on this host) when given.
+    static func connect(to address: SocketAddress, from source: String? = nil) throws -> CInt {
         let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         try check(Int(fd), "socket")
+        if let source {
+            let local = try SocketAddress(host: source, port: 0)
+            let bound = try local.withSockAddr { sa, len in Glibc.bind(fd, sa, len) }
+            if bound != 0 {
+                let failure = Failure(description: "bind \(source): \(String(cString: strerror(errno)))")
+                close(fd)
+                throw failure
+            }
+        }
         let rc = try address.withSockAddr { sa, len in Glibc.connect(fd, sa, len) }
         if rc != 0 {
             let failure = Failure(description: "connect \(address): \(String(cString: strerror(errno)))")

@@ -40,6 +40,10 @@ final class FixtureConsul: Sendable {
         var instances: [Instance] = []
         var index: UInt64 = 1
         var requests: [String] = []
+        /// Each request's `X-Consul-Token` ("" when none), in order.
+        var tokens: [String] = []
+        /// Answer blocking queries at once, as a Consul that ignores `index` would.
+        var ignoreIndex = false
         var stop = false
         var stopped = false
         var connections = 0
@@ -53,6 +57,11 @@ final class FixtureConsul: Sendable {
     var address: String { "127.0.0.1:\(port)" }
     /// Every request target seen, in order.
     var requests: [String] { state.withLock { $0.requests } }
+    /// Every request's `X-Consul-Token` header ("" when absent), in order.
+    var tokens: [String] { state.withLock { $0.tokens } }
+
+    /// Makes blocking queries answer at once (a misbehaving Consul, for the minimum interval).
+    func ignoreIndex(_ ignore: Bool) { state.withLock { $0.ignoreIndex = ignore } }
 
     init(datacenters: [String]) throws {
         self.datacenters = datacenters
@@ -130,8 +139,11 @@ final class FixtureConsul: Sendable {
     }
 
     private func serve(_ fd: CInt) {
-        guard let target = readRequestTarget(fd) else { return }
-        state.withLock { $0.requests.append(target) }
+        guard let (target, token) = readRequestTarget(fd) else { return }
+        state.withLock {
+            $0.requests.append(target)
+            $0.tokens.append(token)
+        }
         let (path, query) = split(target)
         let (status, body, index) = answer(path: path, query: query)
         let head = "HTTP/1.1 \(status == 200 ? "200 OK" : "\(status) Error")\r\nContent-Type: application/json\r\n"
@@ -154,7 +166,7 @@ final class FixtureConsul: Sendable {
         let datacenter = query["dc"] ?? datacenters[0]
         guard datacenters.contains(datacenter) else { return (500, "No path to datacenter", 0) }
         // Blocking query: hold while the index is the one the client already has.
-        if let asked = query["index"].flatMap(UInt64.init) {
+        if let asked = query["index"].flatMap(UInt64.init), !state.withLock({ $0.ignoreIndex }) {
             let wait = min(parseWait(query["wait"]), .seconds(10))
             let until = ContinuousClock.now + wait
             while state.withLock({ $0.index == asked && !$0.stop }) && ContinuousClock.now < until { usleep(10_000) }
@@ -193,8 +205,9 @@ final class FixtureConsul: Sendable {
         return (String(target[..<mark]), query)
     }
 
-    /// The request target of the head (bounded: 2 s, 16 KiB), or nil.
-    private func readRequestTarget(_ fd: CInt) -> String? {
+    /// The request target of the head and its `X-Consul-Token` ("" when none) (bounded: 2 s,
+    /// 16 KiB), or nil.
+    private func readRequestTarget(_ fd: CInt) -> (String, String)? {
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         let deadline = ContinuousClock.now + .seconds(2)
@@ -206,8 +219,11 @@ final class FixtureConsul: Sendable {
             received += chunk[0..<n]
             let text = String(decoding: received, as: UTF8.self)
             if text.contains("\r\n\r\n") {
-                let words = text.prefix(while: { $0 != "\r" }).split(separator: " ")
-                return words.count >= 2 ? String(words[1]) : nil
+                let lines = text.split(separator: "\r\n")
+                let words = (lines.first ?? "").split(separator: " ")
+                let token = lines.dropFirst().first { $0.lowercased().hasPrefix("x-consul-token:") }
+                    .map { String($0.dropFirst("x-consul-token:".count).drop(while: { $0 == " " })) } ?? ""
+                return words.count >= 2 ? (String(words[1]), token) : nil
             }
         }
         return nil

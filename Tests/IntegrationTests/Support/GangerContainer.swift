@@ -99,7 +99,7 @@ final class GangerContainer: Sendable {
 }
 
 /// A config for ganger inside its container: one echo service on 0.0.0.0:5454 (published by the
-/// test), status on 0.0.0.0:5480 (the image's HEALTHCHECK asks 127.0.0.1:5480), the default
+/// test), status on the container's loopback 127.0.0.1:5480 (the image's HEALTHCHECK runs inside), the default
 /// daemon (the mounted socket).
 func containerConfig(instance: String, shutdownGrace: String = "3s") -> String {
     """
@@ -110,7 +110,7 @@ func containerConfig(instance: String, shutdownGrace: String = "3s") -> String {
         image: ganger-echo:latest
         port: 12345
         pull: never
-    status: {listen: 0.0.0.0:5480}
+    status: {listen: 127.0.0.1:5480}
     docker_timeout: 30s
     shutdown_grace: \(shutdownGrace)
     log: {level: debug, format: text}

@@ -48,12 +48,14 @@ final class GangerProcess: Sendable {
     let process: SpawnedProcess
 
     /// Writes `yaml` to a file and starts `ganger run -c FILE` (`environment`: `NAME=value`
-    /// entries that override the inherited ones).
-    init(instance: String, yaml: String, environment: [String] = []) throws {
+    /// entries that override the inherited ones). `wrapper`: a command that execs the rest in
+    /// the same process (`/usr/bin/prlimit --nofile=256 --`), so `pid` is still ganger's.
+    init(instance: String, yaml: String, environment: [String] = [], wrapper: [String] = []) throws {
         self.instance = instance
         config = try ConfigFile(yaml)
         guard access(gangerBinary, X_OK) == 0 else { throw HarnessError("\(gangerBinary) is missing: build the package first") }
-        process = try SpawnedProcess(gangerBinary, ["run", "-c", config.path], environment: environment)
+        let command = wrapper + [gangerBinary, "run", "-c", config.path]
+        process = try SpawnedProcess(command[0], Array(command.dropFirst()), environment: environment)
     }
 
     /// Everything ganger wrote so far, for failure messages.
