@@ -31,6 +31,8 @@ extension Supervisor {
                             service.holders.refill()
                         }
                         ready(bound)
+                        systemd?.ready(status: serviceManagerStatus)
+                        if let reactor { systemd?.start(reactor: reactor) { [weak self] in self?.serviceManagerStatus ?? "" } }
                     } catch {
                         failed(error.description)
                     }
@@ -179,6 +181,9 @@ extension Supervisor {
     private func openListeners() throws(StartupError) -> [(service: String, address: SocketAddress)] {
         guard let reactor else { return [] }
         for service in services { try listen(service, reactor: reactor) }
+        for name in passedSockets?.closeUnclaimed() ?? [] {
+            logger.warning("socket activation: no service is named like a passed socket; closed", metadata: ["name": "\(name)"])
+        }
         return services.map { ($0.config.name, $0.address!) }
     }
 }
