@@ -3,7 +3,7 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 RELEASE_FLAGS ?= -c release
 
-.PHONY: help build release test test-deps bench bench-ganger bench-holders bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
+.PHONY: help build release deb test test-deps bench bench-ganger bench-holders bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -71,6 +71,13 @@ dockerd-multi-down: ## stop the extra dockerds; remove their bridges and state
 # offline as ganger:latest (docs/container.md). The static release build takes minutes.
 image: docker-up ## ganger:latest: static release build, stripped, + ldd libraries, docker import (IMAGE, GANGER_BIN)
 	SWIFT='$(SWIFT)' scripts/build-image.sh
+
+# The Debian package (docs/operations.md, "Install"): the same static release build as the
+# image, stripped, with man pages, completions, /etc/ganger/ganger.yml and the systemd units;
+# lintian must find no error. The static build takes minutes; DebPackageTests builds the same
+# package from the debug binary instead (GANGER_BIN).
+deb: test-deps ## dist/ganger_<version>_amd64.deb: static release build + man pages, completions, conffile, systemd units; lintian (GANGER_BIN, OUT)
+	SWIFT='$(SWIFT)' scripts/build-deb.sh
 
 images: ## build the Examples images offline (DOCKER_HOST honoured, FORCE=1 rebuilds)
 	@set -e; for b in Examples/*/build.sh; do $$b; done
