@@ -44,8 +44,9 @@ else
 fi
 # The man page generator of swift-argument-parser (the tool behind its generate-manual plugin),
 # run on the binary itself: it reads the command tree from `ganger --experimental-dump-help`.
-"$SWIFT" build --product generate-manual >&2
-manual_tool=$("$SWIFT" build --show-bin-path)/generate-manual-tool
+# A scratch path of its own: the package test runs this while `swift test` holds .build's lock.
+"$SWIFT" build --product generate-manual --scratch-path .build/tools >&2
+manual_tool=$("$SWIFT" build --product generate-manual --scratch-path .build/tools --show-bin-path)/generate-manual
 [[ -x $manual_tool ]] || die "no $manual_tool after swift build --product generate-manual"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ganger-deb.XXXXXX")

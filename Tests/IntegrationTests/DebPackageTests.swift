@@ -65,8 +65,8 @@ struct DebPackageTests {
             #expect(purge.status == .exited(0), "dpkg --purge: \(purge.stdout)\n\(purge.stderr)")
             let left = files.filter { path in
                 var info = stat()
-                guard lstat(path, &info) == 0 else { return false }
-                // Directories shared with other packages (/usr/share/man/man1) stay; ours go.
+                guard stat(path, &info) == 0 else { return false }
+                // Directories shared with other packages (/usr/share/man/man1, /lib) stay; ours go.
                 return (info.st_mode & S_IFMT) != S_IFDIR || path == "/etc/ganger" || path == "/usr/share/doc/ganger"
             }
             #expect(left.isEmpty, "left behind by dpkg --purge: \(left)")
