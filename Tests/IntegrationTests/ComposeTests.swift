@@ -14,6 +14,8 @@ struct ComposeTests {
     static let compose = "/usr/bin/docker-compose"
 
     @Test func composeUp_servesASession_composeDown_leavesNothing() async throws {
+        let checks = Checks()
+        defer { checks.report() }
         try #require(access(Self.compose, X_OK) == 0, "\(Self.compose) missing: scripts/test-deps.sh installs docker-compose")
         let project = "itest-compose-\(randomTag())"
         try await onThread {
@@ -39,7 +41,7 @@ struct ComposeTests {
                 _ = try? DockerCLI.removeAll(instance: project)
             }
             let up = try compose(["up", "-d"])
-            try #require(up.status == .exited(0), "docker-compose up: \(up.log)")
+            guard up.status == .exited(0) else { throw HarnessError("docker-compose up: \(up.log)") }
 
             var lastError = ""
             let served = try poll(timeout: .seconds(40), interval: .milliseconds(250)) {
@@ -52,18 +54,18 @@ struct ComposeTests {
                 }
             }
             let logs = (try? compose(["logs", "--no-color"]).log) ?? ""
-            #expect(served, "no echo session through 127.0.0.1:\(port): \(lastError)\n\(logs)")
-            #expect(StatusClient.isHealthy("http://127.0.0.1:\(statusPort)", timeout: .seconds(5)), "status not healthy\n\(logs)")
+            checks.expect(served, "no echo session through 127.0.0.1:\(port): \(lastError)\n\(logs)")
+            checks.expect(StatusClient.isHealthy("http://127.0.0.1:\(statusPort)", timeout: .seconds(5)), "status not healthy\n\(logs)")
             let ganger = try DockerCLI.containers(labels: ["com.docker.compose.project=\(project)"])
-            #expect(ganger.count == 1, "compose containers: \(ganger)")
+            checks.expect(ganger.count == 1, "compose containers: \(ganger)")
 
             let down = try compose(["down", "--timeout", "15"])
             downed = true
-            #expect(down.status == .exited(0), "docker-compose down: \(down.log)")
-            #expect(try DockerCLI.containers(labels: ["com.docker.compose.project=\(project)"]).isEmpty)
-            #expect(try waitForNoContainers(labels: ["ganger.instance=\(project)"], timeout: .seconds(10)).isEmpty)
+            checks.expect(down.status == .exited(0), "docker-compose down: \(down.log)")
+            checks.expect(try DockerCLI.containers(labels: ["com.docker.compose.project=\(project)"]).isEmpty)
+            checks.expect(try waitForNoContainers(labels: ["ganger.instance=\(project)"], timeout: .seconds(10)).isEmpty)
             let networks = try DockerCLI.docker(["network", "ls", "--filter", "label=com.docker.compose.project=\(project)", "-q"])
-            #expect(networks.isEmpty, "networks left: \(networks)")
+            checks.expect(networks.isEmpty, "networks left: \(networks)")
         }
     }
 }

@@ -10,6 +10,8 @@ struct SystemdIntegrationTests {
     static let socketActivate = "/usr/bin/systemd-socket-activate"
 
     @Test func socketActivation_servesThroughThePassedSocket_andStillBindsTheServiceWithoutOne() async throws {
+        let checks = Checks()
+        defer { checks.report() }
         try #require(access(Self.socketActivate, X_OK) == 0, "\(Self.socketActivate) missing: scripts/test-deps.sh installs systemd")
         let instance = uniqueInstance("activation")
         // `echo` gets the passed socket (its configured listen is another port: the passed one
@@ -35,12 +37,12 @@ struct SystemdIntegrationTests {
                 if client == nil, let status = activator.poll() { throw HarnessError("activator ended (\(status))\n\(activator.log)") }
                 return client != nil
             }
-            let first = try #require(client, "nothing listens on the activation port \(port)\n\(activator.log)")
+            guard let first = client else { throw HarnessError("nothing listens on the activation port \(port)\n\(activator.log)") }
             let payload = Array("through the passed socket\n".utf8) + randomBytes(16 << 10)
             try first.sendAll(payload)
             try first.shutdownWrite()
             let (bytes, end) = try first.receiveAll(timeout: .seconds(30))
-            #expect(end == .eof && bytes == payload, "got \(bytes.count) of \(payload.count) bytes, \(end)\n\(activator.log)")
+            checks.expect(end == .eof && bytes == payload, "got \(bytes.count) of \(payload.count) bytes, \(end)\n\(activator.log)")
             first.close()
 
             var lines: [String: String] = [:]
@@ -48,18 +50,20 @@ struct SystemdIntegrationTests {
                 lines = GangerProcess.listenLines(activator.stdout)
                 return lines.count == 2
             }
-            #expect(lines["echo"] == "127.0.0.1:\(port)", "\(lines)\n\(activator.log)")
-            let plain = try #require(lines["plain"], "no listen line for plain\n\(activator.log)")
-            #expect(plain != "127.0.0.1:\(port)")
+            checks.expect(lines["echo"] == "127.0.0.1:\(port)", "\(lines)\n\(activator.log)")
+            guard let plain = lines["plain"] else { throw HarnessError("no listen line for plain\n\(activator.log)") }
+            checks.expect(plain != "127.0.0.1:\(port)")
             try echoSession(plain, payload: Array("bound by ganger\n".utf8))
-            #expect(activator.stderr.contains("socket activation"), "\(activator.log)")
+            checks.expect(activator.stderr.contains("socket activation"), "\(activator.log)")
 
-            #expect(try activator.terminate(signal: SIGTERM, timeout: .seconds(15)) == .exited(0), "\(activator.log)")
-            #expect(try waitForNoContainers(labels: ["ganger.instance=\(instance)"], timeout: .seconds(10)).isEmpty)
+            checks.expect(try activator.terminate(signal: SIGTERM, timeout: .seconds(15)) == .exited(0), "\(activator.log)")
+            checks.expect(try waitForNoContainers(labels: ["ganger.instance=\(instance)"], timeout: .seconds(10)).isEmpty)
         }
     }
 
     @Test func notifySocket_getsReadyStatusReloadingReadyStopping_inOrder_andTheWatchdog() async throws {
+        let checks = Checks()
+        defer { checks.report() }
         let instance = uniqueInstance("notify")
         let receiver = try DatagramReceiver()
         let yaml = gangerConfig(instance: instance, services: [.echo()])
@@ -90,7 +94,7 @@ struct SystemdIntegrationTests {
                 try waitFor("WATCHDOG=1")
                 ganger.process.send(SIGTERM)
                 try waitFor("STOPPING=1")
-                #expect(ganger.waitForExit(timeout: .seconds(15)) == .exited(0), "\(ganger.log)")
+                checks.expect(ganger.waitForExit(timeout: .seconds(15)) == .exited(0), "\(ganger.log)")
 
                 // In order, watchdog pets aside.
                 let states = messages.flatMap { $0.split(separator: "\n").map(String.init) }
@@ -98,11 +102,11 @@ struct SystemdIntegrationTests {
                     .map { $0.hasPrefix("STATUS=") ? "STATUS" : $0 }
                 var compact: [String] = []
                 for state in states where compact.last != state { compact.append(state) }
-                #expect(compact == ["READY=1", "STATUS", "RELOADING=1", "READY=1", "STATUS", "STOPPING=1", "STATUS"], "\(messages)")
-                #expect(messages.contains { $0.hasPrefix("READY=1\nSTATUS=") && $0.contains("1/1 daemons up") }, "\(messages)")
-                #expect(messages.contains { $0.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") }, "\(messages)")
+                checks.expect(compact == ["READY=1", "STATUS", "RELOADING=1", "READY=1", "STATUS", "STOPPING=1", "STATUS"], "\(messages)")
+                checks.expect(messages.contains { $0.hasPrefix("READY=1\nSTATUS=") && $0.contains("1/1 daemons up") }, "\(messages)")
+                checks.expect(messages.contains { $0.hasPrefix("RELOADING=1\nMONOTONIC_USEC=") }, "\(messages)")
                 // 400 ms watchdog: a pet every 200 ms over the seconds this ran.
-                #expect(messages.filter { $0 == "WATCHDOG=1" }.count >= 2, "\(messages)")
+                checks.expect(messages.filter { $0 == "WATCHDOG=1" }.count >= 2, "\(messages)")
             }
         }
     }
