@@ -75,8 +75,9 @@ image: docker-up ## ganger:latest: static release build, stripped, + ldd librari
 # The Debian package (docs/operations.md, "Install"): the same static release build as the
 # image, stripped, with man pages, completions, /etc/ganger/ganger.yml and the systemd units;
 # lintian must find no error. The static build takes minutes; DebPackageTests builds the same
-# package from the debug binary instead (GANGER_BIN).
-deb: test-deps ## dist/ganger_<version>_amd64.deb: static release build + man pages, completions, conffile, systemd units; lintian (GANGER_BIN, OUT)
+# package from the debug binary instead (GANGER_BIN). Its tools (dpkg-dev, pandoc, chrpath,
+# fakeroot, lintian) come with `make test-deps`; the script names any that is missing.
+deb: ## dist/ganger_<version>_amd64.deb: static release build + man pages, completions, conffile, systemd units; lintian (GANGER_BIN, OUT)
 	SWIFT='$(SWIFT)' scripts/build-deb.sh
 
 images: ## build the Examples images offline (DOCKER_HOST honoured, FORCE=1 rebuilds)

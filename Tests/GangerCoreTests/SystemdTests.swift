@@ -15,7 +15,7 @@ import TestSupport
             notifier.reloading()
             notifier.status("0 sessions")  // unchanged: not sent
             notifier.status("1 sessions")
-            notifier.stopping()
+            notifier.stopping(status: "shutting down: 1 sessions")
             let got = (0..<4).map { _ in receiver.receive(timeout: .seconds(2)) ?? "(none)" }
             #expect(got[0] == "READY=1\nSTATUS=0 sessions", "\(abstract)")
             let reloading = got[1].split(separator: "\n")
@@ -25,7 +25,7 @@ import TestSupport
             clock_gettime(CLOCK_MONOTONIC, &now)
             #expect(micros.map { $0 > 0 && $0 <= Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000 } == true, "\(got[1])")
             #expect(got[2] == "STATUS=1 sessions")
-            #expect(got[3] == "STOPPING=1\nSTATUS=shutting down")
+            #expect(got[3] == "STOPPING=1\nSTATUS=shutting down: 1 sessions")
             #expect(receiver.receive(timeout: .milliseconds(50)) == nil)
             #expect(notifier.sent == 4 && notifier.dropped == 0)
         }

@@ -16,7 +16,7 @@ extension Supervisor {
     var serviceManagerStatus: String {
         let up = placement.daemons.filter(\.healthy).count
         let queued = services.reduce(0) { $0 + lifecycle.scheduler.queued($1.index) }
-        return "\(sessions.count) sessions, \(queued) queued, \(up)/\(daemons.count) daemons up"
+        return (draining ? "shutting down: " : "") + "\(sessions.count) sessions, \(queued) queued, \(up)/\(daemons.count) daemons up"
     }
 
     /// The live state as the status page and metrics show it. Loop thread only.

@@ -103,10 +103,11 @@ public final class SystemdNotifier {
         send(["RELOADING=1", "MONOTONIC_USEC=\(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)"])
     }
 
-    /// `STOPPING=1`: the shutdown (drain) has started. Stops the periodic messages.
-    public func stopping() {
-        stop()
-        send(["STOPPING=1", "STATUS=shutting down"])
+    /// `STOPPING=1`: the shutdown (drain) has started. The watchdog is still petted while
+    /// sessions drain: a loop that hangs during shutdown is as stuck as one that hangs before.
+    public func stopping(status: String) {
+        lastStatus = status
+        send(["STOPPING=1", "STATUS=" + status])
     }
 
     /// `STATUS=` if it changed since the last one sent.
