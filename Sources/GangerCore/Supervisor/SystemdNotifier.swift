@@ -4,7 +4,7 @@ import Glibc
 /// The sd_notify(3) protocol without libsystemd: one datagram of `KEY=value` lines per state
 /// change, sent to the unix socket systemd names in `$NOTIFY_SOCKET` (`Type=notify` units).
 ///
-/// What the supervisor sends, and when (docs/operations.md, "systemd"):
+/// What the supervisor sends, and when (docs/operations.md, "Install: Debian package and systemd"):
 /// `READY=1` once every listener is bound and a daemon has answered; `STATUS=` with sessions
 /// and queue depth then and at most every `statusInterval` when it changed; `RELOADING=1` with
 /// `MONOTONIC_USEC=` when a SIGHUP is read, `READY=1` once the reload is applied or refused;
