@@ -1,3 +1,4 @@
+import GangerCore
 import Glibc
 import Testing
 import TestSupport
@@ -15,7 +16,8 @@ struct SystemdIntegrationTests {
         try #require(access(Self.socketActivate, X_OK) == 0, "\(Self.socketActivate) missing: scripts/test-deps.sh installs systemd")
         let instance = uniqueInstance("activation")
         // `echo` gets the passed socket (its configured listen is another port: the passed one
-        // wins); `plain` has none and binds its own.
+        // wins); `plain` has none and binds its own; the status listener gets the one named
+        // `status` (its configured 127.0.0.1:0 is not bound).
         var passed = ServiceYAML.echo()
         passed.listen = "127.0.0.1:1"
         let yaml = gangerConfig(instance: instance, services: [passed, .echo("plain")])
@@ -23,8 +25,10 @@ struct SystemdIntegrationTests {
             try DockerCLI.requireEnvironment()
             let config = try ConfigFile(yaml)
             let port = try freeLoopbackPort()
-            let activator = try SpawnedProcess(Self.socketActivate, ["-l", "127.0.0.1:\(port)", "--fdname=echo",
-                                                                     gangerBinary, "run", "-c", config.path])
+            let statusPort = try freeLoopbackPort()
+            // Two sockets: the echo service's and the status listener's (named in order).
+            let activator = try SpawnedProcess(Self.socketActivate, ["-l", "127.0.0.1:\(port)", "-l", "127.0.0.1:\(statusPort)",
+                                                                     "--fdname=echo:status", gangerBinary, "run", "-c", config.path])
             defer {
                 _ = try? activator.terminate(signal: SIGTERM, timeout: .seconds(15))
                 _ = try? DockerCLI.removeAll(instance: instance)
@@ -55,6 +59,8 @@ struct SystemdIntegrationTests {
             checks.expect(plain != "127.0.0.1:\(port)")
             try echoSession(plain, payload: Array("bound by ganger\n".utf8))
             checks.expect(activator.stderr.contains("socket activation"), "\(activator.log)")
+            checks.expect(activator.stdout.contains("ganger: status on http://127.0.0.1:\(statusPort)/"), "\(activator.log)")
+            checks.expect(StatusClient.isHealthy("http://127.0.0.1:\(statusPort)", timeout: .seconds(5)), "status not healthy\n\(activator.log)")
 
             checks.expect(try activator.terminate(signal: SIGTERM, timeout: .seconds(15)) == .exited(0), "\(activator.log)")
             checks.expect(try waitForNoContainers(labels: ["ganger.instance=\(instance)"], timeout: .seconds(10)).isEmpty)

@@ -22,6 +22,13 @@ public final class StatusServer {
         }
     }
 
+    /// Serves on `socket`, a listening socket systemd passed (socket activation).
+    public init(reactor: Reactor, adopting socket: consuming FileDescriptor, snapshot: @escaping () -> StatusSnapshot) throws {
+        server = try HTTPServer(reactor: reactor, adopting: socket) { head in
+            StatusServer.route(head, snapshot: snapshot)
+        }
+    }
+
     /// The bound address, with the kernel's port when 0 was asked for.
     public var address: SocketAddress { server.address }
 

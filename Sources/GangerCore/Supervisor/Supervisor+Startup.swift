@@ -165,15 +165,23 @@ extension Supervisor {
         }
     }
 
-    /// The status page, /status.json, /metrics and /healthz on `status.listen`.
+    /// The status page, /status.json, /metrics and /healthz on `status.listen`, or on the
+    /// socket systemd passed named `status` (socket activation).
     private func openStatusListener() throws(StartupError) {
         guard let reactor else { return }
         let listen = config.status.listen
         do {
-            let address = try SocketAddress(host: listen.host, port: listen.port)
-            statusServer = try StatusServer(reactor: reactor, address: address) { [unowned self] in snapshot() }
+            if let passed = passedSockets?.take(Self.statusSocketName) {
+                statusServer = try StatusServer(reactor: reactor, adopting: passed) { [unowned self] in snapshot() }
+            } else {
+                let address = try SocketAddress(host: listen.host, port: listen.port)
+                statusServer = try StatusServer(reactor: reactor, address: address) { [unowned self] in snapshot() }
+            }
         } catch {
             throw StartupError(description: "cannot listen on \(listen) for the status page: \(error)")
+        }
+        for name in passedSockets?.closeUnclaimed() ?? [] {
+            logger.warning("socket activation: no service (nor status) is named like a passed socket; closed", metadata: ["name": "\(name)"])
         }
         logger.info("status page", metadata: ["address": "http://\(statusServer!.address)/"])
     }
@@ -181,11 +189,14 @@ extension Supervisor {
     private func openListeners() throws(StartupError) -> [(service: String, address: SocketAddress)] {
         guard let reactor else { return [] }
         for service in services { try listen(service, reactor: reactor) }
-        for name in passedSockets?.closeUnclaimed() ?? [] {
-            logger.warning("socket activation: no service is named like a passed socket; closed", metadata: ["name": "\(name)"])
-        }
         return services.map { ($0.config.name, $0.address!) }
     }
+}
+
+extension Supervisor {
+    /// The name (`FileDescriptorName=`) of a passed socket for the status listener. Services
+    /// are matched first: a service named `status` would take it.
+    static let statusSocketName = "status"
 }
 
 /// A startup failure with a message naming what and where.
