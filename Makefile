@@ -3,7 +3,7 @@ SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 RELEASE_FLAGS ?= -c release
 
-.PHONY: help build release deb test test-deps bench bench-ganger bench-holders bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
+.PHONY: help build release test test-deps bench bench-ganger bench-holders bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -77,6 +77,7 @@ image: docker-up ## ganger:latest: static release build, stripped, + ldd librari
 # lintian must find no error. The static build takes minutes; DebPackageTests builds the same
 # package from the debug binary instead (GANGER_BIN). Its tools (dpkg-dev, pandoc, chrpath,
 # fakeroot, lintian) come with `make test-deps`; the script names any that is missing.
+.PHONY: deb
 deb: ## dist/ganger_<version>_amd64.deb: static release build + man pages, completions, conffile, systemd units; lintian (GANGER_BIN, OUT)
 	SWIFT='$(SWIFT)' scripts/build-deb.sh
 
