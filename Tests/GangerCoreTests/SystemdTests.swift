@@ -63,6 +63,28 @@ import TestSupport
         notifier.stop()
     }
 
+    @Test func listener_adoptsOnlyAListeningSocket_andMakesItNonBlockingAndCloexec() throws {
+        let reactor = try Reactor()
+        let plain = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(throws: SyscallError("adopt: not a listening socket", errno: EINVAL)) {
+            try Listener(reactor: reactor, adopting: FileDescriptor(taking: plain)) { fd, _ in fd.close() }
+        }
+        // Bound and listening the way systemd hands it over: blocking, inheritable.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(bound == 0 && listen(fd, 8) == 0)
+        let listener = try Listener(reactor: reactor, adopting: FileDescriptor(taking: fd)) { fd, _ in fd.close() }
+        #expect(listener.address.host == "127.0.0.1" && (listener.address.port ?? 0) > 0)
+        #expect(fcntl(fd, F_GETFL) & O_NONBLOCK != 0)
+        #expect(fcntl(fd, F_GETFD) & FD_CLOEXEC != 0)
+        listener.close()
+    }
+
     @Test func activation_namesEachDescriptor_onlyForThisProcess() throws {
         #expect(try PassedSockets.parse(pid: "5", count: "2", names: "echo:http", ownPID: 5).get() == ["echo", "http"])
         #expect(try PassedSockets.parse(pid: "5", count: "2", names: nil, ownPID: 5).get() == ["unknown", "unknown"])
