@@ -80,5 +80,14 @@ dockerd-multi-down: ## stop the extra dockerds; remove their bridges and state
 image: docker-up ## ganger:latest: static release build, stripped, + ldd libraries, docker import (IMAGE, GANGER_BIN)
 	SWIFT='$(SWIFT)' scripts/build-image.sh
 
+# The Debian package (docs/operations.md, "Install"): the same static release build as the
+# image, stripped, with man pages, completions, /etc/ganger/ganger.yml and the systemd units;
+# lintian must find no error. The static build takes minutes; DebPackageTests builds the same
+# package from the debug binary instead (GANGER_BIN). Its tools (dpkg-dev, pandoc, chrpath,
+# fakeroot, lintian) come with `make test-deps`; the script names any that is missing.
+.PHONY: deb
+deb: ## dist/ganger_<version>_amd64.deb: static release build + man pages, completions, conffile, systemd units; lintian (GANGER_BIN, OUT)
+	SWIFT='$(SWIFT)' scripts/build-deb.sh
+
 images: ## build the Examples images offline (DOCKER_HOST honoured, FORCE=1 rebuilds)
 	@set -e; for b in Examples/*/build.sh; do $$b; done

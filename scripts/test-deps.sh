@@ -20,6 +20,14 @@
 #   python3-pip, chromium,            the status tests: /metrics through prometheus_client's own
 #   fonts-dejavu-core                 parser, /status.json through jsonschema, the page in headless
 #                                     Chromium (fonts for its screenshot)
+#   dpkg-dev, fakeroot, binutils,     `make deb` / DebPackageTests: dpkg-shlibdeps, strip and
+#   chrpath, pandoc, lintian, man-db  readelf, the RUNPATH drop, ganger.yml(5) from
+#                                     docs/configuration.md, lintian on the package, `man -w`
+#   systemd                           systemd-socket-activate (SystemdIntegrationTests) and
+#                                     systemd-analyze verify on the units (not run as init)
+#   prometheus                        promtool check rules, and a Prometheus server scraping a
+#                                     live ganger (PrometheusTests; its service is not started)
+#   docker-compose                    Examples/container/compose.yaml (ComposeTests)
 # Python modules, for the python3 on PATH (the one the tests run): prometheus-client, jsonschema.
 #
 # Exit status: 0 when everything is there afterwards; 1 with what is missing otherwise.
@@ -37,7 +45,8 @@ case "${1:-}" in
 esac
 
 packages=(make libssl-dev libyaml-dev curl python3 ca-certificates openssh-server openssh-client
-    podman netavark aardvark-dns iptables python3-pip chromium fonts-dejavu-core)
+    podman netavark aardvark-dns iptables python3-pip chromium fonts-dejavu-core
+    dpkg-dev fakeroot binutils chrpath pandoc lintian man-db systemd prometheus docker-compose)
 modules=(prometheus-client jsonschema)
 
 # missing_packages -> prints the packages dpkg does not have installed, one per line.

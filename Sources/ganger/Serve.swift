@@ -25,6 +25,16 @@ struct Serve {
         }
         let logger = Logger(label: "ganger")
         for warning in config.warnings() { logger.warning("\(warning)") }
+        // systemd's variables are read (and unset) before any thread could read the environment.
+        let passed: PassedSockets?
+        let systemd: SystemdNotifier?
+        do {
+            passed = try PassedSockets.fromEnvironment()
+            systemd = try SystemdNotifier.fromEnvironment()
+        } catch {
+            printError("ganger: \(error)")
+            return 2
+        }
         let reactor = try Reactor()
         let supervisor: Supervisor
         do {
@@ -33,6 +43,9 @@ struct Serve {
             printError("ganger: \(error)")
             return 2
         }
+        supervisor.passedSockets = passed
+        supervisor.systemd = systemd
+        if let passed { logger.info("socket activation", metadata: ["sockets": "\(passed.names)"]) }
         var exitCode: Int32 = 0
         let signals = try SignalHandler(reactor: reactor, supervisor: supervisor, file: path, environment: environment) {
             reactor.stop()

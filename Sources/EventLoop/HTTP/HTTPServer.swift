@@ -1,3 +1,5 @@
+import Glibc
+
 /// What a route answers: a status, headers and a (small) body held in memory.
 public struct HTTPServerResponse: Sendable, Equatable {
     public var status: Int
@@ -90,15 +92,32 @@ public final class HTTPServer {
     public internal(set) var responseCount = 0
 
     /// Listens on `address` (port 0: any free port, see `address`). Throws if it cannot bind.
-    public init(reactor: Reactor, address: SocketAddress, configuration: Configuration = .init(),
-                router: @escaping Router) throws(SyscallError) {
+    public convenience init(reactor: Reactor, address: SocketAddress, configuration: Configuration = .init(),
+                            router: @escaping Router) throws(SyscallError) {
+        try self.init(reactor: reactor, configuration: configuration, router: router) { accept throws(SyscallError) in
+            try Listener(reactor: reactor, address: address, onAccept: accept)
+        }
+    }
+
+    /// Serves on `socket`, a listening socket someone else bound (systemd's socket activation).
+    public convenience init(reactor: Reactor, adopting socket: consuming FileDescriptor, configuration: Configuration = .init(),
+                            router: @escaping Router) throws(SyscallError) {
+        let box = FileDescriptorBox(socket)
+        try self.init(reactor: reactor, configuration: configuration, router: router) { accept throws(SyscallError) in
+            guard let socket = box.take() else { throw SyscallError("adopt: socket already taken", errno: EBADF) }
+            return try Listener(reactor: reactor, adopting: socket, onAccept: accept)
+        }
+    }
+
+    private init(reactor: Reactor, configuration: Configuration, router: @escaping Router,
+                 listen: (@escaping Listener.AcceptHandler) throws(SyscallError) -> Listener) throws(SyscallError) {
         self.reactor = reactor
         self.configuration = configuration
         self.router = router
         // The listener is made before `self` is complete; its handler reaches `self` through a
         // box filled in once it is.
         var onAccept: Listener.AcceptHandler = { fd, _ in fd.close() }
-        let listener = try Listener(reactor: reactor, address: address) { fd, peer in onAccept(fd, peer) }
+        let listener = try listen { fd, peer in onAccept(fd, peer) }
         self.address = listener.address
         self.listener = listener
         onAccept = { [weak self] fd, peer in

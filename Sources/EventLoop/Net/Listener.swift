@@ -31,7 +31,7 @@ public final class Listener {
     /// accept4 calls made, failed ones included: what a spinning loop would inflate.
     public private(set) var acceptCalls = 0
 
-    public init(
+    public convenience init(
         reactor: Reactor, address: SocketAddress, backlog: Int32 = 1024,
         pauseOnExhaustion: Duration = .milliseconds(100), onAccept: @escaping AcceptHandler
     ) throws(SyscallError) {
@@ -41,6 +41,32 @@ public final class Listener {
         }
         try Socket.bind(socket.rawValue, to: address)
         try Socket.listen(socket.rawValue, backlog: backlog)
+        try self.init(reactor: reactor, listening: socket, pauseOnExhaustion: pauseOnExhaustion, onAccept: onAccept)
+    }
+
+    /// Accepts on `socket`, a stream socket someone else bound and put in listening state
+    /// (systemd's socket activation hands them over this way). It is made non-blocking and
+    /// CLOEXEC here; a socket that is not listening is refused (EINVAL) and closed.
+    public convenience init(
+        reactor: Reactor, adopting socket: consuming FileDescriptor,
+        pauseOnExhaustion: Duration = .milliseconds(100), onAccept: @escaping AcceptHandler
+    ) throws(SyscallError) {
+        var listening: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(socket.rawValue, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 else {
+            throw SyscallError("getsockopt(SO_ACCEPTCONN)", errno: errno)
+        }
+        guard listening != 0 else { throw SyscallError("adopt: not a listening socket", errno: EINVAL) }
+        let flags = fcntl(socket.rawValue, F_GETFL)
+        guard flags >= 0, fcntl(socket.rawValue, F_SETFL, flags | O_NONBLOCK) == 0 else {
+            throw SyscallError("fcntl(O_NONBLOCK)", errno: errno)
+        }
+        guard fcntl(socket.rawValue, F_SETFD, FD_CLOEXEC) == 0 else { throw SyscallError("fcntl(FD_CLOEXEC)", errno: errno) }
+        try self.init(reactor: reactor, listening: socket, pauseOnExhaustion: pauseOnExhaustion, onAccept: onAccept)
+    }
+
+    private init(reactor: Reactor, listening socket: consuming FileDescriptor, pauseOnExhaustion: Duration,
+                 onAccept: @escaping AcceptHandler) throws(SyscallError) {
         self.address = try Socket.localAddress(socket.rawValue)
         self.reactor = reactor
         self.socket = consume socket

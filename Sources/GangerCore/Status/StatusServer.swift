@@ -25,6 +25,15 @@ public final class StatusServer {
         }
     }
 
+    /// Serves on `socket`, a listening socket systemd passed (socket activation).
+    public init(reactor: Reactor, adopting socket: consuming FileDescriptor, maxConnectionsPerAddress: Int = 8,
+                snapshot: @escaping () -> StatusSnapshot) throws {
+        server = try HTTPServer(reactor: reactor, adopting: socket,
+                                configuration: .init(maxConnectionsPerAddress: maxConnectionsPerAddress)) { head in
+            StatusServer.route(head, snapshot: snapshot)
+        }
+    }
+
     /// The bound address, with the kernel's port when 0 was asked for.
     public var address: SocketAddress { server.address }
 

@@ -127,7 +127,20 @@ extension Supervisor {
     }
 
     /// Opens `service`'s listener on its configured address and records its bound address.
+    /// A socket systemd passed under the service's name is adopted instead (socket activation).
     func listen(_ service: ServiceRuntime, reactor: Reactor) throws(StartupError) {
+        if let passed = passedSockets?.take(service.config.name) {
+            do {
+                service.listener = try Listener(reactor: reactor, adopting: passed, onAccept: acceptHandler(for: service))
+            } catch {
+                throw StartupError(description: "cannot accept on the socket systemd passed for service \(service.config.name): \(error)")
+            }
+            service.address = service.listener?.address
+            logger.info("socket activation: listening on the passed socket", metadata: [
+                "service": "\(service.config.name)", "address": "\(service.address!)",
+            ])
+            return
+        }
         service.listener = try openListener(service.config.listen, for: service, reactor: reactor)
         service.address = service.listener?.address
     }

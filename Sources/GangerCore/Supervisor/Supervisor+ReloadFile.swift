@@ -14,6 +14,9 @@ extension Supervisor {
     /// problem on a `reload refused` line.
     @discardableResult
     public func reload(file path: String, environment: [String: String]) -> ReloadOutcome {
+        systemd?.reloading()
+        // Applied or refused, the service is ready again: systemd waits for READY=1 either way.
+        defer { systemd?.ready(status: serviceManagerStatus) }
         let outcome: ReloadOutcome
         do {
             switch reload(try ConfigLoader.load(path: path, environment: environment)) {

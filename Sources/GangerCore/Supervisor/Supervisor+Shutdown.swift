@@ -12,6 +12,7 @@ extension Supervisor {
             return endAllSessions()
         }
         draining = true
+        systemd?.stopping(status: serviceManagerStatus)
         stopEventStreams()
         discovery?.stop()
         logger.notice("shutting down", metadata: ["sessions": "\(sessions.count)", "grace": "\(grace)"])

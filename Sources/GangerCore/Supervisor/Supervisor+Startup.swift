@@ -32,6 +32,8 @@ extension Supervisor {
                             service.holders.refill()
                         }
                         ready(bound)
+                        systemd?.ready(status: serviceManagerStatus)
+                        if let reactor { systemd?.start(reactor: reactor) { [weak self] in self?.serviceManagerStatus ?? "" } }
                     } catch {
                         failed(error.description)
                     }
@@ -165,16 +167,25 @@ extension Supervisor {
         }
     }
 
-    /// The status page, /status.json, /metrics and /healthz on `status.listen`.
+    /// The status page, /status.json, /metrics and /healthz on `status.listen`, or on the
+    /// socket systemd passed named `status` (socket activation).
     private func openStatusListener() throws(StartupError) {
         guard let reactor else { return }
         let listen = config.status.listen
         do {
-            let address = try SocketAddress(host: listen.host, port: listen.port)
-            statusServer = try StatusServer(reactor: reactor, address: address,
-                                            maxConnectionsPerAddress: config.status.maxConnectionsPerAddress) { [unowned self] in snapshot() }
+            if let passed = passedSockets?.take(Self.statusSocketName) {
+                statusServer = try StatusServer(reactor: reactor, adopting: passed,
+                                                maxConnectionsPerAddress: config.status.maxConnectionsPerAddress) { [unowned self] in snapshot() }
+            } else {
+                let address = try SocketAddress(host: listen.host, port: listen.port)
+                statusServer = try StatusServer(reactor: reactor, address: address,
+                                                maxConnectionsPerAddress: config.status.maxConnectionsPerAddress) { [unowned self] in snapshot() }
+            }
         } catch {
             throw StartupError(description: "cannot listen on \(listen) for the status page: \(error)")
+        }
+        for name in passedSockets?.closeUnclaimed() ?? [] {
+            logger.warning("socket activation: no service (nor status) is named like a passed socket; closed", metadata: ["name": "\(name)"])
         }
         logger.info("status page", metadata: ["address": "http://\(statusServer!.address)/"])
     }
@@ -184,6 +195,12 @@ extension Supervisor {
         for service in services { try listen(service, reactor: reactor) }
         return services.map { ($0.config.name, $0.address!) }
     }
+}
+
+extension Supervisor {
+    /// The name (`FileDescriptorName=`) of a passed socket for the status listener. Services
+    /// are matched first: a service named `status` would take it.
+    static let statusSocketName = "status"
 }
 
 /// A startup failure with a message naming what and where.

@@ -12,6 +12,13 @@ extension Supervisor {
     /// Where the status page answers, once started.
     public var statusAddress: SocketAddress? { statusServer?.address }
 
+    /// One line for systemd's `STATUS=` (`systemctl status`): sessions, queue, daemons up.
+    var serviceManagerStatus: String {
+        let up = placement.daemons.filter(\.healthy).count
+        let queued = services.reduce(0) { $0 + lifecycle.scheduler.queued($1.index) }
+        return (draining ? "shutting down: " : "") + "\(sessions.count) sessions, \(queued) queued, \(up)/\(daemons.count) daemons up"
+    }
+
     /// The live state as the status page and metrics show it. Loop thread only.
     public func snapshot() -> StatusSnapshot {
         StatusSnapshot(

@@ -45,6 +45,10 @@ public final class Supervisor {
     var discovery: ConsulDiscovery?
     /// `consul.daemon_tls`, loaded once at startup and shared by every discovered daemon.
     var discoveryTLS: TLSContext?
+    /// systemd's notification socket (`Type=notify`); nil when not started that way.
+    public var systemd: SystemdNotifier?
+    /// Listening sockets systemd passed (socket activation), taken by name as services listen.
+    public var passedSockets: PassedSockets?
 
     var instance: String { config.instance }
     /// This process's boot id: labelled on every container it makes and on its instance lease.
