@@ -5,7 +5,7 @@ RELEASE_FLAGS ?= -c release
 
 SIM_SEEDS ?= 10000
 
-.PHONY: help build release test test-deps simulate bench bench-ganger bench-holders bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
+.PHONY: help build release test test-deps simulate bench bench-ganger bench-holders bench-burst bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -41,11 +41,14 @@ bench: release bench-peers bench-images ## relay, ganger on dockerd and the sche
 bench-http: release bench-peers docker-up ## Examples/httpd behind ganger under wrk: sessions/s, warm pool and cold (BENCH_HTTP_SECONDS)
 	scripts/bench-http.sh
 
-bench-ganger: release bench-peers bench-images ## only ganger's figures: cold TTFB vs raw Docker, throughput into a container, warm TTFB, sessions/s, holders
+bench-ganger: release bench-peers bench-images ## only ganger's figures: cold TTFB vs raw Docker, throughput into a container, warm TTFB, sessions/s, holders, bursts
 	.build/release/ganger-bench ganger
 
 bench-holders: release bench-images ## only the network-holder figures: cold TTFB and sessions/s with holders vs without vs raw Docker
 	.build/release/ganger-bench holders
+
+bench-burst: release bench-images ## only the burst figure: 100 and 200 clients at once, launch window vs off vs the raw start rate (BENCH_QUICK=1: one burst of 50)
+	.build/release/ganger-bench burst
 
 bench-images: docker-up ## the images the ganger bench needs (ganger-echo, ganger-bench-source); idempotent
 	Examples/echo/build.sh

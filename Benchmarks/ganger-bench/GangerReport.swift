@@ -22,7 +22,10 @@ struct GangerReport: Codable {
     var lifecycle: LifecycleBench.Result?
     /// (i) cold TTFB and (j) session rate with network holders.
     var holders: HolderBench.Result?
-    /// "holders" for `ganger-bench holders` (only (i)-(j)); nil for the whole suite.
+    /// (k) bursts with and without the launch window.
+    var burst: BurstBench.Result?
+    /// "holders" for `ganger-bench holders` (only (i)-(j)), "burst" for `ganger-bench burst`
+    /// (only (k)); nil for the whole suite.
     var only: String?
     var skipped: [String] = []
     var notes: [String] = []
@@ -124,8 +127,14 @@ struct GangerReport: Codable {
                 lines.append("")
             }
         }
-        lines += holderLines
-        lines.append("")
+        if only != "burst" {
+            lines += holderLines
+            lines.append("")
+        }
+        if only == nil || only == "burst" {
+            lines += burstLines
+            lines.append("")
+        }
         lines.append("containers left with instance prefix \(instance): \(containersLeft)")
         if !gangerExit.isEmpty { lines.append("ganger's last log lines: \(gangerExit)") }
         for note in notes { lines.append("note: \(note)") }

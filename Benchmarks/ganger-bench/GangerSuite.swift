@@ -5,13 +5,15 @@ import Synchronization
 /// `ganger-bench ganger`: Ganger itself (release `ganger run`) against a real dockerd —
 /// (e) cold time-to-first-byte against the raw Engine API floor, (f) single-connection throughput
 /// into a container against direct, the relay alone, HAProxy and docker-proxy, (g) warm TTFB,
-/// (h) session rate, (i)-(j) cold TTFB and session rate with network holders. Table on stdout,
+/// (h) session rate, (i)-(j) cold TTFB and session rate with network holders, (k) bursts with and
+/// without the launch window. Table on stdout,
 /// JSON in bench/results/ganger-<UTC timestamp>.json. Every container it creates carries
 /// `ganger.instance=bench-<timestamp>[-raw|-peers|...]` and is swept by that prefix at the end, on
 /// failure too, and on Ctrl-C.
 enum GangerSuite {
-    /// `holdersOnly`: just (i)-(j) (`ganger-bench holders`).
-    static func run(settings: BenchSettings, holdersOnly: Bool = false) -> Int32 {
+    /// `only`: "holders" for just (i)-(j) (`ganger-bench holders`), "burst" for just (k)
+    /// (`ganger-bench burst`); nil for everything.
+    static func run(settings: BenchSettings, only: String? = nil) -> Int32 {
         Suite.installInterruptHandlerOnce()
         let started = monotonicSeconds()
         let stamp = utcStamp()
@@ -22,8 +24,8 @@ enum GangerSuite {
             fflush(nil)
         }
         let cold = ColdSettings.fromEnvironment(settings)
-        log("ganger-bench \(holdersOnly ? "holders" : "ganger"): \(settings.rounds) round(s), "
-            + (holdersOnly ? "" : "\(cold.sessions) cold sessions per peer per round, \(cold.sourceMiB) MiB per stream; ")
+        log("ganger-bench \(only ?? "ganger"): \(settings.rounds) round(s), "
+            + (only != nil ? "" : "\(cold.sessions) cold sessions per peer per round, \(cold.sourceMiB) MiB per stream; ")
             + "instance \(instance); logs in \(directory)")
 
         let api = EngineAPI()
@@ -39,24 +41,34 @@ enum GangerSuite {
             let (version, apiVersion) = try api.serverVersion()
             report.dockerd = "\(version) (API \(apiVersion))"
             log("dockerd \(report.dockerd)")
-            for image in ["ganger-echo:latest", "ganger-bench-source:latest"] {
+            // The holder and burst parts run only the echo service.
+            for image in ["ganger-echo:latest"] + (only == nil ? ["ganger-bench-source:latest"] : []) {
                 let response = try api.call("GET", "/images/\(image)/json")
                 guard response.status == 200 else {
                     throw BenchError("image \(image) missing on dockerd: run `make images` (Examples/*/build.sh)")
                 }
             }
-            if holdersOnly {
-                report.only = "holders"
-            } else {
+            report.only = only
+            if only == nil {
                 try suite(&report, api: api, instance: instance, settings: settings, cold: cold, directory: directory,
                           ganger: &ganger, log: log)
             }
-            let holders = HolderBench(DockerRun(api: api, instance: instance, settings: settings, directory: directory))
-            let sizes = holders.sizes
-            log("(i) cold time-to-first-byte with network holders (holders \(sizes.holders), reuse 1) vs without vs raw: "
-                + "\(sizes.coldSessions) sessions each per round; (j) sessions/s, \(sizes.rateSessions) fresh containers "
-                + "\(sizes.concurrency) at a time, holders (reuse 1 and \(sizes.reuse)) vs without vs raw")
-            report.holders = holders.run(log: log)
+            let docker = DockerRun(api: api, instance: instance, settings: settings, directory: directory)
+            if only == nil || only == "holders" {
+                let holders = HolderBench(docker)
+                let sizes = holders.sizes
+                log("(i) cold time-to-first-byte with network holders (holders \(sizes.holders), reuse 1) vs without vs raw: "
+                    + "\(sizes.coldSessions) sessions each per round; (j) sessions/s, \(sizes.rateSessions) fresh containers "
+                    + "\(sizes.concurrency) at a time, holders (reuse 1 and \(sizes.reuse)) vs without vs raw")
+                report.holders = holders.run(log: log)
+            }
+            if only == nil || only == "burst" {
+                let bursts = BurstBench(docker)
+                log("(k) bursts of \(bursts.sizes.bursts.map(String.init).joined(separator: ", ")) clients at once on one dockerd, "
+                    + "launch window vs launch_window: off, and the raw start rate (\(bursts.sizes.rawStarts) create+start, "
+                    + "\(bursts.sizes.rawConcurrency) in flight)")
+                report.burst = bursts.run(log: log)
+            }
         } catch {
             log("ganger-bench ganger: \(error)")
             report.notes.append("aborted: \(error)")

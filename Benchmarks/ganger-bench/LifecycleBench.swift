@@ -161,15 +161,16 @@ func nearestRank(_ values: [Double], _ p: Double) -> Double? {
     return sorted[max(0, min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1))]
 }
 
-/// A release `ganger run` with one echo service (`extra`: one more service key), its listen
-/// port and status URL.
+/// A release `ganger run` with one echo service (`extra`: one more service key; `topLevel`: one
+/// more top-level key), its listen port and status URL.
 final class LifecycleGanger {
     let instance: String
     let child: ChildProcess
     let port: UInt16
     let statusURL: String
 
-    init(instance: String, directory: String, name: String, extra: String?) throws(BenchError) {
+    init(instance: String, directory: String, name: String, extra: String?, maxContainers: Int = 16,
+         topLevel: String? = nil) throws(BenchError) {
         self.instance = instance
         let binary = selfExecutable().split(separator: "/").dropLast().joined(separator: "/")
         let path = "/" + binary + "/ganger"
@@ -179,7 +180,7 @@ final class LifecycleGanger {
             instance: \(instance)
             daemons:
               - url: unix:///var/run/docker.sock
-                max_containers: 16
+                max_containers: \(maxContainers)
             services:
               - name: \(name)
                 listen: 127.0.0.1:0
@@ -189,6 +190,7 @@ final class LifecycleGanger {
                 per_source: {rate: 0}
                 accept: {rate: 0}
             \(extra.map { "    " + $0 } ?? "")
+            \(topLevel ?? "")
             status: {listen: 127.0.0.1:0}
             shutdown_grace: 5s
             log: {level: notice, format: text}

@@ -6,13 +6,14 @@ import Glibc
 ///   ganger-bench [all]                                   relay suite, then ganger suite: tables + bench/results/*.json
 ///   ganger-bench relay-suite                             the relay and its peers on loopback only
 ///   ganger-bench ganger                                  Ganger on dockerd only: cold TTFB, throughput into a container,
-///                                                        warm TTFB, session rate, network holders
+///                                                        warm TTFB, session rate, network holders, bursts
 ///   ganger-bench holders                                 only the network-holder part of `ganger`: (i) and (j)
+///   ganger-bench burst                                   only the burst part of `ganger`: (k)
 ///   ganger-bench relay --listen ADDR --target ADDR       a RelayProxy until SIGTERM/SIGINT
 ///   ganger-bench sink --listen ADDR                      a discarding sink until SIGTERM/SIGINT
 ///   ganger-bench scheduler                               placement + queue admissions/s, queued-client RSS
 let usage = """
-    usage: ganger-bench [all | relay-suite | ganger | holders]
+    usage: ganger-bench [all | relay-suite | ganger | holders | burst]
            ganger-bench relay --listen 127.0.0.1:PORT --target 127.0.0.1:PORT
            ganger-bench sink --listen 127.0.0.1:PORT
            ganger-bench scheduler
@@ -21,7 +22,10 @@ let usage = """
            BENCH_WARM_SESSIONS=N (default 200), BENCH_RATE_SESSIONS=N (default 80 per round),
            BENCH_RATE_CONCURRENCY=N (default 8), BENCH_HOLDER_COLD_SESSIONS=N (default 10 per peer per round),
            BENCH_HOLDER_RATE_SESSIONS=N (default 40 per peer per round), BENCH_HOLDER_CONCURRENCY=N (default 4),
-           BENCH_HOLDER_REUSE=N (default 4), BENCH_HOLDER_SECONDS=N (default 420: no round starts after)
+           BENCH_HOLDER_REUSE=N (default 4), BENCH_HOLDER_SECONDS=N (default 420: no round starts after),
+           BENCH_BURST_SIZES=N,M (default 100,200; quick 50), BENCH_BURST_RAW_STARTS=N (default 60),
+           BENCH_BURST_RAW_CONCURRENCY=N (default 4), BENCH_BURST_CLIENT_SECONDS=N (default 120),
+           BENCH_BURST_SECONDS=N (default 1800: no burst starts after)
     """
 
 /// The value after `flag` in `arguments`, parsed as an address.
@@ -53,7 +57,9 @@ do {
     case "ganger":
         exit(GangerSuite.run(settings: gangerSettings()))
     case "holders":
-        exit(GangerSuite.run(settings: gangerSettings(), holdersOnly: true))
+        exit(GangerSuite.run(settings: gangerSettings(), only: "holders"))
+    case "burst":
+        exit(GangerSuite.run(settings: gangerSettings(), only: "burst"))
     case "relay":
         guard let listen = address("--listen", in: arguments), let target = address("--target", in: arguments) else {
             printError(usage + "\n")
