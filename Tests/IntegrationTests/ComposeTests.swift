@@ -23,9 +23,8 @@ struct ComposeTests {
             try GangerImage.ensure()
             let config = try ConfigFile(containerConfig(instance: project, shutdownGrace: "3s"))
             let port = try freeLoopbackPort()
-            let statusPort = try freeLoopbackPort()
             let environment = ["GANGER_IMAGE=\(GangerImage.name)", "GANGER_CONFIG_FILE=\(config.path)",
-                               "GANGER_PORT=\(port)", "GANGER_STATUS_PORT=\(statusPort)", "DOCKER_HOST=\(DockerCLI.daemonURL)"]
+                               "GANGER_PORT=\(port)", "DOCKER_HOST=\(DockerCLI.daemonURL)"]
             let file = "\(repositoryRoot)/Examples/container/compose.yaml"
             func compose(_ arguments: [String]) throws -> (status: ExitStatus, log: String) {
                 let child = try SpawnedProcess(Self.compose, ["-p", project, "-f", file] + arguments, environment: environment)
@@ -55,9 +54,13 @@ struct ComposeTests {
             }
             let logs = (try? compose(["logs", "--no-color"]).log) ?? ""
             checks.expect(served, "no echo session through 127.0.0.1:\(port): \(lastError)\n\(logs)")
-            checks.expect(StatusClient.isHealthy("http://127.0.0.1:\(statusPort)", timeout: .seconds(5)), "status not healthy\n\(logs)")
             let ganger = try DockerCLI.containers(labels: ["com.docker.compose.project=\(project)"])
             checks.expect(ganger.count == 1, "compose containers: \(ganger)")
+            // The status listener is on the container's own loopback (docs/security.md): the
+            // image's health check runs inside it, and so does this one.
+            let health = try run(DockerCLI.path, ["-H", DockerCLI.daemonURL, "exec", ganger.first ?? "", "/ganger", "status", "--health",
+                                                  "--url", "http://127.0.0.1:5480", "--timeout", "2"], timeout: .seconds(20))
+            checks.expect(health.status == .exited(0), "status not healthy: \(health.status) \(health.stderr)\n\(logs)")
 
             let down = try compose(["down", "--timeout", "15"])
             downed = true
