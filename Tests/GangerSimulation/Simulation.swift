@@ -18,6 +18,29 @@ public enum Simulation {
         return SimWorld(scenario: SimScenario(seed: seed), traceLimit: traceLines).run()
     }
 
+    /// One burst scenario (`SimScenario.burst`), windows on or off; replayed with a trace when
+    /// it breaks an invariant.
+    public static func runBurst(seed: UInt64, windowed: Bool = true, clients: Int? = nil, traceLive: Bool = false) -> SimOutcome {
+        let scenario = SimScenario.burst(seed: seed, windowed: windowed, clients: clients)
+        let outcome = SimWorld(scenario: scenario, traceLimit: traceLive ? traceLines : nil, traceLive: traceLive).run()
+        guard outcome.violation != nil, !traceLive else { return outcome }
+        return SimWorld(scenario: scenario, traceLimit: traceLines).run()
+    }
+
+    /// Burst scenarios `range` of a run (seeds derived from `base` as for the others).
+    public static func runBursts(_ range: Range<Int>, base: UInt64 = defaultBase, willRun: (UInt64) -> Void = { _ in }) -> [SimViolation] {
+        var found: [SimViolation] = []
+        for index in range {
+            let seed = seed(index, base: base ^ burstBase)
+            willRun(seed)
+            if let violation = runBurst(seed: seed).violation { found.append(violation) }
+        }
+        return found
+    }
+
+    /// Burst seeds are derived from the run's base mixed with this.
+    public static let burstBase: UInt64 = 0xB0B5_0000_B0B5
+
     /// Scenarios `range` of a run: the violations found, in seed order.
     public static func run(_ range: Range<Int>, base: UInt64 = defaultBase, willRun: (UInt64) -> Void = { _ in }) -> [SimViolation] {
         var found: [SimViolation] = []
