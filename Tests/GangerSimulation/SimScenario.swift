@@ -172,13 +172,14 @@ public struct SimScenario: Sendable {
     /// `ready.timeout` 10 s, a queue that holds everyone, no per-source limit), no faults but the
     /// congestion model (7 starts a second per daemon); the launch window as `ganger`'s default
     /// (2…32, first 4) when `windowed`.
-    public static func burst(seed: UInt64, windowed: Bool, clients count: Int? = nil) -> SimScenario {
+    public static func burst(seed: UInt64, windowed: Bool, clients count: Int? = nil, daemons wanted: Int? = nil) -> SimScenario {
         var scenario = SimScenario(seed: seed)
         var rng = SimRandom(seed: seed ^ 0xB0B5)
         let sec: UInt64 = 1_000_000_000
         let clients = count ?? (rng.chance(0.5) ? rng.int(10...200) : rng.int(10...1000))
         // At least ten launches per daemon: the goodput of a daemon is measured over its own.
-        let daemons = rng.int(1...max(1, min(3, clients / 10)))
+        let drawn = rng.int(1...max(1, min(3, clients / 10)))
+        let daemons = wanted ?? drawn
         scenario.isBurst = true
         // Equal caps: placement compares an unlimited daemon by raw load against a notional cap
         // of a million, so next to a capped one it would take nearly everything.

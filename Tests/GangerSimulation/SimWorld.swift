@@ -32,6 +32,8 @@ public struct SimOutcome: Sendable {
     /// last start (nil below two starts).
     public var starts: [Int] = []
     public var startRates: [Double?] = []
+    /// How long each served client waited for its relay, from its connect (nanoseconds, sorted).
+    public var waits: [UInt64] = []
 }
 
 /// The simulated world of one scenario and the sim driver: it carries out the actions of the
@@ -93,6 +95,7 @@ public final class SimWorld {
     var failedThisStep: [UInt64: Int] = [:]
     var reasons: [String] = []
     var relayed = 0
+    var waits: [UInt64] = []
     public private(set) var violation: SimViolation?
 
     /// Trace: nil = off (no strings built); else the last `traceLimit` lines (or all, printed live).
@@ -155,6 +158,7 @@ public final class SimWorld {
         outcome.relayed = relayed
         outcome.starts = engine.startedAt.map(\.count)
         outcome.startRates = engine.daemons.indices.map { engine.startRate($0) }
+        outcome.waits = waits.sorted()
         return outcome
     }
 
@@ -282,6 +286,7 @@ public final class SimWorld {
     func startRelay(_ client: SimClient) {
         guard let container = lifecycle.sessions[client.id]?.container else { return fail("startRelay for client \(client.id) without a container") }
         client.relaying = true
+        waits.append(queue.now - client.acceptedAt)
         client.relayContainer = container.id
         relayByContainer[container.id] = client.id
         guard let running = engine.container(container.id, on: container.daemon), running.running else {

@@ -7,7 +7,7 @@
 //   SIM_STATS=1   counts the end reasons by kind
 //   SIM_BACKTRACE=1  no seed-reporting crash handler: Swift's backtracer shows where a trap happened
 //   SIM_BURSTS=B  also B burst scenarios (default SIM_SEEDS / 500); SIM_BURST=S replays burst S
-//                 (SIM_WINDOWS=0: with the launch window off, SIM_CLIENTS=N: N clients)
+//                 (SIM_WINDOWS=0: with the launch window off, SIM_CLIENTS=N: N clients, SIM_DAEMONS=D: D daemons)
 import Dispatch
 import Glibc
 import GangerSimulation
@@ -61,13 +61,14 @@ if let text = environment("SIM_BURST") {
     runningSeeds[0] = seed
     let windowed = environment("SIM_WINDOWS") != "0"
     let outcome = Simulation.runBurst(seed: seed, windowed: windowed, clients: environment("SIM_CLIENTS").flatMap { Int($0) },
+                                      daemons: environment("SIM_DAEMONS").flatMap { Int($0) },
                                       traceLive: environment("SIM_TRACE") == "1")
     if let violation = outcome.violation {
         print("VIOLATION \(violation)")
         for line in violation.trace { print("  \(line)") }
     }
     let rates = outcome.startRates.map { $0.map { "\(Double(Int($0 * 10)) / 10)/s" } ?? "-" }
-    print("burst \(seed) (window \(windowed ? "on" : "off")): \(outcome.relayed)/\(outcome.clients) served, starts per daemon \(outcome.starts) at \(rates), \(outcome.steps) steps")
+    print("burst \(seed) (window \(windowed ? "on" : "off")): \(Simulation.summary(outcome)), starts per daemon \(outcome.starts) at \(rates), \(outcome.steps) steps")
     exit(outcome.violation == nil ? 0 : 1)
 }
 
