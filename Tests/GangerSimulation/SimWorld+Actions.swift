@@ -275,6 +275,7 @@ extension SimWorld {
     private func ended(_ id: UInt64, _ end: Lifecycle.End) {
         guard let client = clients[id], client.accepted else { return fail("ended for client \(id), never accepted") }
         client.ends += 1
+        liveChanged = true
         guard client.ends == 1 else { return fail("client \(id) ended twice (\(end.reason))") }
         client.queueSequence = nil
         endedThisStep.append(id)

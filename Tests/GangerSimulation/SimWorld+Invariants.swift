@@ -20,21 +20,21 @@ extension SimWorld {
             if warm != ready { return fail("service \(index): the scheduler counts \(warm) warm containers, the pool has \(ready)") }
         }
         for admitted in admittedFromQueue {
-            for client in clientOrder where client.live {
+            for client in liveClients {
                 guard let sequence = client.queueSequence, sequence < admitted.sequence,
                       lifecycle.sessions[client.id]?.service == admitted.service else { continue }
                 return fail("FIFO: client \(admitted.client) admitted in service \(admitted.service) before client \(client.id), who waited longer")
             }
         }
         admittedFromQueue = []
-        for client in clientOrder where client.live && client.queueSequence == nil && lifecycle.sessions[client.id]?.phase == .queued {
+        for client in liveClients where client.queueSequence == nil && lifecycle.sessions[client.id]?.phase == .queued {
             queueSequence += 1
             client.queueSequence = queueSequence
         }
         checkCounts()
         for id in endedThisStep where lifecycle.sessions[id] != nil { return fail("client \(id) ended but its session remains") }
         endedThisStep = []
-        for client in clientOrder where client.live && queue.now > client.deadline {
+        for client in liveClients where queue.now > client.deadline {
             return fail("liveness: client \(client.id) still in phase \(lifecycle.sessions[client.id]?.phase.rawValue ?? "none") \(Self.format(queue.now - client.acceptedAt)) after it connected")
         }
     }
@@ -78,7 +78,7 @@ extension SimWorld {
                 return daemon.healthy && !daemon.retired && (daemon.capacity < 0 || daemon.load < daemon.capacity) && daemon.launching < daemon.window
             }
         }
-        if scheduler.anyQueued, let waiting = clientOrder.first(where: { $0.live && lifecycle.sessions[$0.id]?.phase == .queued }) {
+        if scheduler.anyQueued, let waiting = liveClients.first(where: { lifecycle.sessions[$0.id]?.phase == .queued }) {
             return "work conservation: client \(waiting.id) waits in a queue while daemons \(room) have room for a launch"
         }
         if let late = timedOutThisStep.first {
@@ -94,7 +94,7 @@ extension SimWorld {
         let scheduler = lifecycle.scheduler
         var queued = Array(repeating: 0, count: scheduler.serviceCount)
         var sources = Array(repeating: [String: Int](), count: scheduler.serviceCount)
-        for client in clientOrder where client.live {
+        for client in liveClients {
             guard let session = lifecycle.sessions[client.id], session.service >= 0 else { continue }
             if session.phase == .queued { queued[session.service] += 1 }
             sources[session.service][session.source, default: 0] += 1
