@@ -69,6 +69,12 @@ final class SimEngine {
     private(set) var byAddress: [SocketAddress: SimContainer] = [:]
     /// A container stopped running (died or was killed by a removal): the world routes the event.
     var onExit: (SimContainer) -> Void = { _ in }
+    /// Per daemon, the congestion model of create and start (nil: plain latencies).
+    let congestion: [SimCongestion?]
+    /// Per daemon: when the first create call went out, and when each container start took effect
+    /// (the goodput measure of burst scenarios).
+    private(set) var firstCreateAt: [UInt64?]
+    private(set) var startedAt: [[UInt64]]
 
     init(scenario: SimScenario, queue: SimQueue, rng: SimRandom) {
         daemons = scenario.daemons.indices.map { SimDaemon(index: $0, publishes: scenario.daemons[$0].publishes) }
@@ -76,6 +82,15 @@ final class SimEngine {
         self.rng = rng
         faults = scenario.faults
         callTimeout = scenario.callTimeout
+        congestion = scenario.daemons.map { _ in scenario.startCapacity.map { SimCongestion(capacity: $0, queue: queue) } }
+        firstCreateAt = scenario.daemons.map { _ in nil }
+        startedAt = scenario.daemons.map { _ in [] }
+    }
+
+    /// Containers `daemon` started a second, from its first create call to its last start.
+    func startRate(_ daemon: Int) -> Double? {
+        guard let first = firstCreateAt[daemon], let last = startedAt[daemon].last, startedAt[daemon].count >= 2, last > first else { return nil }
+        return Double(startedAt[daemon].count) / (Double(last - first) / 1e9)
     }
 
     var containerCount: Int { daemons.reduce(0) { $0 + $1.containers.count } }
@@ -86,7 +101,10 @@ final class SimEngine {
 
     /// Carries out `perform` on `daemon` after a latency, with the scenario's faults, and answers
     /// with `reply`. `losable`: the answer may be lost after the work was done (create).
-    private func call<T>(_ daemon: Int, _ op: String, losable: Bool = false,
+    /// `timeout`: what the action allows the call (capped at the scenario's call timeout, as the
+    /// driver caps it at `docker_timeout`); `share`: the call's part of a launch's daemon time
+    /// when the daemon is congested (create and start).
+    private func call<T>(_ daemon: Int, _ op: String, losable: Bool = false, timeout: UInt64? = nil, share: Double? = nil,
                          perform: @escaping () -> Result<T, Failure>, reply: @escaping (Result<T, Failure>) -> Void) {
         let target = daemons[daemon]
         let epoch = target.epoch
@@ -109,6 +127,9 @@ final class SimEngine {
                 if target.alive && target.epoch == epoch { _ = perform() }
                 reply(.failure(Failure(message: "\(op): connection reset by peer (answer lost)", isTransport: true)))
             }
+        } else if let share, let server = congestion[daemon] {
+            congested(server, target, epoch, op, work: server.work(share: share), losable: losable,
+                      timeout: min(timeout ?? callTimeout, callTimeout), performedAnyway: performedAnyway, perform: perform, reply: reply)
         } else {
             queue.after(latency) {
                 guard target.alive && target.epoch == epoch else {
@@ -122,12 +143,49 @@ final class SimEngine {
         }
     }
 
+    /// A create or start on a congested daemon: a small fixed latency, then its share of the
+    /// daemon's time. Past its timeout the caller gets "no complete response" (not a transport
+    /// failure: the daemon answers other calls, it is busy, as `LaunchIO` reports it); a start
+    /// goes on in the daemon and takes effect later, a create is dropped (so no container is
+    /// left that only reconciliation would find).
+    private func congested<T>(_ server: SimCongestion, _ target: SimDaemon, _ epoch: Int, _ op: String, work: Double, losable: Bool,
+                              timeout: UInt64, performedAnyway: Bool,
+                              perform: @escaping () -> Result<T, Failure>, reply: @escaping (Result<T, Failure>) -> Void) {
+        var answered = false
+        var job: Int?
+        queue.after(Self.fixedLatency) { [self] in
+            guard !(answered && losable) else { return }
+            job = server.enter(work: work) { [self] in
+                guard !answered else {
+                    if target.alive && target.epoch == epoch { _ = perform() }
+                    return
+                }
+                answered = true
+                guard target.alive && target.epoch == epoch else {
+                    if performedAnyway { _ = perform() }
+                    return reply(.failure(Failure(message: "\(op): daemon died mid-call", isTransport: true)))
+                }
+                queue.after(Self.fixedLatency) { reply(perform()) }
+            }
+        }
+        queue.after(timeout) {
+            guard !answered else { return }
+            answered = true
+            if losable, let job { server.withdraw(job) }
+            reply(.failure(Failure(message: "\(op): no complete response within \(SimWorld.format(timeout)) (busy daemon)", isTransport: false)))
+        }
+    }
+
+    /// The fixed part of a congested call's latency, each way.
+    static let fixedLatency: UInt64 = 5_000_000
+
     /// `reply` gets the result and, when the call failed although the container was made (its
     /// answer lost, a hang, the daemon dying mid-call), that container: what only the simulation
     /// knows, so the world can mark it an orphan.
-    func create(on daemon: Int, reply: @escaping (Result<SimContainer, Failure>, SimContainer?) -> Void) {
+    func create(on daemon: Int, timeout: UInt64? = nil, reply: @escaping (Result<SimContainer, Failure>, SimContainer?) -> Void) {
         var made: SimContainer?
-        call(daemon, "create", losable: true, perform: { [self] in
+        if firstCreateAt[daemon] == nil { firstCreateAt[daemon] = queue.now }
+        call(daemon, "create", losable: true, timeout: timeout, share: 0.3, perform: { [self] in
             let container = make(on: daemon)
             made = container
             return .success(container)
@@ -152,12 +210,13 @@ final class SimEngine {
         return container
     }
 
-    func start(_ id: String, on daemon: Int, reply: @escaping (Result<Void, Failure>) -> Void) {
+    func start(_ id: String, on daemon: Int, timeout: UInt64? = nil, reply: @escaping (Result<Void, Failure>) -> Void) {
         let portTaken = daemons[daemon].publishes && rng.chance(faults.portTaken)
-        call(daemon, "start", perform: { [self] in
+        call(daemon, "start", timeout: timeout, share: 0.7, perform: { [self] in
             guard let container = container(id, on: daemon) else { return .failure(Failure(message: "no such container: \(id)", isTransport: false)) }
             if portTaken { return .failure(Failure(message: "driver failed programming external connectivity: port is already allocated", isTransport: false)) }
             guard !container.running else { return .success(()) }
+            startedAt[daemon].append(queue.now)
             container.running = true
             container.exited = false
             container.portOpenAt = container.portDelay.map { queue.now &+ $0 }

@@ -64,6 +64,13 @@ public struct SimScenario: Sendable {
     public var grace: UInt64
     public var callTimeout: UInt64
     public var settleTime: UInt64
+    /// The launch window (`Lifecycle.setLaunchWindow`) from the start; nil: off.
+    public var window: LaunchWindow?
+    /// Starts a second each daemon serves under the congestion model (`SimCongestion`); nil:
+    /// create and start answer after plain drawn latencies.
+    public var startCapacity: Double?
+    /// A burst scenario (`burst(seed:windowed:)`): its goodput and work conservation are checked too.
+    public var isBurst = false
 
     /// Known issue (docs/testing.md, seed 18113121969857652268): ready warm containers of one
     /// service may hold every slot while clients of another wait, and nothing evicts them; with
@@ -87,8 +94,10 @@ public struct SimScenario: Sendable {
                                           perSourceLimit: rng.chance(0.3) ? rng.int(1...3) : 0)
             let launch = LaunchMachine.Settings(readyTimeout: .milliseconds(rng.int(500...8000)), attempts: rng.chance(0.2) ? rng.int(1...2) : rng.int(3...10),
                                                 interval: .milliseconds(rng.int(20...400)), network: "sim", holders: rng.chance(0.3))
+            // The client's budget as `SessionMachine.Settings(ServiceConfig)` derives it.
             let settings = SessionMachine.Settings(abortOnClose: rng.chance(0.5),
-                                                   maxDuration: rng.chance(0.3) ? rng.millis(200, 6000) : 0, launch: launch)
+                                                   maxDuration: rng.chance(0.3) ? rng.millis(200, 6000) : 0, launch: launch,
+                                                   clientBudget: policy.queueTimeout > 0 ? policy.queueTimeout : 300 * sec)
             return Service(uid: uid, policy: policy, settings: settings, warm: rng.chance(0.3) ? rng.int(1...2) : 0)
         }
         services = (0..<rng.int(1...3)).map { _ in service() }
@@ -150,5 +159,50 @@ public struct SimScenario: Sendable {
                 reloadServices[index].policy.queueTimeout = 5 * sec
             }
         }
+        // Drawn last, so the shapes above stay those of the seeds recorded before windows.
+        if rng.chance(0.4) {
+            let minimum = rng.int(1...2)
+            window = LaunchWindow(minimum: minimum, maximum: rng.int(minimum...6), initial: rng.int(1...4))
+        }
+        if rng.chance(0.3) { startCapacity = Double(rng.int(3...10)) }
+    }
+
+    /// A burst (issue 19): `clients` (10-1,000 when nil, drawn by the seed) connect within 100 ms
+    /// to 1-3 daemons with caps above the burst, one service (`queue.timeout` 60 s,
+    /// `ready.timeout` 10 s, a queue that holds everyone, no per-source limit), no faults but the
+    /// congestion model (7 starts a second per daemon); the launch window as `ganger`'s default
+    /// (2…32, first 4) when `windowed`.
+    public static func burst(seed: UInt64, windowed: Bool, clients count: Int? = nil, daemons wanted: Int? = nil) -> SimScenario {
+        var scenario = SimScenario(seed: seed)
+        var rng = SimRandom(seed: seed ^ 0xB0B5)
+        let sec: UInt64 = 1_000_000_000
+        let clients = count ?? (rng.chance(0.5) ? rng.int(10...200) : rng.int(10...1000))
+        // At least ten launches per daemon: the goodput of a daemon is measured over its own.
+        let drawn = rng.int(1...max(1, min(3, clients / 10)))
+        let daemons = wanted ?? drawn
+        scenario.isBurst = true
+        // Equal caps: placement compares an unlimited daemon by raw load against a notional cap
+        // of a million, so next to a capped one it would take nearly everything.
+        let cap = rng.chance(0.5) ? -1 : clients + rng.int(0...50)
+        scenario.daemons = (0..<daemons).map { _ in Daemon(capacity: cap, publishes: false, rank: 0) }
+        let policy = Scheduler.Policy(queueMax: clients + 10, queueTimeout: 60 * sec, perSourceLimit: 0)
+        let launch = LaunchMachine.Settings(readyTimeout: .seconds(10), attempts: 10, interval: .milliseconds(100), network: "sim", holders: false)
+        let settings = SessionMachine.Settings(abortOnClose: false, maxDuration: 0, launch: launch, clientBudget: 60 * sec)
+        scenario.services = [Service(uid: 1, policy: policy, settings: settings, warm: 0)]
+        scenario.clients = (0..<clients).map { index in
+            Client(id: UInt64(index + 1), connectAt: index == 0 ? 0 : rng.millis(0, 100), serviceChoice: 0,
+                   source: "10.1.\(index / 250).\(index % 250 + 1)", finAfter: nil, resetAfter: nil, closeAfter: nil,
+                   relayFor: rng.millis(100, 5000))
+        }
+        scenario.clients.sort { ($0.connectAt, $0.id) < ($1.connectAt, $1.id) }
+        scenario.faults = Faults()
+        scenario.reloadAt = nil
+        scenario.reloadServices = []
+        scenario.shutdownAt = nil
+        scenario.grace = 0
+        scenario.callTimeout = 300 * sec  // docker_timeout's default; each call gets what the budget leaves
+        scenario.window = windowed ? LaunchWindow(minimum: 2, maximum: 32, initial: 4) : nil
+        scenario.startCapacity = 7
+        return scenario
     }
 }

@@ -58,8 +58,10 @@ extension SimWorld {
         guard let client = clients[id] else { return fail("launch action for unknown client \(id)") }
         func answer(_ event: LaunchMachine.Event) { feed(.launch(id, generation: generation, event)) }
         switch action {
-        case let .create(daemon, joinHolder, _):
+        case let .create(daemon, joinHolder, timeout):
             admittedIfQueued(id)
+            if let other = inDocker[id] { return fail("client \(id) creates on daemon \(daemon) while its launch on \(other) is still in Docker's part") }
+            inDocker[id] = daemon
             if failedThisStep[id] == daemon { return fail("client \(id) placed again on daemon \(daemon), whose call just failed without an answer") }
             if let held = launchSlot[id] { return fail("client \(id) launches on daemon \(daemon) while holding a slot on \(held)") }
             launchSlot[id] = daemon
@@ -67,7 +69,7 @@ extension SimWorld {
             let holder = joinHolder && rng.chance(0.7) ? holders[daemon].first { $0.user == nil } : nil
             holder?.user = ""
             let ref = holder?.ref
-            engine.create(on: daemon) { [unowned self] result, orphan in
+            engine.create(on: daemon, timeout: timeout.nanoseconds) { [unowned self] result, orphan in
                 orphan?.counted = false
                 switch result {
                 case let .success(container):
@@ -79,14 +81,15 @@ extension SimWorld {
                 case let .failure(failure): answer(.createFailed(failure, holder: ref))
                 }
             }
-        case let .start(daemon, containerID, _):
-            engine.start(containerID, on: daemon) { result in
+        case let .start(daemon, containerID, timeout):
+            engine.start(containerID, on: daemon, timeout: timeout.nanoseconds) { result in
                 switch result {
                 case .success: answer(.started)
                 case let .failure(failure): answer(.startFailed(failure))
                 }
             }
         case let .locate(daemon, containerID, _):
+            leftDocker(id)
             engine.inspect(containerID, on: daemon) { result in
                 switch result {
                 case let .success(found): answer(.located(found))
@@ -101,6 +104,7 @@ extension SimWorld {
                 }
             }
         case let .connect(address, timeout):
+            leftDocker(id)
             client.probeAddress = address
             let token = client.waitToken
             connect(address, timeout: timeout.nanoseconds) { event in
@@ -123,6 +127,7 @@ extension SimWorld {
         case .stopWaiting:
             client.waitToken += 1
         case let .dispose(daemon, containerID, holder, clean):
+            leftDocker(id)
             guard launchSlot.removeValue(forKey: id) == daemon else {
                 return fail("client \(id)'s launch disposed of a slot on daemon \(daemon) it does not hold")
             }
@@ -148,6 +153,12 @@ extension SimWorld {
         case .failed:
             break
         }
+    }
+
+    /// A launch's container started (it locates or probes it now) or the launch gave up (it
+    /// disposes of what it has): it left Docker's part, and its place in the launch window.
+    private func leftDocker(_ id: UInt64) {
+        inDocker[id] = nil
     }
 
     /// A client connects to a container's address: directly on a local daemon; through the
@@ -264,10 +275,13 @@ extension SimWorld {
     private func ended(_ id: UInt64, _ end: Lifecycle.End) {
         guard let client = clients[id], client.accepted else { return fail("ended for client \(id), never accepted") }
         client.ends += 1
+        liveChanged = true
         guard client.ends == 1 else { return fail("client \(id) ended twice (\(end.reason))") }
         client.queueSequence = nil
         endedThisStep.append(id)
         reasons.append(end.reason)
+        if end.reason == "queue timeout" { timedOutThisStep.append(id) }
+        if end.kind == .relayed { relayed += 1 }
         guard Self.isKnownReason(end.reason) else { return fail("client \(id) ended with an unknown reason: \(end.reason)") }
         if (end.kind == .relayed) != (end.phase == .relaying) {
             fail("client \(id) ended as \(end.kind) in phase \(end.phase)")

@@ -12,29 +12,79 @@ extension SimWorld {
             let held = engine.daemons[daemon].containers.count
             if cap >= 0, held > cap { return fail("daemon \(daemon): \(held) containers exceed its cap of \(cap)") }
         }
+        if let broken = checkWindows(lifecycle.scheduler) { return fail(broken) }
+        if let broken = checkWorkConserved(lifecycle.scheduler) { return fail(broken) }
         for (index, service) in services.enumerated() {
             let ready = pools[service.uid]?.ready.count ?? 0
             let warm = lifecycle.scheduler.warm(index)
             if warm != ready { return fail("service \(index): the scheduler counts \(warm) warm containers, the pool has \(ready)") }
         }
         for admitted in admittedFromQueue {
-            for client in clientOrder where client.live {
+            for client in liveClients {
                 guard let sequence = client.queueSequence, sequence < admitted.sequence,
                       lifecycle.sessions[client.id]?.service == admitted.service else { continue }
                 return fail("FIFO: client \(admitted.client) admitted in service \(admitted.service) before client \(client.id), who waited longer")
             }
         }
         admittedFromQueue = []
-        for client in clientOrder where client.live && client.queueSequence == nil && lifecycle.sessions[client.id]?.phase == .queued {
+        for client in liveClients where client.queueSequence == nil && lifecycle.sessions[client.id]?.phase == .queued {
             queueSequence += 1
             client.queueSequence = queueSequence
         }
         checkCounts()
         for id in endedThisStep where lifecycle.sessions[id] != nil { return fail("client \(id) ended but its session remains") }
         endedThisStep = []
-        for client in clientOrder where client.live && queue.now > client.deadline {
+        for client in liveClients where queue.now > client.deadline {
             return fail("liveness: client \(client.id) still in phase \(lifecycle.sessions[client.id]?.phase.rawValue ?? "none") \(Self.format(queue.now - client.acceptedAt)) after it connected")
         }
+    }
+
+    /// The launch window's bookkeeping: each daemon's launches in flight are the launches the
+    /// driver knows in Docker's part there (sessions' and the pool's); with windows on, launches
+    /// only begin below the window (a window that shrank may leave more in flight, which then
+    /// only go down until below it).
+    private func checkWindows(_ scheduler: Scheduler) -> String? {
+        let daemons = scheduler.placement.daemons
+        var known = poolInDocker
+        for daemon in inDocker.values { known[daemon] += 1 }
+        defer { for index in daemons.indices { launchingBefore[index] = daemons[index].launching } }
+        for (index, daemon) in daemons.enumerated() {
+            if daemon.launching != known[index] {
+                return "daemon \(index): placement counts \(daemon.launching) launches in flight, the driver knows \(known[index]) in Docker's part"
+            }
+            guard let window = scenario.window else {
+                if daemon.window != Int.max { return "daemon \(index): a launch window of \(daemon.window) while windows are off" }
+                continue
+            }
+            if daemon.window < window.minimum || daemon.window > window.maximum {
+                return "daemon \(index): launch window \(daemon.window) outside \(window.minimum)…\(window.maximum)"
+            }
+            if daemon.launching > daemon.window, daemon.launching > launchingBefore[index] {
+                return "daemon \(index): \(daemon.launching) launches in flight, above its window of \(daemon.window) (\(launchingBefore[index]) before this step)"
+            }
+        }
+        return nil
+    }
+
+    /// Work conservation: no client waits in a queue (nor ended this step with a queue timeout)
+    /// while a daemon has room for a launch: healthy, in the set, below its
+    /// cap and below its launch window. Shutting down, nobody is placed.
+    private func checkWorkConserved(_ scheduler: Scheduler) -> String? {
+        defer { timedOutThisStep = [] }
+        guard !draining, scheduler.placement.hasRoom else { return nil }
+        var room: [Int] {
+            scheduler.placement.daemons.indices.filter { index in
+                let daemon = scheduler.placement.daemons[index]
+                return daemon.healthy && !daemon.retired && (daemon.capacity < 0 || daemon.load < daemon.capacity) && daemon.launching < daemon.window
+            }
+        }
+        if scheduler.anyQueued, let waiting = liveClients.first(where: { lifecycle.sessions[$0.id]?.phase == .queued }) {
+            return "work conservation: client \(waiting.id) waits in a queue while daemons \(room) have room for a launch"
+        }
+        if let late = timedOutThisStep.first {
+            return "work conservation: client \(late) ended with a queue timeout while daemons \(room) have room for a launch"
+        }
+        return nil
     }
 
     /// The scheduler's queue lengths and per-source counts equal what the sessions say: every
@@ -44,7 +94,7 @@ extension SimWorld {
         let scheduler = lifecycle.scheduler
         var queued = Array(repeating: 0, count: scheduler.serviceCount)
         var sources = Array(repeating: [String: Int](), count: scheduler.serviceCount)
-        for client in clientOrder where client.live {
+        for client in liveClients {
             guard let session = lifecycle.sessions[client.id], session.service >= 0 else { continue }
             if session.phase == .queued { queued[session.service] += 1 }
             sources[session.service][session.source, default: 0] += 1
@@ -82,6 +132,23 @@ extension SimWorld {
         if let next = lifecycle.nextDeadline { return fail("a timer still pending at the end (\(Self.format(next)))") }
         if !launchSlot.isEmpty || !sessionSlot.isEmpty || !removing.isEmpty { return fail("slots still held by the driver at the end") }
         if let held = holders.joined().first(where: { $0.user != nil }) { return fail("holder \(held.ref.containerID) still held at the end") }
+        for (index, daemon) in scheduler.placement.daemons.enumerated() where daemon.launching != 0 {
+            return fail("daemon \(index): \(daemon.launching) launches still in flight at the end")
+        }
+        if scenario.isBurst { checkGoodput() }
+    }
+
+    /// Burst scenarios: each daemon that launched at least ten containers started them at no
+    /// less than 0.9 × its start capacity, measured from its first create call to its last
+    /// container start.
+    private func checkGoodput() {
+        guard let capacity = scenario.startCapacity else { return }
+        for daemon in engine.daemons.indices where engine.startedAt[daemon].count >= 10 {
+            guard let rate = engine.startRate(daemon) else { continue }
+            if rate < 0.9 * capacity {
+                return fail("goodput: daemon \(daemon) started \(engine.startedAt[daemon].count) containers at \(rate) a second, under 0.9 × its \(capacity)")
+            }
+        }
     }
 
     /// The reasons a session may end with: what Lifecycle and LaunchMachine emit, what the driver
@@ -95,7 +162,7 @@ extension SimWorld {
             "service removed by reload", "max duration", "client closed", "service closed", "client reset", "idle timeout",
         ]
         if exact.contains(reason) { return true }
-        let prefixes = ["client left (", "create failed: ", "start failed: ", "inspect failed: ", "not ready after ", "not ready within ",
+        let prefixes = ["client left (", "create failed: ", "Docker did not start the container within the client's budget", "start failed: ", "inspect failed: ", "not ready after ", "not ready within ",
                         "container exited before it served ("]
         if prefixes.contains(where: { reason.hasPrefix($0) }) { return true }
         return reason.hasPrefix("container ") && reason.contains(" has no address on network ")

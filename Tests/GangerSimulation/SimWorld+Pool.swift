@@ -11,6 +11,7 @@ extension SimWorld {
             while pool.ready.count + pool.launching < pool.target, queue.now >= pool.retryAt, let daemon = lifecycle.acquireForPool() {
                 note("pool \(pool.uid): launch on daemon \(daemon)")
                 ledger[daemon] += 1
+                poolInDocker[daemon] += 1
                 pool.launching += 1
                 launchPooled(pool, on: daemon)
             }
@@ -22,6 +23,7 @@ extension SimWorld {
         // A pool launch leaves the daemon's launch window as a session's does (Supervisor's
         // `LaunchOwner.launchSettled`).
         let settle = { [unowned self] (outcome: Scheduler.LaunchOutcome) in
+            poolInDocker[daemon] -= 1
             apply("pool \(pool.uid): launch settled on daemon \(daemon)") { lifecycle.launchSettled(daemon, outcome, now: queue.now) }
         }
         engine.create(on: daemon) { [unowned self] result, orphan in

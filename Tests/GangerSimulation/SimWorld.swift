@@ -8,6 +8,8 @@ public struct SimViolation: Sendable, CustomStringConvertible {
     public let time: UInt64
     public let invariant: String
     public var trace: [String] = []
+    /// Of a burst scenario (`SIM_BURST` replays it).
+    public var burst = false
 
     public var description: String {
         "seed \(seed): step \(step) at \(SimWorld.format(time)): \(invariant)"
@@ -24,6 +26,14 @@ public struct SimOutcome: Sendable {
     public let reasons: [String]
     /// Clients admitted from a queue (each one a FIFO check).
     public let admittedFromQueue: Int
+    /// Sessions that relayed (served).
+    public var relayed = 0
+    /// Per daemon: containers started, and how many a second from its first create call to its
+    /// last start (nil below two starts).
+    public var starts: [Int] = []
+    public var startRates: [Double?] = []
+    /// How long each served client waited for its relay, from its connect (nanoseconds, sorted).
+    public var waits: [UInt64] = []
 }
 
 /// The simulated world of one scenario and the sim driver: it carries out the actions of the
@@ -44,6 +54,17 @@ public final class SimWorld {
     var pools: [Int: SimPool] = [:]
     var clients: [UInt64: SimClient] = [:]
     let clientOrder: [SimClient]
+    /// The live clients in connect order (the invariants walk them after every step), rebuilt
+    /// only when a client connects or ends: a burst of 1,000 would otherwise cost N² per step.
+    var liveClients: [SimClient] {
+        if liveChanged {
+            liveCache = clientOrder.filter(\.live)
+            liveChanged = false
+        }
+        return liveCache
+    }
+    private var liveCache: [SimClient] = []
+    var liveChanged = false
     /// Slots Ganger holds per daemon, as the actions say: launches (from `.create` to their
     /// `.dispose` or `.succeeded`), sessions' containers, pool containers, reconciled strays,
     /// and removals until their `.slotFreed`.
@@ -59,6 +80,15 @@ public final class SimWorld {
     var holderTargets: [SocketAddress: String] = [:]
     var holderSequence = 0
     var healthChecking: Set<Int> = []
+    /// Launches in Docker's part (from `.create` until their container started or they gave
+    /// up), by client: what the daemon's launch window must count, with the pool's.
+    var inDocker: [UInt64: Int] = [:]
+    /// Pool launches in Docker's part, per daemon (from `acquireForPool` to their settle).
+    var poolInDocker: [Int]
+    /// Launches in flight per daemon after the previous step (the window invariant).
+    var launchingBefore: [Int]
+    /// Clients that ended with a queue timeout or out of budget in this step (work conservation).
+    var timedOutThisStep: [UInt64] = []
 
     private var urgent: [Event] = []
     private var pending: [Event] = []
@@ -75,6 +105,8 @@ public final class SimWorld {
     /// Daemons a launch's call just failed on without an answer, per client, this step.
     var failedThisStep: [UInt64: Int] = [:]
     var reasons: [String] = []
+    var relayed = 0
+    var waits: [UInt64] = []
     public private(set) var violation: SimViolation?
 
     /// Trace: nil = off (no strings built); else the last `traceLimit` lines (or all, printed live).
@@ -97,6 +129,8 @@ public final class SimWorld {
         clientOrder = scenario.clients.map(SimClient.init)
         for client in clientOrder { clients[client.id] = client }
         ledger = Array(repeating: 0, count: scenario.daemons.count)
+        poolInDocker = ledger
+        launchingBefore = ledger
         holders = scenario.daemons.indices.map { daemon in (0..<2).map { _ in SimHolder(Self.nextHolder(&holderSequence, on: daemon)) } }
         engine.onExit = { [unowned self] container in containerExited(container) }
     }
@@ -122,13 +156,21 @@ public final class SimWorld {
         }
         if let at = scenario.reloadAt { queue.schedule(at: at) { [unowned self] in reload() } }
         if let at = scenario.shutdownAt { queue.schedule(at: at) { [unowned self] in shutdown(grace: scenario.grace) } }
+        if let window = scenario.window {
+            run("launch window on: \(window.minimum)…\(window.maximum), first \(window.current)") { lifecycle.setLaunchWindow(window, now: queue.now) }
+        }
         afterStep()
         while violation == nil, queue.step() {
             if step > Self.maxSteps { fail("runaway: more than \(Self.maxSteps) steps") }
         }
         if violation == nil { checkEnd() }
-        return SimOutcome(seed: scenario.seed, steps: step, clients: clientOrder.filter(\.accepted).count, violation: violation,
-                          reasons: reasons, admittedFromQueue: queueAdmissions)
+        var outcome = SimOutcome(seed: scenario.seed, steps: step, clients: clientOrder.filter(\.accepted).count, violation: violation,
+                                 reasons: reasons, admittedFromQueue: queueAdmissions)
+        outcome.relayed = relayed
+        outcome.starts = engine.startedAt.map(\.count)
+        outcome.startRates = engine.daemons.indices.map { engine.startRate($0) }
+        outcome.waits = waits.sorted()
+        return outcome
     }
 
     /// One step: `body` changes the lifecycle (an event, a control call), its actions are carried
@@ -175,7 +217,7 @@ public final class SimWorld {
         }
         checkStep()
         // Every client came and went: shut down, which also removes the pools.
-        if !shutdownScheduled, !listenersClosed, clientOrder.allSatisfy({ $0.spec.connectAt <= queue.now && !$0.live }) {
+        if !shutdownScheduled, !listenersClosed, clientOrder.last.map({ $0.spec.connectAt <= queue.now }) ?? true, liveClients.isEmpty {
             shutdownScheduled = true
             queue.after(0) { [unowned self] in shutdown(grace: 0) }
         }
@@ -202,7 +244,7 @@ public final class SimWorld {
         guard violation == nil else { return }
         note("VIOLATION: \(invariant)")
         violation = SimViolation(seed: scenario.seed, step: step, time: queue.now, invariant: invariant,
-                                 trace: traceLimit.map { Array(trace.suffix($0)) } ?? [])
+                                 trace: traceLimit.map { Array(trace.suffix($0)) } ?? [], burst: scenario.isBurst)
     }
 
     static func format(_ ns: UInt64) -> String {
@@ -219,6 +261,7 @@ public final class SimWorld {
         let index = client.spec.serviceChoice % services.count
         let service = services[index]
         client.accepted = true
+        liveChanged = true
         client.acceptedAt = queue.now
         client.serviceUID = service.uid
         let launch = service.settings.launch
@@ -255,6 +298,7 @@ public final class SimWorld {
     func startRelay(_ client: SimClient) {
         guard let container = lifecycle.sessions[client.id]?.container else { return fail("startRelay for client \(client.id) without a container") }
         client.relaying = true
+        waits.append(queue.now - client.acceptedAt)
         client.relayContainer = container.id
         relayByContainer[container.id] = client.id
         guard let running = engine.container(container.id, on: container.daemon), running.running else {

@@ -64,6 +64,31 @@ import Testing
         #expect(Self.ends(out).isEmpty)
     }
 
+    // Issue 19: Docker's part of a launch is bounded by the client's budget (`queue.timeout`),
+    // readiness counts from the first start; a client that waited in the queue longer than its
+    // `ready.timeout` and whose create got no answer was closed instead of placed again, by a
+    // check of the readiness budget from its connect that the launch machine no longer uses.
+    @Test func createTransportFailure_afterALongQueueWait_readmitsWithinTheClientBudget() {
+        var life = Self.lifecycle(capacities: [1, 1], queueTimeout: 60_000 * Self.ms)
+        let settings = SessionMachine.Settings(abortOnClose: false, maxDuration: 0,
+                                               launch: .init(readyTimeout: .seconds(10), attempts: 3, interval: .milliseconds(100),
+                                                             network: "sim", holders: false),
+                                               clientBudget: 60_000 * Self.ms)
+        let (_, first) = Self.accept(&life, 1, source: "a", settings: settings)
+        #expect(Self.creates(Self.accept(&life, 2, source: "b", settings: settings).0) == [1])
+        #expect(Self.accept(&life, 3, source: "c", settings: settings).0.isEmpty)
+        #expect(life.sessions[3]?.phase == .queued)
+        // 20 s later client 1's create fails with an answer: its slot frees and client 3 goes.
+        let error = LaunchMachine.CallFailure(message: "no such image", isTransport: false)
+        _ = life.handle(.launch(1, generation: first, .createFailed(error, holder: nil)), now: 20_000 * Self.ms)
+        let granted = life.handle(.slotFreed(daemon: 0), now: 20_000 * Self.ms)
+        #expect(Self.creates(granted) == [0])
+        let generation = Self.launches(granted, 3).first?.0 ?? 0
+        let out = life.handle(.launch(3, generation: generation, .createFailed(Self.transport, holder: nil)), now: 20_100 * Self.ms)
+        #expect(Self.ends(out).isEmpty, "\(Self.ends(out).map(\.1.reason))")
+        #expect(life.sessions[3]?.phase == .queued)
+    }
+
     // Regression (simulation, seed 17642316490568446823): a launching session whose service a
     // reload removed (service -1) was readmitted after a transport failure: `Scheduler.readmit`
     // indexed the services with -1 and trapped. It ends with the launch's reason now.

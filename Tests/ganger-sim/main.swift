@@ -6,6 +6,8 @@
 //   SIM_KNOWN=1   scenarios may also meet the known issues (docs/testing.md)
 //   SIM_STATS=1   counts the end reasons by kind
 //   SIM_BACKTRACE=1  no seed-reporting crash handler: Swift's backtracer shows where a trap happened
+//   SIM_BURSTS=B  also B burst scenarios (default SIM_SEEDS / 500); SIM_BURST=S replays burst S
+//                 (SIM_WINDOWS=0: with the launch window off, SIM_CLIENTS=N: N clients, SIM_DAEMONS=D: D daemons)
 import Dispatch
 import Glibc
 import GangerSimulation
@@ -54,7 +56,24 @@ if let text = environment("SIM_SEED") {
     exit(outcome.violation == nil ? 0 : 1)
 }
 
+if let text = environment("SIM_BURST") {
+    guard let seed = UInt64(text) else { fatalError("SIM_BURST must be an unsigned integer, got \(text)") }
+    runningSeeds[0] = seed
+    let windowed = environment("SIM_WINDOWS") != "0"
+    let outcome = Simulation.runBurst(seed: seed, windowed: windowed, clients: environment("SIM_CLIENTS").flatMap { Int($0) },
+                                      daemons: environment("SIM_DAEMONS").flatMap { Int($0) },
+                                      traceLive: environment("SIM_TRACE") == "1")
+    if let violation = outcome.violation {
+        print("VIOLATION \(violation)")
+        for line in violation.trace { print("  \(line)") }
+    }
+    let rates = outcome.startRates.map { $0.map { "\(Double(Int($0 * 10)) / 10)/s" } ?? "-" }
+    print("burst \(seed) (window \(windowed ? "on" : "off")): \(Simulation.summary(outcome)), starts per daemon \(outcome.starts) at \(rates), \(outcome.steps) steps")
+    exit(outcome.violation == nil ? 0 : 1)
+}
+
 let count = Int(environment("SIM_SEEDS") ?? "10000") ?? 10000
+let bursts = Int(environment("SIM_BURSTS") ?? "") ?? count / 500
 let base = environment("SIM_BASE").flatMap { UInt64($0) } ?? Simulation.defaultBase
 if let wanted = environment("SIM_FIND") {
     // The first seeds whose sessions ended with a reason containing `wanted` (to replay a path).
@@ -82,6 +101,8 @@ clock_gettime(CLOCK_MONOTONIC, &started)
 DispatchQueue.concurrentPerform(iterations: jobs) { job in
     let range = (count * job / jobs)..<(count * (job + 1) / jobs)
     results.byJob[job] = Simulation.run(range, base: base) { runningSeeds[job] = $0 }
+    let burstRange = (bursts * job / jobs)..<(bursts * (job + 1) / jobs)
+    results.byJob[job] += Simulation.runBursts(burstRange, base: base) { runningSeeds[job] = $0 }
     runningSeeds[job] = 0
 }
 var ended = timespec()
@@ -89,10 +110,12 @@ clock_gettime(CLOCK_MONOTONIC, &ended)
 let seconds = Double(ended.tv_sec - started.tv_sec) + Double(ended.tv_nsec - started.tv_nsec) / 1e9
 let violations = results.byJob.flatMap { $0 }
 for violation in violations {
-    print("VIOLATION \(violation)  (replay: SIM_SEED=\(violation.seed) make simulate)")
+    let replay = violation.burst ? "SIM_BURST" : "SIM_SEED"
+    print("VIOLATION \(violation)  (replay: \(replay)=\(violation.seed) make simulate)")
     for line in violation.trace { print("  \(line)") }
 }
-let rate = seconds > 0 ? Int(Double(count) / seconds) : 0
-print("ganger-sim: \(count) scenarios in \(Int(seconds * 1000)) ms (\(rate)/s, \(jobs) threads)")
-print("\(count) scenarios, \(violations.count) invariant violations")
+let total = count + bursts
+let rate = seconds > 0 ? Int(Double(total) / seconds) : 0
+print("ganger-sim: \(total) scenarios (\(bursts) of them bursts) in \(Int(seconds * 1000)) ms (\(rate)/s, \(jobs) threads)")
+print("\(total) scenarios, \(violations.count) invariant violations")
 exit(violations.isEmpty ? 0 : 1)

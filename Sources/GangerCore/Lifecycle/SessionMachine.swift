@@ -77,9 +77,12 @@ public struct SessionMachine: Sendable {
     /// The container this session holds or its launch is bringing up.
     public var containerID: String? { container?.id ?? launch?.containerID }
 
-    /// Whether a launch that failed for want of an answer may be placed again.
+    /// Whether a launch that failed for want of an answer may be placed again: within the
+    /// client's budget, which bounds its queue time and Docker's part (readiness counts from
+    /// the container's start, so a client that waited in the queue longer than `ready.timeout`
+    /// still has a try left).
     func mayPlaceAgain(now: UInt64) -> Bool {
-        now < acceptedAt &+ settings.launch.readyTimeout.nanoseconds
+        now < acceptedAt &+ max(settings.clientBudget, settings.launch.readyTimeout.nanoseconds)
     }
 
     /// The end reason with what Docker said of the container, if anything.
