@@ -75,6 +75,15 @@ import Testing
         #expect(parser.isIdle)
     }
 
+    /// Found by `make fuzz` (http-request): with a bad request line and a bad header, a request
+    /// read whole failed on the header and one cut after the request line on the request line,
+    /// so the answer's status (505 or 400) depended on how the network cut the bytes.
+    @Test func badRequestLineAndBadHeader_failOnTheRequestLine_howeverCut() {
+        // The fuzzer's input: "\x08\n\x04\xE3\n\n" (the \xE3 as a whole character here).
+        #expect(error("\u{8}\n\u{4}\u{E3}\n\n") == .malformedRequestLine("\\x08"))
+        #expect(error("GET / HTTP/2.0\r\nNo colon here\r\n\r\n").map(\.statusCode) == 505)
+    }
+
     @Test func malformedRequestLines_answer400() {
         #expect(error("GET /\r\n\r\n") == .malformedRequestLine("GET /"))
         #expect(error("GET  / HTTP/1.1\r\n\r\n") == .malformedRequestLine("GET  / HTTP/1.1"))

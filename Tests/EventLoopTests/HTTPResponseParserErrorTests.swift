@@ -114,6 +114,14 @@ import Testing
         #expect(error("", eof: true) == nil)
     }
 
+    /// Found by `make fuzz` (http-response): with a bad status line and a bad header, a reply
+    /// read whole failed on the header and one cut after the status line on the status line.
+    @Test func badStatusLineAndBadHeader_failOnTheStatusLine_howeverCut() {
+        // The fuzzer's input after its control byte: "\0\x0E\n[\n\n".
+        #expect(error("\u{0}\u{0E}\n[\n\n") == .malformedStatusLine("\\x00\\x0E"))
+        #expect(error("HTTP/2.0 200 OK\r\nNo colon here\r\n\r\n") == .unsupportedVersion("HTTP/2.0"))
+    }
+
     @Test func nonHTTPBanner_failsAsSoonAsItsFirstLineEnds() {
         // A service on the wrong port greets and waits; the head would never complete.
         var parser = HTTPResponseParser()

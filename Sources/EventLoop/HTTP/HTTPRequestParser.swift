@@ -125,7 +125,10 @@ public struct HTTPRequestParser: Sendable {
 
     /// Turns the head the reader just completed into events and the body state.
     private mutating func startRequest(into events: inout [HTTPRequestEvent]) throws(HTTPParseError) {
-        let head = try HTTPRequestHead(requestLine: reader.startLine, headers: reader.headerFields(allowFolding: false))
+        // The request line first, as when it arrives ahead of the headers: the same bytes get
+        // the same answer however the network cut them (a bad version is 505, a bad header 400).
+        var head = try HTTPRequestHead(requestLine: reader.startLine, headers: [:])
+        head.headers = try reader.headerFields(allowFolding: false)
         reader.reset()
         startLineChecked = false
         let length = try bodyLength(of: head)

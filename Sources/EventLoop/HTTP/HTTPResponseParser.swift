@@ -140,7 +140,10 @@ public struct HTTPResponseParser: Sendable {
 
     /// Turns the head the reader just completed into events and the body state.
     private mutating func startResponse(into events: inout [HTTPResponseEvent]) throws(HTTPParseError) {
-        let head = try HTTPResponseHead(statusLine: reader.startLine, headers: reader.headerFields(allowFolding: true))
+        // The status line first, as when it arrives ahead of the headers: the same bytes give
+        // the same error however the network cut them.
+        var head = try HTTPResponseHead(statusLine: reader.startLine, headers: [:])
+        head.headers = try reader.headerFields(allowFolding: true)
         reader.reset()
         startLineChecked = false
         // RFC 9110 §15.2: interim responses precede the final one; the client goes on waiting.
