@@ -2,8 +2,9 @@
 SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 RELEASE_FLAGS ?= -c release
+FUZZ_SECONDS ?= 60
 
-.PHONY: help build release test test-deps bench bench-ganger bench-holders bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
+.PHONY: help build release test test-deps fuzz bench bench-ganger bench-holders bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -24,6 +25,9 @@ test: test-deps ## unit and integration tests (deps, dockerd, images, 2 extra do
 
 test-deps: ## install the packages and Python modules the tests use if missing (root; idempotent)
 	scripts/test-deps.sh
+
+fuzz: ## libFuzzer + ASan over every parser, FUZZ_SECONDS (default 60) per target; Fuzz/, docs/testing.md
+	SWIFT='$(SWIFT)' FUZZ_SECONDS='$(FUZZ_SECONDS)' scripts/fuzz.sh
 
 bench: release bench-peers bench-images ## relay, ganger on dockerd and the scheduler vs peers: tables + bench/results/*.json (BENCH_ROUNDS, BENCH_QUICK=1)
 	.build/release/ganger-bench
