@@ -17,7 +17,7 @@ enum DockerTarget {
             for network in ["bridge", "ganger", ""] {
                 if let ip = inspect.ipAddress(on: network) { require(!ip.isEmpty, "an empty address") }
             }
-            for port: UInt16 in [0, 80, 5000, 65535] {
+            for port: UInt16 in [0, 80, 5000, 12345, 65535] {
                 if let published = inspect.publishedPort(port) {
                     require(published != 0, "port \(port) published as 0: \(String(decoding: input, as: UTF8.self))")
                 }
