@@ -84,6 +84,17 @@ import Testing
         #expect(error("GET / HTTP/2.0\r\nNo colon here\r\n\r\n").map(\.statusCode) == 505)
     }
 
+    /// Found by `make fuzz` (http-request): a head over the header-count limit with a bad
+    /// request line got 431 when read whole and 400 when cut after the request line.
+    @Test func badRequestLineOverTheLimits_failsOnTheRequestLine_howeverCut() {
+        let limits = HTTPRequestParser.Limits(maxHeadBytes: 4096, maxHeaderCount: 3)
+        // The fuzzer's input began "GEPOST G\n\r\nTo\n…" with more than 64 header lines.
+        let head = "GEPOST G\n" + String(repeating: "A: b\r\n", count: 5) + "\r\n"
+        #expect(error(head, limits: limits) == .malformedRequestLine("GEPOST G"))
+        #expect(error("GET / HTTP/2.0\r\nA: " + String(repeating: "b", count: 5000) + "\r\n\r\n", limits: limits)
+            .map(\.statusCode) == 505)
+    }
+
     @Test func malformedRequestLines_answer400() {
         #expect(error("GET /\r\n\r\n") == .malformedRequestLine("GET /"))
         #expect(error("GET  / HTTP/1.1\r\n\r\n") == .malformedRequestLine("GET  / HTTP/1.1"))
