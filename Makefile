@@ -2,10 +2,11 @@
 SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
 RELEASE_FLAGS ?= -c release
+FUZZ_SECONDS ?= 60
 
 SIM_SEEDS ?= 10000
 
-.PHONY: help build release test test-deps simulate bench bench-ganger bench-holders bench-burst bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
+.PHONY: help build release test test-deps simulate fuzz bench bench-ganger bench-holders bench-burst bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -32,6 +33,9 @@ test-deps: ## install the packages and Python modules the tests use if missing (
 simulate: ## the lifecycle's deterministic simulation: SIM_SEEDS=N scenarios (default 10000), SIM_SEED=S replays one
 	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_BUILD_FLAGS) --product ganger-sim
 	SIM_SEEDS=$(SIM_SEEDS) .build/release/ganger-sim
+
+fuzz: ## libFuzzer + ASan over every parser, FUZZ_SECONDS (default 60) per target; Fuzz/, docs/testing.md
+	SWIFT='$(SWIFT)' FUZZ_SECONDS='$(FUZZ_SECONDS)' scripts/fuzz.sh
 
 bench: release bench-peers bench-images ## relay, ganger on dockerd and the scheduler vs peers: tables + bench/results/*.json (BENCH_ROUNDS, BENCH_QUICK=1)
 	.build/release/ganger-bench

@@ -17,6 +17,8 @@
 #                                     loopback port (TestSSHD)
 #   podman, netavark, aardvark-dns,   PodmanTests: podman's Docker-compatible API with its bridge
 #   iptables                          network; as root no uidmap (podman pulls conmon, crun, ...)
+#   haproxy                           the PROXY header test: HAProxy's accept-proxy reads
+#                                     Ganger's v1 and v2 headers (ProxyHeaderHAProxyTests)
 #   python3-pip, chromium,            the status tests: /metrics through prometheus_client's own
 #   fonts-dejavu-core                 parser, /status.json through jsonschema, the page in headless
 #                                     Chromium (fonts for its screenshot)
@@ -45,7 +47,7 @@ case "${1:-}" in
 esac
 
 packages=(make libssl-dev libyaml-dev curl python3 ca-certificates openssh-server openssh-client
-    podman netavark aardvark-dns iptables python3-pip chromium fonts-dejavu-core
+    podman netavark aardvark-dns iptables haproxy python3-pip chromium fonts-dejavu-core
     dpkg-dev fakeroot binutils chrpath pandoc lintian man-db systemd prometheus docker-compose)
 modules=(prometheus-client jsonschema)
 

@@ -148,4 +148,12 @@ private func peerAddress(_ fd: CInt) throws -> SocketAddress {
         #expect(throws: AddressError.self) { try SocketAddress(parsing: "1.2.3.4:99999") }
         #expect(throws: AddressError.self) { try SocketAddress(parsing: "[::1]80") }
     }
+
+    /// Found by `make fuzz` (address): inet_pton stops at a NUL, so "::\0…" passed as "::"
+    /// with the junk kept in the host, and the printed address read back as another one.
+    @Test func socketAddress_hostWithANulByte_isRefused() {
+        // The fuzzer's input, shortened: "::\0\0:4]h://dIn@222:80".
+        #expect(throws: AddressError.self) { try SocketAddress(parsing: "::\u{0}\u{0}:4]h://dIn@222:80") }
+        #expect(throws: AddressError.self) { try SocketAddress(host: "127.0.0.1\u{0}evil", port: 80) }
+    }
 }

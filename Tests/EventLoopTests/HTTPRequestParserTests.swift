@@ -75,6 +75,26 @@ import Testing
         #expect(parser.isIdle)
     }
 
+    /// Found by `make fuzz` (http-request): with a bad request line and a bad header, a request
+    /// read whole failed on the header and one cut after the request line on the request line,
+    /// so the answer's status (505 or 400) depended on how the network cut the bytes.
+    @Test func badRequestLineAndBadHeader_failOnTheRequestLine_howeverCut() {
+        // The fuzzer's input: "\x08\n\x04\xE3\n\n" (the \xE3 as a whole character here).
+        #expect(error("\u{8}\n\u{4}\u{E3}\n\n") == .malformedRequestLine("\\x08"))
+        #expect(error("GET / HTTP/2.0\r\nNo colon here\r\n\r\n").map(\.statusCode) == 505)
+    }
+
+    /// Found by `make fuzz` (http-request): a head over the header-count limit with a bad
+    /// request line got 431 when read whole and 400 when cut after the request line.
+    @Test func badRequestLineOverTheLimits_failsOnTheRequestLine_howeverCut() {
+        let limits = HTTPRequestParser.Limits(maxHeadBytes: 4096, maxHeaderCount: 3)
+        // The fuzzer's input began "GEPOST G\n\r\nTo\n…" with more than 64 header lines.
+        let head = "GEPOST G\n" + String(repeating: "A: b\r\n", count: 5) + "\r\n"
+        #expect(error(head, limits: limits) == .malformedRequestLine("GEPOST G"))
+        #expect(error("GET / HTTP/2.0\r\nA: " + String(repeating: "b", count: 5000) + "\r\n\r\n", limits: limits)
+            .map(\.statusCode) == 505)
+    }
+
     @Test func malformedRequestLines_answer400() {
         #expect(error("GET /\r\n\r\n") == .malformedRequestLine("GET /"))
         #expect(error("GET  / HTTP/1.1\r\n\r\n") == .malformedRequestLine("GET  / HTTP/1.1"))

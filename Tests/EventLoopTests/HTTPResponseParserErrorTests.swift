@@ -114,6 +114,24 @@ import Testing
         #expect(error("", eof: true) == nil)
     }
 
+    /// Found by `make fuzz` (http-response): with a bad status line and a bad header, a reply
+    /// read whole failed on the header and one cut after the status line on the status line.
+    @Test func badStatusLineAndBadHeader_failOnTheStatusLine_howeverCut() {
+        // The fuzzer's input after its control byte: "\0\x0E\n[\n\n".
+        #expect(error("\u{0}\u{0E}\n[\n\n") == .malformedStatusLine("\\x00\\x0E"))
+        #expect(error("HTTP/2.0 200 OK\r\nNo colon here\r\n\r\n") == .unsupportedVersion("HTTP/2.0"))
+    }
+
+    /// Found by `make fuzz` (http-response): a head over the header-count limit failed on the
+    /// limit when read whole and on its bad status line when cut after it.
+    @Test func badStatusLineOverTheLimits_failsOnTheStatusLine_howeverCut() {
+        let limits = HTTPResponseParser.Limits(maxHeadBytes: 4096, maxHeaderCount: 3)
+        let head = "HTT\u{7F}P/1.1 409 Conflict\r\n" + String(repeating: "A: b\r\n", count: 5) + "\r\n"
+        #expect(error(head, limits: limits) == .malformedStatusLine("HTT\\x7FP/1.1 409 Conflict"))
+        let long = "HTTP/2.0 200 OK\r\nA: " + String(repeating: "b", count: 5000) + "\r\n\r\n"
+        #expect(error(long, limits: limits) == .unsupportedVersion("HTTP/2.0"))
+    }
+
     @Test func nonHTTPBanner_failsAsSoonAsItsFirstLineEnds() {
         // A service on the wrong port greets and waits; the head would never complete.
         var parser = HTTPResponseParser()

@@ -24,6 +24,20 @@ import Testing
         #expect(throws: ConfigError.self) { try HostPort.parseListen(text) }
     }
 
+    /// Found by `make fuzz` (address, through SocketAddress): inet_pton reads a C string, so a
+    /// host with a NUL byte passed as the address before it.
+    @Test(arguments: ["127.0.0.1\u{0}evil:80", "[::\u{0}1]:80", "::\u{0}\u{0}:4]h://dIn@222:80"])
+    func listen_hostWithANulByte_isRefused(text: String) {
+        #expect(throws: ConfigError.self) { try HostPort.parseListen(text) }
+        #expect(throws: ConfigError.self) { try HostPort.parseEndpoint(text) }
+        #expect(throws: ConfigError.self) { try DaemonURL.parse("tcp://" + text) }
+        #expect(throws: ConfigError.self) { try DaemonURL.parse("ssh://" + text) }
+    }
+
+    @Test func daemonURL_unixPathWithANulByte_isRefused() {
+        #expect(throws: ConfigError.self) { try DaemonURL.parse("unix:///var/run/docker.sock\u{0}x") }
+    }
+
     @Test func endpoint_acceptsNamesButNotPortZero() throws {
         #expect(try HostPort.parseEndpoint("consul.internal:8500") == HostPort(host: "consul.internal", port: 8500))
         #expect(throws: ConfigError.self) { try HostPort.parseEndpoint("consul:0") }

@@ -62,16 +62,24 @@ public struct HTTPRequestParser: Sendable {
         if case .failed(let error) = state { throw error }
         var events: [HTTPRequestEvent] = []
         var index = 0
-        do {
+        do throws(HTTPParseError) {
             while index < bytes.count {
                 switch state {
                 case .head:
-                    if try reader.read(bytes, at: &index) {
+                    let complete: Bool
+                    do throws(HTTPParseError) {
+                        complete = try reader.read(bytes, at: &index)
+                    } catch {
+                        // A head over the limits with a bad request line fails on the request
+                        // line, as it does when the request line arrives in an earlier read.
+                        try checkRequestLine()
+                        throw error
+                    }
+                    if complete {
                         try startRequest(into: &events)
-                    } else if !startLineChecked && reader.hasStartLine {
+                    } else {
                         // Reject a bad request line now rather than after a head that may never end.
-                        _ = try HTTPRequestHead(requestLine: reader.startLine, headers: [:])
-                        startLineChecked = true
+                        try checkRequestLine()
                     }
                 case .body(let remaining, let total):
                     let count = min(remaining, bytes.count - index)
@@ -123,9 +131,19 @@ public struct HTTPRequestParser: Sendable {
         throw error
     }
 
+    /// Rejects a bad request line as soon as it is complete, once per head.
+    private mutating func checkRequestLine() throws(HTTPParseError) {
+        guard !startLineChecked && reader.hasStartLine else { return }
+        _ = try HTTPRequestHead(requestLine: reader.startLine, headers: [:])
+        startLineChecked = true
+    }
+
     /// Turns the head the reader just completed into events and the body state.
     private mutating func startRequest(into events: inout [HTTPRequestEvent]) throws(HTTPParseError) {
-        let head = try HTTPRequestHead(requestLine: reader.startLine, headers: reader.headerFields(allowFolding: false))
+        // The request line first, as when it arrives ahead of the headers: the same bytes get
+        // the same answer however the network cut them (a bad version is 505, a bad header 400).
+        var head = try HTTPRequestHead(requestLine: reader.startLine, headers: [:])
+        head.headers = try reader.headerFields(allowFolding: false)
         reader.reset()
         startLineChecked = false
         let length = try bodyLength(of: head)

@@ -70,16 +70,24 @@ public struct HTTPResponseParser: Sendable {
         if case .failed(let error) = state { throw error }
         var events: [HTTPResponseEvent] = []
         var index = 0
-        do {
+        do throws(HTTPParseError) {
             while index < bytes.count {
                 switch state {
                 case .head:
-                    if try reader.read(bytes, at: &index) {
+                    let complete: Bool
+                    do throws(HTTPParseError) {
+                        complete = try reader.read(bytes, at: &index)
+                    } catch {
+                        // A head over the limits with a bad status line fails on the status line,
+                        // as it does when the status line arrives in an earlier read.
+                        try checkStatusLine()
+                        throw error
+                    }
+                    if complete {
                         try startResponse(into: &events)
-                    } else if !startLineChecked && reader.hasStartLine {
+                    } else {
                         // A peer that is not HTTP (an SSH or TLS port) may never finish a head.
-                        _ = try HTTPResponseHead(statusLine: reader.startLine, headers: [:])
-                        startLineChecked = true
+                        try checkStatusLine()
                     }
                 case .body(var decoder):
                     var chunk: [UInt8] = []
@@ -138,9 +146,19 @@ public struct HTTPResponseParser: Sendable {
         }
     }
 
+    /// Rejects a bad status line as soon as it is complete, once per head.
+    private mutating func checkStatusLine() throws(HTTPParseError) {
+        guard !startLineChecked && reader.hasStartLine else { return }
+        _ = try HTTPResponseHead(statusLine: reader.startLine, headers: [:])
+        startLineChecked = true
+    }
+
     /// Turns the head the reader just completed into events and the body state.
     private mutating func startResponse(into events: inout [HTTPResponseEvent]) throws(HTTPParseError) {
-        let head = try HTTPResponseHead(statusLine: reader.startLine, headers: reader.headerFields(allowFolding: true))
+        // The status line first, as when it arrives ahead of the headers: the same bytes give
+        // the same error however the network cut them.
+        var head = try HTTPResponseHead(statusLine: reader.startLine, headers: [:])
+        head.headers = try reader.headerFields(allowFolding: true)
         reader.reset()
         startLineChecked = false
         // RFC 9110 §15.2: interim responses precede the final one; the client goes on waiting.

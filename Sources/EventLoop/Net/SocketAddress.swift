@@ -30,7 +30,10 @@ public enum SocketAddress: Sendable, Hashable, CustomStringConvertible {
     public init(host: String, port: UInt16) throws(AddressError) {
         var v4 = in_addr()
         var v6 = in6_addr()
-        if inet_pton(AF_INET, host, &v4) == 1 {
+        // inet_pton reads a C string: "::\0anything" would pass as "::" and keep the tail.
+        if host.utf8.contains(0) {
+            throw AddressError(text: host, reason: "not a numeric IPv4 or IPv6 address (it holds a NUL byte)")
+        } else if inet_pton(AF_INET, host, &v4) == 1 {
             self = .v4(host: host, port: port)
         } else if inet_pton(AF_INET6, host, &v6) == 1 {
             self = .v6(host: host, port: port)

@@ -20,6 +20,10 @@ public enum DaemonURL: Sendable, Hashable, CustomStringConvertible {
             guard rest.hasPrefix("/"), rest.count > 1 else {
                 throw ConfigError(path: "", message: "\(shown(text)): the socket path must be absolute (unix:///var/run/docker.sock)")
             }
+            // connect(2) would stop at the NUL and reach another socket than the one shown.
+            guard !rest.utf8.contains(0) else {
+                throw ConfigError(path: "", message: "\(shown(text)): the socket path holds a NUL byte")
+            }
             return .unix(path: rest)
         case "tcp":
             guard let endpoint = try? HostPort.parseEndpoint(rest) else {

@@ -86,6 +86,8 @@ public struct HostPort: Sendable, Hashable, CustomStringConvertible {
 
     /// inet_pton(3) decides, so that exactly what the kernel accepts is accepted.
     static func isNumericIP(_ host: String) -> Bool {
+        // inet_pton reads a C string: "::\0anything" would pass as "::" and keep the tail.
+        guard !host.utf8.contains(0) else { return false }
         var buffer = (UInt64(0), UInt64(0))
         return withUnsafeMutableBytes(of: &buffer) { raw in
             inet_pton(AF_INET, host, raw.baseAddress) == 1 || inet_pton(AF_INET6, host, raw.baseAddress) == 1

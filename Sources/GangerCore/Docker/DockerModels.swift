@@ -103,10 +103,11 @@ public struct ContainerInspect: Decodable, Sendable {
         return networkSettings.networks?.values.compactMap(\.ipAddress).first { !$0.isEmpty }
     }
 
-    /// The host port Docker published for `port/tcp`, if any.
+    /// The host port Docker published for `port/tcp`, if any. A binding to port 0 (not yet
+    /// assigned) is none: nothing can be reached there.
     public func publishedPort(_ port: UInt16) -> UInt16? {
         guard let bindings = networkSettings.ports?["\(port)/tcp"] ?? nil else { return nil }
-        return bindings.compactMap { UInt16($0.hostPort) }.first
+        return bindings.compactMap { UInt16($0.hostPort) }.first { $0 != 0 }
     }
 }
 
