@@ -16,6 +16,10 @@ import Testing
         #expect(Set(texts.map(EndCategory.of)) == [.launchFailed])
         #expect(EndCategory.of("client left (recv: Connection reset by peer)") == .clientLeft)
         #expect(EndCategory.of("client left while queued") == .clientLeft)
+        #expect(EndCategory.of("client left (closed before sending a byte)") == .clientLeft)
+        #expect(EndCategory.of("Docker did not start the container within the client's budget") == .launchFailed)
+        #expect(Lifecycle.End(reason: "per-source rate", phase: .queued, kind: .refused(.sourceRate)).category == .perSourceRate)
+        #expect(Lifecycle.End(reason: "accept rate", phase: .queued, kind: .refused(.acceptRate)).category == .acceptRate)
     }
 
     @Test func relayAndLimitReasons_keepTheirNames() {

@@ -13,6 +13,8 @@ public enum EndCategory: String, Sendable, CaseIterable, Comparable {
     case queueFull = "queue full"
     case queueTimeout = "queue timeout"
     case perSource = "per-source limit"
+    case perSourceRate = "per-source rate"
+    case acceptRate = "accept rate"
     case shuttingDown = "shutting down"
     /// Refused at accept: the process's descriptors were nearly all in use (DescriptorBudget).
     case descriptorBudget = "descriptor budget"
@@ -41,7 +43,8 @@ public enum EndCategory: String, Sendable, CaseIterable, Comparable {
         if base.hasPrefix("client error") { return .clientReset }
         if base == "shutdown" { return .shuttingDown }
         if base.hasPrefix("client left") { return .clientLeft }
-        let launch = ["create failed", "start failed", "inspect failed", "not ready", "container ", "pooled connection lost"]
+        let launch = ["create failed", "start failed", "inspect failed", "not ready", "container ", "pooled connection lost",
+                      "Docker did not start the container"]
         if launch.contains(where: { base.hasPrefix($0) }) { return .launchFailed }
         return .other
     }

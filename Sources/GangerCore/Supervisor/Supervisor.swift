@@ -106,7 +106,7 @@ public final class Supervisor {
         if session.closedBeforeAByte() {
             // Gone before anything was asked of Docker: nothing to queue, nothing to count as a
             // session; the tally says how many such clients came.
-            service.closeReasons["client left (\(Session.closedEmpty))", default: 0] += 1
+            service.closeReasons[EndCategory.clientLeft.rawValue, default: 0] += 1
             return session.close()
         }
         nextSessionID += 1
@@ -277,8 +277,8 @@ public final class Supervisor {
         if let ttfb {
             if session.warm { service.ttfbWarm.record(seconds: ttfb) } else { service.ttfbCold.record(seconds: ttfb) }
         }
-        // One reason for the log's close count, the status page and /status.json alike.
-        let ended = note.map { "\(reason) (container: \($0))" } ?? "\(reason)"
+        // The end reason the lifecycle will record, for the recent-sessions table.
+        let ended = lifecycle.sessions[id]?.reason("\(reason)") ?? "\(reason)"
         recentSessions.append(.init(
             service: service.config.name, client: session.peer.description,
             daemon: session.daemon.map { daemons[$0].name } ?? "", container: String(session.containerID?.prefix(12) ?? ""),
