@@ -462,7 +462,4 @@ public struct Lifecycle: Sendable {
         self.publishes[index] = publishes
         return apply(scheduler.replaceDaemon(index, capacity: capacity, rank: rank, healthy: healthy), now: now)
     }
-
-    /// Who waits for a slot or a warm container may be admitted now (after a pool drained, say).
-    public mutating func admitWaiting(now: UInt64) -> [Action] { apply(scheduler.grants(), now: now) }
 }

@@ -244,8 +244,9 @@ public struct Scheduler: Sendable {
     // Stale deadlines (clients admitted or gone) stay in the heap until they come due; when they
     // outnumber the waiting clients the heap is rebuilt, so it stays proportional to the queues.
     private mutating func compactDeadlinesIfNeeded() {
+        guard deadlines.count > 1024 else { return }
         let waiting = services.reduce(0) { $0 + $1.queue.count }
-        guard deadlines.count > 1024, deadlines.count > 2 * waiting else { return }
+        guard deadlines.count > 2 * waiting else { return }
         let services = self.services
         deadlines.removeAll { !services.indices.contains($0.service) || !services[$0.service].queue.contains(ticket: $0.ticket) }
     }
