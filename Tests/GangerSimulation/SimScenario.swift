@@ -72,12 +72,6 @@ public struct SimScenario: Sendable {
     /// A burst scenario (`burst(seed:windowed:)`): its goodput and work conservation are checked too.
     public var isBurst = false
 
-    /// Known issue (docs/testing.md, seed 18113121969857652268): ready warm containers of one
-    /// service may hold every slot while clients of another wait, and nothing evicts them; with
-    /// no queue timeout those clients wait forever. Scenarios avoid that combination (when any
-    /// service has a warm pool, every queue has a timeout) unless `SIM_KNOWN=1` asks for it.
-    nonisolated(unsafe) public static var includeKnownIssues = false
-
     public init(seed: UInt64) {
         var rng = SimRandom(seed: seed)
         self.seed = seed
@@ -153,12 +147,6 @@ public struct SimScenario: Sendable {
             reloadServices = next
         }
         shutdownAt = rng.chance(0.3) ? rng.next() % (horizon + sec) : nil
-        if !Self.includeKnownIssues, (services + reloadServices).contains(where: { $0.warm > 0 }) {
-            for index in services.indices where services[index].policy.queueTimeout == 0 { services[index].policy.queueTimeout = 5 * sec }
-            for index in reloadServices.indices where reloadServices[index].policy.queueTimeout == 0 {
-                reloadServices[index].policy.queueTimeout = 5 * sec
-            }
-        }
         // Drawn last, so the shapes above stay those of the seeds recorded before windows.
         if rng.chance(0.4) {
             let minimum = rng.int(1...2)

@@ -36,6 +36,8 @@ extension SimWorld {
                 endRelay(client, why, after: 0)
             case let .giveBackWarm(id, daemon, containerID):
                 giveBack(clients[id]?.serviceUID ?? -1, daemon: daemon, containerID: containerID)
+            case let .evictWarm(service):
+                evict(service)
             case let .dispose(daemon, containerID, holder, clean):
                 guard let containerID else { return fail("a session disposed of no container on daemon \(daemon)") }
                 guard sessionSlot.removeValue(forKey: containerID) == daemon else {

@@ -79,6 +79,14 @@ extension SimWorld {
         }
     }
 
+    /// The scheduler wants a ready container's slot for another service's client (`.evictWarm`):
+    /// the oldest is removed, its slot freed once it is gone; the count is the scheduler's already.
+    func evict(_ service: Int) {
+        guard services.indices.contains(service), let pool = pools[services[service].uid], !pool.ready.isEmpty else { return }
+        let entry = pool.ready.removeFirst()
+        removeContainer(entry.id, on: entry.daemon)
+    }
+
     /// Docker says a container no session claims died: a ready pool container leaves its pool.
     func poolContainerDied(_ containerID: String) {
         for uid in pools.keys.sorted() {

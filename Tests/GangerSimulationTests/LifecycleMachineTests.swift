@@ -266,19 +266,50 @@ import Testing
         #expect(life.sessions.isEmpty)
     }
 
-    // Known issue (simulation, SIM_KNOWN=1 SIM_SEED=18113121969857652268): ready warm containers
-    // of one service can hold every slot while a client of another service waits; nothing
-    // evicts them, so without a queue timeout the client waits forever (with one it always
-    // times out). The fix needs an action that has the pool remove an idle warm container.
-    @Test func warmContainersOfAnotherService_starveAWaitingClient() {
+    // Regression (simulation, seed 18113121969857652268, a known issue until the scheduler
+    // evicted): ready warm containers of one service held every slot while a client of another
+    // service waited; nothing freed one, so without a queue timeout the client waited forever.
+    @Test func warmContainersOfAnotherService_areEvictedForAWaitingClient() {
         let policy = Scheduler.Policy(queueMax: 4, queueTimeout: 0, perSourceLimit: 0)
         var life = Lifecycle(scheduler: Scheduler(placement: Placement(capacities: [1]), policies: [policy, policy]), publishes: [false])
         #expect(life.acquireForPool() == 0)
         #expect(life.handle(.warmAdded(service: 1), now: 0).isEmpty)
         let out = life.handle(.accepted(1, service: 0, source: "s", settings: Self.settings()), now: Self.ms)
         #expect(life.sessions[1]?.phase == .queued)
-        withKnownIssue("nothing frees a slot held by another service's idle warm container") {
-            #expect(!out.isEmpty || life.nextDeadline != nil, "the queued client has no way forward")
-        }
+        #expect(out == [.evictWarm(service: 1)])
+        #expect(life.scheduler.warm(1) == 0)
+        // A second event before the slot is free asks for nothing more: one eviction covers one client.
+        #expect(life.handle(.tick, now: 2 * Self.ms).isEmpty)
+        // The evicted container is gone: its slot goes to the waiting client, whose launch begins.
+        let freed = life.handle(.slotFreed(daemon: 0), now: 3 * Self.ms)
+        #expect(Self.creates(freed) == [0])
+        #expect(life.sessions[1]?.phase == .launching)
+        #expect(life.scheduler.evicting == 0)
+    }
+
+    @Test func warmContainers_areNotEvictedWhileTheLaunchWindowAloneHoldsClientsBack() {
+        let policy = Scheduler.Policy(queueMax: 4, queueTimeout: 0, perSourceLimit: 0)
+        var life = Lifecycle(scheduler: Scheduler(placement: Placement(capacities: [3]), policies: [policy, policy]), publishes: [false])
+        _ = life.setLaunchWindow(LaunchWindow(minimum: 1, maximum: 1, initial: 1), now: 0)
+        #expect(life.acquireForPool() == 0)
+        _ = life.launchSettled(0, .started(latency: Self.ms), now: 0)
+        #expect(life.handle(.warmAdded(service: 1), now: 0).isEmpty)
+        let (first, _) = Self.accept(&life, 1)
+        #expect(Self.creates(first) == [0])
+        // Room under the cap, but the window (1) is full: the second client waits for the
+        // first launch to settle, and the idle warm container of service 1 stays.
+        let second = life.handle(.accepted(2, service: 0, source: "t", settings: Self.settings()), now: Self.ms)
+        #expect(life.sessions[2]?.phase == .queued)
+        #expect(!second.contains(.evictWarm(service: 1)))
+        #expect(life.scheduler.warm(1) == 1)
+    }
+
+    @Test func warmContainersOfTheWaitingClientsOwnService_areTakenNotEvicted() {
+        let policy = Scheduler.Policy(queueMax: 4, queueTimeout: 0, perSourceLimit: 0)
+        var life = Lifecycle(scheduler: Scheduler(placement: Placement(capacities: [1]), policies: [policy]), publishes: [false])
+        #expect(life.acquireForPool() == 0)
+        _ = life.handle(.warmAdded(service: 0), now: 0)
+        let out = life.handle(.accepted(1, service: 0, source: "s", settings: Self.settings()), now: Self.ms)
+        #expect(out == [.takeWarm(1, service: 0)])
     }
 }

@@ -3,7 +3,6 @@
 //   SIM_SEED=S    replays scenario S exactly; SIM_TRACE=1 prints its whole trace
 //   SIM_JOBS=J    threads over disjoint seed ranges (default 2); the output does not depend on it
 //   SIM_FIND=TEXT  lists seeds where a session ended with a reason containing TEXT
-//   SIM_KNOWN=1   scenarios may also meet the known issues (docs/testing.md)
 //   SIM_STATS=1   counts the end reasons by kind
 //   SIM_BACKTRACE=1  no seed-reporting crash handler: Swift's backtracer shows where a trap happened
 //   SIM_BURSTS=B  also B burst scenarios (default SIM_SEEDS / 500); SIM_BURST=S replays burst S
@@ -40,7 +39,6 @@ func writeSeedAndDie(_ signal: CInt) {
 func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 
 for job in 0..<8 { runningSeeds[job] = 0 }
-SimScenario.includeKnownIssues = environment("SIM_KNOWN") == "1"
 if environment("SIM_BACKTRACE") != "1" { for sig in [SIGILL, SIGTRAP, SIGSEGV, SIGABRT] { signal(sig) { writeSeedAndDie($0) } } }
 
 if let text = environment("SIM_SEED") {

@@ -7,7 +7,8 @@
 /// simulated engine and clients. Nothing here touches a descriptor or a daemon.
 ///
 /// Answers the driver owes at once (before the next event): `.takeWarm` → `.warmTaken`. Every
-/// `.dispose` is answered by `.slotFreed` when the container is gone (at once if there is none).
+/// `.dispose` is answered by `.slotFreed` when the container is gone (at once if there is none),
+/// and so is every `.evictWarm` that found a ready container.
 public struct Lifecycle: Sendable {
     public typealias ClientID = Scheduler.ClientID
 
@@ -64,6 +65,9 @@ public struct Lifecycle: Sendable {
         case closeRelay(ClientID, why: String)
         /// Hand the warm container back to its pool (it may serve again).
         case giveBackWarm(ClientID, daemon: Int, containerID: String)
+        /// Remove one ready warm container of `service` (already off the scheduler's count, so
+        /// no `.warmRemoved`): a client of another service waits for its slot (`.slotFreed`).
+        case evictWarm(service: Int)
         /// Remove a session's container (if any), then free its slot (`.slotFreed`) and release
         /// the holder.
         case dispose(daemon: Int, id: String?, holder: LaunchMachine.HolderRef?, clean: Bool)
@@ -111,8 +115,10 @@ public struct Lifecycle: Sendable {
     // MARK: Events
 
     public mutating func handle(_ event: Event, now: UInt64) -> [Action] {
-        let actions = dispatch(event, now: now)
-        return pendingGrants.isEmpty ? actions : actions + grantsAfterSettling(now: now)
+        var actions = dispatch(event, now: now)
+        if !pendingGrants.isEmpty { actions += grantsAfterSettling(now: now) }
+        for service in scheduler.evictions() { actions.append(.evictWarm(service: service)) }
+        return actions
     }
 
     private mutating func dispatch(_ event: Event, now: UInt64) -> [Action] {

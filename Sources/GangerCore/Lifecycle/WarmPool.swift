@@ -144,6 +144,18 @@ final class WarmPool {
         onLoan -= 1
     }
 
+    /// The scheduler needs this pool's slot for a client of another service (`.evictWarm`): the
+    /// oldest ready container is removed, and its slot goes to the queue once it is gone. The
+    /// scheduler already took it off its count. No refill: pools refill only while nobody waits.
+    func evict() {
+        guard !ready.isEmpty else { return }
+        let container = ready.removeFirst()
+        supervisor.logger.notice("warm pool: container removed for a waiting client", metadata: [
+            "service": "\(service.config.name)", "container": "\(container.containerID.prefix(12))",
+        ])
+        discard(container)
+    }
+
     /// Docker reported `id` dead: a launch replaces it, a ready entry is dropped.
     func containerDied(_ id: String, exitCode: Int, oom: Bool) -> Bool {
         if let launch = launches.values.first(where: { $0.containerID == id }) {

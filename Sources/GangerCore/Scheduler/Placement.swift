@@ -184,4 +184,15 @@ public struct Placement: Sendable {
 
     /// Whether any daemon could take a container now.
     public var hasRoom: Bool { tree[1] < .infinity }
+
+    /// Whether every daemon that takes placements is at its cap (not merely at its launch
+    /// window, which settles by itself): only a container that ends frees a place.
+    public var atCapacity: Bool {
+        var open = false
+        for daemon in daemons where daemon.healthy && !daemon.retired {
+            if daemon.capacity < 0 || daemon.load < daemon.capacity { return false }
+            open = true
+        }
+        return open
+    }
 }

@@ -112,6 +112,9 @@ public struct Scheduler: Sendable {
     private var deadlines = MinHeap<Deadline>()
     /// Shutting down: nothing is admitted or queued.
     public private(set) var draining = false
+    /// Warm containers asked to leave (`evictions`) whose slot is not free yet: each slot freed
+    /// settles one, so a waiting client costs at most one eviction at a time.
+    public private(set) var evicting = 0
 
     public init(placement: Placement, policies: [Policy]) {
         self.placement = placement
@@ -256,7 +259,34 @@ public struct Scheduler: Sendable {
     /// A container on `daemon` is gone: its slot is free, and the clients it lets in.
     public mutating func release(_ daemon: Int) -> [Grant] {
         placement.release(daemon)
+        if evicting > 0 { evicting -= 1 }
         return grants()
+    }
+
+    /// Idle warm containers to remove, one service index per container, so that clients queued
+    /// behind daemons at their caps are not held forever by another service's pool: a pool only
+    /// refills while nobody waits, but what it already holds would otherwise never yield. Asked
+    /// only when every daemon is at its cap (a full launch window settles by itself) and for
+    /// the clients no eviction under way already covers; the fullest pool gives first. Each one
+    /// is taken off the warm count at once (no client is granted it); the pool removes the
+    /// container and its freed slot goes to the queue.
+    public mutating func evictions() -> [Int] {
+        guard !draining, anyQueued else { return [] }
+        var waiting = 0
+        var warm = 0
+        for service in services {
+            if service.warm == 0 { waiting += service.queue.count } else { warm += service.warm }
+        }
+        guard waiting > evicting, warm > 0, placement.atCapacity else { return [] }
+        var out: [Int] = []
+        while evicting < waiting {
+            guard let victim = services.indices.max(by: { services[$0].warm < services[$1].warm }),
+                  services[victim].warm > 0 else { break }
+            services[victim].warm -= 1
+            evicting += 1
+            out.append(victim)
+        }
+        return out
     }
 
     /// Bounds launches in flight per daemon by an adaptive window (`template` gives its minimum,
@@ -436,6 +466,7 @@ public struct Scheduler: Sendable {
             while let client = services[service].queue.pop() { dropped.append(Expiry(client: client, service: service)) }
             services[service].warm = 0
         }
+        evicting = 0
         deadlines = MinHeap()
         return dropped
     }

@@ -210,6 +210,8 @@ public final class Supervisor {
             guard let session = sessions[id], let pooled = session.pooled else { return }
             session.pooled = nil
             session.service.pool.giveBack(pooled)
+        case let .evictWarm(service):
+            services[service].pool.evict()
         case let .dispose(daemon, id, holder, clean):
             dispose(daemon: daemon, id: id, holder: holder, clean: clean)
         case let .ended(id, end):
