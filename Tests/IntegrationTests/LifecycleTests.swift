@@ -121,6 +121,39 @@ struct LifecycleTests {
         }
     }
 
+    /// Two services share a daemon capped at one container; `pooled` keeps one warm. A client of
+    /// `plain` must not wait behind that idle container: it is removed for the client, the
+    /// client is served on a fresh container, and the pool refills once nobody waits.
+    @Test func anIdleWarmContainerOfAnotherService_yieldsItsSlotToAWaitingClient() async throws {
+        let instance = uniqueInstance("evict")
+        let yaml = gangerConfig(instance: instance, services: [
+            ServiceYAML(name: "pooled", image: "ganger-echo:latest", extra: ["pool: {warm: 1}"]),
+            ServiceYAML(name: "plain", image: "ganger-echo:latest", extra: ["queue: {timeout: 0s}"]),
+        ], maxContainers: 1)
+        try await withGanger(instance: instance, yaml: yaml, services: ["pooled", "plain"]) { ganger, addresses in
+            let address = try #require(addresses["plain"])
+            try await onThread {
+                let pooled = try waitForFullPool(ganger, instance: instance, size: 1)
+                let client = try Client(address)
+                defer { client.close() }
+                let payload = Array("evict \(instance)\n".utf8) + randomBytes(4 << 10)
+                try client.sendAll(payload)
+                // Without the eviction this waits forever (queue timeout 0); 30 s is the bound.
+                guard try client.receive(count: payload.count, timeout: .seconds(30)) == payload else { throw HarnessError("echo differs") }
+                let serving = try DockerCLI.containers(instance: instance)
+                try check(serving.count == 1 && !serving.contains(pooled[0]), "while plain is served: \(serving), pooled was \(pooled)")
+                try client.shutdownWrite()
+                let (rest, end) = try client.receiveAll(timeout: .seconds(10))
+                try check(rest.isEmpty && end == .eof, "after the half-close: \(rest.count) bytes, \(end)")
+                // Nobody waits now: the pool takes the slot back.
+                let (refilled, ok) = try ganger.waitForStatus(timeout: .seconds(30)) { $0.services[0].poolReady == 1 }
+                try check(ok, "poolReady \(refilled.services[0].poolReady) 30 s after the plain session ended")
+                let now = try DockerCLI.containers(instance: instance)
+                try check(now.count == 1 && !now.contains(pooled[0]), "after the refill: \(now)")
+            }
+        }
+    }
+
     // MARK: 2. A pooled container dies
 
     @Test func pooledContainerKilled_isReplaced_poolFullAgainWithANewID() async throws {

@@ -26,7 +26,7 @@ final class Holder {
 /// a session container that joins a holder's skips that. Holders are tiny (the pause image, 16
 /// MiB, 8 pids) and are not counted against `max_containers`, which caps session containers.
 final class HolderPool {
-    private unowned let supervisor: Supervisor
+    private unowned let host: any PoolHost
     private unowned let service: ServiceRuntime
     private var ready: [Holder] = []
     private var starting: [Int: Int] = [:]
@@ -49,12 +49,12 @@ final class HolderPool {
 
     func owns(_ holder: Holder) -> Bool { live.contains(ObjectIdentifier(holder)) }
 
-    init(supervisor: Supervisor, service: ServiceRuntime) {
-        self.supervisor = supervisor
+    init(host: any PoolHost, service: ServiceRuntime) {
+        self.host = host
         self.service = service
     }
 
-    private var enabled: Bool { service.config.netns.mode == .holder && !supervisor.draining }
+    private var enabled: Bool { service.config.netns.mode == .holder && !host.draining }
     var readyCount: Int { ready.count }
     /// Every holder container this pool created and has not removed (ready, lent, starting).
     private(set) var containerIDs: Set<String> = []
@@ -65,7 +65,7 @@ final class HolderPool {
         // Most recently returned first: a holder with reuse left is used up before a fresh one.
         guard enabled, let index = ready.lastIndex(where: { $0.daemon == daemon }) else { return nil }
         let holder = ready.remove(at: index)
-        if holder.served + 1 < service.config.netns.reuse { onLoan[daemon, default: 0] += 1 }
+        if PoolPolicy.lends(served: holder.served, reuse: service.config.netns.reuse) { onLoan[daemon, default: 0] += 1 }
         // No refill yet: the replacement's start (a network setup) would run beside this
         // session's container start and slow the very client the holder is for (bench/README.md
         // (i)). It starts once that container has started (`joined`) or the holder is back.
@@ -87,13 +87,13 @@ final class HolderPool {
     /// Starts holders until each healthy daemon has `netns.holders` ready or starting.
     func refill() {
         guard enabled, !backoff.isWaiting else { return }
-        for daemon in supervisor.placement.daemons.indices
-        where supervisor.placement.daemons[daemon].healthy && !supervisor.placement.daemons[daemon].retired {
-            let have = ready.filter { $0.daemon == daemon }.count + starting[daemon, default: 0] + onLoan[daemon, default: 0]
+        for daemon in host.placeableDaemons {
+            let wanted = PoolPolicy.wanted(target: service.config.netns.holders, ready: ready.filter { $0.daemon == daemon }.count,
+                                           starting: starting[daemon, default: 0], onLoan: onLoan[daemon, default: 0])
             // Holder starts share the daemon's launch window with sessions, and wait while any
             // client does: a refill that finds no place tries again shortly.
-            for _ in have..<max(have, service.config.netns.holders) {
-                guard supervisor.lifecycle.reserveLaunch(daemon) else {
+            for _ in 0..<wanted {
+                guard host.reserveLaunch(daemon) else {
                     retryRefillSoon()
                     break
                 }
@@ -104,7 +104,7 @@ final class HolderPool {
 
     /// One timer at a time: a refill held back by the launch window runs again in half a second.
     private func retryRefillSoon() {
-        guard retryTimer == nil, let reactor = supervisor.reactor else { return }
+        guard retryTimer == nil, let reactor = host.reactor else { return }
         retryTimer = reactor.schedule(after: .milliseconds(500)) { [weak self] in
             self?.retryTimer = nil
             self?.refill()
@@ -115,13 +115,13 @@ final class HolderPool {
         starting[daemon, default: 0] += 1
         let settings = service.config
         let generation = generation
-        let docker = supervisor.docker(daemon)
-        var spec = ContainerSpec.session(service: settings, instance: supervisor.instance, client: nil,
-                                         publish: supervisor.publishHostIP(daemon))
+        let docker = host.engine(daemon)
+        var spec = ContainerSpec.session(service: settings, instance: host.instance, client: nil,
+                                         publish: host.publishHostIP(daemon))
         spec.image = PauseImage.reference
         spec.cmd = ["/pause"]
         spec.env = []
-        spec.labels[GangerLabels.boot] = supervisor.boot
+        spec.labels[GangerLabels.boot] = host.boot
         spec.labels[GangerLabels.role] = "holder"
         spec.hostConfig.memory = 16 << 20
         spec.hostConfig.nanoCpus = 100_000_000
@@ -129,22 +129,22 @@ final class HolderPool {
         spec.hostConfig.readonlyRootfs = true
         spec.hostConfig.capDrop = ["ALL"]
         spec.hostConfig.tmpfs = nil
-        let createdAt = supervisor.reactor?.now ?? 0
+        let createdAt = host.reactor?.now ?? 0
         docker.create(spec) { [self] created in
             guard case let .success(id) = created else {
-                supervisor.launchSettled(daemon, .failed)
+                host.launchSettled(daemon, .failed)
                 return failed(daemon, nil, created.failureMessage)
             }
             containerIDs.insert(id)
             docker.start(id) { [self] started in
                 guard case .success = started else {
-                    supervisor.launchSettled(daemon, .failed)
+                    host.launchSettled(daemon, .failed)
                     return failed(daemon, id, started.failureMessage)
                 }
-                supervisor.launchSettled(daemon, .started(latency: (supervisor.reactor?.now ?? createdAt) &- createdAt))
+                host.launchSettled(daemon, .started(latency: (host.reactor?.now ?? createdAt) &- createdAt))
                 docker.inspect(id) { [self] inspected in
                     guard case let .success(info) = inspected,
-                          let address = supervisor.serviceAddress(info, daemon: daemon, port: settings.port, network: settings.network)
+                          let address = host.serviceAddress(info, daemon: daemon, port: settings.port, network: settings.network)
                     else { return failed(daemon, id, inspected.failureMessage ?? "no address") }
                     starting[daemon, default: 1] -= 1
                     backoff.succeeded()
@@ -164,31 +164,32 @@ final class HolderPool {
 
     private func failed(_ daemon: Int, _ id: String?, _ message: String?) {
         starting[daemon, default: 1] -= 1
-        supervisor.logger.warning("network holder failed to start", metadata: [
-            "service": "\(service.config.name)", "daemon": "\(supervisor.docker(daemon).name)", "error": "\(message ?? "?")",
+        host.logger.warning("network holder failed to start", metadata: [
+            "service": "\(service.config.name)", "daemon": "\(host.engine(daemon).name)", "error": "\(message ?? "?")",
         ])
         if let id {
             containerIDs.remove(id)
-            supervisor.removeContainer(id, on: daemon) {}
+            host.removeContainer(id, on: daemon, attempt: 1) {}
         }
-        backoff.failed(on: supervisor.reactor) { [weak self] in self?.refill() }
+        backoff.failed(on: host.reactor) { [weak self] in self?.refill() }
     }
 
     /// A session through `holder` ended and its container is gone. With `clean` and reuse left,
     /// the holder serves again; otherwise it is removed and replaced.
     func release(_ holder: Holder, clean: Bool) {
-        if holder.served + 1 < service.config.netns.reuse, let lent = onLoan[holder.daemon], lent > 0 {
+        if PoolPolicy.lends(served: holder.served, reuse: service.config.netns.reuse), let lent = onLoan[holder.daemon], lent > 0 {
             onLoan[holder.daemon] = lent - 1
         }
         holder.served += 1
-        if clean && enabled && holder.served < service.config.netns.reuse && holder.generation == generation {
+        switch PoolPolicy.afterSession(served: holder.served, reuse: service.config.netns.reuse, clean: clean,
+                                       current: enabled && holder.generation == generation) {
+        case .serveAgain:
             ready.append(holder)
-        } else {
-            if !clean {
-                discarded += 1
-            } else if holder.served >= service.config.netns.reuse {
-                retired += 1
-            }
+        case .retire:
+            retired += 1
+            remove(holder)
+        case .discard:
+            if !clean { discarded += 1 }
             remove(holder)
         }
         refill()
@@ -219,8 +220,8 @@ final class HolderPool {
     /// Shutdown or a reload that leaves holder mode: remove every ready holder.
     func drain() {
         generation += 1
-        backoff.cancel(on: supervisor.reactor)
-        if let retryTimer { supervisor.reactor?.cancel(retryTimer) }
+        backoff.cancel(on: host.reactor)
+        if let retryTimer { host.reactor?.cancel(retryTimer) }
         retryTimer = nil
         for holder in ready { remove(holder) }
         ready.removeAll()
@@ -229,7 +230,7 @@ final class HolderPool {
     private func remove(_ holder: Holder) {
         live.remove(ObjectIdentifier(holder))
         containerIDs.remove(holder.containerID)
-        supervisor.removeContainer(holder.containerID, on: holder.daemon) {}
+        host.removeContainer(holder.containerID, on: holder.daemon, attempt: 1) {}
     }
 }
 

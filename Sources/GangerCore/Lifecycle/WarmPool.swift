@@ -31,7 +31,7 @@ final class PooledContainer {
 /// free slots go to clients. Failures back off (1 s doubling to 30 s). A pooled container
 /// whose service hangs up its idle connection, or that dies, is removed and replaced.
 final class WarmPool {
-    private unowned let supervisor: Supervisor
+    private unowned let host: any PoolHost
     private unowned let service: ServiceRuntime
     private var ready: [PooledContainer] = []
     private var launches: [ObjectIdentifier: Launch] = [:]
@@ -43,8 +43,8 @@ final class WarmPool {
     /// Bumped by `drain()` (reload, shutdown): older containers are not taken back.
     private var generation = 0
 
-    init(supervisor: Supervisor, service: ServiceRuntime) {
-        self.supervisor = supervisor
+    init(host: any PoolHost, service: ServiceRuntime) {
+        self.host = host
         self.service = service
     }
 
@@ -54,18 +54,18 @@ final class WarmPool {
         Set(ready.map(\.containerID) + launches.values.compactMap(\.containerID))
     }
     var startingCount: Int { launches.count }
-    private var target: Int { supervisor.draining ? 0 : service.config.pool.warm }
+    private var target: Int { host.draining ? 0 : service.config.pool.warm }
 
     /// The oldest ready container, now the caller's (slot included); a replacement is started.
     func take() -> PooledContainer? {
         guard !ready.isEmpty else { return nil }
         let container = ready.removeFirst()
         unwatch(container)
-        if container.served + 1 < service.config.pool.reuse {
+        if PoolPolicy.lends(served: container.served, reuse: service.config.pool.reuse) {
             container.onLoan = true
             onLoan += 1
         } else {
-            supervisor.reactor?.soon { [weak self] in self?.refill() }
+            host.reactor?.soon { [weak self] in self?.refill() }
         }
         return container
     }
@@ -73,10 +73,12 @@ final class WarmPool {
     /// Starts launches until ready + starting reaches `pool.warm`, while slots are free and no
     /// client waits.
     func refill() {
-        guard !backoff.isWaiting, let reactor = supervisor.reactor else { return }
-        while ready.count + launches.count + onLoan < target, let daemon = supervisor.acquireForPool() {
+        guard !backoff.isWaiting, let reactor = host.reactor else { return }
+        var wanted = PoolPolicy.wanted(target: target, ready: ready.count, starting: launches.count, onLoan: onLoan)
+        while wanted > 0, let daemon = host.acquireForPool() {
+            wanted -= 1
             let box = LaunchBox()
-            let launch = Launch(owner: supervisor, settings: service.config, daemon: daemon, now: reactor.now) {
+            let launch = Launch(owner: host, settings: service.config, daemon: daemon, now: reactor.now) {
                 [unowned self] result in
                 launches.removeValue(forKey: ObjectIdentifier(box))
                 switch result {
@@ -84,8 +86,8 @@ final class WarmPool {
                     backoff.succeeded()
                     add(PooledContainer(daemon: up.daemon, containerID: up.containerID, address: up.address, socket: up.socket))
                 case let .failure(failure):
-                    supervisor.logger.warning("warm pool: launch failed", metadata: ["service": "\(service.config.name)", "reason": "\(failure.reason)"])
-                    backoff.failed(on: supervisor.reactor) { [weak self] in self?.refill() }
+                    host.logger.warning("warm pool: launch failed", metadata: ["service": "\(service.config.name)", "reason": "\(failure.reason)"])
+                    backoff.failed(on: host.reactor) { [weak self] in self?.refill() }
                 }
             }
             box.launch = launch
@@ -94,7 +96,7 @@ final class WarmPool {
     }
 
     private func add(_ container: PooledContainer) {
-        guard !supervisor.draining, let reactor = supervisor.reactor, let fd = container.socket.rawValue else {
+        guard !host.draining, let reactor = host.reactor, let fd = container.socket.rawValue else {
             return discard(container)
         }
         // The idle connection is watched: a service that closes it (or a container that dies)
@@ -105,15 +107,16 @@ final class WarmPool {
         container.generation = generation
         ready.append(container)
         // A client may be waiting for exactly this.
-        supervisor.send(.warmAdded(service: service.index))
+        host.send(.warmAdded(service: service.index))
     }
 
     /// A session ended on `container`: back to the pool if it may serve again (a new
     /// connection to its service, checked like a launch), otherwise removed.
     func giveBack(_ container: PooledContainer) {
         container.served += 1
-        guard container.served < service.config.pool.reuse, container.generation == generation, !supervisor.draining,
-              let reactor = supervisor.reactor else {
+        let next = PoolPolicy.afterSession(served: container.served, reuse: service.config.pool.reuse, clean: true,
+                                           current: container.generation == generation && !host.draining)
+        guard next == .serveAgain, let reactor = host.reactor else {
             endLoan(container)
             discard(container)
             return refill()
@@ -150,7 +153,7 @@ final class WarmPool {
     func evict() {
         guard !ready.isEmpty else { return }
         let container = ready.removeFirst()
-        supervisor.logger.notice("warm pool: container removed for a waiting client", metadata: [
+        host.logger.notice("warm pool: container removed for a waiting client", metadata: [
             "service": "\(service.config.name)", "container": "\(container.containerID.prefix(12))",
         ])
         discard(container)
@@ -172,11 +175,11 @@ final class WarmPool {
     /// Shutdown: stop launching, remove every pooled container.
     func drain() {
         generation += 1
-        backoff.cancel(on: supervisor.reactor)
+        backoff.cancel(on: host.reactor)
         for launch in launches.values { launch.cancel() }
         launches.removeAll()
         for container in ready {
-            supervisor.send(.warmRemoved(service: service.index))
+            host.send(.warmRemoved(service: service.index))
             discard(container)
         }
         ready.removeAll()
@@ -185,8 +188,8 @@ final class WarmPool {
     private func lost(_ container: PooledContainer, _ why: String) {
         guard let index = ready.firstIndex(where: { $0 === container }) else { return }
         ready.remove(at: index)
-        supervisor.send(.warmRemoved(service: service.index))
-        supervisor.logger.notice("warm pool: container dropped", metadata: [
+        host.send(.warmRemoved(service: service.index))
+        host.logger.notice("warm pool: container dropped", metadata: [
             "service": "\(service.config.name)", "container": "\(container.containerID.prefix(12))", "reason": "\(why)",
         ])
         discard(container)
@@ -196,11 +199,11 @@ final class WarmPool {
     private func discard(_ container: PooledContainer) {
         unwatch(container)
         container.socket.take()?.close()
-        supervisor.disposeContainer(container.containerID, on: container.daemon)
+        host.disposeContainer(container.containerID, on: container.daemon)
     }
 
     private func unwatch(_ container: PooledContainer) {
-        if let watch = container.watch { supervisor.reactor?.deregister(watch) }
+        if let watch = container.watch { host.reactor?.deregister(watch) }
         container.watch = nil
     }
 }

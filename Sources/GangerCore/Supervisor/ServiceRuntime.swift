@@ -6,9 +6,9 @@ final class ServiceRuntime {
     var config: ServiceConfig
     private(set) var index: Int
     var listener: Listener?
-    private unowned let supervisor: Supervisor
-    private(set) lazy var pool = WarmPool(supervisor: supervisor, service: self)
-    private(set) lazy var holders = HolderPool(supervisor: supervisor, service: self)
+    private unowned let host: any PoolHost
+    private(set) lazy var pool = WarmPool(host: host, service: self)
+    private(set) lazy var holders = HolderPool(host: host, service: self)
     var address: SocketAddress?
 
     // Counters shown by the status page and metrics.
@@ -24,8 +24,8 @@ final class ServiceRuntime {
     var ttfbCold = LatencyStats()
     var ttfbWarm = LatencyStats()
 
-    init(config: ServiceConfig, index: Int, supervisor: Supervisor) {
-        self.supervisor = supervisor
+    init(config: ServiceConfig, index: Int, host: any PoolHost) {
+        self.host = host
         self.config = config
         self.index = index
     }

@@ -25,7 +25,7 @@ extension Supervisor {
             return .failure(StartupError(description: "daemons cannot change on reload (restart instead)"))
         }
         let runtimes = new.services.map { settings in
-            services.first { $0.config.name == settings.name } ?? ServiceRuntime(config: settings, index: 0, supervisor: self)
+            services.first { $0.config.name == settings.name } ?? ServiceRuntime(config: settings, index: 0, host: self)
         }
         let plan = ListenerPlan(
             current: services.compactMap { service in

@@ -72,7 +72,7 @@ public final class Supervisor {
             daemons.append(DaemonRuntime(client: try DockerClient(reactor: reactor, url: daemon.url, timeout: config.dockerTimeout,
                                                                   tls: daemon.tls)))
         }
-        services = config.services.enumerated().map { ServiceRuntime(config: $1, index: $0, supervisor: self) }
+        services = config.services.enumerated().map { ServiceRuntime(config: $1, index: $0, host: self) }
     }
 
     func docker(_ index: Int) -> any Engine { daemons[index].engine }

@@ -1,0 +1,46 @@
+@testable import GangerCore
+import Testing
+
+@Suite struct PoolPolicyTests {
+    @Test func wanted_countsReadyStartingAndLentEntries() {
+        #expect(PoolPolicy.wanted(target: 3, ready: 0, starting: 0, onLoan: 0) == 3)
+        #expect(PoolPolicy.wanted(target: 3, ready: 1, starting: 1, onLoan: 0) == 1)
+        // Lent entries come back: none is started in their place.
+        #expect(PoolPolicy.wanted(target: 3, ready: 0, starting: 0, onLoan: 3) == 0)
+        // Above target (a smaller pool after a reload): nothing, never negative.
+        #expect(PoolPolicy.wanted(target: 1, ready: 4, starting: 0, onLoan: 0) == 0)
+        #expect(PoolPolicy.wanted(target: 0, ready: 0, starting: 0, onLoan: 0) == 0)
+    }
+
+    @Test func lends_whileSessionsAreLeftAfterThisOne() {
+        #expect(!PoolPolicy.lends(served: 0, reuse: 1))
+        #expect(PoolPolicy.lends(served: 0, reuse: 2))
+        #expect(!PoolPolicy.lends(served: 1, reuse: 2))
+        #expect(PoolPolicy.lends(served: 2, reuse: 4))
+    }
+
+    @Test func afterSession_servesAgainOnlyCleanCurrentAndWithReuseLeft() {
+        #expect(PoolPolicy.afterSession(served: 1, reuse: 4, clean: true, current: true) == .serveAgain)
+        #expect(PoolPolicy.afterSession(served: 4, reuse: 4, clean: true, current: true) == .retire)
+        #expect(PoolPolicy.afterSession(served: 1, reuse: 1, clean: true, current: false) == .retire)
+        #expect(PoolPolicy.afterSession(served: 1, reuse: 4, clean: true, current: false) == .discard)
+        #expect(PoolPolicy.afterSession(served: 1, reuse: 4, clean: false, current: true) == .discard)
+        #expect(PoolPolicy.afterSession(served: 4, reuse: 4, clean: false, current: true) == .discard)
+    }
+
+    /// A lent entry stays counted until it is back: a pool of 2 with reuse 3 never starts a
+    /// third container while both serve, and starts none when they come back.
+    @Test func aReusedPool_keepsItsSize() {
+        let reuse = 3
+        var served = [0, 0]
+        var onLoan = 0
+        for _ in 0..<2 where PoolPolicy.lends(served: 0, reuse: reuse) { onLoan += 1 }
+        #expect(PoolPolicy.wanted(target: 2, ready: 0, starting: 0, onLoan: onLoan) == 0)
+        for index in served.indices {
+            served[index] += 1
+            onLoan -= 1
+            #expect(PoolPolicy.afterSession(served: served[index], reuse: reuse, clean: true, current: true) == .serveAgain)
+        }
+        #expect(PoolPolicy.wanted(target: 2, ready: 2, starting: 0, onLoan: onLoan) == 0)
+    }
+}
