@@ -12,6 +12,7 @@ extension SimWorld {
             let held = engine.daemons[daemon].containers.count
             if cap >= 0, held > cap { return fail("daemon \(daemon): \(held) containers exceed its cap of \(cap)") }
         }
+        if !lifecycle.containerIndexIsConsistent { return fail("the lifecycle's container index differs from its sessions' containers") }
         if let broken = checkWindows(lifecycle.scheduler) { return fail(broken) }
         if let broken = checkWorkConserved(lifecycle.scheduler) { return fail(broken) }
         for (index, service) in services.enumerated() {

@@ -98,6 +98,10 @@ public struct Lifecycle: Sendable {
     /// Clients a settled launch window admitted while a batch was being routed: admitted once the
     /// batch is done, so one session's actions are not interleaved with another's.
     private var pendingGrants: [Scheduler.Grant] = []
+    /// Which session holds each container (a launch's or its own), so a death Docker reports
+    /// finds its session without a scan; kept at every change of a session's container.
+    private var byContainer: [String: ClientID] = [:]
+    private var indexed: [ClientID: String] = [:]
 
     public init(scheduler: Scheduler, publishes: [Bool]) {
         self.scheduler = scheduler
@@ -149,6 +153,7 @@ public struct Lifecycle: Sendable {
             guard let daemon else { return finish(id, "pooled connection lost", now: now) }
             session.container = .init(daemon: daemon, id: containerID, holder: nil, warm: true)
             sessions[id] = session
+            reindex(id)
             return startRelay(id, now: now)
         case let .relayEnded(id, reason):
             guard let session = sessions[id] else { return [] }
@@ -216,6 +221,7 @@ public struct Lifecycle: Sendable {
     /// Passes a launch's actions to the driver, answering what the lifecycle owns itself: slots,
     /// retry timers and the launch's outcome.
     private mutating func route(_ id: ClientID, _ actions: [LaunchMachine.Action], now: UInt64) -> [Action] {
+        defer { reindex(id) }
         var out: [Action] = []
         for action in actions {
             guard let generation = sessions[id]?.launch?.generation else { break }
@@ -300,7 +306,7 @@ public struct Lifecycle: Sendable {
     }
 
     private mutating func died(_ containerID: String, exitCode: Int, oom: Bool, now: UInt64) -> [Action] {
-        guard var session = sessions.values.first(where: { $0.containerID == containerID }) else {
+        guard let id = byContainer[containerID], var session = sessions[id] else {
             return [.unclaimedDeath(containerID: containerID, exitCode: exitCode, oom: oom)]
         }
         if oom {
@@ -313,6 +319,24 @@ public struct Lifecycle: Sendable {
         // Launching: the launch replaces the container at once.
         guard !oom, session.launch != nil else { return [] }
         return feed(session.id, .died(exitCode: exitCode, oomKilled: session.containerNote == "out of memory"), now: now)
+    }
+
+    /// Brings the container index up to date with session `id` (gone, or holding another one).
+    private mutating func reindex(_ id: ClientID) {
+        let current = sessions[id]?.containerID
+        let previous = indexed[id]
+        guard current != previous else { return }
+        if let previous, byContainer[previous] == id { byContainer[previous] = nil }
+        indexed[id] = current
+        if let current { byContainer[current] = id }
+    }
+
+    /// Whether the container index says what a scan of every session says (an invariant the
+    /// simulation checks after every step).
+    public var containerIndexIsConsistent: Bool {
+        var expected: [String: ClientID] = [:]
+        for (id, session) in sessions { if let container = session.containerID { expected[container] = id } }
+        return expected == byContainer
     }
 
     private mutating func tick(now: UInt64) -> [Action] {
@@ -359,6 +383,7 @@ public struct Lifecycle: Sendable {
         }
         if session.service >= 0 { scheduler.ended(service: session.service, source: session.source) }
         sessions.removeValue(forKey: id)
+        reindex(id)
         out.append(.ended(id, End(reason: reason, phase: previous, kind: kind)))
         return out
     }
