@@ -18,6 +18,7 @@ let usage = """
            ganger-bench sink --listen 127.0.0.1:PORT
            ganger-bench scheduler
     env:   BENCH_ROUNDS=N (default 3), BENCH_QUICK=1 (one short round),
+           BENCH_SYSCALLS=0 (skip the extra runs counting the relay's and HAProxy's syscalls per GiB),
            BENCH_COLD_SESSIONS=N (default 20 per peer per round), BENCH_SOURCE_MIB=N (default 1024),
            BENCH_WARM_SESSIONS=N (default 200), BENCH_RATE_SESSIONS=N (default 80 per round),
            BENCH_RATE_CONCURRENCY=N (default 8), BENCH_HOLDER_COLD_SESSIONS=N (default 10 per peer per round),
