@@ -91,6 +91,16 @@ public final class Reactor {
         }
     }
 
+    /// Stops watching a descriptor its caller closes right after, without an `epoll_ctl`:
+    /// closing the last descriptor of an open file takes it out of the epoll set by itself.
+    /// Only for a descriptor that is the file's sole one (no `dup`, not passed on); should a
+    /// copy live on a little (a child between fork and exec), its late events carry this
+    /// registration's generation and are dropped like any stale event.
+    public func forget(_ registration: Registration) {
+        guard isLive(registration) else { return }
+        slots[Int(registration.fd)] = nil
+    }
+
     private func isLive(_ registration: Registration) -> Bool {
         let index = Int(registration.fd)
         return index < slots.count && slots[index]?.generation == registration.generation
