@@ -9,11 +9,12 @@ import Glibc
 ///                                                        warm TTFB, session rate, network holders, bursts
 ///   ganger-bench holders                                 only the network-holder part of `ganger`: (i) and (j)
 ///   ganger-bench burst                                   only the burst part of `ganger`: (k)
+///   ganger-bench streams                                 only one connection into a container: (f)
 ///   ganger-bench relay --listen ADDR --target ADDR       a RelayProxy until SIGTERM/SIGINT
 ///   ganger-bench sink --listen ADDR                      a discarding sink until SIGTERM/SIGINT
 ///   ganger-bench scheduler                               placement + queue admissions/s, queued-client RSS
 let usage = """
-    usage: ganger-bench [all | relay-suite | ganger | holders | burst]
+    usage: ganger-bench [all | relay-suite | ganger | holders | burst | streams]
            ganger-bench relay --listen 127.0.0.1:PORT --target 127.0.0.1:PORT
            ganger-bench sink --listen 127.0.0.1:PORT
            ganger-bench scheduler
@@ -61,6 +62,8 @@ do {
         exit(GangerSuite.run(settings: gangerSettings(), only: "holders"))
     case "burst":
         exit(GangerSuite.run(settings: gangerSettings(), only: "burst"))
+    case "streams":
+        exit(GangerSuite.run(settings: gangerSettings(), only: "streams"))
     case "relay":
         guard let listen = address("--listen", in: arguments), let target = address("--target", in: arguments) else {
             printError(usage + "\n")
