@@ -17,6 +17,8 @@ public final class RelayProxy {
 
     public var address: SocketAddress
     public var activeCount: Int { relays.count }
+    /// The relays moving bytes now (tests look inside them).
+    public var activeRelays: [Relay] { Array(relays.values) }
     public private(set) var closedCount = 0
     public private(set) var connectFailures = 0
     /// How relays ended, by `CloseReason.description`.

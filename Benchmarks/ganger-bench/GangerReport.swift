@@ -25,7 +25,7 @@ struct GangerReport: Codable {
     /// (k) bursts with and without the launch window.
     var burst: BurstBench.Result?
     /// "holders" for `ganger-bench holders` (only (i)-(j)), "burst" for `ganger-bench burst`
-    /// (only (k)); nil for the whole suite.
+    /// (only (k)), "streams" for `ganger-bench streams` (only (f)); nil for the whole suite.
     var only: String?
     var skipped: [String] = []
     var notes: [String] = []
@@ -51,7 +51,7 @@ struct GangerReport: Codable {
         for skip in skipped { lines.append("  SKIP \(skip)") }
         lines.append("  \(readiness)")
         lines.append("")
-        if only == nil {
+        if only == nil || only == "streams" {
             if let c = coldStart {
                 lines.append("(e) cold time-to-first-byte, ms: \(cold.sessions) sessions per peer per round, alternated; each container fresh")
                 lines.append("  " + pad("peer", 10) + pad("n", 5) + pad("min", 8) + pad("p50", 8) + pad("p90", 8) + pad("max", 8) + "mean")
@@ -127,7 +127,7 @@ struct GangerReport: Codable {
                 lines.append("")
             }
         }
-        if only != "burst" {
+        if only == nil || only == "holders" {
             lines += holderLines
             lines.append("")
         }

@@ -12,7 +12,7 @@ import Synchronization
 /// failure too, and on Ctrl-C.
 enum GangerSuite {
     /// `only`: "holders" for just (i)-(j) (`ganger-bench holders`), "burst" for just (k)
-    /// (`ganger-bench burst`); nil for everything.
+    /// (`ganger-bench burst`), "streams" for just (f) (`ganger-bench streams`); nil for everything.
     static func run(settings: BenchSettings, only: String? = nil) -> Int32 {
         Suite.installInterruptHandlerOnce()
         let started = monotonicSeconds()
@@ -42,16 +42,16 @@ enum GangerSuite {
             report.dockerd = "\(version) (API \(apiVersion))"
             log("dockerd \(report.dockerd)")
             // The holder and burst parts run only the echo service.
-            for image in ["ganger-echo:latest"] + (only == nil ? ["ganger-bench-source:latest"] : []) {
+            for image in ["ganger-echo:latest"] + (only == nil || only == "streams" ? ["ganger-bench-source:latest"] : []) {
                 let response = try api.call("GET", "/images/\(image)/json")
                 guard response.status == 200 else {
                     throw BenchError("image \(image) missing on dockerd: run `make images` (Examples/*/build.sh)")
                 }
             }
             report.only = only
-            if only == nil {
+            if only == nil || only == "streams" {
                 try suite(&report, api: api, instance: instance, settings: settings, cold: cold, directory: directory,
-                          ganger: &ganger, log: log)
+                          ganger: &ganger, streamsOnly: only == "streams", log: log)
             }
             let docker = DockerRun(api: api, instance: instance, settings: settings, directory: directory)
             if only == nil || only == "holders" {
@@ -105,7 +105,7 @@ enum GangerSuite {
     /// `ganger` is the first part's process, for the caller to stop if this throws.
     private static func suite(_ report: inout GangerReport, api: EngineAPI, instance: String, settings: BenchSettings,
                               cold: ColdSettings, directory: String, ganger: inout ChildProcess?,
-                              log: (String) -> Void) throws {
+                              streamsOnly: Bool, log: (String) -> Void) throws {
         let tools = Tools.find(directory: directory)
         report.versions = tools.versions
 
@@ -114,18 +114,21 @@ enum GangerSuite {
         ganger = process
         log("ganger pid \(process.programPID.map(String.init) ?? "?"): echo on port \(listeners["echo"]!.port), source on port \(listeners["source"]!.port)")
 
-        log("(e) cold time-to-first-byte: ganger vs the raw Engine API floor")
-        let events = try DockerEvents()
-        defer { events.stop() }
-        let coldRun = ColdStart(api: api, events: events, instance: instance, settings: settings, cold: cold,
-                                gangerPort: listeners["echo"]!.port)
-        report.coldStart = coldRun.run(log: log)
-        report.coldStart?.gangerLogged = Dist(parseLoggedTTFB(process.errors).map { $0 * 1000 })
+        if !streamsOnly {
+            log("(e) cold time-to-first-byte: ganger vs the raw Engine API floor")
+            let events = try DockerEvents()
+            defer { events.stop() }
+            let coldRun = ColdStart(api: api, events: events, instance: instance, settings: settings, cold: cold,
+                                    gangerPort: listeners["echo"]!.port)
+            report.coldStart = coldRun.run(log: log)
+            report.coldStart?.gangerLogged = Dist(parseLoggedTTFB(process.errors).map { $0 * 1000 })
+        }
 
         log("(f) single connection into a container: \(cold.sourceMiB) MiB from ganger-bench-source")
         let streams = ContainerStreams(api: api, tools: tools, directory: directory, instance: instance, settings: settings,
                                        cold: cold, ganger: process, gangerPort: listeners["source"]!.port)
         report.streams = try streams.run(report: &report, log: log)
+        if streamsOnly { return }  // the caller stops this ganger
 
         // (g)-(h) run gangers of their own (instances <run>-warm, <run>-rate); the first is
         // stopped first so its containers do not take part.

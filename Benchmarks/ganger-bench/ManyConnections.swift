@@ -23,12 +23,7 @@ struct ManyConnections {
                 let port = peer == .direct ? sinkPort : ports[peer]!
                 let pid = proxies[peer]?.programPID
                 let cpuBefore = pid.flatMap(ProcFS.cpuSeconds)
-                let plan = ConnectionDriver.Plan(
-                    target: .v4(host: "127.0.0.1", port: port), connections: settings.manyConnections,
-                    bytesEach: settings.bytesPerConnection, connectWindow: settings.manyConnections, limit: .seconds(60))
-                let driver = ConnectionDriver(plan: plan)
-                driver.start(on: loop)
-                let progress = driver.waitFinished()
+                let progress = drive(port: port)
                 bytesSent += UInt64(progress.finished) * UInt64(settings.bytesPerConnection)
                 if let pid { _ = waitUntil(5) { ProcFS.children(pid).isEmpty } }
                 guard let end = progress.endedAt, !progress.timedOut else {
@@ -48,5 +43,35 @@ struct ManyConnections {
             }
         }
         return (results, bytesSent)
+    }
+
+    /// One more run per peer with a syscall counter attached (not a timed round); also returns
+    /// the bytes these runs sent, for the sink's check.
+    func countSyscalls(peers: [Peer], proxies: [Peer: ChildProcess], ports: [Peer: UInt16], counter: SyscallCounter,
+                       log: (String) -> Void) -> (figures: [String: SyscallFigures], bytesSent: UInt64) {
+        var results: [String: SyscallFigures] = [:]
+        var bytesSent: UInt64 = 0
+        for peer in peers where Peer.syscallCounted.contains(peer) {
+            guard let pid = proxies[peer]?.programPID, let port = ports[peer] else { continue }
+            let figures = counter.count(pid: pid, label: "many-\(peer.rawValue)") {
+                let progress = drive(port: port)
+                let sent = UInt64(progress.finished) * UInt64(settings.bytesPerConnection)
+                bytesSent += sent
+                return progress.timedOut ? 0 : sent
+            }
+            results[peer.rawValue] = figures
+            log("  syscalls \(peer.rawValue): " + (figures.map(\.summary) ?? "not counted"))
+        }
+        return (results, bytesSent)
+    }
+
+    /// One bounded run of every connection through `port`.
+    private func drive(port: UInt16) -> ConnectionDriver.Progress {
+        let plan = ConnectionDriver.Plan(
+            target: .v4(host: "127.0.0.1", port: port), connections: settings.manyConnections,
+            bytesEach: settings.bytesPerConnection, connectWindow: settings.manyConnections, limit: .seconds(60))
+        let driver = ConnectionDriver(plan: plan)
+        driver.start(on: loop)
+        return driver.waitFinished()
     }
 }

@@ -9,6 +9,10 @@ enum Peer: String, CaseIterable, Sendable, Codable {
     /// socat with 1 MiB buffers (`-b 1048576`); BENCH.md: report whichever socat is faster.
     case socatBig = "socat-b1M"
 
+    /// The peers whose system calls are counted: one process each (socat forks a child per
+    /// connection, which `perf stat -p` would not follow).
+    static let syscallCounted: [Peer] = [.relay, .haproxy]
+
     var tool: String? {
         switch self {
         case .direct, .relay: nil

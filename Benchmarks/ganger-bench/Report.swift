@@ -28,9 +28,13 @@ struct Report: Codable {
     var singleStream: [String: PeerFigures]
     /// Which socat variant "socat-best" is.
     var singleStreamSocatBest: String?
+    /// (a) system calls per GiB of the relay and HAProxy, from one extra counted run each.
+    var singleStreamSyscalls: [String: SyscallFigures]?
     /// (b) many concurrent connections to a discarding sink.
     var manyConnections: [String: PeerFigures]
     var manyConnectionsSocatBest: String?
+    /// (b) system calls per GiB, as for (a).
+    var manyConnectionsSyscalls: [String: SyscallFigures]?
     /// Bytes the sink counted over every (b) run against bytes the driver finished sending.
     var sinkBytes: UInt64?
     var driverBytes: UInt64?
@@ -76,9 +80,11 @@ struct Report: Codable {
         lines.append("")
         lines.append("(a) single connection, iperf3 -t \(settings.streamSeconds): Gbit/s min/median/max; proxy CPU s per GiB (median)")
         lines += section(singleStream)
+        lines += Self.syscallSection(singleStreamSyscalls)
         lines.append("")
         lines.append("(b) \(settings.manyConnections) concurrent connections × \(settings.bytesPerConnection >> 10) KiB to a discarding sink: aggregate Gbit/s")
         lines += section(manyConnections)
+        lines += Self.syscallSection(manyConnectionsSyscalls)
         if let sinkBytes, let driverBytes {
             lines.append("  sink counted \(sinkBytes) bytes, driver sent \(driverBytes): \(sinkBytes == driverBytes ? "match" : "MISMATCH")")
         }
@@ -119,9 +125,26 @@ struct Report: Codable {
         return lines
     }
 
-    private func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
+    /// System calls per GiB by kind, one line per counted peer, and their ratio to HAProxy's.
+    static func syscallSection(_ figures: [String: SyscallFigures]?) -> [String] {
+        guard let figures, let method = figures.values.first?.method else { return [] }
+        var lines = ["  syscalls per GiB (one extra run per peer under \(method), not a timed round):"]
+        lines.append("  " + padded("peer", 14) + padded("splice", 9) + padded("epoll_wait", 12) + padded("epoll_ctl", 11)
+            + padded("other", 8) + padded("total", 9) + padded("×haproxy", 10) + "KiB/splice")
+        let haproxy = figures[Peer.haproxy.rawValue]
+        for peer in Peer.allCases {
+            guard let f = figures[peer.rawValue] else { continue }
+            var line = padded(peer.rawValue, 14) + padded(format(f.splicePerGiB, digits: 0), 9)
+            line += padded(format(f.epollWaitPerGiB, digits: 0), 12) + padded(format(f.epollCtlPerGiB, digits: 0), 11)
+            line += padded(format(f.otherPerGiB, digits: 0), 8) + padded(format(f.totalPerGiB, digits: 0), 9)
+            line += padded(haproxy.map { format(f.totalPerGiB / $0.totalPerGiB) } ?? "-", 10)
+            line += f.bytesPerSplice.map { format($0 / 1024, digits: 0) } ?? "-"
+            lines.append("    " + line)
+        }
+        return lines
     }
+
+    private func pad(_ text: String, _ width: Int) -> String { padded(text, width) }
 
     /// Writes the JSON to bench/results/relay-<timestamp>.json; returns the path.
     func write(stamp: String) throws -> String {
@@ -154,4 +177,9 @@ func kernelRelease() -> String {
     var names = utsname()
     uname(&names)
     return withUnsafeBytes(of: names.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+}
+
+/// `text` followed by spaces up to `width` (at least one).
+func padded(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
 }

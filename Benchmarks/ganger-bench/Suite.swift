@@ -40,6 +40,11 @@ enum Suite {
             notes.append("RLIMIT_NOFILE \(limit) leaves room for \(settings.idleConnections) idle relayed connections, not 10,000"
                 + " (the relay holds 2 descriptors per connection); the 10,000 figure is extrapolated per connection")
         }
+        // BENCH_SYSCALLS=0 skips the counted runs.
+        let counter = environment("BENCH_SYSCALLS") == "0" ? nil : SyscallCounter.find(tools: tools, directory: directory)
+        if counter == nil && environment("BENCH_SYSCALLS") != "0" {
+            notes.append("syscalls per GiB not counted: neither perf (with syscall tracepoints) nor strace found")
+        }
         let launcher = ProxyLauncher(tools: tools, directory: directory, limit: 1800)
         var report = Report(
             date: stamp.human, kernel: kernelRelease(), cores: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), fileLimit: limit,
@@ -64,6 +69,10 @@ enum Suite {
                 let throughput = Throughput(settings: settings, tools: tools, directory: directory)
                 let samples = throughput.run(peers: streamPeers, proxies: proxies, ports: ports, serverPort: serverPort, log: log)
                 (report.singleStream, report.singleStreamSocatBest) = Report.figures(samples.mapValues { $0.map { ($0.gbps, $0.cpuPerGiB, 0) } })
+                if let counter {
+                    report.singleStreamSyscalls = throughput.countSyscalls(peers: streamPeers, proxies: proxies, ports: ports,
+                                                                           counter: counter, log: log)
+                }
                 if let relay = proxies[.relay], let baseline {
                     report.descriptors.append(DescriptorCheck.check(name: "relay after (a)", relay: relay, baseline: baseline))
                 }
@@ -89,6 +98,11 @@ enum Suite {
             let many = ManyConnections(settings: settings, loop: loop)
             let (samples, sent) = many.run(peers: manyPeers, proxies: proxies, ports: ports, sinkPort: sinkPort, log: log)
             (report.manyConnections, report.manyConnectionsSocatBest) = Report.figures(samples.mapValues { $0.map { ($0.gbps, $0.cpuPerGiB, $0.failed) } })
+            var counted: UInt64 = 0
+            if let counter {
+                (report.manyConnectionsSyscalls, counted) = many.countSyscalls(peers: manyPeers, proxies: proxies, ports: ports,
+                                                                               counter: counter, log: log)
+            }
             // Only the relay is needed from here on; the others would only add noise.
             for peer in [Peer.haproxy, .socat, .socatBig] { proxies.removeValue(forKey: peer)?.terminate() }
 
@@ -102,7 +116,7 @@ enum Suite {
             }
             sink.terminate()
             report.sinkBytes = Sink.parseSummary(sink.output)["bytes"]
-            report.driverBytes = sent
+            report.driverBytes = sent + counted
         } catch {
             log("ganger-bench: \(error)")
             report.notes.append("aborted: \(error)")

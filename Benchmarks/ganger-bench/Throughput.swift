@@ -43,6 +43,21 @@ struct Throughput {
         return results
     }
 
+    /// One more iperf3 run per peer with a syscall counter attached (not a timed round).
+    func countSyscalls(peers: [Peer], proxies: [Peer: ChildProcess], ports: [Peer: UInt16],
+                       counter: SyscallCounter, log: (String) -> Void) -> [String: SyscallFigures] {
+        var results: [String: SyscallFigures] = [:]
+        for peer in peers where Peer.syscallCounted.contains(peer) {
+            guard let pid = proxies[peer]?.programPID, let port = ports[peer] else { continue }
+            let figures = counter.count(pid: pid, label: "stream-\(peer.rawValue)") {
+                (try? iperf(port: port, name: "iperf-syscalls-\(peer.rawValue)"))?.1 ?? 0
+            }
+            results[peer.rawValue] = figures
+            log("  syscalls \(peer.rawValue): " + (figures.map(\.summary) ?? "not counted"))
+        }
+        return results
+    }
+
     /// One bounded iperf3 run; returns bits/s and bytes as the receiver counted them.
     private func iperf(port: UInt16, name: String) throws(BenchError) -> (Double, UInt64) {
         let argv = [tools.paths["iperf3"]!, "-c", "127.0.0.1", "-p", "\(port)", "-t", "\(settings.streamSeconds)", "-J",

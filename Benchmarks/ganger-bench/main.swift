@@ -9,15 +9,17 @@ import Glibc
 ///                                                        warm TTFB, session rate, network holders, bursts
 ///   ganger-bench holders                                 only the network-holder part of `ganger`: (i) and (j)
 ///   ganger-bench burst                                   only the burst part of `ganger`: (k)
+///   ganger-bench streams                                 only one connection into a container: (f)
 ///   ganger-bench relay --listen ADDR --target ADDR       a RelayProxy until SIGTERM/SIGINT
 ///   ganger-bench sink --listen ADDR                      a discarding sink until SIGTERM/SIGINT
 ///   ganger-bench scheduler                               placement + queue admissions/s, queued-client RSS
 let usage = """
-    usage: ganger-bench [all | relay-suite | ganger | holders | burst]
+    usage: ganger-bench [all | relay-suite | ganger | holders | burst | streams]
            ganger-bench relay --listen 127.0.0.1:PORT --target 127.0.0.1:PORT
            ganger-bench sink --listen 127.0.0.1:PORT
            ganger-bench scheduler
     env:   BENCH_ROUNDS=N (default 3), BENCH_QUICK=1 (one short round),
+           BENCH_SYSCALLS=0 (skip the extra runs counting the relay's and HAProxy's syscalls per GiB),
            BENCH_COLD_SESSIONS=N (default 20 per peer per round), BENCH_SOURCE_MIB=N (default 1024),
            BENCH_WARM_SESSIONS=N (default 200), BENCH_RATE_SESSIONS=N (default 80 per round),
            BENCH_RATE_CONCURRENCY=N (default 8), BENCH_HOLDER_COLD_SESSIONS=N (default 10 per peer per round),
@@ -60,6 +62,8 @@ do {
         exit(GangerSuite.run(settings: gangerSettings(), only: "holders"))
     case "burst":
         exit(GangerSuite.run(settings: gangerSettings(), only: "burst"))
+    case "streams":
+        exit(GangerSuite.run(settings: gangerSettings(), only: "streams"))
     case "relay":
         guard let listen = address("--listen", in: arguments), let target = address("--target", in: arguments) else {
             printError(usage + "\n")

@@ -137,6 +137,45 @@ import TestSupport
         #expect(counts.2 == counts.0)
     }
 
+    /// `forget` drops the registration without EPOLL_CTL_DEL; closing the descriptor takes it out
+    /// of the epoll set, its number can be registered again, and only the new handler hears.
+    @Test func forget_thenClose_numberRegistersAgain_andOnlyTheNewHandlerHears() async throws {
+        let loop = try ReactorThread()
+        defer { loop.stop() }
+        let log = LoopBox<[String]>([])
+        let writers = try await loop.run { reactor in
+            let before = reactor.registrationCount
+            let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+            var old: [CInt] = [0, 0]
+            socketpair(AF_UNIX, kind, 0, &old)
+            let registration = try reactor.register(old[0], interest: .readable) { _ in log.value.append("old") }
+            reactor.forget(registration)
+            reactor.forget(registration)
+            #expect(reactor.registrationCount == before)
+            // dup2 closes the old socket (its only descriptor, so it leaves the epoll set) and
+            // puts a new one under the same number; a slot left behind would trip register's
+            // "registered twice" check.
+            let number = old[0]
+            var fresh: [CInt] = [0, 0]
+            socketpair(AF_UNIX, kind, 0, &fresh)
+            dup2(fresh[0], number)
+            close(fresh[0])
+            let again = try reactor.register(number, interest: .readable) { _ in log.value.append("new") }
+            _ = write(old[1], "x", 1)
+            _ = write(fresh[1], "x", 1)
+            return (old[1], fresh[1], again)
+        }
+        #expect(try await loop.wait { _ in !log.value.isEmpty })
+        try await Task.sleep(for: .milliseconds(30))
+        #expect(try await loop.run { _ in log.value } == ["new"])
+        try await loop.run { reactor in
+            reactor.deregister(writers.2)
+            close(writers.2.fd)
+        }
+        close(writers.0)
+        close(writers.1)
+    }
+
     @Test func signals_arriveThroughTheSignalfd() async throws {
         let got = LoopBox<[Int32]>([])
         let loop = try ReactorThread { reactor in

@@ -122,6 +122,74 @@ private struct ProxyFixture {
         try await fixture.stop()
     }
 
+    /// The service reads nothing while the client streams: the relay's pipe fills, the service
+    /// socket blocks, and the client's arrivals only wake the relay for nothing until it stops
+    /// listening for them. Once the service reads, its reads come back on: every byte arrives.
+    @Test func relay_whenServiceStallsWithFullPipe_clientReadsAreMuted_thenEveryByteArrives() async throws {
+        let service = try BlockingSocket.listen()
+        defer { close(service.fd) }
+        let fixture = try await ProxyFixture(target: service.address)
+        let client = try BlockingSocket.connect(to: fixture.address)
+        defer { close(client) }
+        let server = try BlockingSocket.accept(service.fd)
+        defer { close(server) }
+        let total = 48 << 20
+        async let sent = onThread { () throws -> String in
+            let digest = try sendRandom(client, total: total)
+            shutdown(client, Int32(SHUT_WR))
+            return digest
+        }
+        let proxy = fixture.proxy
+        #expect(try await fixture.loop.wait { _ in (proxy.value!.activeRelays.first?.readMutes ?? 0) > 0 })
+        let got = try await onThread { try receiveDigest(server) }
+        #expect(got.count == total)
+        #expect(got.sha256 == (try await sent))
+        shutdown(server, Int32(SHUT_WR))
+        #expect(try await fixture.waitClosed(1))
+        #expect(try await fixture.reasons() == ["client closed": 1])
+        try await fixture.stop()
+    }
+
+    /// The service reads in bursts, each only after the relay muted the client's reads again:
+    /// four stalls, each muted and unmuted, then the rest; every byte arrives in order, and the
+    /// answer the other way still gets through.
+    @Test func relay_repeatedStalls_mutedAndUnmutedEachTime_everyByteArrives() async throws {
+        let service = try BlockingSocket.listen()
+        defer { close(service.fd) }
+        let fixture = try await ProxyFixture(target: service.address)
+        let client = try BlockingSocket.connect(to: fixture.address)
+        defer { close(client) }
+        let server = try BlockingSocket.accept(service.fd)
+        defer { close(server) }
+        BlockingSocket.setReceiveTimeout(server, seconds: 30)
+        let total = 96 << 20
+        async let sent = onThread { () throws -> String in
+            let digest = try sendRandom(client, total: total)
+            shutdown(client, Int32(SHUT_WR))
+            return digest
+        }
+        let proxy = fixture.proxy
+        let digest = SHA256Digest()
+        var count = 0
+        for stall in 1...4 {
+            #expect(try await fixture.loop.wait { _ in (proxy.value!.activeRelays.first?.readMutes ?? 0) >= stall })
+            let burst = try await onThread { try BlockingSocket.receive(server, count: 12 << 20) }
+            burst.withUnsafeBytes { digest.update($0) }
+            count += burst.count
+        }
+        let rest = try await onThread { try BlockingSocket.receiveAll(server) }
+        rest.withUnsafeBytes { digest.update($0) }
+        count += rest.count
+        #expect(count == total)
+        #expect(digest.finish() == (try await sent))
+        try BlockingSocket.sendAll(server, Array("done".utf8))
+        shutdown(server, Int32(SHUT_WR))
+        #expect(try await onThread { try BlockingSocket.receiveAll(client) } == Array("done".utf8))
+        #expect(try await fixture.waitClosed(1))
+        #expect(try await fixture.reasons() == ["client closed": 1])
+        try await fixture.stop()
+    }
+
     @Test func relay_whenPipePoolIsExhausted_copiesInstead() async throws {
         let service = try BlockingSocket.listen()
         defer { close(service.fd) }

@@ -4,10 +4,12 @@ import Glibc
 /// The event loop: one thread, one epoll set, timers and a queue of deferred work.
 ///
 /// Every registration is edge-triggered (EPOLLET). A relay keeps its own "readable" and
-/// "writable" flags and always works until EAGAIN, so backpressure never needs an `epoll_ctl`
-/// to switch interest off and on: a level-triggered set would either spin on a readable source
-/// whose sink is full, or pay two syscalls per stall. The rule every handler follows: drain
-/// until EAGAIN, or remember that work is left and come back through `soon`.
+/// "writable" flags and always works until EAGAIN, so backpressure needs no `epoll_ctl` to
+/// stay correct: a level-triggered set would either spin on a readable source whose sink is
+/// full, or pay two syscalls per stall. (A relay still mutes reads on a side whose pipe stays
+/// full, because edge-triggered epoll reports every arriving segment: see `Relay.handle`.)
+/// The rule every handler follows: drain until EAGAIN, or remember that work is left and come
+/// back through `soon`.
 ///
 /// Not thread-safe: only the loop's thread may call it. Other threads go through `handle`.
 /// Handlers cannot throw; a handler that fails closes its own connection.
@@ -89,6 +91,16 @@ public final class Reactor {
             // ENOENT/EPERM cannot happen for a live slot; anything else is a bug worth seeing.
             preconditionFailure("\(error)")
         }
+    }
+
+    /// Stops watching a descriptor its caller closes right after, without an `epoll_ctl`:
+    /// closing the last descriptor of an open file takes it out of the epoll set by itself.
+    /// Only for a descriptor that is the file's sole one (no `dup`, not passed on); should a
+    /// copy live on a little (a child between fork and exec), its late events carry this
+    /// registration's generation and are dropped like any stale event.
+    public func forget(_ registration: Registration) {
+        guard isLive(registration) else { return }
+        slots[Int(registration.fd)] = nil
     }
 
     private func isLive(_ registration: Registration) -> Bool {

@@ -72,6 +72,11 @@ public final class Relay {
     private let idleTimeout: Duration?
     private var lastActivity: UInt64
     private var resumeScheduled = false
+    /// Sides whose read interest is off while their direction waits for room (see `handle`).
+    private var clientReadsMuted = false
+    private var serviceReadsMuted = false
+    /// Times a side's read interest was switched off (tests, the bench's profile).
+    private(set) var readMutes = 0
     private var onClose: CloseHandler?
 
     public private(set) var isClosed = false
@@ -137,6 +142,50 @@ public final class Relay {
             if side == .client { toClient.destinationWritable = true } else { toService.destinationWritable = true }
         }
         pump()
+        // Edge-triggered epoll reports every arrival on a source, also while its pipe is full
+        // and the destination blocked: each such wake-up does nothing. After the first one,
+        // stop listening for reads on that side until the pipe drains (HAProxy stops polling
+        // a full channel's source the same way): two epoll_ctl per long stall instead of a
+        // wake-up per arriving segment. Only after a useless wake-up, so short stalls cost none.
+        if events.contains(.readable) && !isClosed {
+            // A refused mute leaves reads on: at worst the wake-ups it would have saved.
+            if side == .client && !clientReadsMuted && toService.waitingForRoom {
+                clientReadsMuted = (try? setReads(clientRegistration, on: false)) != nil
+            } else if side == .service && !serviceReadsMuted && toClient.waitingForRoom {
+                serviceReadsMuted = (try? setReads(serviceRegistration, on: false)) != nil
+            }
+        }
+    }
+
+    /// Turns a muted side's reads back on once its direction has room again. The source's
+    /// "readable" flag was never cleared while muted (the stall was for room, not for bytes),
+    /// so a fill is tried anyway; EPOLL_CTL_MOD also reports bytes that came meanwhile. A
+    /// refused unmute ends the relay: left muted, the direction would stall for good.
+    private func unmuteReadsWithRoom() {
+        do {
+            if clientReadsMuted && !toService.waitingForRoom {
+                try setReads(clientRegistration, on: true)
+                clientReadsMuted = false
+            }
+        } catch {
+            return close(reason: .error(.client, error), notify: true)
+        }
+        do {
+            if serviceReadsMuted && !toClient.waitingForRoom {
+                try setReads(serviceRegistration, on: true)
+                serviceReadsMuted = false
+            }
+        } catch {
+            close(reason: .error(.service, error), notify: true)
+        }
+    }
+
+    /// Switches a side's read interest (reads and read hang-ups). Writes, hang-ups and errors
+    /// are reported either way.
+    private func setReads(_ registration: Registration?, on: Bool) throws(SyscallError) {
+        guard let registration, let reactor else { return }
+        try reactor.modify(registration, interest: on ? .all : [.writable])
+        if !on { readMutes += 1 }
     }
 
     private func pump() {
@@ -159,7 +208,11 @@ public final class Relay {
         }
         if toService.finished && toClient.finished {
             close(reason: firstFIN == .service ? .serviceClosed : .clientClosed, notify: true)
-        } else if (outcomes.0 == .budgetSpent || outcomes.1 == .budgetSpent) && !resumeScheduled {
+            return
+        }
+        unmuteReadsWithRoom()
+        if isClosed { return }
+        if (outcomes.0 == .budgetSpent || outcomes.1 == .budgetSpent) && !resumeScheduled {
             resumeScheduled = true
             reactor.soon { [weak self] in
                 self?.resumeScheduled = false
@@ -190,9 +243,10 @@ public final class Relay {
     private func close(reason: CloseReason, notify: Bool) {
         guard !isClosed else { return }
         isClosed = true
-        // Deregister, reset state, close last.
-        if let clientRegistration { reactor?.deregister(clientRegistration) }
-        if let serviceRegistration { reactor?.deregister(serviceRegistration) }
+        // Deregister, reset state, close last. The relay owns both sockets alone and closes
+        // them below, which removes them from the epoll set: no EPOLL_CTL_DEL needed.
+        if let clientRegistration { reactor?.forget(clientRegistration) }
+        if let serviceRegistration { reactor?.forget(serviceRegistration) }
         clientRegistration = nil
         serviceRegistration = nil
         if let idleTimer { reactor?.cancel(idleTimer) }

@@ -61,6 +61,18 @@ struct RelayDirection: ~Copyable {
     var usesSplice: Bool { !copyMode }
     var holdsPipe: Bool { pipe != nil }
 
+    /// Stalled until the destination takes bytes: the conduit has no room (or the last fill
+    /// was refused with bytes in it) and the destination said EAGAIN. A readable event on the
+    /// source changes nothing then, so the relay may stop listening for them.
+    var waitingForRoom: Bool {
+        guard !finished, !sourceEOF, preludeSent == prelude.count, inFlight > 0, !destinationWritable else { return false }
+        if fillBlocked { return true }
+        switch pipe {
+        case let .some(p): return p.space == 0
+        case .none: return copyMode && bufferHead + buffered == bufferSize
+        }
+    }
+
     /// Bytes read from the source and not yet written to the destination.
     private var inFlight: Int {
         switch pipe {
