@@ -287,6 +287,21 @@ import Testing
         #expect(life.scheduler.evicting == 0)
     }
 
+    // Regression (simulation, seeds 10168208605290501242 and 1079516233698480060): the daemon
+    // holding the warm container left the discovered set, a client queued meanwhile, and the
+    // daemon's return (a control call, not an event) asked for no eviction: the client waited
+    // for ever.
+    @Test func aDaemonsReturn_evictsForAClientThatQueuedWhileItWasAway() {
+        let policy = Scheduler.Policy(queueMax: 4, queueTimeout: 0, perSourceLimit: 0)
+        var life = Lifecycle(scheduler: Scheduler(placement: Placement(capacities: [1]), policies: [policy, policy]), publishes: [false])
+        #expect(life.acquireForPool() == 0)
+        _ = life.handle(.warmAdded(service: 1), now: 0)
+        #expect(life.setRetired(0, true, now: Self.ms).isEmpty)
+        let queued = life.handle(.accepted(1, service: 0, source: "s", settings: Self.settings()), now: 2 * Self.ms)
+        #expect(queued.isEmpty && life.sessions[1]?.phase == .queued)
+        #expect(life.setRetired(0, false, now: 3 * Self.ms) == [.evictWarm(service: 1)])
+    }
+
     @Test func warmContainers_areNotEvictedWhileTheLaunchWindowAloneHoldsClientsBack() {
         let policy = Scheduler.Policy(queueMax: 4, queueTimeout: 0, perSourceLimit: 0)
         var life = Lifecycle(scheduler: Scheduler(placement: Placement(capacities: [3]), policies: [policy, policy]), publishes: [false])

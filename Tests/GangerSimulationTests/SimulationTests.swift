@@ -26,6 +26,11 @@ import Testing
         17_642_316_490_568_446_823,  // readmission of a session whose service a reload removed
         348_797_353_477_552_826,  // a stale recheck replaced a readmitted launch's container
         17_164_824_017_004_778_296,  // a replaced container's exit code in the relay's end reason
+        18_113_121_969_857_652_268,  // idle warm containers of another service held every slot
+        10_168_208_605_290_501_242,  // ... and a daemon's rejoining (a control call) asked for no eviction
+        1_079_516_233_698_480_060,
+        3_415_114_925_026_555_134,
+        4_967_030_096_985_691_004,
     ])
     func regressionSeed_keepsEveryInvariant(seed: UInt64) {
         let outcome = Simulation.run(seed: seed)

@@ -121,8 +121,14 @@ public struct Lifecycle: Sendable {
     public mutating func handle(_ event: Event, now: UInt64) -> [Action] {
         var actions = dispatch(event, now: now)
         if !pendingGrants.isEmpty { actions += grantsAfterSettling(now: now) }
-        for service in scheduler.evictions() { actions.append(.evictWarm(service: service)) }
-        return actions
+        return actions + evictions()
+    }
+
+    /// Idle warm containers to remove for clients waiting behind daemons at their caps
+    /// (`Scheduler.evictions`): after every event and every control call, since a change of
+    /// health, cap or membership can leave a client waiting as surely as an event can.
+    private mutating func evictions() -> [Action] {
+        scheduler.evictions().map { .evictWarm(service: $0) }
     }
 
     private mutating func dispatch(_ event: Event, now: UInt64) -> [Action] {
@@ -215,7 +221,7 @@ public struct Lifecycle: Sendable {
     }
 
     private mutating func apply(_ grants: [Scheduler.Grant], now: UInt64) -> [Action] {
-        grants.flatMap { admitted($0.client, $0.slot, now: now) }
+        grants.flatMap { admitted($0.client, $0.slot, now: now) } + evictions()
     }
 
     /// Passes a launch's actions to the driver, answering what the lifecycle owns itself: slots,
