@@ -44,6 +44,35 @@ final class Session {
         acceptedAt = reactor.now
     }
 
+    /// A session another Ganger relayed (takeover): its relay resumed here, nothing else to do
+    /// but wait for its end. `acceptedAt` is the original connect (one monotonic clock per host).
+    init(inheriting id: UInt64, service: ServiceRuntime, peer: SocketAddress, acceptedAt: UInt64, reactor: Reactor) {
+        self.id = id
+        self.service = service
+        settings = service.config
+        self.peer = peer
+        self.reactor = reactor
+        client = FileDescriptorBox()
+        self.acceptedAt = acceptedAt
+        relayStarted = true
+    }
+
+    /// The inherited session's relay, resumed.
+    func adoptRelay(_ relay: Relay, daemon: Int, containerID: String) {
+        self.relay = relay
+        self.daemon = daemon
+        self.containerID = containerID
+    }
+
+    /// Handed over to another process: the relay lets its descriptors go without a FIN or a
+    /// reset, and this session is done here without a word.
+    func abandonForTakeover() {
+        if let watch { reactor?.deregister(watch) }
+        watch = nil
+        relay?.abandon()
+        relay = nil
+    }
+
     // MARK: Waiting for a container
 
     /// The end detail of a client that closed before sending a byte.
