@@ -75,6 +75,65 @@ struct TakeoverTests {
         }
     }
 
+    /// A warm pool (2) and network holders (2): sessions on warm containers and through holders
+    /// are taken over and finish intact (none of their containers was removed by mistake); the
+    /// old process's idle warm containers and holders go (none is leaked: once the sessions
+    /// ended, nothing made by the old process is left), the new one fills its own pool and
+    /// holders, and leaves nothing after its SIGTERM.
+    @Test func takeover_withWarmPoolAndHolders_leaksNothing_andRemovesNothingInUse() async throws {
+        let instance = uniqueInstance("takeover-pool")
+        let warm = ServiceYAML(name: "warm", image: "ganger-echo:latest", extra: ["pool: {warm: 2}", "per_source: {rate: 0}"])
+        let held = ServiceYAML(name: "held", image: "ganger-echo:latest",
+                               extra: ["netns: {mode: holder, holders: 2, reuse: 1}", "per_source: {rate: 0}"])
+        let yaml = gangerConfig(instance: instance, services: [warm, held], maxContainers: 32)
+        try await withGanger(instance: instance, yaml: yaml, services: ["warm", "held"]) { old, addresses in
+            let warmAddress = try #require(addresses["warm"])
+            let heldAddress = try #require(addresses["held"])
+            try await onThread {
+                try check(try poll(timeout: .seconds(60)) {
+                    let service = try old.status().services
+                    return service.first { $0.name == "warm" }?.poolReady == 2 && service.first { $0.name == "held" }?.holdersReady == 2
+                }, "the old process's pool and holders did not fill\n\(old.log.suffix(2000))")
+            }
+            let onWarm = try await onThread { try StreamingSessions(address: warmAddress, count: 3) }
+            let onHeld = try await onThread { try StreamingSessions(address: heldAddress, count: 3) }
+            let runningWarm = Task { try await onWarm.run() }
+            let runningHeld = Task { try await onHeld.run() }
+            defer {
+                onWarm.stop()
+                onHeld.stop()
+            }
+            try await onThread {
+                try check(try poll(timeout: .seconds(60)) { onWarm.flowing() == 3 && onHeld.flowing() == 3 }, "sessions do not relay")
+                let before = try DockerCLI.containers(instance: instance)
+                let oldBoot = try DockerCLI.inspect(try #require(before.first), format: "{{index .Config.Labels \"ganger.boot\"}}")
+                let heir = try GangerProcess(takingOver: old)
+                _ = try heir.waitUntilListening(["warm", "held"], timeout: .seconds(60))
+                try check(old.waitForExit(timeout: .seconds(30)) == .exited(0), "the old process did not exit 0\n\(old.log.suffix(2000))")
+                // The new process's own pool and holders fill once the old one is gone.
+                try check(try poll(timeout: .seconds(60)) {
+                    let service = try heir.status().services
+                    return service.first { $0.name == "warm" }?.poolReady == 2 && service.first { $0.name == "held" }?.holdersReady == 2
+                }, "the new process's pool and holders did not fill\n\(heir.log.suffix(2000))")
+                let before2 = (0..<3).map { (onWarm.received($0), onHeld.received($0)) }
+                try check(try poll(timeout: .seconds(20)) { (0..<3).allSatisfy { onWarm.received($0) > before2[$0].0 && onHeld.received($0) > before2[$0].1 } },
+                          "sessions stopped moving after the takeover")
+                onWarm.stop()
+                onHeld.stop()
+                let outcomes = try awaitOnThread(runningWarm) + awaitOnThread(runningHeld)
+                try check(outcomes.allSatisfy(\.intact), "sessions broken by the takeover: \(outcomes)")
+                // Every container of the old process goes: its idle ones at the takeover, its
+                // sessions' containers (and the holders they were in) when they ended here.
+                try check(try poll(timeout: .seconds(30)) {
+                    try DockerCLI.containers(labels: ["ganger.instance=\(instance)", "ganger.boot=\(oldBoot)"]).isEmpty
+                }, "containers of the old process left: \((try? DockerCLI.containers(labels: ["ganger.instance=\(instance)", "ganger.boot=\(oldBoot)"])) ?? [])")
+                try check(try heir.terminate() == .exited(0), "the new process did not exit 0 on SIGTERM\n\(heir.log.suffix(2000))")
+                try check(try poll(timeout: .seconds(10)) { try DockerCLI.containers(instance: instance).isEmpty },
+                          "containers of \(instance) left after the last SIGTERM")
+            }
+        }
+    }
+
     /// One request, its echo.
     private func echoOnce(_ address: String) throws {
         let client = try Client(address, timeout: .seconds(10))
