@@ -28,6 +28,8 @@ final class Session {
     var daemon: Int?
     var containerID: String?
     var warm: Bool { pooled != nil }
+    /// Taken over from the previous process (status page).
+    private(set) var inherited = false
 
     /// Bytes the client sent before its container was ready: delivered first (bounded).
     private var prelude: [UInt8] = []
@@ -55,6 +57,7 @@ final class Session {
         client = FileDescriptorBox()
         self.acceptedAt = acceptedAt
         relayStarted = true
+        inherited = true
     }
 
     /// The inherited session's relay, resumed.
