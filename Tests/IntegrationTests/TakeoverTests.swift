@@ -1,3 +1,5 @@
+import EventLoop
+import GangerCore
 import Glibc
 import Testing
 import TestSupport
@@ -130,6 +132,49 @@ struct TakeoverTests {
                 try check(try heir.terminate() == .exited(0), "the new process did not exit 0 on SIGTERM\n\(heir.log.suffix(2000))")
                 try check(try poll(timeout: .seconds(10)) { try DockerCLI.containers(instance: instance).isEmpty },
                           "containers of \(instance) left after the last SIGTERM")
+            }
+        }
+    }
+
+    /// While one takeover is in progress (a peer said hello on the control socket), a second one
+    /// is refused (the second process exits 2, naming why); a peer that then sends garbage is
+    /// refused too and the old process resumes; a proper takeover succeeds after that.
+    @Test func takeover_secondAtOnce_isRefused_garbageIsRefused_thenOneSucceeds() async throws {
+        let instance = uniqueInstance("takeover-twice")
+        var echo = ServiceYAML.echo()
+        echo.extra = ["per_source: {rate: 0}"]
+        let yaml = gangerConfig(instance: instance, services: [echo], extra: ["control: {socket: /tmp/\(instance).sock}"])
+        try await withGanger(instance: instance, yaml: yaml, services: ["echo"]) { old, addresses in
+            let address = try #require(addresses["echo"])
+            let streams = try await onThread { try StreamingSessions(address: address, count: 3) }
+            let running = Task { try await streams.run() }
+            defer { streams.stop() }
+            try await onThread {
+                try check(try poll(timeout: .seconds(60)) { streams.flowing() == 3 }, "sessions do not relay")
+                let control = FileDescriptorBox(try DescriptorPassing.connect(path: "/tmp/\(instance).sock"))
+                defer { control.close() }
+                let hello = try TakeoverFrame.encode(.hello, TakeoverHello(instance: instance, pid: getpid(), version: "test"))
+                _ = try DescriptorPassing.send(control.rawValue!, hello, descriptors: [])
+                try check(try poll(timeout: .seconds(10)) { old.log.contains("takeover requested") }, "the hello was not taken")
+                let second = try GangerProcess(takingOver: old)
+                try check(second.waitForExit(timeout: .seconds(60)) == .exited(2), "a second takeover at once was not refused\n\(second.log)")
+                try check(second.log.contains("a takeover is already in progress"), "the refusal does not say why\n\(second.log)")
+                _ = try DescriptorPassing.send(control.rawValue!, Array("GET / HTTP/1.1\r\n\r\n".utf8), descriptors: [])
+                try check(try poll(timeout: .seconds(10)) { old.log.contains("not a takeover message") && old.log.contains("takeover failed") },
+                          "garbage on the control socket was not refused\n\(old.log.suffix(2000))")
+                let before = (0..<3).map { streams.received($0) }
+                try check(try poll(timeout: .seconds(20)) { (0..<3).allSatisfy { streams.received($0) > before[$0] } },
+                          "sessions stopped moving after the refusals")
+                try echoOnce(address)
+                let heir = try GangerProcess(takingOver: old)
+                _ = try heir.waitUntilListening(["echo"], timeout: .seconds(60))
+                try check(old.waitForExit(timeout: .seconds(30)) == .exited(0), "the old process did not exit 0\n\(old.log.suffix(2000))")
+                try echoOnce(address)
+                streams.stop()
+                let outcomes = try awaitOnThread(running)
+                try check(outcomes.allSatisfy(\.intact), "sessions broken: \(outcomes)")
+                try check(try heir.terminate() == .exited(0), "the new process did not exit 0 on SIGTERM")
+                try check(access("/tmp/\(instance).sock", F_OK) != 0, "the control socket is left behind")
             }
         }
     }

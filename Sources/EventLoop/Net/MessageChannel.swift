@@ -80,6 +80,8 @@ public final class MessageChannel {
                     for descriptor in first.descriptors { descriptor.close() }
                 }
             } catch {
+                // What the peer said before it left (a refusal, say) is still to be read.
+                if error.isPeerGone { readAll() }
                 return close(because: error.isPeerGone ? "peer closed" : "send: \(error)")
             }
         }
@@ -87,6 +89,7 @@ public final class MessageChannel {
 
     private func readAll() {
         // Bounded per wake-up: a peer that floods cannot hold the loop.
+        var resetSeen = false
         for _ in 0..<64 {
             guard !isClosed else { return }
             let received: DescriptorPassing.Received
@@ -94,6 +97,11 @@ public final class MessageChannel {
                 guard let message = try DescriptorPassing.receive(socket.rawValueOrInvalid, maxBytes: maxBytes,
                                                                   maxDescriptors: maxDescriptors) else { return }
                 received = message
+            } catch where error.isPeerGone && !resetSeen {
+                // A peer that closed with our messages unread reports ECONNRESET once; what it
+                // sent before (a refusal, say) is still queued here.
+                resetSeen = true
+                continue
             } catch {
                 return close(because: error.isPeerGone ? "peer closed" : "receive: \(error)")
             }

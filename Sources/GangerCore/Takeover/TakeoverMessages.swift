@@ -5,6 +5,12 @@ public struct TakeoverHello: Codable, Sendable, Equatable {
     public var instance: String
     public var pid: Int32
     public var version: String
+
+    public init(instance: String, pid: Int32, version: String) {
+        self.instance = instance
+        self.pid = pid
+        self.version = version
+    }
 }
 
 /// Either way: the takeover is off, and why.
