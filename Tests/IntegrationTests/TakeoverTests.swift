@@ -1,6 +1,7 @@
 import EventLoop
 import GangerCore
 import Glibc
+import Synchronization
 import Testing
 import TestSupport
 
@@ -166,9 +167,26 @@ struct TakeoverTests {
                 try check(try poll(timeout: .seconds(20)) { (0..<3).allSatisfy { streams.received($0) > before[$0] } },
                           "sessions stopped moving after the refusals")
                 try echoOnce(address)
+                // Clients keep connecting through the takeover: each is served, by the old process
+                // or from the backlog by the new one.
+                let stop = Mutex(false)
+                let newcomers = Task { try await onThreads(4) { _ -> Int in
+                    var served = 0
+                    while !stop.withLock({ $0 }) && served < 200 {
+                        try echoOnce(address)
+                        served += 1
+                        usleep(50_000)
+                    }
+                    return served
+                } }
+                usleep(300_000)
                 let heir = try GangerProcess(takingOver: old)
                 _ = try heir.waitUntilListening(["echo"], timeout: .seconds(60))
                 try check(old.waitForExit(timeout: .seconds(30)) == .exited(0), "the old process did not exit 0\n\(old.log.suffix(2000))")
+                usleep(500_000)
+                stop.withLock { $0 = true }
+                let served = try awaitOnThread(newcomers)
+                try check(served.allSatisfy { $0 > 0 }, "clients connecting during the takeover: \(served) served")
                 try echoOnce(address)
                 streams.stop()
                 let outcomes = try awaitOnThread(running)
