@@ -83,7 +83,7 @@ let package = Package(
                                                          .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Against the real dockerd (`make docker-up`, `make images`); depending on the `ganger`
         // executable makes SwiftPM build it next to the test bundle, where the tests run it.
-        .testTarget(name: "IntegrationTests", dependencies: ["GangerCore", "EventLoop", "ganger", "TestSupport"],
+        .testTarget(name: "IntegrationTests", dependencies: ["GangerCore", "EventLoop", "ganger", "TestSupport", "CTestCrypto"],
                     path: "Tests/IntegrationTests", swiftSettings: strict),
     ],
     swiftLanguageModes: [.v6]

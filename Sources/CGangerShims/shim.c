@@ -38,6 +38,17 @@ int ganger_get_pipe_size(int fd) { return fcntl(fd, F_GETPIPE_SZ); }
 int ganger_eventfd(unsigned int initval, int flags) { return eventfd(initval, flags); }
 int ganger_signalfd(int fd, const sigset_t *mask, int flags) { return signalfd(fd, mask, flags); }
 
+size_t ganger_cmsg_space(size_t length) { return CMSG_SPACE(length); }
+size_t ganger_cmsg_len(size_t length) { return CMSG_LEN(length); }
+struct cmsghdr *ganger_cmsg_firsthdr(struct msghdr *message) { return CMSG_FIRSTHDR(message); }
+struct cmsghdr *ganger_cmsg_nxthdr(struct msghdr *message, struct cmsghdr *header) { return CMSG_NXTHDR(message, header); }
+unsigned char *ganger_cmsg_data(struct cmsghdr *header) { return CMSG_DATA(header); }
+int ganger_peer_credentials(int fd, uid_t *uid, pid_t *pid) {
+    struct ucred cred; socklen_t length = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &length) != 0) return -1;
+    *uid = cred.uid; *pid = cred.pid; return 0;
+}
+
 const uint32_t GANGER_EPOLLIN = EPOLLIN, GANGER_EPOLLOUT = EPOLLOUT, GANGER_EPOLLRDHUP = EPOLLRDHUP,
     GANGER_EPOLLHUP = EPOLLHUP, GANGER_EPOLLERR = EPOLLERR, GANGER_EPOLLET = EPOLLET;
 const int GANGER_EPOLL_CTL_ADD = EPOLL_CTL_ADD, GANGER_EPOLL_CTL_MOD = EPOLL_CTL_MOD,
@@ -49,3 +60,5 @@ const int GANGER_O_NONBLOCK = O_NONBLOCK, GANGER_O_CLOEXEC = O_CLOEXEC;
 const int GANGER_EFD_NONBLOCK = EFD_NONBLOCK, GANGER_EFD_CLOEXEC = EFD_CLOEXEC,
     GANGER_SFD_NONBLOCK = SFD_NONBLOCK, GANGER_SFD_CLOEXEC = SFD_CLOEXEC;
 const int GANGER_MSG_NOSIGNAL = MSG_NOSIGNAL;
+const int GANGER_SOCK_SEQPACKET = SOCK_SEQPACKET, GANGER_MSG_CMSG_CLOEXEC = MSG_CMSG_CLOEXEC,
+    GANGER_SCM_RIGHTS = SCM_RIGHTS, GANGER_MSG_TRUNC = MSG_TRUNC, GANGER_MSG_CTRUNC = MSG_CTRUNC;

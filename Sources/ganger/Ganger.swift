@@ -13,6 +13,8 @@ struct Ganger: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ganger",
         abstract: "A container per TCP connection, spread over Docker daemons.",
+        discussion: "Upgrade without dropping a session: `ganger run -c FILE --takeover` takes the listening sockets and "
+            + "live sessions over from the running Ganger of the same instance, which then exits 0.",
         subcommands: [RunCommand.self, CheckCommand.self, StatusCommand.self, CleanupCommand.self, VersionCommand.self]
     )
 

@@ -23,6 +23,10 @@ struct RunCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where to listen, with --image (default: 0.0.0.0:5454).", valueName: "ADDR"))
     var listen: String?
 
+    @Flag(help: ArgumentHelp("Take the instance over from the Ganger running it (its control socket): its listening sockets "
+        + "and live sessions move to this process without a byte lost, then it exits 0 (docs/operations.md, \"Upgrades\")."))
+    var takeover = false
+
     func validate() throws {
         let single = image != nil || port != nil || listen != nil
         if single, config.file != nil {
@@ -49,7 +53,7 @@ struct RunCommand: ParsableCommand {
             printError(error.description)
             throw ExitCode.configError
         }
-        let code = try Serve(config: resolved, path: path, environment: environment).run()
+        let code = try Serve(config: resolved, path: path, environment: environment, takeover: takeover).run()
         if code != 0 { throw ExitCode(code) }
     }
 }

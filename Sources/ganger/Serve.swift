@@ -8,6 +8,8 @@ struct Serve {
     /// The file to read again on SIGHUP; nil for a one-service run from flags.
     let path: String?
     let environment: [String: String]
+    /// `--takeover`: take the instance over from the process running it.
+    var takeover = false
 
     /// Returns the process exit code: 0 after a clean shutdown, 2 when startup failed.
     func run() throws -> Int32 {
@@ -50,7 +52,8 @@ struct Serve {
         let signals = try SignalHandler(reactor: reactor, supervisor: supervisor, file: path, environment: environment) {
             reactor.stop()
         }
-        supervisor.start(ready: { bound in
+        supervisor.onHandedOver = { reactor.stop() }
+        supervisor.start(takeover: takeover, ready: { bound in
             for (service, address) in bound {
                 logger.info("listening", metadata: ["service": "\(service)", "address": "\(address)"])
                 printOut("ganger: service \(service) listening on \(address)")

@@ -43,6 +43,14 @@ int ganger_set_pipe_size(int fd, int size);
 int ganger_get_pipe_size(int fd);
 int ganger_eventfd(unsigned int initval, int flags);
 int ganger_signalfd(int fd, const sigset_t *mask, int flags);
+/// The CMSG_* macros (descriptor passing with SCM_RIGHTS), as functions.
+size_t ganger_cmsg_space(size_t length);
+size_t ganger_cmsg_len(size_t length);
+struct cmsghdr *ganger_cmsg_firsthdr(struct msghdr *message);
+struct cmsghdr *ganger_cmsg_nxthdr(struct msghdr *message, struct cmsghdr *header);
+unsigned char *ganger_cmsg_data(struct cmsghdr *header);
+/// getsockopt(SO_PEERCRED): the peer's uid and pid on a unix socket.
+int ganger_peer_credentials(int fd, uid_t *uid, pid_t *pid);
 
 extern const uint32_t GANGER_EPOLLIN, GANGER_EPOLLOUT, GANGER_EPOLLRDHUP, GANGER_EPOLLHUP,
     GANGER_EPOLLERR, GANGER_EPOLLET;
@@ -53,5 +61,7 @@ extern const int GANGER_SOCK_STREAM, GANGER_SOCK_NONBLOCK, GANGER_SOCK_CLOEXEC;
 extern const int GANGER_O_NONBLOCK, GANGER_O_CLOEXEC;
 extern const int GANGER_EFD_NONBLOCK, GANGER_EFD_CLOEXEC, GANGER_SFD_NONBLOCK, GANGER_SFD_CLOEXEC;
 extern const int GANGER_MSG_NOSIGNAL;
+extern const int GANGER_SOCK_SEQPACKET, GANGER_MSG_CMSG_CLOEXEC, GANGER_SCM_RIGHTS, GANGER_MSG_TRUNC,
+    GANGER_MSG_CTRUNC;
 
 #endif

@@ -86,6 +86,12 @@ public final class HTTPServer {
     public let address: SocketAddress
     /// Connections refused because `maxConnections` were open.
     public private(set) var refusedCount = 0
+    /// A copy of the listening socket (CLOEXEC), for another process to serve on (takeover).
+    public func duplicateListeningSocket() throws(SyscallError) -> FileDescriptor {
+        guard let listener else { throw SyscallError("status listener closed", errno: EBADF) }
+        return try listener.duplicateSocket()
+    }
+
     /// Connections refused because their address held `maxConnectionsPerAddress` already.
     public private(set) var refusedPerAddressCount = 0
     /// Requests answered, error answers included.

@@ -85,6 +85,25 @@ public final class Listener {
         self.onAccept = onAccept
     }
 
+    /// Stops accepting without closing: new clients wait in the kernel's backlog (a takeover
+    /// hands the socket over meanwhile) until `resume` or another process accepts them.
+    public func pause() {
+        if let registration { reactor?.deregister(registration) }
+        registration = nil
+        if let pauseTimer { reactor?.cancel(pauseTimer) }
+        pauseTimer = nil
+    }
+
+    /// Accepts again after `pause`, the backlog first.
+    public func resume() throws(SyscallError) {
+        guard registration == nil, socket != nil, let reactor else { return }
+        registration = try reactor.register(fd, interest: .readable) { [unowned self] _ in acceptBatch() }
+        reactor.soon { [weak self] in self?.acceptBatch() }
+    }
+
+    /// A copy of the listening socket (CLOEXEC), for another process to accept on.
+    public func duplicateSocket() throws(SyscallError) -> FileDescriptor { try DescriptorPassing.duplicate(fd) }
+
     /// Stops accepting and closes the socket; idempotent. Connections still in the backlog are
     /// reset by the kernel.
     public func close() {

@@ -1,3 +1,6 @@
+import CGangerShims
+import Glibc
+
 /// A kernel pipe used as a splice buffer: owns both ends (closed when the pipe goes) and counts
 /// the bytes it holds, so whoever ends up with it (a relay direction, the pool) knows whether
 /// it is empty without asking the kernel.
@@ -17,6 +20,30 @@ struct Pipe: ~Copyable {
         self.capacity = capacity
     }
 
+    /// A pipe handed over by another process (Ganger's takeover): its two ends and the bytes
+    /// it holds.
+    init(readEnd: consuming FileDescriptor, writeEnd: consuming FileDescriptor, count: Int) {
+        let size = Int(ganger_get_pipe_size(writeEnd.rawValue))
+        self.readEnd = readEnd
+        self.writeEnd = writeEnd
+        self.capacity = max(size, count)
+        self.count = count
+    }
+
+    /// A new pipe holding `bytes` (at most `size`), written at once: in-flight bytes of a copy
+    /// buffer or a prelude, handed over as a pipe like any other.
+    init(holding bytes: [UInt8]) throws(SyscallError) {
+        let (r, w, capacity) = try Splice.makePipe(size: max(bytes.count, 1 << 16))
+        let readEnd = FileDescriptor(taking: r)
+        let writeEnd = FileDescriptor(taking: w)
+        let written = bytes.isEmpty ? 0 : bytes.withUnsafeBytes { Glibc.write(w, $0.baseAddress, $0.count) }
+        if written != bytes.count { throw SyscallError("write(pipe)", errno: written < 0 ? errno : EAGAIN) }
+        self.readEnd = readEnd
+        self.writeEnd = writeEnd
+        self.capacity = capacity
+        count = bytes.count
+    }
+
     /// Room left before the pipe is full.
     var space: Int { capacity - count }
 
@@ -32,5 +59,13 @@ struct Pipe: ~Copyable {
         let result = try Splice.move(from: readEnd.rawValue, to: destination, count: count)
         if case let .processed(n) = result { count -= n }
         return result
+    }
+}
+
+extension Pipe {
+    /// CLOEXEC copies of both ends, read end first (the pipe stays this owner's).
+    func duplicateEnds() throws(SyscallError) -> [FileDescriptorBox] {
+        [FileDescriptorBox(try DescriptorPassing.duplicate(readEnd.rawValue)),
+         FileDescriptorBox(try DescriptorPassing.duplicate(writeEnd.rawValue))]
     }
 }

@@ -47,6 +47,15 @@ public final class PipePool {
         }
     }
 
+    /// Counts a pipe that came from elsewhere (a takeover) and will be `put` here.
+    func adopted() { liveCount += 1 }
+
+    /// Closes a pipe without pooling it, whatever it holds (its bytes were handed over).
+    func discard(_ pipe: consuming Pipe) {
+        liveCount -= 1
+        _ = consume pipe
+    }
+
     /// Takes a pipe back: pooled if empty and there is room, otherwise closed.
     func put(_ pipe: consuming Pipe) {
         guard pipe.count == 0, idleCount < maxIdle else {

@@ -8,6 +8,14 @@ import Glibc
 /// timeout passes, or its owner calls `close`. Then both sockets and any pipes are released
 /// and `onClose` runs exactly once.
 public final class Relay {
+    /// What another process needs to resume a relay (takeover), besides its descriptors.
+    public struct RelayState: Sendable, Codable, Equatable {
+        public var toService: RelayDirectionState
+        public var toClient: RelayDirectionState
+        public var firstFIN: RelaySide?
+        public var firstByteToClientAt: UInt64?
+    }
+
     /// Why a relay ended.
     public enum CloseReason: Sendable, Equatable, CustomStringConvertible {
         /// Both directions finished; the client sent its FIN first.
@@ -77,6 +85,8 @@ public final class Relay {
     private var serviceReadsMuted = false
     /// Times a side's read interest was switched off (tests, the bench's profile).
     private(set) var readMutes = 0
+    /// Suspended for a takeover: nothing moves until `resume`.
+    public private(set) var suspended = false
     private var onClose: CloseHandler?
 
     public private(set) var isClosed = false
@@ -91,26 +101,33 @@ public final class Relay {
     public var pipesHeld: Int { (toService.holdsPipe ? 1 : 0) + (toClient.holdsPipe ? 1 : 0) }
 
     /// Joins `client` and `service` (both connected, non-blocking) and starts moving bytes.
-    public init(
+    public convenience init(
         reactor: Reactor, pool: PipePool, client: consuming FileDescriptor, service: consuming FileDescriptor,
         options: Options = Options(), onClose: @escaping CloseHandler
     ) throws(SyscallError) {
-        let c = client.rawValue
-        let s = service.rawValue
+        try self.init(reactor: reactor, pool: pool, client: client, service: service,
+                      toService: RelayDirection(sourceSide: .client, destinationSide: .service, prelude: options.prelude,
+                                                bufferSize: options.bufferSize, forceCopy: options.forceCopy),
+                      toClient: RelayDirection(sourceSide: .service, destinationSide: .client, prelude: [],
+                                               bufferSize: options.bufferSize, forceCopy: options.forceCopy),
+                      options: options, onClose: onClose)
+    }
+
+    private init(
+        reactor: Reactor, pool: PipePool, client: consuming FileDescriptor, service: consuming FileDescriptor,
+        toService: consuming RelayDirection, toClient: consuming RelayDirection, options: Options, onClose: @escaping CloseHandler
+    ) throws(SyscallError) {
         self.reactor = reactor
         self.pool = pool
         self.client = consume client
         self.service = consume service
-        toService = RelayDirection(sourceSide: .client, destinationSide: .service,
-                                   prelude: options.prelude, bufferSize: options.bufferSize, forceCopy: options.forceCopy)
-        toClient = RelayDirection(sourceSide: .service, destinationSide: .client,
-                                  prelude: [], bufferSize: options.bufferSize, forceCopy: options.forceCopy)
+        self.toService = toService
+        self.toClient = toClient
         idleTimeout = options.idleTimeout
         lastActivity = reactor.now
         self.onClose = onClose
         do {
-            clientRegistration = try reactor.register(c, interest: .all) { [unowned self] in handle($0, on: .client) }
-            serviceRegistration = try reactor.register(s, interest: .all) { [unowned self] in handle($0, on: .service) }
+            try registerSockets(on: reactor)
         } catch {
             close(reason: .error(.service, error), notify: false)
             throw error
@@ -120,12 +137,110 @@ public final class Relay {
         reactor.soon { [weak self] in self?.pump() }
     }
 
+    private func registerSockets(on reactor: Reactor) throws(SyscallError) {
+        clientRegistration = try reactor.register(clientFD, interest: .all) { [unowned self] in handle($0, on: .client) }
+        serviceRegistration = try reactor.register(serviceFD, interest: .all) { [unowned self] in handle($0, on: .service) }
+    }
+
+    /// A relay resumed from another process (takeover): `state` as `handOff` described it and
+    /// `descriptors` in its order (client, service, then each direction's pipe ends if it had
+    /// bytes in flight). The pipes' bytes are delivered first.
+    public convenience init(
+        reactor: Reactor, pool: PipePool, resuming state: RelayState, descriptors: [FileDescriptorBox],
+        options: Options = Options(), onClose: @escaping CloseHandler
+    ) throws(SyscallError) {
+        var boxes = descriptors[...]
+        func next() throws(SyscallError) -> FileDescriptor {
+            guard let box = boxes.popFirst(), let fd = box.take() else { throw SyscallError("takeover: a relay descriptor is missing", errno: EBADF) }
+            return fd
+        }
+        func pipe(_ direction: RelayDirectionState) throws(SyscallError) -> Pipe? {
+            guard direction.inFlight > 0 else { return nil }
+            let readEnd = try next()
+            let writeEnd = try next()
+            pool.adopted()
+            return Pipe(readEnd: readEnd, writeEnd: writeEnd, count: direction.inFlight)
+        }
+        let client = try next()
+        let service = try next()
+        let toService = RelayDirection(sourceSide: .client, destinationSide: .service, resuming: state.toService,
+                                       pipe: try pipe(state.toService), bufferSize: options.bufferSize)
+        let toClient = RelayDirection(sourceSide: .service, destinationSide: .client, resuming: state.toClient,
+                                      pipe: try pipe(state.toClient), bufferSize: options.bufferSize)
+        try self.init(reactor: reactor, pool: pool, client: client, service: service, toService: toService, toClient: toClient,
+                      options: options, onClose: onClose)
+        firstFIN = state.firstFIN
+        firstByteToClientAt = state.firstByteToClientAt
+    }
+
+    /// Stops moving bytes (nothing is read or written, no timer runs) until `resume`: a safe
+    /// point to describe the relay to another process.
+    public func suspend() {
+        guard !isClosed, !suspended else { return }
+        suspended = true
+        if let clientRegistration { reactor?.deregister(clientRegistration) }
+        if let serviceRegistration { reactor?.deregister(serviceRegistration) }
+        clientRegistration = nil
+        serviceRegistration = nil
+        // `resume` registers both sides with every interest again: nothing stays muted.
+        clientReadsMuted = false
+        serviceReadsMuted = false
+        if let idleTimer { reactor?.cancel(idleTimer) }
+        idleTimer = nil
+    }
+
+    /// Moves bytes again after `suspend` (a takeover that failed).
+    public func resume() {
+        guard !isClosed, suspended, let reactor else { return }
+        suspended = false
+        do {
+            try registerSockets(on: reactor)
+        } catch {
+            return close(reason: .error(.service, error), notify: true)
+        }
+        if let idleTimeout { armIdleTimer(after: idleTimeout) }
+        reactor.soon { [weak self] in self?.pump() }
+    }
+
+    /// A suspended relay's state and copies of its descriptors (client, service, each
+    /// direction's pipe ends when bytes are in flight), for another process. The relay is left
+    /// as it was.
+    public func handOff() throws(SyscallError) -> (state: RelayState, descriptors: [FileDescriptorBox]) {
+        precondition(suspended, "handOff needs a suspended relay")
+        var descriptors = [FileDescriptorBox(try DescriptorPassing.duplicate(clientFD)),
+                           FileDescriptorBox(try DescriptorPassing.duplicate(serviceFD))]
+        func append(_ ends: [FileDescriptorBox]) throws(SyscallError) {
+            guard ends.count == 2 else { throw SyscallError("takeover: bytes in flight but no conduit", errno: EINVAL) }
+            descriptors += ends
+        }
+        // The order `init(resuming:)` reads them in.
+        if toService.state.inFlight > 0 { try append(try toService.handOffConduit()) }
+        if toClient.state.inFlight > 0 { try append(try toClient.handOffConduit()) }
+        let state = RelayState(toService: toService.state, toClient: toClient.state, firstFIN: firstFIN,
+                               firstByteToClientAt: firstByteToClientAt)
+        return (state, descriptors)
+    }
+
+    /// Another process took the relay over: this one lets its copies go without a FIN, a
+    /// reset or `onClose` (the sockets and pipes live on over there).
+    public func abandon() {
+        guard !isClosed else { return }
+        suspend()
+        isClosed = true
+        toService.abandonConduit(pool: pool)
+        toClient.abandonConduit(pool: pool)
+        client = nil
+        service = nil
+        onClose = nil
+    }
+
     /// Ends the relay now: both sockets close (with a FIN) and `onClose` runs with `reason`.
     public func close(_ why: String) {
         close(reason: .closedByOwner(why), notify: true)
     }
 
     private func handle(_ events: IOEvents, on side: RelaySide) {
+        guard !suspended else { return }
         if events.contains(.error) {
             let fd = side == .client ? clientFD : serviceFD
             if let code = try? Socket.pendingError(fd), code != 0 {
@@ -189,7 +304,7 @@ public final class Relay {
     }
 
     private func pump() {
-        guard !isClosed, let reactor else { return }
+        guard !isClosed, !suspended, let reactor else { return }
         let before = toService.bytes &+ toClient.bytes
         var budget = Self.fairnessBudget
         let outcomes: (RelayDirection.Outcome, RelayDirection.Outcome)
@@ -228,7 +343,7 @@ public final class Relay {
     private func armIdleTimer(after delay: Duration) {
         idleTimer = reactor?.schedule(after: delay) { [unowned self] in
             idleTimer = nil
-            guard let idleTimeout, !isClosed, let reactor else { return }
+            guard let idleTimeout, !isClosed, !suspended, let reactor else { return }
             // Re-arming per byte would churn the timer heap; instead check on expiry and
             // sleep again for whatever is left.
             let quiet = reactor.now &- lastActivity

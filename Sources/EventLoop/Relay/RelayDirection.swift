@@ -1,7 +1,7 @@
 import Glibc
 
 /// Which end of a relay: the accepted client or the service it was joined to.
-public enum RelaySide: String, Sendable, Equatable {
+public enum RelaySide: String, Sendable, Equatable, Codable {
     case client, service
 }
 
@@ -9,6 +9,25 @@ public enum RelaySide: String, Sendable, Equatable {
 struct RelayFault: Error {
     let side: RelaySide
     let error: SyscallError
+}
+
+/// A relay direction's state, handed from one process to another (takeover). The bytes in
+/// flight travel as a pipe beside it.
+public struct RelayDirectionState: Sendable, Codable, Equatable {
+    /// Bytes delivered to the destination so far.
+    public var bytes: UInt64
+    public var sourceEOF: Bool
+    /// The FIN was passed on (`shutdown(SHUT_WR)` done).
+    public var finished: Bool
+    /// Bytes read and not yet delivered (held by the pipe handed beside it).
+    public var inFlight: Int
+
+    public init(bytes: UInt64, sourceEOF: Bool, finished: Bool, inFlight: Int) {
+        self.bytes = bytes
+        self.sourceEOF = sourceEOF
+        self.finished = finished
+        self.inFlight = inFlight
+    }
 }
 
 /// One direction of a relay (source socket → destination socket) and its half-close lifecycle:
@@ -56,7 +75,48 @@ struct RelayDirection: ~Copyable {
         self.copyMode = forceCopy
     }
 
+    /// A direction resumed from another process's (takeover): its counts and half-close state,
+    /// and the pipe holding its in-flight bytes, which are delivered before anything new.
+    init(sourceSide: RelaySide, destinationSide: RelaySide, resuming state: RelayDirectionState, pipe: consuming Pipe?,
+         bufferSize: Int) {
+        self.sourceSide = sourceSide
+        self.destinationSide = destinationSide
+        prelude = []
+        self.bufferSize = bufferSize
+        copyMode = false
+        bytes = state.bytes
+        sourceEOF = state.sourceEOF
+        finished = state.finished
+        self.pipe = pipe
+    }
+
     deinit { buffer?.deallocate() }
+
+    /// What another process needs to resume this direction (without its in-flight bytes).
+    var state: RelayDirectionState {
+        RelayDirectionState(bytes: bytes, sourceEOF: sourceEOF, finished: finished, inFlight: inFlight + prelude.count - preludeSent)
+    }
+
+    /// Copies of the pipe's ends, or a new pipe holding what waits in the copy buffer or the
+    /// prelude; nil when nothing is in flight. This direction is left as it was (a takeover
+    /// that fails resumes it).
+    func handOffConduit() throws(SyscallError) -> [FileDescriptorBox] {
+        if let ends = try pipe?.duplicateEnds() { return ends }
+        var pending: [UInt8] = []
+        if preludeSent < prelude.count { pending = Array(prelude[preludeSent...]) }
+        if buffered > 0, let buffer { pending += UnsafeRawBufferPointer(rebasing: buffer[bufferHead..<(bufferHead + buffered)]) }
+        guard !pending.isEmpty else { return [] }
+        let fresh = try Pipe(holding: pending)
+        return try fresh.duplicateEnds()
+    }
+
+    /// Drops the conduit without delivering it (its bytes were handed over): the pipe is
+    /// closed, not pooled.
+    mutating func abandonConduit(pool: PipePool) {
+        if let pipe = pipe.take() { pool.discard(pipe) }
+        buffered = 0
+        releaseConduit(pool: pool)
+    }
 
     var usesSplice: Bool { !copyMode }
     var holdsPipe: Bool { pipe != nil }

@@ -10,6 +10,9 @@ public final class FileDescriptorBox {
     /// Takes ownership of `descriptor`.
     public init(_ descriptor: consuming FileDescriptor) { self.descriptor = consume descriptor }
 
+    /// An empty box (nothing to hand on).
+    public init() { descriptor = nil }
+
     /// The held descriptor's number, borrowed for a call (e.g. registering it); nil once taken.
     public var rawValue: CInt? {
         switch descriptor {

@@ -1,6 +1,6 @@
 extension GangerConfig {
     static let keys = [
-        "instance", "daemons", "consul", "services", "status", "docker_timeout", "pull_timeout", "launch_window", "shutdown_grace", "log",
+        "instance", "daemons", "consul", "services", "status", "docker_timeout", "pull_timeout", "launch_window", "shutdown_grace", "log", "control",
     ]
 
     /// Decodes a whole document (nil = empty document). Returns a config even when errors were
@@ -44,6 +44,11 @@ extension GangerConfig {
             config.status.listen = decoder.value(status, "listen", default: config.status.listen, HostPort.parseListen)
             config.status.maxConnectionsPerAddress = decoder.int(
                 status, "max_connections_per_address", default: config.status.maxConnectionsPerAddress, minimum: 0, hint: "0 = no cap")
+        }
+        if let control = decoder.fields(f["control"], at: f.path("control"), known: ["socket"]) {
+            let path = decoder.string(control, "socket", default: "")
+            if !path.isEmpty && !path.hasPrefix("/") { decoder.fail(control.path("socket"), "must be an absolute path") }
+            config.controlSocket = path.isEmpty ? nil : path
         }
         config.dockerTimeout = decoder.duration(f, "docker_timeout", default: config.dockerTimeout)
         config.shutdownGrace = decoder.duration(f, "shutdown_grace", default: config.shutdownGrace)

@@ -54,6 +54,8 @@ extension GangerConfig {
         out.append("status:")
         out.append("  listen: \(yaml(status.listen.description))")
         out.append("  max_connections_per_address: \(status.maxConnectionsPerAddress)")
+        // Only when set: the derived default follows the instance name (and the uid).
+        if let controlSocket { out.append("control: {socket: \(yaml(controlSocket))}") }
         out.append("docker_timeout: \(dockerTimeout.configString)")
         out.append("pull_timeout: \(pullTimeout.configString)")
         out.append(launchWindow.map { "launch_window: {min: \($0.minimum), max: \($0.maximum), initial: \($0.initial)}" } ?? "launch_window: off")

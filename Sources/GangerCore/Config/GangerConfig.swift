@@ -1,3 +1,5 @@
+import Glibc
+
 /// The whole, resolved configuration of one Ganger instance: every default filled in, every
 /// value parsed and checked. Built by `ConfigLoader` (from YAML) or `singleService` (from flags).
 public struct GangerConfig: Sendable, Equatable {
@@ -36,8 +38,20 @@ public struct GangerConfig: Sendable, Equatable {
         public var template: LaunchWindow { LaunchWindow(minimum: minimum, maximum: maximum, initial: initial) }
     }
     public var log: LogConfig
+    /// The control socket (`control.socket`) a `ganger run --takeover` connects to; nil: derived
+    /// from the instance name (`controlSocketPath`).
+    public var controlSocket: String?
 
     public static let defaultInstance = "ganger"
+
+    /// Where the control socket is: `control.socket`, else `/run/ganger/<instance>.sock` for
+    /// root and `/tmp/ganger-<uid>/<instance>.sock` for anyone else (a directory of the user's
+    /// own, mode 0700).
+    public var controlSocketPath: String {
+        if let controlSocket { return controlSocket }
+        let uid = currentUserID()
+        return uid == 0 ? "/run/ganger/\(instance).sock" : "/tmp/ganger-\(uid)/\(instance).sock"
+    }
     public static let defaultDockerTimeout = Duration.seconds(300)
     public static let defaultShutdownGrace = Duration.seconds(30)
 
@@ -61,3 +75,6 @@ public struct GangerConfig: Sendable, Equatable {
         self.log = log
     }
 }
+
+/// The effective uid, for the default control socket path.
+func currentUserID() -> UInt32 { UInt32(geteuid()) }

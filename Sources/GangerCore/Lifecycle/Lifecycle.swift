@@ -470,6 +470,23 @@ public struct Lifecycle: Sendable {
     /// A slot for a pool launch that replaces its failed container.
     public mutating func acquire() -> Int? { scheduler.acquire() }
 
+    /// A session another Ganger relayed until it handed it over (takeover): relaying already,
+    /// its container counted on its daemon, its source counted, its `max_duration` deadline
+    /// kept. It ends like any other.
+    public mutating func inherit(_ id: ClientID, service: Int, source: String, acceptedAt: UInt64, settings: SessionMachine.Settings,
+                                 container: SessionMachine.Container, relayDeadline: UInt64?) {
+        precondition(sessions[id] == nil, "client id \(id) reused")
+        var session = SessionMachine(id: id, service: service, source: source, acceptedAt: acceptedAt, settings: settings)
+        session.phase = .relaying
+        session.container = container
+        scheduler.inherit(service: service, source: source, daemon: container.daemon)
+        if let relayDeadline {
+            session.relayDeadline = relayDeadline
+            timers.push(Timer(at: relayDeadline, client: id, kind: .maxDuration))
+        }
+        sessions[id] = session
+    }
+
     /// Counts a container found on `daemon` that Ganger holds outside sessions.
     public mutating func add(on daemon: Int) { scheduler.add(on: daemon) }
 

@@ -28,6 +28,8 @@ final class Session {
     var daemon: Int?
     var containerID: String?
     var warm: Bool { pooled != nil }
+    /// Taken over from the previous process (status page).
+    private(set) var inherited = false
 
     /// Bytes the client sent before its container was ready: delivered first (bounded).
     private var prelude: [UInt8] = []
@@ -42,6 +44,36 @@ final class Session {
         self.reactor = reactor
         self.client = FileDescriptorBox(client)
         acceptedAt = reactor.now
+    }
+
+    /// A session another Ganger relayed (takeover): its relay resumed here, nothing else to do
+    /// but wait for its end. `acceptedAt` is the original connect (one monotonic clock per host).
+    init(inheriting id: UInt64, service: ServiceRuntime, peer: SocketAddress, acceptedAt: UInt64, reactor: Reactor) {
+        self.id = id
+        self.service = service
+        settings = service.config
+        self.peer = peer
+        self.reactor = reactor
+        client = FileDescriptorBox()
+        self.acceptedAt = acceptedAt
+        relayStarted = true
+        inherited = true
+    }
+
+    /// The inherited session's relay, resumed.
+    func adoptRelay(_ relay: Relay, daemon: Int, containerID: String) {
+        self.relay = relay
+        self.daemon = daemon
+        self.containerID = containerID
+    }
+
+    /// Handed over to another process: the relay lets its descriptors go without a FIN or a
+    /// reset, and this session is done here without a word.
+    func abandonForTakeover() {
+        if let watch { reactor?.deregister(watch) }
+        watch = nil
+        relay?.abandon()
+        relay = nil
     }
 
     // MARK: Waiting for a container

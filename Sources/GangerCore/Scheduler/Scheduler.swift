@@ -222,6 +222,13 @@ public struct Scheduler: Sendable {
         return removed
     }
 
+    /// A client taken over from another Ganger, relaying on `daemon`: its source and its
+    /// container are counted as if it had been admitted here.
+    public mutating func inherit(service: Int, source: String, daemon: Int) {
+        services[service].perSource[source, default: 0] += 1
+        placement.add(on: daemon)
+    }
+
     /// A client of `service` from `source` ended (whatever its phase): its source count drops.
     public mutating func ended(service: Int, source: String) {
         uncount(service: service, source: source)

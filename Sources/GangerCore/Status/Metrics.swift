@@ -15,6 +15,10 @@ public enum Metrics {
         for s in services { out.sample("ganger_sessions_total", ["service": s.name], s.sessionsTotal) }
         out.family("ganger_sessions_current", .gauge, "Sessions open now, by service.")
         for s in services { out.sample("ganger_sessions_current", ["service": s.name], s.sessionsCurrent) }
+        out.family("ganger_sessions_inherited", .gauge, "Sessions open now that were taken over from the previous process, by service.")
+        for s in services {
+            out.sample("ganger_sessions_inherited", ["service": s.name], (snapshot.liveSessions ?? []).filter { $0.service == s.name && $0.inherited }.count)
+        }
         out.family("ganger_sessions_max", .gauge, "Highest number of sessions open at once since start, by service.")
         for s in services { out.sample("ganger_sessions_max", ["service": s.name], s.sessionsMax) }
 

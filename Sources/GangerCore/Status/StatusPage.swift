@@ -17,6 +17,7 @@ public enum StatusPage {
         holders(&h, snapshot)
         endReasons(&h, snapshot)
         daemons(&h, snapshot)
+        liveSessions(&h, snapshot)
         sessions(&h, snapshot)
         h.raw("</body></html>\n")
         return h.html
@@ -147,6 +148,30 @@ public enum StatusPage {
             h.raw("<td class=\"reason\">")
             h.text(d.lastError ?? "")
             h.raw("</td></tr>")
+        }
+        h.raw("</tbody></table></div>\n")
+    }
+
+    private static func liveSessions(_ h: inout HTMLWriter, _ s: StatusSnapshot) {
+        guard let live = s.liveSessions, !live.isEmpty else { return }
+        h.raw("<h2>Live sessions <span class=\"sub\">(oldest \(live.count) relaying; ↻ taken over from the previous process)</span></h2>")
+        h.raw("<div class=\"scroll\"><table><thead><tr><th>Started</th><th>Service</th><th>Client</th><th>Daemon</th>")
+        h.raw("<th>Container</th><th>Bytes in</th><th>Bytes out</th></tr></thead><tbody>")
+        for r in live {
+            h.raw("<tr><td class=\"n\" title=\"\(HTMLWriter.escape(StatusFormat.utc(r.startedUnix)))\">")
+            h.text(StatusFormat.span(s.nowUnix - r.startedUnix) + " ago" + (r.inherited ? " ↻" : ""))
+            h.raw("</td><td>")
+            h.text(r.service)
+            h.raw("</td><td>")
+            h.text(r.client)
+            h.raw("</td><td>")
+            h.text(r.daemon)
+            h.raw("</td><td class=\"mono\">")
+            h.text(r.container)
+            h.raw("</td>")
+            h.bytesCell(r.bytesIn)
+            h.bytesCell(r.bytesOut)
+            h.raw("</tr>\n")
         }
         h.raw("</tbody></table></div>\n")
     }

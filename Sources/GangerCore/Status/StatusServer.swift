@@ -40,6 +40,9 @@ public final class StatusServer {
     /// Connections refused because their address held its cap already.
     public var refusedPerAddress: Int { server.refusedPerAddressCount }
 
+    /// A copy of the listening socket, for the Ganger taking over.
+    public func duplicateListeningSocket() throws(SyscallError) -> FileDescriptor { try server.duplicateListeningSocket() }
+
     /// Stops listening and closes every status connection; idempotent.
     public func close() { server.close() }
 

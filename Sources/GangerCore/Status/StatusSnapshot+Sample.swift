@@ -69,6 +69,12 @@ extension StatusSnapshot {
         }
         return StatusSnapshot(
             instance: "ganger-prod", version: "0.1.0", startedUnix: now - 86_400 * 3 - 3_725 - 12,
-            nowUnix: now, draining: false, services: [echo, hive], daemons: daemons, recentSessions: sessions)
+            nowUnix: now, draining: false, services: [echo, hive], daemons: daemons, recentSessions: sessions,
+            liveSessions: [
+                LiveSession(service: "echo", client: "203.0.113.7:51234", daemon: daemons[0].url, container: "4f1c2a9b7d3e",
+                            startedUnix: now - 5_400, bytesIn: 12_345, bytesOut: 6_789_012, inherited: true),
+                LiveSession(service: "hive", client: "198.51.100.23:40112", daemon: daemons[0].url, container: "9a8b7c6d5e4f",
+                            startedUnix: now - 42, bytesIn: 512, bytesOut: 2_048, inherited: false),
+            ])
     }
 }

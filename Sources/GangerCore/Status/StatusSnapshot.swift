@@ -14,6 +14,21 @@ public struct StatusSnapshot: Codable, Sendable, Equatable {
     public var daemons: [Daemon]
     /// The last sessions that ended, newest first (at most 50).
     public var recentSessions: [SessionRecord]
+    /// Sessions relaying now, oldest first (at most 100); nil from an instance older than the
+    /// field. Sessions taken over from the previous process keep their start and byte counts.
+    public var liveSessions: [LiveSession]?
+
+    public struct LiveSession: Codable, Sendable, Equatable {
+        public var service: String
+        public var client: String
+        public var daemon: String
+        public var container: String
+        public var startedUnix: Double
+        public var bytesIn: UInt64
+        public var bytesOut: UInt64
+        /// Taken over from the previous process (`ganger run --takeover`).
+        public var inherited: Bool
+    }
 
     public struct Service: Codable, Sendable, Equatable {
         public var name: String

@@ -100,6 +100,8 @@ extension Supervisor {
         var known = Set(lifecycle.sessions.values.compactMap(\.containerID))
         known.formUnion(lifecycle.abandoned.values.compactMap(\.containerID))
         for service in services { known.formUnion(service.pool.containerIDs.union(service.holders.containerIDs)) }
+        // Holders lent to sessions taken over from another process belong to no pool here.
+        known.formUnion(lentHolders.keys)
         daemons[index].engine.list(labels: GangerLabels.filters(instance: instance)) { [self] result in
             guard case let .success(containers) = result else { return done() }
             let strays = containers.filter { !known.contains($0.id) && !removing.contains($0.id) }

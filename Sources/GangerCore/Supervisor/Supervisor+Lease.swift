@@ -36,7 +36,7 @@ extension Supervisor {
         engine.list(labels: filters) { [self] result in
             let leases: [InstanceLease.Record]
             switch result {
-            case let .success(found): leases = found.compactMap(InstanceLease.Record.init)
+            case let .success(found): leases = found.compactMap(InstanceLease.Record.init).filter { $0.boot != predecessorBoot }
             case let .failure(error): return done("cannot list the instance's leases on daemon \(daemon.name): \(error.message)")
             }
             switch InstanceLease.check(leases, boot: boot, now: Int(wallClock()), host: hostName, pidAlive: Self.pidAlive) {
@@ -75,7 +75,7 @@ extension Supervisor {
             }
             engine.list(labels: filters) { [self] listed in
                 let now = Int(wallClock())
-                let all = (try? listed.get())?.compactMap(InstanceLease.Record.init) ?? []
+                let all = ((try? listed.get())?.compactMap(InstanceLease.Record.init) ?? []).filter { $0.boot != predecessorBoot }
                 if let rival = InstanceLease.rival(all, boot: boot, now: now, host: hostName, pidAlive: Self.pidAlive) {
                     engine.remove(id) { _ in }
                     return done(heldMessage(rival, daemon: daemon.name))

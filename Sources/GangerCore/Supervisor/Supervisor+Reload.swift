@@ -15,6 +15,7 @@ extension Supervisor {
     /// which cannot fail, moves the sockets, applies the settings and closes what nobody took.
     public func reload(_ new: GangerConfig) -> Result<[String], StartupError> {
         guard let reactor, !draining else { return .failure(StartupError(description: "shutting down")) }
+        guard donor == nil else { return .failure(StartupError(description: "a takeover is in progress: send SIGHUP again once it is over")) }
         guard services.allSatisfy({ $0.listener != nil }) else {
             return .failure(StartupError(description: "still starting (the services do not listen yet): send SIGHUP again once they do"))
         }
@@ -146,7 +147,7 @@ extension Supervisor {
     }
 
     /// A listening socket on `listen` whose clients go to `service`.
-    private func openListener(_ listen: HostPort, for service: ServiceRuntime, reactor: Reactor) throws(StartupError) -> Listener {
+    func openListener(_ listen: HostPort, for service: ServiceRuntime, reactor: Reactor) throws(StartupError) -> Listener {
         do {
             let address = try SocketAddress(host: listen.host, port: listen.port)
             return try Listener(reactor: reactor, address: address, onAccept: acceptHandler(for: service))
@@ -155,7 +156,7 @@ extension Supervisor {
         }
     }
 
-    private func acceptHandler(for service: ServiceRuntime) -> Listener.AcceptHandler {
+    func acceptHandler(for service: ServiceRuntime) -> Listener.AcceptHandler {
         { [unowned self, unowned service] client, peer in accepted(client, peer: peer, service: service) }
     }
 }

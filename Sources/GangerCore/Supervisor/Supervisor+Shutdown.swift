@@ -11,7 +11,9 @@ extension Supervisor {
             logger.notice("second signal: ending every session now")
             return endAllSessions()
         }
+        donor?.abort("shutting down")
         draining = true
+        closeControlSocket(unlinking: true)
         systemd?.stopping(status: serviceManagerStatus)
         stopEventStreams()
         discovery?.stop()

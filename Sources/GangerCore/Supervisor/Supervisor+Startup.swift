@@ -6,7 +6,11 @@ extension Supervisor {
     /// image present on every daemon (per its pull policy), this instance's leftovers from an
     /// earlier run removed, then the listeners opened. `ready` gets each service's bound
     /// address; `failed` gets a message naming what is wrong and where (exit 2).
-    public func start(ready: @escaping ([(service: String, address: SocketAddress)]) -> Void,
+    ///
+    /// With `takeover`, the instance is taken over from the Ganger running it (its control
+    /// socket): its listening sockets and live sessions come from there instead of being
+    /// bound and started (Supervisor+Inherit.swift); nothing of the instance is removed.
+    public func start(takeover: Bool = false, ready: @escaping ([(service: String, address: SocketAddress)]) -> Void,
                       failed: @escaping (String) -> Void) {
         raiseDescriptorLimit()
         discoverDaemons(failed: failed) { [self] in contactDaemons { [self] up in
@@ -17,23 +21,21 @@ extension Supervisor {
                 if let error { return failed(error) }
                 preparePauseImage(on: up) { [self] error in
                 if let error { return failed(error) }
+                if takeover {
+                    return takeOver(on: up) { [self] result in
+                        switch result {
+                        case let .success(bound): serve(bound, refill: false, ready: ready)
+                        case let .failure(error): failed(error.description)
+                        }
+                    }
+                }
                 acquireLeases(on: up) { [self] error in
                 if let error { return failed(error) }
                 removeLeftovers(on: up) { [self] in
                     do throws(StartupError) {
                         let bound = try openListeners()
                         try openStatusListener()
-                        startHealthChecks()
-                        startEventStreams()
-                        startLeaseRenewal()
-                        followDiscovery()
-                        for service in services {
-                            service.pool.refill()
-                            service.holders.refill()
-                        }
-                        ready(bound)
-                        systemd?.ready(status: serviceManagerStatus)
-                        if let reactor { systemd?.start(reactor: reactor) { [weak self] in self?.serviceManagerStatus ?? "" } }
+                        serve(bound, refill: true, ready: ready)
                     } catch {
                         failed(error.description)
                     }
@@ -42,6 +44,26 @@ extension Supervisor {
                 }
             }
         } }
+    }
+
+    /// The listeners are open: health checks, events, lease renewal, discovery, the control
+    /// socket and the pools start (the pools after a takeover wait for the old process to go).
+    private func serve(_ bound: [(service: String, address: SocketAddress)], refill: Bool,
+                       ready: ([(service: String, address: SocketAddress)]) -> Void) {
+        startHealthChecks()
+        startEventStreams()
+        startLeaseRenewal()
+        followDiscovery()
+        if controlListener == nil { openControlSocket() }
+        if refill {
+            for service in services {
+                service.pool.refill()
+                service.holders.refill()
+            }
+        }
+        ready(bound)
+        systemd?.ready(status: serviceManagerStatus)
+        if let reactor { systemd?.start(reactor: reactor) { [weak self] in self?.serviceManagerStatus ?? "" } }
     }
 
     private func contactDaemons(_ done: @escaping ([Int]) -> Void) {

@@ -63,7 +63,21 @@ extension Supervisor {
                     launching: placement.daemons[index].launching,
                     launchWindow: lifecycle.scheduler.windows.indices.contains(index) ? placement.daemons[index].window : nil)
             },
-            recentSessions: recentSessions.reversed())
+            recentSessions: recentSessions.reversed(),
+            liveSessions: liveSessions())
+    }
+
+    /// The oldest 100 relaying sessions, with their bytes so far.
+    private func liveSessions() -> [StatusSnapshot.LiveSession] {
+        let now = reactor?.now ?? 0
+        let wall = wallClock()
+        return sessions.values.filter { $0.relay != nil }.sorted { $0.acceptedAt < $1.acceptedAt }.prefix(100).map { session in
+            StatusSnapshot.LiveSession(
+                service: session.service.config.name, client: session.peer.description,
+                daemon: session.daemon.map { daemons[$0].name } ?? "", container: String(session.containerID?.prefix(12) ?? ""),
+                startedUnix: wall - Double(now &- session.acceptedAt) / 1e9,
+                bytesIn: session.relay?.bytesToService ?? 0, bytesOut: session.relay?.bytesToClient ?? 0, inherited: session.inherited)
+        }
     }
 }
 

@@ -27,7 +27,7 @@ public final class Supervisor {
     var freeDaemonSlots: [Int] = []
     var services: [ServiceRuntime] = []
     var sessions: [UInt64: Session] = [:]
-    private var nextSessionID: UInt64 = 1
+    var nextSessionID: UInt64 = 1
     /// Removals in flight: shutdown waits for them.
     var removalsInFlight = 0
     var draining = false
@@ -49,6 +49,18 @@ public final class Supervisor {
     public var systemd: SystemdNotifier?
     /// Listening sockets systemd passed (socket activation), taken by name as services listen.
     public var passedSockets: PassedSockets?
+
+    /// The control socket's listener and path (Supervisor+Control.swift), once open.
+    var controlListener: Listener?
+    var controlPath: String?
+    /// The takeover this process is handing itself over in, if any (one at a time).
+    var donor: TakeoverDonor?
+    /// The takeover this process is starting by (`ganger run --takeover`), until it is done.
+    var heir: TakeoverHeir?
+    /// The boot id of the process this one took over: its instance lease is no rival.
+    var predecessorBoot: String?
+    /// Called once this process handed everything over to another one and let go (exit 0).
+    public var onHandedOver: (() -> Void)?
 
     var instance: String { config.instance }
     /// This process's boot id: labelled on every container it makes and on its instance lease.
@@ -259,7 +271,7 @@ public final class Supervisor {
         }
     }
 
-    private func relayEnded(_ id: UInt64, _ relay: Relay, _ reason: Relay.CloseReason) {
+    func relayEnded(_ id: UInt64, _ relay: Relay, _ reason: Relay.CloseReason) {
         guard let reactor, let session = sessions[id] else { return }
         let service = session.service
         let note = lifecycle.sessions[id]?.containerNote

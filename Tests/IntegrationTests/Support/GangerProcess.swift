@@ -58,6 +58,13 @@ final class GangerProcess: Sendable {
         process = try SpawnedProcess(command[0], Array(command.dropFirst()), environment: environment)
     }
 
+    /// `ganger run -c FILE --takeover` on `old`'s configuration file: takes `old`'s instance over.
+    init(takingOver old: GangerProcess, environment: [String] = []) throws {
+        instance = old.instance
+        config = old.config
+        process = try SpawnedProcess(gangerBinary, ["run", "-c", config.path, "--takeover"], environment: environment)
+    }
+
     /// Everything ganger wrote so far, for failure messages.
     var log: String { process.log }
     var stdout: String { process.stdout }
