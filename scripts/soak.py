@@ -9,7 +9,9 @@ sent, echo not back yet), or mid-relay. Clients start spread over a ramp (a quar
 at most 60 s), so dockerd is not asked for every container at once.
 
 Reported: sessions served (echo round trips complete, then EOF), resets by phase, failures
-(wrong bytes, a session that hung past its deadline, an early close), Ganger's RSS and open
+(wrong bytes, a session still waiting for its first echo 30 s past Ganger's budget for it,
+queue.timeout + ready.timeout, or for a later echo after 60 s), clean early closes (Ganger closed the
+session before its echo, a failed launch say; with Ganger's end reasons from /status.json), Ganger's RSS and open
 descriptors at the start (idle, after one session), after the ramp, in the middle, at the end
 of the load, and once idle again, and the instance's containers left after the SIGTERM.
 
@@ -49,6 +51,13 @@ SESSIONS = int(os.environ.get("SOAK_SESSIONS", "200"))
 RESET_SHARE = float(os.environ.get("SOAK_RESET_SHARE", "0.10"))
 IMAGE = os.environ.get("SOAK_IMAGE", "ganger-echo:latest")
 JSON_OUT = os.environ.get("SOAK_JSON", "")
+QUEUE_TIMEOUT = 120
+READY_TIMEOUT = 10
+# A client's first echo waits for its launch: Ganger closes it by its budget (queue.timeout
+# from the connect, ready.timeout after the start) when dockerd cannot keep up; only a wait
+# well past that budget counts as a hang. Later round trips are container echoes.
+FIRST_ECHO_TIMEOUT = QUEUE_TIMEOUT + READY_TIMEOUT + 30
+ECHO_TIMEOUT = 60
 RSS_TOLERANCE_KIB = 16 * 1024
 RSS_TOLERANCE_SHARE = 0.10
 FD_TOLERANCE = 2
@@ -153,7 +162,7 @@ async def session(host, port, stats, deadline):
                 await asyncio.sleep(random.uniform(0, 0.3))
             else:
                 for _ in range(random.randint(1, 3)):
-                    if not await echo_round(reader, writer, 1024, 60):
+                    if not await echo_round(reader, writer, 1024, FIRST_ECHO_TIMEOUT):
                         stats.wrong += 1
                         break
                     stats.round_trips += 1
@@ -165,7 +174,7 @@ async def session(host, port, stats, deadline):
         # The first round trip waits for the launch (bounded by the queue and launch budgets).
         first = True
         while True:
-            if not await echo_round(reader, writer, random.randint(64, 4096), 120 if first else 30):
+            if not await echo_round(reader, writer, random.randint(64, 4096), FIRST_ECHO_TIMEOUT if first else ECHO_TIMEOUT):
                 stats.wrong += 1
                 reset(writer)
                 return
@@ -175,7 +184,7 @@ async def session(host, port, stats, deadline):
                 break
             await asyncio.sleep(min(random.uniform(1, 3), max(end - time.monotonic(), 0)))
         writer.write_eof()
-        rest = await asyncio.wait_for(reader.read(), 30)
+        rest = await asyncio.wait_for(reader.read(), ECHO_TIMEOUT)
         if rest:
             stats.wrong += 1
         else:
@@ -294,7 +303,8 @@ services:
     image: {IMAGE}
     port: 12345
     pull: never
-    queue: {{max: {SESSIONS * 2}, timeout: 120s}}
+    queue: {{max: {SESSIONS * 2}, timeout: {QUEUE_TIMEOUT}s}}
+    ready: {{timeout: {READY_TIMEOUT}s}}
     per_source: {{rate: 0}}
     accept: {{rate: 0}}
 status: {{listen: 127.0.0.1:0}}
@@ -327,13 +337,14 @@ log: {{level: notice, format: text}}
             workers = [worker(i, host, port, stats, start + ramp * i / SESSIONS, deadline) for i in range(SESSIONS)]
             progress = [asyncio.create_task(sampler(process.pid, url, samples, marks))]
             # Bounded: a session's own waits are bounded; this is the backstop.
-            await asyncio.wait_for(asyncio.gather(*workers), SECONDS + 300)
+            await asyncio.wait_for(asyncio.gather(*workers), SECONDS + FIRST_ECHO_TIMEOUT + 120)
             await progress[0]
 
         asyncio.run(load())
         log(f"load over after {time.monotonic() - start:.0f} s; waiting for the containers to go")
         if not settle(process.pid, url, instance, 120):
             failures.append("sessions, slots or containers still there 120 s after the load")
+        figures["end_reasons"] = status_json(url)["services"][0]["endReasons"]
         idle = sample(process.pid, url, "idle end")
         idle["idle_fds"] = idle_fds(process.pid)
         samples.append(idle)
@@ -396,8 +407,9 @@ def report(f):
     if "served" in f:
         print(f"  sessions served: {f['served']} ({f['round_trips']} echo round trips); peak slots {f['peak_slots']}")
         print(f"  resets: " + ", ".join(f"{k} {v}" for k, v in f["resets"].items()))
-        print(f"  failures: wrong bytes {f['wrong']}, hung {f['hung']}, closed early {f['closed_early']}, "
+        print(f"  failures: wrong bytes {f['wrong']}, hung {f['hung']}; clean early closes {f['closed_early']}, "
               f"connect failed {f['connect_failed']}, errors {f['errors'] or 0}")
+        print("  Ganger's end reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(f["end_reasons"].items())))
         for s in f["samples"]:
             print(f"  {s['label']:>15}: RSS {s['rss_kib'] / 1024:7.1f} MiB  fds {s['fds']:5}  live sessions {s['sessions']:4}")
         idle = [s for s in f["samples"] if "idle_fds" in s]

@@ -118,11 +118,12 @@ final class FaultProxy: Sendable {
 
     /// The daemon "dies": every open connection is shut down, and new ones are closed at once.
     func cut() {
-        let fds = state.withLock { state -> Set<CInt> in
+        // Under the lock: a worker removes its socket from `open` before it closes it, so no
+        // number shut down here can be another socket's by then.
+        state.withLock { state in
             state.cut = true
-            return state.open
+            for fd in state.open { shutdown(fd, Int32(SHUT_RDWR)) }
         }
-        for fd in fds { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
     /// Serves again after `cut`.
@@ -146,11 +147,10 @@ final class FaultProxy: Sendable {
     /// Stops accepting, shuts every connection down, waits (bounded) for the threads, removes
     /// the socket.
     func stop() {
-        let fds = state.withLock { state -> Set<CInt> in
+        state.withLock { state in
             state.stop = true
-            return state.open
+            for fd in state.open { shutdown(fd, Int32(SHUT_RDWR)) }
         }
-        for fd in fds { shutdown(fd, Int32(SHUT_RDWR)) }
         _ = poll(timeout: .seconds(10), interval: .milliseconds(10)) {
             state.withLock { $0.acceptStopped && $0.workers == 0 }
         }
