@@ -67,8 +67,13 @@ def log(text):
     print(f"soak: {text}", file=sys.stderr, flush=True)
 
 
-def docker(*args, timeout=60):
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+def docker(*args, timeout=120):
+    """`docker ARGS`, bounded; a daemon that does not answer in time gives exit 124, no output."""
+    try:
+        return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        log(f"docker {' '.join(args[:3])} …: no answer within {timeout} s")
+        return subprocess.CompletedProcess(args, 124, "", "timed out")
 
 
 def instance_containers(instance):

@@ -70,6 +70,19 @@ struct ChaosTests {
         }
     }
 
+    @Test func removalRefusedFiveTimes_givenUp_retriedWhileTheDaemonAnswers() async throws {
+        // The make-soak finding: a wedged dockerd failed every attempt of some removals; the
+        // daemon still answered pings (busy, not down), so it was never reconciled and those
+        // containers stayed until the shutdown. Five refusals use up one removal's attempts.
+        try await withProxiedGanger("unremoved", rules: [.init("DELETE", "/containers/*", calls: [1, 2, 3, 4, 5], .status(500))]) { chaos in
+            let outcome = try await onThread { chaosClient(chaos.address, payload: Array("removal refused\n".utf8) + randomBytes(2048)) }
+            #expect(outcome == .echoed, "\(outcome)")
+            let givenUp = try await onThread { chaos.ganger.waitForLog("attempt=5", timeout: .seconds(15)) }
+            #expect(givenUp, "the removal was not given up after five attempts\n\(chaos.ganger.stderr.suffix(3000))")
+            // The settled check after this body needs the container gone, with no daemon outage.
+        }
+    }
+
     @Test func createAnswerLostAfterTheContainerExists_theOrphanIsRemoved() async throws {
         try await withProxiedGanger("lost", rules: [.init("POST", "/containers/create", calls: [1], .loseResponse)]) { chaos in
             let first = try await onThread { chaosClient(chaos.address, payload: Array("first\n".utf8) + randomBytes(2048)) }

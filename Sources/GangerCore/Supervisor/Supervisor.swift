@@ -375,8 +375,10 @@ public final class Supervisor {
                     "daemon": "\(daemons[daemon].name)", "container": "\(id.prefix(12))", "error": "\(error)", "attempt": "\(attempt)",
                 ])
                 guard attempt < 5, let reactor else {
-                    // Given up for now: reconciliation removes it when the daemon answers again.
+                    // Given up for now: retried after the next ping it answers
+                    // (`retryRemovals`), or reconciled when it comes back from down.
                     removing.remove(id)
+                    daemons[daemon].unremoved.insert(id)
                     done()
                     return checkDrained()
                 }
