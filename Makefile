@@ -5,8 +5,10 @@ RELEASE_FLAGS ?= -c release
 FUZZ_SECONDS ?= 60
 
 SIM_SEEDS ?= 10000
+SOAK_SECONDS ?= 600
+SOAK_SESSIONS ?= 200
 
-.PHONY: help build release test test-deps simulate fuzz bench bench-ganger bench-holders bench-burst bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
+.PHONY: help build release test test-deps simulate fuzz soak bench bench-ganger bench-holders bench-burst bench-http bench-images bench-peers clean demo docker-up docker-down dockerd-multi-up dockerd-multi-down image images
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -36,6 +38,12 @@ simulate: ## the lifecycle's deterministic simulation: SIM_SEEDS=N scenarios (de
 
 fuzz: ## libFuzzer + ASan over every parser, FUZZ_SECONDS (default 60) per target; Fuzz/, docs/testing.md
 	SWIFT='$(SWIFT)' FUZZ_SECONDS='$(FUZZ_SECONDS)' scripts/fuzz.sh
+
+# The soak (docs/testing.md, "Soak"): SOAK_SESSIONS live sessions churning on the default
+# dockerd for SOAK_SECONDS, a tenth of them resetting at random phases; fails when RSS or
+# descriptors are not flat or a container is left.
+soak: release docker-up bench-images ## SOAK_SESSIONS (200) live sessions churning for SOAK_SECONDS (600), 10% resets: RSS, fds flat, no container left
+	SOAK_SECONDS='$(SOAK_SECONDS)' SOAK_SESSIONS='$(SOAK_SESSIONS)' scripts/soak.py
 
 bench: release bench-peers bench-images ## relay, ganger on dockerd and the scheduler vs peers: tables + bench/results/*.json (BENCH_ROUNDS, BENCH_QUICK=1)
 	.build/release/ganger-bench

@@ -102,6 +102,24 @@ private struct ParsedSample: Decodable {
         #expect(metrics.contains("ganger_daemon_up{daemon=\"tcp://10.0.0.13:2376\"} 1\n"))
     }
 
+    @Test func degradedDaemon_showsOnThePage_inTheTable_inMetrics_andRoundTripsThroughJSON() throws {
+        var snapshot = StatusSnapshot.sample()
+        snapshot.daemons[0].degraded = true
+        let page = String(decoding: route("/", snapshot).body, as: UTF8.self)
+        #expect(page.contains(">UP</span> <span class=\"badge down\" title=\"a launch's call got no answer in time\">DEGRADED</span>"))
+        #expect(!String(decoding: route("/").body, as: UTF8.self).contains("DEGRADED"))
+        let table = StatusTable.render(snapshot)
+        #expect(table.split(separator: "\n").contains { $0.contains("unix:///var/run/docker.sock") && $0.contains("up, degraded") })
+        let metrics = Metrics.render(snapshot)
+        #expect(metrics.contains("ganger_daemon_degraded{daemon=\"unix:///var/run/docker.sock\"} 1\n"))
+        #expect(metrics.contains("ganger_daemon_degraded{daemon=\"tcp://10.0.0.12:2375\"} 0\n"))
+        let decoded = try JSONDecoder().decode(StatusSnapshot.self, from: JSONEncoder().encode(snapshot))
+        #expect(decoded.daemons.map(\.degraded) == [true, false, false])
+        // An older Ganger's document has no `degraded`: read as not degraded.
+        let old = #"{"url":"tcp://a:1","up":true,"sinceUnix":1,"containers":0,"maxContainers":2}"#
+        #expect(try JSONDecoder().decode(StatusSnapshot.Daemon.self, from: Data(old.utf8)).degraded == false)
+    }
+
     @Test func statusJSON_withoutState_fromAnOlderGanger_isReadByUp() throws {
         let old = #"[{"url":"tcp://a:1","up":true,"sinceUnix":1,"containers":0,"maxContainers":2},"#
             + #"{"url":"tcp://b:1","up":false,"sinceUnix":1,"containers":0,"maxContainers":2}]"#

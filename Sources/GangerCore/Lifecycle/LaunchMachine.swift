@@ -51,11 +51,15 @@ public struct LaunchMachine: Sendable {
         public let message: String
         /// No answer at all (the daemon counts as down): another daemon may serve.
         public let isTransport: Bool
-        public init(message: String, isTransport: Bool) {
+        /// No complete answer within the call's time, whether or not the daemon counts as down
+        /// for it (a daemon that answers pings but stalls on create is degraded, not down).
+        public let isTimeout: Bool
+        public init(message: String, isTransport: Bool, isTimeout: Bool = false) {
             self.message = message
             self.isTransport = isTransport
+            self.isTimeout = isTimeout
         }
-        public init(_ error: DockerError) { self.init(message: error.message, isTransport: error.isTransport) }
+        public init(_ error: DockerError) { self.init(message: error.message, isTransport: error.isTransport, isTimeout: error.isTimeout) }
     }
 
     /// What an inspect found: the service's address (nil when none) and the container's state.

@@ -92,6 +92,9 @@ public enum Metrics {
         out.family("ganger_daemon_draining", .gauge,
                    "1 while the daemon is drained (left the Consul catalog: no new sessions, the current ones go on), else 0.")
         for d in snapshot.daemons { out.sample("ganger_daemon_draining", ["daemon": d.url], d.state == .draining ? 1 : 0) }
+        out.family("ganger_daemon_degraded", .gauge,
+                   "1 while a launch's Docker call on the daemon got no answer in time although it answers (it stalls on create, say), else 0.")
+        for d in snapshot.daemons { out.sample("ganger_daemon_degraded", ["daemon": d.url], d.degraded ? 1 : 0) }
         out.family("ganger_daemon_containers", .gauge, "Containers Ganger has on the daemon now.")
         for d in snapshot.daemons { out.sample("ganger_daemon_containers", ["daemon": d.url], d.containers) }
         out.family("ganger_daemon_max_containers", .gauge, "The daemon's container cap; -1 means unlimited.")

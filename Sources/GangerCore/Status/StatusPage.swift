@@ -132,7 +132,9 @@ public enum StatusPage {
             h.text(d.url)
             h.raw("</td><td>")
             switch d.state {
-            case .up: h.raw("<span class=\"badge up\">UP</span>")
+            case .up:
+                h.raw("<span class=\"badge up\">UP</span>")
+                if d.degraded { h.raw(" <span class=\"badge down\" title=\"a launch's call got no answer in time\">DEGRADED</span>") }
             case .down: h.raw("<span class=\"badge down\">DOWN</span>")
             case .draining:
                 // HAProxy's DRAIN: no new sessions, the current ones go on; it may also have stopped answering.

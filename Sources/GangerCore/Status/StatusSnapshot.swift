@@ -99,6 +99,9 @@ public struct StatusSnapshot: Codable, Sendable, Equatable {
         /// -1 for unlimited.
         public var maxContainers: Int
         public var lastError: String?
+        /// It answers, but a launch's call on it got no answer in time (it stalls on create,
+        /// say); until a launch on it succeeds again.
+        public var degraded: Bool = false
         /// Launches between their create call and their container's start.
         public var launching: Int = 0
         /// The launch window now (how many may be launching at once); nil when windows are off.
@@ -140,6 +143,7 @@ extension StatusSnapshot.Daemon {
         containers = try c.decode(Int.self, forKey: .containers)
         maxContainers = try c.decode(Int.self, forKey: .maxContainers)
         lastError = try c.decodeIfPresent(String.self, forKey: .lastError)
+        degraded = try c.decodeIfPresent(Bool.self, forKey: .degraded) ?? false
         launching = try c.decodeIfPresent(Int.self, forKey: .launching) ?? 0
         launchWindow = try c.decodeIfPresent(Int.self, forKey: .launchWindow)
     }

@@ -22,6 +22,14 @@ final class DaemonRuntime {
     /// Marked down (no answer): logged once when it goes down, once when it is back. The
     /// lifecycle may take it out of placement first (a launch's call got no answer).
     var down = false
+    /// A launch's call on it got no answer within its time while the daemon still answers
+    /// (pings, other calls): a daemon that stalls on create. Shown in the status until a launch
+    /// on it succeeds again; placement is unchanged (a busy daemon looks the same for a while).
+    var degraded = false
+    /// Containers whose removal was given up (five failed attempts) while the daemon counted as
+    /// up: retried after each ping it answers, so a daemon that is slow or refuses for a while
+    /// (never marked down, so never reconciled) does not keep them for good.
+    var unremoved: Set<String> = []
     /// The current ping back-off while it is down; nil while up.
     var backoff: Duration?
     /// The last error it gave (a failed call or ping), for the status page.

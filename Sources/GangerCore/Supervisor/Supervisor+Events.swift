@@ -13,7 +13,11 @@ extension Supervisor {
         guard !draining else { return }
         let daemon = daemons[index]
         daemon.events = daemon.engine.events(labels: GangerLabels.filters(instance: instance), onEvent: { [weak self] event in
-            self?.containerEvent(event)
+            guard let self, isCurrent(daemon, index) else { return }
+            containerEvent(event, on: index)
+        }, subscribed: { [weak self] in
+            guard let self, isCurrent(daemon, index) else { return }
+            removePredecessorsContainers(on: index)
         }, completion: { [weak self] error in
             guard let self, !draining, isCurrent(daemon, index) else { return }
             if let error { logger.debug("event stream ended", metadata: ["daemon": "\(daemon.name)", "error": "\(error)"]) }
@@ -28,9 +32,38 @@ extension Supervisor {
         }
     }
 
-    private func containerEvent(_ event: DockerEvent) {
+    private func containerEvent(_ event: DockerEvent, on index: Int) {
+        if event.action == "create", isPredecessors(event.actor.attributes?[GangerLabels.boot]) {
+            return removePredecessorsContainers([event.actor.id], on: index)
+        }
         guard event.action == "die" || event.action == "oom" else { return }
         let exitCode = Int(event.actor.attributes?["exitCode"] ?? "") ?? -1
         send(.containerDied(containerID: event.actor.id, exitCode: exitCode, oom: event.action == "oom"))
+    }
+
+    /// A container of this instance made by another process (another boot id, or none). While
+    /// this process holds the instance's lease, that is a lapsed predecessor's: a create it had
+    /// on the wire when it was killed can land after the startup sweep (dockerd still does the
+    /// work), and nothing else would ever remove it.
+    private func isPredecessors(_ owner: String?) -> Bool { owner != boot }
+
+    /// On each (re)subscription to `index`'s events (the stream misses what happens while it is
+    /// down), and for each `create` event of a predecessor's container: removes those containers,
+    /// only while this process holds the instance there.
+    func removePredecessorsContainers(_ ids: [String]? = nil, on index: Int) {
+        guard !draining, daemons[index].leaseID != nil else { return }
+        if let ids {
+            let strays = ids.filter { !removing.contains($0) }
+            guard !strays.isEmpty else { return }
+            logger.notice("removing a predecessor's container created after the startup sweep", metadata: [
+                "daemon": "\(daemons[index].name)", "count": "\(strays.count)",
+            ])
+            for id in strays { removeContainer(id, on: index) {} }
+            return
+        }
+        daemons[index].engine.list(labels: GangerLabels.filters(instance: instance)) { [self] result in
+            guard case let .success(containers) = result else { return }
+            removePredecessorsContainers(containers.filter { isPredecessors($0.labels[GangerLabels.boot]) }.map(\.id), on: index)
+        }
     }
 }

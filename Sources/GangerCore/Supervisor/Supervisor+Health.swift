@@ -36,6 +36,7 @@ extension Supervisor {
             guard isCurrent(daemon, index) else { return }
             switch result {
             case .success where wasUp:
+                retryRemovals(index)
                 scheduleHealthCheck(index, after: HealthTiming.interval)
             case .success:
                 // Back: learn its API version again (it may have been upgraded), reconcile, use it.
@@ -74,6 +75,17 @@ extension Supervisor {
                 scheduleHealthCheck(index, after: next)
             }
         }
+    }
+
+    /// Removals given up on `index` (`DaemonRuntime.unremoved`) are tried again, five attempts
+    /// each as before; still failing, they wait for the next answered ping.
+    private func retryRemovals(_ index: Int) {
+        let daemon = daemons[index]
+        guard !daemon.unremoved.isEmpty else { return }
+        let ids = daemon.unremoved.filter { !removing.contains($0) }
+        daemon.unremoved.removeAll()
+        logger.notice("retrying removals given up earlier", metadata: ["daemon": "\(daemon.name)", "count": "\(ids.count)"])
+        for id in ids.sorted() { removeContainer(id, on: index) {} }
     }
 
     /// The daemon answered a call recently (within two ping intervals and a ping's timeout).

@@ -60,6 +60,7 @@ extension Supervisor {
                     containers: placement.daemons[index].load,
                     maxContainers: placement.daemons[index].capacity,
                     lastError: daemons[index].lastError,
+                    degraded: daemons[index].degraded,
                     launching: placement.daemons[index].launching,
                     launchWindow: lifecycle.scheduler.windows.indices.contains(index) ? placement.daemons[index].window : nil)
             },

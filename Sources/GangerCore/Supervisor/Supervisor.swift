@@ -260,6 +260,10 @@ public final class Supervisor {
             }
             logger.log(level: line.level.logging, "\(line.message)", metadata: metadata)
         case let .succeeded(daemon, container, _, holder):
+            if daemons[daemon].degraded {
+                daemons[daemon].degraded = false
+                logger.notice("daemon no longer degraded: a launch on it succeeded", metadata: ["daemon": "\(daemons[daemon].name)"])
+            }
             guard let session else { return }
             session.launched(daemon: daemon, containerID: container)
             if session.settings.netns.mode == .holder { session.service.holders.served(throughHolder: holder != nil) }
@@ -385,8 +389,10 @@ public final class Supervisor {
                     "daemon": "\(daemons[daemon].name)", "container": "\(id.prefix(12))", "error": "\(error)", "attempt": "\(attempt)",
                 ])
                 guard attempt < 5, let reactor else {
-                    // Given up for now: reconciliation removes it when the daemon answers again.
+                    // Given up for now: retried after the next ping it answers
+                    // (`retryRemovals`), or reconciled when it comes back from down.
                     removing.remove(id)
+                    daemons[daemon].unremoved.insert(id)
                     done()
                     return checkDrained()
                 }
@@ -403,6 +409,12 @@ public final class Supervisor {
     /// until a health check finds it answering again.
     func daemonFailed(_ daemon: Int, _ failure: LaunchMachine.CallFailure) {
         daemons[daemon].lastError = "docker \(daemons[daemon].name): \(failure.message)"
+        if failure.isTimeout && !daemons[daemon].degraded {
+            daemons[daemon].degraded = true
+            logger.warning("daemon degraded: a launch's call got no answer in time", metadata: [
+                "daemon": "\(daemons[daemon].name)", "error": "\(failure.message)",
+            ])
+        }
         if failure.isTransport { markDown(daemon, failure.message) }
     }
 

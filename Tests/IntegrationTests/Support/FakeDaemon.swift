@@ -35,27 +35,9 @@ final class FakeDaemon: Sendable {
     var acceptedCount: Int { state.withLock { $0.accepted } }
 
     init(_ behaviour: Behaviour) throws {
-        var template = Array("/tmp/ganger-fake-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw HarnessError("mkdtemp: \(String(cString: strerror(errno)))")
-        }
-        directory = String(cString: made)
+        directory = try temporarySocketDirectory("ganger-fake")
         path = directory + "/docker.sock"
-        listenFD = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard listenFD >= 0 else { throw HarnessError("socket: \(String(cString: strerror(errno)))") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in path.utf8.enumerated() { raw[i] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listenFD, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard bound == 0, listen(listenFD, 16) == 0 else {
-            let message = String(cString: strerror(errno))
-            close(listenFD)
-            throw HarnessError("bind/listen \(path): \(message)")
-        }
+        listenFD = try listenUnix(path)
         let job = ThreadJob { [self] in serve(behaviour) }
         startThread(job)
     }

@@ -145,13 +145,13 @@ struct ServiceYAML {
     static func echo(_ name: String = "echo") -> ServiceYAML { ServiceYAML(name: name, image: "ganger-echo:latest") }
 }
 
-/// A whole configuration on the default daemon, loopback only, kernel-chosen ports.
+/// A whole configuration on one daemon (the default one unless `daemonURL` says), loopback only, kernel-chosen ports.
 func gangerConfig(instance: String, services: [ServiceYAML], maxContainers: Int = 32,
-                  shutdownGrace: String = "2s", extra: [String] = []) -> String {
+                  shutdownGrace: String = "2s", daemonURL: String = DockerCLI.daemonURL, extra: [String] = []) -> String {
     ([
         "instance: \(instance)",
         "daemons:",
-        "  - url: \(DockerCLI.daemonURL)",
+        "  - url: \(daemonURL)",
         "    max_containers: \(maxContainers)",
         "services:",
     ] + services.map(\.yaml) + [
