@@ -49,11 +49,15 @@ extension Supervisor {
 
     /// On each (re)subscription to `index`'s events (the stream misses what happens while it is
     /// down), and for each `create` event of a predecessor's container: removes those containers,
-    /// only while this process holds the instance there.
+    /// only while this process holds the instance there, never one it holds itself (sessions
+    /// taken over from the previous process run in that process's containers), and not while a
+    /// takeover is under way (the previous process still runs its own; `predecessorGone` sweeps
+    /// what it left).
     func removePredecessorsContainers(_ ids: [String]? = nil, on index: Int) {
-        guard !draining, daemons[index].leaseID != nil else { return }
+        guard !draining, heir == nil, daemons[index].leaseID != nil else { return }
         if let ids {
-            let strays = ids.filter { !removing.contains($0) }
+            let held = heldContainers
+            let strays = ids.filter { !removing.contains($0) && !held.contains($0) }
             guard !strays.isEmpty else { return }
             logger.notice("removing a predecessor's container created after the startup sweep", metadata: [
                 "daemon": "\(daemons[index].name)", "count": "\(strays.count)",

@@ -88,6 +88,18 @@ extension Supervisor {
         for id in ids.sorted() { removeContainer(id, on: index) {} }
     }
 
+    /// Every container this process holds: session containers (launching or relayed, taken over
+    /// included), launches of ended sessions still out, warm and launching pool containers,
+    /// network holders, and holders lent to sessions taken over from another process (they
+    /// belong to no pool here). Anything else of the instance is a stray.
+    var heldContainers: Set<String> {
+        var known = Set(lifecycle.sessions.values.compactMap(\.containerID))
+        known.formUnion(lifecycle.abandoned.values.compactMap(\.containerID))
+        for service in services { known.formUnion(service.pool.containerIDs.union(service.holders.containerIDs)) }
+        known.formUnion(lentHolders.keys)
+        return known
+    }
+
     /// The daemon answered a call recently (within two ping intervals and a ping's timeout).
     func isBusy(_ index: Int) -> Bool {
         guard let reactor else { return false }
@@ -107,13 +119,7 @@ extension Supervisor {
     /// This instance's containers on `index` that no session owns are removed (leftovers from
     /// while it was unreachable); the rest are Ganger's and already counted.
     private func reconcile(_ index: Int, _ done: @escaping () -> Void) {
-        // Everything Ganger holds: session containers (launching or relayed), warm and launching
-        // pool containers, network holders. Only the rest is a stray.
-        var known = Set(lifecycle.sessions.values.compactMap(\.containerID))
-        known.formUnion(lifecycle.abandoned.values.compactMap(\.containerID))
-        for service in services { known.formUnion(service.pool.containerIDs.union(service.holders.containerIDs)) }
-        // Holders lent to sessions taken over from another process belong to no pool here.
-        known.formUnion(lentHolders.keys)
+        let known = heldContainers
         daemons[index].engine.list(labels: GangerLabels.filters(instance: instance)) { [self] result in
             guard case let .success(containers) = result else { return done() }
             let strays = containers.filter { !known.contains($0.id) && !removing.contains($0.id) }

@@ -191,8 +191,7 @@ extension Supervisor {
             service.holders.refill()
         }
         guard let predecessor = predecessorBoot else { return }
-        var known = Set(lifecycle.sessions.values.compactMap(\.containerID))
-        known.formUnion(lentHolders.keys)
+        let known = heldContainers
         for index in daemons.indices where daemons[index].leaseID != nil {
             daemons[index].engine.list(labels: GangerLabels.filters(instance: instance) + ["\(GangerLabels.boot)=\(predecessor)"]) { [self] result in
                 guard case let .success(containers) = result else { return }
