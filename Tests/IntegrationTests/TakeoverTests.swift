@@ -42,8 +42,9 @@ struct TakeoverTests {
                     try check(!old.hasExited, "the old process exited after the heir died at step \(step)")
                     // Still serving: every session moves bytes, and a new client is served.
                     let before = (0..<Self.sessions).map { streams.received($0) }
-                    try check(try poll(timeout: .seconds(20)) { (0..<Self.sessions).allSatisfy { streams.received($0) > before[$0] } },
-                              "after the heir died at step \(step), sessions stopped moving")
+                    try check(try poll(timeout: .seconds(45)) { (0..<Self.sessions).allSatisfy { streams.received($0) > before[$0] } },
+                              "after the heir died at step \(step), sessions stopped moving: "
+                              + "\((0..<Self.sessions).filter { streams.received($0) <= before[$0] }) still\n\(old.log.suffix(2000))")
                     try echoOnce(address)
                 }
                 let first = try GangerProcess(takingOver: old)
@@ -56,7 +57,7 @@ struct TakeoverTests {
                 _ = try second.waitUntilListening(["echo"], timeout: .seconds(60))
                 try check(first.waitForExit(timeout: .seconds(30)) == .exited(0), "the first heir did not exit 0\n\(first.log.suffix(2000))")
                 let before = (0..<Self.sessions).map { streams.received($0) }
-                try check(try poll(timeout: .seconds(20)) { (0..<Self.sessions).allSatisfy { streams.received($0) > before[$0] } },
+                try check(try poll(timeout: .seconds(45)) { (0..<Self.sessions).allSatisfy { streams.received($0) > before[$0] } },
                           "after the second takeover, sessions stopped moving\n\(second.log.suffix(2000))")
                 try echoOnce(address)
                 // The inherited sessions, with their counters, on the new process's status.
