@@ -105,18 +105,24 @@ final class TakeoverDonor {
             poll = reactor.schedule(after: .milliseconds(20)) { [weak self] in self?.settle() }
             return
         }
-        suspended = supervisor.suspendRelays()
+        let ids = supervisor.suspendRelays()
+        suspended = ids
         do {
-            let (state, descriptors) = try supervisor.describeForTakeover(sessions: suspended.count)
+            // A send can find the new process gone and `fail` at once (relays resumed,
+            // `suspended` emptied): after each one, stop unless still settling.
+            let (state, descriptors) = try supervisor.describeForTakeover(sessions: ids.count)
             send(.state, state, descriptors)
-            for start in stride(from: 0, to: suspended.count, by: Self.batch) {
-                let (batch, batchDescriptors) = try supervisor.describeSessions(Array(suspended[start..<min(start + Self.batch, suspended.count)]))
+            for start in stride(from: 0, to: ids.count, by: Self.batch) {
+                guard phase == .settling else { return }
+                let (batch, batchDescriptors) = try supervisor.describeSessions(Array(ids[start..<min(start + Self.batch, ids.count)]))
                 send(.sessions, batch, batchDescriptors)
             }
+            guard phase == .settling else { return }
             send(.end, TakeoverEmpty())
+            guard phase == .settling else { return }
             phase = .waitingReady
             log.notice("takeover: state sent, waiting for the new process", metadata: [
-                "sessions": "\(suspended.count)", "listeners": "\(state.listeners.count)",
+                "sessions": "\(ids.count)", "listeners": "\(state.listeners.count)",
             ])
         } catch {
             fail("cannot describe this process: \(error)")
