@@ -61,7 +61,9 @@ struct TakeoverTests {
                           "after the second takeover, sessions stopped moving\n\(second.log.suffix(2000))")
                 try echoOnce(address)
                 // The inherited sessions, with their counters, on the new process's status.
-                let service = try #require(try second.status().services.first)
+                // (The echo above ends on its own time: its session may still be counted for a moment.)
+                let (settled, _) = try second.waitForStatus(timeout: .seconds(15)) { $0.services.first?.sessionsCurrent == Self.sessions }
+                let service = try #require(settled.services.first)
                 try check(service.sessionsCurrent == Self.sessions && service.sessionsTotal >= Self.sessions + 6,
                           "status after two takeovers: current \(service.sessionsCurrent), total \(service.sessionsTotal)")
                 streams.stop()
