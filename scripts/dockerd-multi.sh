@@ -219,12 +219,16 @@ cmd_up() {
     local driver k pid failed=0
     driver=$(storage_driver_for "$GANGER_STATE_DIR")
     declare -gA STARTED_PIDS=()
+    # Daemons found running rather than started here: one may be on its way out (a test that
+    # SIGKILLed it calls `up` at once); if it exits before answering, it is started afresh.
+    local -A adopted=()
     for ((k = 1; k <= n; k++)); do
         if ping_socket "$(sock_of "$k")"; then
             log "daemon $k already answers on $(sock_of "$k")"
         elif pid=$(running_pid "$k"); then
             log "daemon $k (pid $pid) is running; waiting for it to answer"
             STARTED_PIDS[$k]=$pid
+            adopted[$k]=1
         else
             start_one "$k" "$driver"
         fi
@@ -233,6 +237,12 @@ cmd_up() {
     for k in "${!STARTED_PIDS[@]}"; do
         for ((attempt = 1; ; attempt++)); do
             wait_ping "$(sock_of "$k")" "$TIMEOUT" "${STARTED_PIDS[$k]}" "$(log_of "$k")" && break
+            if [[ -n ${adopted[$k]:-} ]] && ! kill -0 "${STARTED_PIDS[$k]}" 2>/dev/null; then
+                unset "adopted[$k]"
+                log "daemon $k: the running one (pid ${STARTED_PIDS[$k]}) exited before answering; starting it again"
+                start_one "$k" "$driver"
+                continue
+            fi
             if [[ $TCP_BASE == auto ]] && ((attempt < 3)) && ! kill -0 "${STARTED_PIDS[$k]}" 2>/dev/null && port_was_taken "$k"; then
                 log "daemon $k: another process took its tcp port first; starting it again on another port"
                 start_one "$k" "$driver"
