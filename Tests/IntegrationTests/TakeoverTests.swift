@@ -28,7 +28,8 @@ struct TakeoverTests {
         try await withGanger(instance: instance, yaml: yaml, services: ["echo"]) { old, addresses in
             let address = try #require(addresses["echo"])
             let streams = try await onThread { try StreamingSessions(address: address, count: Self.sessions) }
-            let running = Task { try await streams.run() }
+            // Bounded below the suite's 8 minutes; a loaded CI machine took 107 s to start all 50.
+            let running = Task { try await streams.run(limit: .seconds(400)) }
             defer { streams.stop() }
             try await onThread {
                 try check(try poll(timeout: .seconds(150), interval: .milliseconds(100)) { streams.flowing() == Self.sessions },
@@ -44,7 +45,7 @@ struct TakeoverTests {
                     let before = (0..<Self.sessions).map { streams.received($0) }
                     try check(try poll(timeout: .seconds(45)) { (0..<Self.sessions).allSatisfy { streams.received($0) > before[$0] } },
                               "after the heir died at step \(step), sessions stopped moving: "
-                              + "\((0..<Self.sessions).filter { streams.received($0) <= before[$0] }) still\n\(old.log.suffix(2000))")
+                              + "\((0..<Self.sessions).filter { streams.received($0) <= before[$0] }) still; senders ended: \(streams.senderErrors())\n\(old.log.suffix(2000))")
                     try echoOnce(address)
                 }
                 let first = try GangerProcess(takingOver: old)
@@ -58,7 +59,7 @@ struct TakeoverTests {
                 try check(first.waitForExit(timeout: .seconds(30)) == .exited(0), "the first heir did not exit 0\n\(first.log.suffix(2000))")
                 let before = (0..<Self.sessions).map { streams.received($0) }
                 try check(try poll(timeout: .seconds(45)) { (0..<Self.sessions).allSatisfy { streams.received($0) > before[$0] } },
-                          "after the second takeover, sessions stopped moving\n\(second.log.suffix(2000))")
+                          "after the second takeover, sessions stopped moving; senders ended: \(streams.senderErrors())\n\(second.log.suffix(2000))")
                 try echoOnce(address)
                 // The inherited sessions, with their counters, on the new process's status.
                 // (The echo above ends on its own time: its session may still be counted for a moment.)
@@ -151,7 +152,8 @@ struct TakeoverTests {
         try await withGanger(instance: instance, yaml: yaml, services: ["echo"]) { old, addresses in
             let address = try #require(addresses["echo"])
             let streams = try await onThread { try StreamingSessions(address: address, count: 3) }
-            let running = Task { try await streams.run() }
+            // Bounded below the suite's 8 minutes; a loaded CI machine took 107 s to start all 50.
+            let running = Task { try await streams.run(limit: .seconds(400)) }
             defer { streams.stop() }
             try await onThread {
                 try check(try poll(timeout: .seconds(60)) { streams.flowing() == 3 }, "sessions do not relay")

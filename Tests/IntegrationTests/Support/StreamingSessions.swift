@@ -28,6 +28,12 @@ final class SHA256Stream: @unchecked Sendable {
 /// client sends 16 KiB chunks (a few hundred KiB/s each), reads the echo as it comes, then
 /// half-closes and reads to the end. Each side's bytes are counted and hashed (SHA-256), so a
 /// lost, doubled or reordered byte, or a reset, shows.
+///
+/// A sender blocks for as long as the run may last: a queued session (its container not yet
+/// started) holds the client's bytes unread, and on a loaded dockerd the last of 50 sessions can
+/// wait well over a minute. A sender that gave up earlier (its own timeout, 30 s once) made its
+/// session look stopped later although the relay was fine (CI, stop 22). `flowing` counts only
+/// sessions whose sender still runs, and `senderErrors` says why one stopped.
 final class StreamingSessions: @unchecked Sendable {
     struct Outcome: Sendable, CustomStringConvertible {
         var sent: Int
@@ -43,15 +49,27 @@ final class StreamingSessions: @unchecked Sendable {
     let clients: [Client]
     private let stopped = Atomic<Bool>(false)
     private let receivedBytes: Mutex<[Int]>
+    private let senderEnded: Mutex<[String?]>
 
     init(address: String, count: Int) throws {
         clients = try (0..<count).map { _ in try Client(address, timeout: .seconds(10)) }
         receivedBytes = Mutex([Int](repeating: 0, count: count))
+        senderEnded = Mutex([String?](repeating: nil, count: count))
         for client in clients { client.setTimeouts(.seconds(1)) }
     }
 
-    /// Sessions that received at least `bytes` echoed so far.
-    func flowing(atLeast bytes: Int = 1) -> Int { receivedBytes.withLock { $0.filter { $0 >= bytes }.count } }
+    /// Sessions that received at least `bytes` echoed so far and still send.
+    func flowing(atLeast bytes: Int = 1) -> Int {
+        let ended = senderEnded.withLock { $0 }
+        return receivedBytes.withLock { received in received.indices.filter { received[$0] >= bytes && ended[$0] == nil }.count }
+    }
+
+    /// Why each sender that stopped before `stop()` stopped (index: reason).
+    func senderErrors() -> [Int: String] {
+        senderEnded.withLock { ended in
+            Dictionary(uniqueKeysWithValues: ended.indices.compactMap { index in ended[index].map { (index, $0) } })
+        }
+    }
 
     func received(_ index: Int) -> Int { receivedBytes.withLock { $0[index] } }
 
@@ -62,11 +80,11 @@ final class StreamingSessions: @unchecked Sendable {
         let deadline = ContinuousClock.now + limit
         return try await onThreads(clients.count * 2) { [self] index -> Outcome in
             let client = clients[index / 2]
-            return index % 2 == 0 ? send(client, deadline: deadline) : receive(client, index / 2, deadline: deadline)
+            return index % 2 == 0 ? send(client, index / 2, deadline: deadline) : receive(client, index / 2, deadline: deadline)
         }.chunked()
     }
 
-    private func send(_ client: Client, deadline: ContinuousClock.Instant) -> Outcome {
+    private func send(_ client: Client, _ index: Int, deadline: ContinuousClock.Instant) -> Outcome {
         let digest = SHA256Stream()
         var generator = SystemRandomNumberGenerator()
         var sent = 0
@@ -74,8 +92,9 @@ final class StreamingSessions: @unchecked Sendable {
         while !stopped.load(ordering: .relaxed) && ContinuousClock.now < deadline {
             for index in chunk.indices { chunk[index] = UInt8.random(in: 0...255, using: &generator) }
             do {
-                try client.sendAll(chunk, timeout: .seconds(30))
+                try client.sendAll(chunk, timeout: max(deadline - ContinuousClock.now, .seconds(1)))
             } catch {
+                senderEnded.withLock { $0[index] = "\(error)" }
                 return Outcome(sent: sent, received: 0, sentDigest: digest.finish(), receivedDigest: [], end: .eof, error: "send: \(error)")
             }
             digest.update(chunk[...])
