@@ -25,4 +25,36 @@ import Testing
         #expect(second.publishedPort(81) == nil)
         #expect(second.publishedPort(82) == nil)
     }
+
+    /// A reused holder's shared files (`Holder.sharedFiles`): the three paths Docker names become
+    /// read-only binds at /etc/hosts, /etc/hostname and /etc/resolv.conf; a path that is not
+    /// plain (relative, `..`, `.`) makes the holder unusable; absent paths bind nothing.
+    @Test func holderSharedFiles_bindWhatTheDaemonNames_refuseAnythingNotPlain() throws {
+        func holder(_ paths: String) throws -> ContainerInspect {
+            try inspect("""
+                {"Id":"x","State":{"Status":"running","Running":true,"ExitCode":0,"OOMKilled":false},\
+                "NetworkSettings":{}\(paths)}
+                """)
+        }
+        let docker = try holder(#","HostsPath":"/var/lib/docker/containers/x/hosts","HostnamePath":"/var/lib/docker/containers/x/hostname","ResolvConfPath":"/var/lib/docker/containers/x/resolv.conf""#)
+        let binds = try #require(Holder.sharedFiles(docker))
+        #expect(binds.map(\.target) == ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"])
+        #expect(binds.map(\.source) == ["/var/lib/docker/containers/x/hosts", "/var/lib/docker/containers/x/hostname",
+                                        "/var/lib/docker/containers/x/resolv.conf"])
+        #expect(binds.allSatisfy { $0.readOnly && $0.type == "bind" })
+        #expect(Holder.sharedFiles(try holder("")) == [])
+        #expect(Holder.sharedFiles(try holder(#","HostsPath":"""#)) == [])
+        for bad in ["hosts", "/var/lib/../../etc/shadow", "/var/./x", "/var/lib/x\\u0000y"] {
+            #expect(Holder.sharedFiles(try holder(#","HostsPath":"\#(bad)""#)) == nil, "\(bad)")
+        }
+        // What the create body carries.
+        var spec = ContainerSpec(image: "i", cmd: nil, env: [], labels: [:], exposedPorts: [:],
+                                 hostConfig: .init(securityOpt: [], networkMode: "container:h", restartPolicy: [:], autoRemove: false))
+        spec.hostConfig.mounts = [binds[0]]
+        let body = String(decoding: try JSONEncoder().encode(spec), as: UTF8.self).split(separator: "\\", omittingEmptySubsequences: false).joined()
+        #expect(body.contains(#""Mounts":[{"#))
+        for field in [#""Type":"bind""#, #""Source":"/var/lib/docker/containers/x/hosts""#, #""Target":"/etc/hosts""#, #""ReadOnly":true"#] {
+            #expect(body.contains(field), "\(body)")
+        }
+    }
 }

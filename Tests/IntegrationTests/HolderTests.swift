@@ -52,9 +52,9 @@ struct HolderTests {
         ])
     }
 
-    /// Runs `script` in a session's shell; returns what it printed and the session's
-    /// container's network mode (read while the session is open).
-    private func shellSession(_ address: String, instance: String, _ script: String) throws -> (output: String, networkMode: String) {
+    /// Runs `script` in a session's shell; returns what it printed, the session's container
+    /// and its network mode (read while the session is open).
+    private func shellSession(_ address: String, instance: String, _ script: String) throws -> (output: String, container: String, networkMode: String) {
         let client = try Client(address)
         defer { client.close() }
         try client.sendAll(Array((script + "\necho __mark__\n").utf8))
@@ -67,7 +67,7 @@ struct HolderTests {
         let mode = try DockerCLI.inspect(mine[0], format: "{{.HostConfig.NetworkMode}}")
         try client.sendAll(Array("exit\n".utf8))
         _ = try? client.receiveAll(timeout: .seconds(10))
-        return (String(decoding: seen, as: UTF8.self), mode)
+        return (String(decoding: seen, as: UTF8.self), mine[0], mode)
     }
 
     @Test func sessionsThroughHolders_carryBytesIntact_joinAHolder_andAreCountedByPath() async throws {
@@ -153,25 +153,74 @@ struct HolderTests {
         }
     }
 
-    @Test func reusedNamespace_secondSessionSeesNoFilesOrProcesses_andBindsItsPort() async throws {
+    /// The isolation argument of `netns.reuse > 1` (docs/operations.md, "Network holders";
+    /// `Supervisor.stopThenRemove`), tried the way a hostile session would: the first session
+    /// leaves a file, a background process, a listener and an open connection in the shared
+    /// namespace, and tries to rewrite /etc/hosts, /etc/resolv.conf and /etc/hostname (files
+    /// Docker shares with every container joining the holder, writable unless Ganger binds them
+    /// read-only: before that, the next session resolved by the planted line). The second
+    /// session, in the same holder, finds none of it; and it was created only after the first
+    /// container died (the holder goes back once the container stopped, before its removal).
+    @Test func reusedNamespace_secondSessionSeesNoFilesProcessesListenersOrConnections_andBindsItsPort() async throws {
         let instance = uniqueInstance("holder-reuse")
         let yaml = gangerConfig(instance: instance, services: [shellService(reuse: 2, holders: 1)])
         try await withGanger(instance: instance, yaml: yaml, services: ["sh"]) { ganger, addresses in
             let address = try #require(addresses["sh"])
             try await onThread {
                 try self.waitHoldersReady(ganger, 1)
-                let first = try self.shellSession(address, instance: instance, "echo secret > /tmp/left-behind; sleep 300 </dev/null >/dev/null 2>&1 &")
-                // The first session's container is gone and the holder is back for its second use.
+                let since = Self.now()
+                // Port 7777 is 1E61 in /proc/net/tcp; states 01 established, 08 close-wait, 0A listen.
+                let sockets = #"cat /proc/net/tcp /proc/net/tcp6 | awk '$2 ~ /:1E61$/ || $3 ~ /:1E61$/ { print "sock=" $4 }'"#
+                let first = try self.shellSession(address, instance: instance, """
+                    echo secret > /tmp/left-behind; sleep 300 </dev/null >/dev/null 2>&1 &
+                    nc -ll -p 7777 -e /bin/cat </dev/null >/dev/null 2>&1 &
+                    sleep 1; sleep 300 | nc 127.0.0.1 7777 >/dev/null 2>&1 &
+                    sleep 1; \(sockets)
+                    echo "6.6.6.6 bank.example" >> /etc/hosts; echo hosts=$?
+                    echo "nameserver 6.6.6.6" >> /etc/resolv.conf; echo resolv=$?
+                    echo planted > /etc/hostname; echo hostname=$?
+                    """)
+                // The setup worked: a listener and both ends of a connection on 7777; and the
+                // shared files refused the writes.
+                #expect(first.output.contains("sock=0A") && first.output.contains("sock=01"), "\(first.output)")
+                for file in ["hosts", "resolv", "hostname"] {
+                    #expect(first.output.contains("\(file)=1"), "/etc/\(file) took a write: \(first.output)")
+                }
                 try self.waitHoldersReady(ganger, 1)
-                let second = try self.shellSession(address, instance: instance, "ls /tmp; ps; echo files=$(ls /tmp | wc -l)")
+                let second = try self.shellSession(address, instance: instance, """
+                    ls /tmp; ps; echo files=$(ls /tmp | wc -l)
+                    \(sockets)
+                    echo planted=$(cat /etc/hosts /etc/resolv.conf /etc/hostname | grep -c -e 6.6.6.6 -e planted)
+                    """)
                 // Same namespace (the holder was reused), fresh filesystem and processes.
                 #expect(first.networkMode.hasPrefix("container:"))
                 #expect(second.networkMode == first.networkMode)
                 #expect(!second.output.contains("left-behind"))
                 #expect(!second.output.contains("sleep 300"))
+                #expect(!second.output.contains("nc -ll -p 7777"))
                 #expect(second.output.contains("files=0"))
+                // Nothing listens on or holds 7777 any more (a TIME_WAIT remnant may show: the
+                // kernel's, without a reader or data).
+                #expect(!["sock=01", "sock=08", "sock=0A"].contains { second.output.contains($0) }, "\(second.output)")
+                #expect(second.output.contains("planted=0"), "\(second.output)")
+                // The second container was created only after the first one died.
+                let events = try DockerCLI.docker([
+                    "events", "--since", since, "--until", Self.now(),
+                    "--filter", "label=ganger.instance=\(instance)", "--filter", "type=container", "--format", "{{.ID}} {{.Action}}",
+                ]).split(separator: "\n").map(String.init)
+                let died = try #require(events.firstIndex(of: "\(first.container) die"), "\(events)")
+                let created = try #require(events.firstIndex(of: "\(second.container) create"), "\(events)")
+                #expect(died < created, "\(events)")
             }
         }
+    }
+
+    /// Now as `docker events --since` takes it (seconds.nanoseconds).
+    private static func now() -> String {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let nanos = String(now.tv_nsec)
+        return "\(now.tv_sec)." + String(repeating: "0", count: 9 - nanos.count) + nanos
     }
 
     @Test func aKilledHolder_isReplaced() async throws {

@@ -33,12 +33,31 @@ public struct ContainerSpec: Encodable, Sendable {
         public var capAdd: [String]?
         public var readonlyRootfs: Bool?
         public var tmpfs: [String: String]?
+        public var mounts: [Mount]?
 
         enum CodingKeys: String, CodingKey {
             case memory = "Memory", nanoCpus = "NanoCpus", pidsLimit = "PidsLimit", securityOpt = "SecurityOpt"
             case networkMode = "NetworkMode", restartPolicy = "RestartPolicy", autoRemove = "AutoRemove"
             case portBindings = "PortBindings", capDrop = "CapDrop", capAdd = "CapAdd"
-            case readonlyRootfs = "ReadonlyRootfs", tmpfs = "Tmpfs"
+            case readonlyRootfs = "ReadonlyRootfs", tmpfs = "Tmpfs", mounts = "Mounts"
+        }
+    }
+
+    /// One entry of `HostConfig.Mounts`: only read-only binds are made (a network holder's
+    /// files, see `Holder.sharedFiles`).
+    public struct Mount: Encodable, Sendable, Equatable {
+        public var type = "bind"
+        public var source: String
+        public var target: String
+        public var readOnly = true
+
+        public init(source: String, target: String) {
+            self.source = source
+            self.target = target
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case type = "Type", source = "Source", target = "Target", readOnly = "ReadOnly"
         }
     }
 
@@ -66,6 +85,12 @@ public struct ContainerInspect: Decodable, Sendable {
     public let id: String
     public let state: State
     public let networkSettings: NetworkSettings
+    /// The files Docker mounts at /etc/hosts, /etc/hostname and /etc/resolv.conf, on the
+    /// daemon's host; containers that join this one's network (`container:<id>`) get the same
+    /// files mounted (see `Holder.sharedFiles`).
+    public let hostsPath: String?
+    public let hostnamePath: String?
+    public let resolvConfPath: String?
 
     public struct State: Decodable, Sendable {
         public let status: String
@@ -93,6 +118,7 @@ public struct ContainerInspect: Decodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case id = "Id", state = "State", networkSettings = "NetworkSettings"
+        case hostsPath = "HostsPath", hostnamePath = "HostnamePath", resolvConfPath = "ResolvConfPath"
     }
 
     /// The container's address on `network` (falling back to any network it is on).

@@ -24,6 +24,9 @@ public protocol Engine: AnyObject {
     func rename(_ id: String, to name: String, completion: @escaping (Result<Void, DockerError>) -> Void)
     func start(_ id: String, timeout: Duration?, completion: @escaping (Result<Void, DockerError>) -> Void)
     func inspect(_ id: String, timeout: Duration?, completion: @escaping (Result<ContainerInspect, DockerError>) -> Void)
+    /// SIGKILL, answered once the container has stopped (Docker waits for that; podman's
+    /// compatible API too); one that was not running counts as stopped.
+    func kill(_ id: String, completion: @escaping (Result<Void, DockerError>) -> Void)
     /// Kills and removes a container with its anonymous volumes; a missing one counts as removed.
     func remove(_ id: String, completion: @escaping (Result<Void, DockerError>) -> Void)
     /// Every container (running or not) carrying all of `labels`.

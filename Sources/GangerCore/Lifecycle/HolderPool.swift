@@ -8,16 +8,42 @@ final class Holder {
     let containerID: String
     /// Where the service answers once a session's container has bound its port in here.
     let address: SocketAddress
+    /// Read-only binds of the files Docker shares with every container that joins this one's
+    /// network — /etc/hosts, /etc/hostname, /etc/resolv.conf, kept on the daemon's host with the
+    /// holder — for a holder that serves more than one session. Docker mounts them writable
+    /// into a joining container (unless its root is read-only), so without these a session
+    /// could append `6.6.6.6 bank.example` to /etc/hosts and the next session in the holder
+    /// would resolve by it (tried on dockerd 20.10; HolderTests checks it no longer does).
+    /// Docker makes its own mount of each file read-only when a mount of the container's is
+    /// there already.
+    let sharedFiles: [ContainerSpec.Mount]
     /// Sessions it has served; replaced after `netns.reuse`.
     var served = 0
     /// The pool's generation when it started: a reload drains the pool and bumps it, so a
     /// holder made with the old settings (network, ports) is not taken back after its session.
     fileprivate(set) var generation = 0
 
-    init(daemon: Int, containerID: String, address: SocketAddress) {
+    init(daemon: Int, containerID: String, address: SocketAddress, sharedFiles: [ContainerSpec.Mount] = []) {
         self.daemon = daemon
         self.containerID = containerID
         self.address = address
+        self.sharedFiles = sharedFiles
+    }
+
+    /// The binds `sharedFiles` holds, from the holder's inspect; nil when the daemon named a
+    /// path that is not a plain absolute one (the holder is then not used: a daemon's answer
+    /// is not trusted to be sane).
+    static func sharedFiles(_ info: ContainerInspect) -> [ContainerSpec.Mount]? {
+        var mounts: [ContainerSpec.Mount] = []
+        for (path, target) in [(info.hostsPath, "/etc/hosts"), (info.hostnamePath, "/etc/hostname"),
+                               (info.resolvConfPath, "/etc/resolv.conf")] {
+            guard let path, !path.isEmpty else { continue }
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+            guard path.hasPrefix("/"), path.utf8.count <= 4096, !path.utf8.contains(0),
+                  !parts.contains(".."), !parts.contains(".") else { return nil }
+            mounts.append(ContainerSpec.Mount(source: path, target: target))
+        }
+        return mounts
     }
 }
 
@@ -146,9 +172,13 @@ final class HolderPool {
                     guard case let .success(info) = inspected,
                           let address = host.serviceAddress(info, daemon: daemon, port: settings.port, network: settings.network)
                     else { return failed(daemon, id, inspected.failureMessage ?? "no address") }
+                    // Only a holder that serves again shares files between sessions.
+                    guard let shared = settings.netns.reuse > 1 ? Holder.sharedFiles(info) : [] else {
+                        return failed(daemon, id, "the daemon named a path that is not plain for /etc/hosts, /etc/hostname or /etc/resolv.conf")
+                    }
                     starting[daemon, default: 1] -= 1
                     backoff.succeeded()
-                    let holder = Holder(daemon: daemon, containerID: id, address: address)
+                    let holder = Holder(daemon: daemon, containerID: id, address: address, sharedFiles: shared)
                     holder.generation = generation
                     live.insert(ObjectIdentifier(holder))
                     guard enabled, generation == self.generation else {
@@ -174,8 +204,15 @@ final class HolderPool {
         backoff.failed(on: host.reactor) { [weak self] in self?.refill() }
     }
 
-    /// A session through `holder` ended and its container is gone. With `clean` and reuse left,
-    /// the holder serves again; otherwise it is removed and replaced.
+    /// Whether `holder` would serve again after a session that ended `clean` (then the
+    /// supervisor hands it back once the session's container stopped, before its removal).
+    func servesAgain(_ holder: Holder, clean: Bool) -> Bool {
+        PoolPolicy.afterSession(served: holder.served + 1, reuse: service.config.netns.reuse, clean: clean,
+                                current: enabled && holder.generation == generation) == .serveAgain
+    }
+
+    /// A session through `holder` ended and its container is stopped (it serves again) or gone.
+    /// With `clean` and reuse left, the holder serves again; otherwise it is removed and replaced.
     func release(_ holder: Holder, clean: Bool) {
         if PoolPolicy.lends(served: holder.served, reuse: service.config.netns.reuse), let lent = onLoan[holder.daemon], lent > 0 {
             onLoan[holder.daemon] = lent - 1

@@ -117,6 +117,8 @@ final class LaunchIO {
             spec.hostConfig.networkMode = "container:\(holder.containerID)"
             spec.exposedPorts = [:]
             spec.hostConfig.portBindings = nil
+            // A reused holder's /etc/hosts, /etc/hostname and /etc/resolv.conf read-only.
+            if !holder.sharedFiles.isEmpty { spec.hostConfig.mounts = holder.sharedFiles }
         }
         // Named, so that a create whose answer never came (a timeout, a reset: dockerd may have
         // made the container all the same) can be removed by name before the slot is given

@@ -40,9 +40,12 @@ public struct LaunchMachine: Sendable {
     public struct HolderRef: Sendable, Equatable {
         public let containerID: String
         public let address: SocketAddress
-        public init(containerID: String, address: SocketAddress) {
+        /// Read-only binds the joining container gets (`Holder.sharedFiles`).
+        public let sharedFiles: [ContainerSpec.Mount]
+        public init(containerID: String, address: SocketAddress, sharedFiles: [ContainerSpec.Mount] = []) {
             self.containerID = containerID
             self.address = address
+            self.sharedFiles = sharedFiles
         }
     }
 

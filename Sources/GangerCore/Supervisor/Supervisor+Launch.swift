@@ -9,7 +9,7 @@ extension Supervisor: LaunchOwner {
         guard let runtime = services.first(where: { $0.config.name == service }),
               let holder = runtime.holders.take(on: daemon) else { return nil }
         lentHolders[holder.containerID] = holder
-        return LaunchMachine.HolderRef(containerID: holder.containerID, address: holder.address)
+        return LaunchMachine.HolderRef(containerID: holder.containerID, address: holder.address, sharedFiles: holder.sharedFiles)
     }
 
     func answeredRecently(_ daemon: Int) -> Bool { isBusy(daemon) }

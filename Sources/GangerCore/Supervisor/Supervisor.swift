@@ -341,16 +341,53 @@ public final class Supervisor {
     }
 
     /// Removes container `id` (if any) on `daemon`, then frees the slot it held and hands its
-    /// network holder back (a holder is reused only after the container in it is gone).
+    /// network holder back. A holder that serves again goes back as soon as the container in it
+    /// has stopped (`stopThenRemove`); one that does not, after the removal.
     func dispose(daemon: Int, id: String?, holder: LaunchMachine.HolderRef?, clean: Bool) {
         let lent = holder.flatMap { lentHolders.removeValue(forKey: $0.containerID) }
         guard let id else {
             if let lent { releaseHolder(lent, clean: clean) }
             return send(.slotFreed(daemon: daemon))
         }
+        if let lent, services.contains(where: { $0.holders.owns(lent) && $0.holders.servesAgain(lent, clean: clean) }) {
+            return stopThenRemove(id, on: daemon, handingBack: lent)
+        }
         removeContainer(id, on: daemon) { [self] in
             if let lent { releaseHolder(lent, clean: clean) }
             send(.slotFreed(daemon: daemon))
+        }
+    }
+
+    /// Kills `id` (Docker answers once it has stopped), hands `holder` back, then removes `id`
+    /// and frees its slot. The removal — unmounting and deleting the container's writable layer,
+    /// the slow half of a `DELETE` — no longer keeps the holder from the next client
+    /// (bench/README.md (j)).
+    ///
+    /// Why the next session in the holder finds nothing of this one (docs/operations.md,
+    /// "Network holders"; `HolderTests` checks each): the session's container has its own PID
+    /// namespace, and its init exits only after the kernel has killed and reaped every other
+    /// process in it (`zap_pid_ns_processes`), so once Docker reports it stopped no process of
+    /// the session runs, and every socket it had is closed with it (a listener stops listening;
+    /// an open connection is closed, its remains in the kernel unreachable). Its filesystem is
+    /// its own layer (unused until removed), and the files shared through the holder are
+    /// read-only (`Holder.sharedFiles`). The namespace's interfaces, addresses and routes
+    /// change only with NET_ADMIN, which `netns.reuse > 1` refuses.
+    ///
+    /// A kill that fails (the daemon did not say the container stopped) discards the holder.
+    private func stopThenRemove(_ id: String, on daemon: Int, handingBack holder: Holder) {
+        removalsInFlight += 1
+        removing.insert(id)
+        daemons[daemon].engine.kill(id) { [self] result in
+            removalsInFlight -= 1
+            var stopped = true
+            if case let .failure(error) = result {
+                stopped = false
+                logger.warning("cannot stop a session's container in a network holder: holder discarded", metadata: [
+                    "daemon": "\(daemons[daemon].name)", "container": "\(id.prefix(12))", "error": "\(error)",
+                ])
+            }
+            releaseHolder(holder, clean: stopped)
+            removeContainer(id, on: daemon) { [self] in send(.slotFreed(daemon: daemon)) }
         }
     }
 
