@@ -59,7 +59,7 @@ enum GangerSuite {
                 let sizes = holders.sizes
                 log("(i) cold time-to-first-byte with network holders (holders \(sizes.holders), reuse 1) vs without vs raw: "
                     + "\(sizes.coldSessions) sessions each per round; (j) sessions/s, \(sizes.rateSessions) fresh containers "
-                    + "\(sizes.concurrency) at a time, holders (reuse 1 and \(sizes.reuse)) vs without vs raw")
+                    + "\(sizes.concurrency) at a time, holders (reuse 1 and \(sizes.reuses.map(String.init).joined(separator: ", "))) vs without vs raw")
                 report.holders = holders.run(log: log)
             }
             if only == nil || only == "burst" {

@@ -10,11 +10,12 @@ import Glibc
 /// the other two peers also starts with its previous container gone.
 ///
 /// (j) Sustained session rate: `concurrency` clients at once, `sessions` per round, each on a
-/// fresh container, through Ganger with holders (reuse 1, and reuse R), Ganger without, and the
+/// fresh container, through Ganger with holders (reuse 1, and each reuse R of the curve,
+/// default 2, 4, 8), Ganger without, and the
 /// raw floor (create → start → inspect → connect → echo → remove on the worker's path). Each
 /// round starts with the holder pools full; Ganger's own counters give the fast-path share.
 ///
-/// Three `ganger run`s of its own: instances `<run>-holders`, `<run>-holdreuse`, `<run>-plain`;
+/// `ganger run`s of its own: instances `<run>-holders`, `<run>-holdreuse<R>` per R, `<run>-plain`;
 /// the raw containers carry `<run>-holdraw`. All are swept with the run's prefix.
 struct HolderBench {
     /// How much is measured, from the environment (bench/README.md).
@@ -25,8 +26,8 @@ struct HolderBench {
         var concurrency: Int
         /// `netns.holders` of the holder peers: one per concurrent client, at least 2.
         var holders: Int
-        /// `netns.reuse` of the second holder peer in (j).
-        var reuse: Int
+        /// `netns.reuse` of the other holder peers in (j): the curve beside reuse 1.
+        var reuses: [Int]
         /// No round starts after this many seconds (the run stays bounded on a slow daemon).
         var budgetSeconds: Int
 
@@ -35,7 +36,9 @@ struct HolderBench {
             rateSessions = settings.count("BENCH_HOLDER_RATE_SESSIONS", 40, quick: 12)
             concurrency = settings.count("BENCH_HOLDER_CONCURRENCY", 4, quick: 4)
             holders = max(2, concurrency)
-            reuse = settings.count("BENCH_HOLDER_REUSE", 4, quick: 4)
+            // BENCH_HOLDER_REUSE: a comma-separated list (default 2,4,8; quick: 4).
+            let asked = environment("BENCH_HOLDER_REUSE")?.split(separator: ",").compactMap { Int($0) }.filter { $0 > 1 } ?? []
+            reuses = asked.isEmpty ? (settings.quick ? [4] : [2, 4, 8]) : Array(Set(asked)).sorted()
             budgetSeconds = settings.count("BENCH_HOLDER_SECONDS", 420, quick: 120)
         }
     }
@@ -58,7 +61,7 @@ struct HolderBench {
         /// Ganger's own counters over (i): cold sessions through a holder / on the normal path.
         var coldFastPath = 0
         var coldNormalPath = 0
-        /// Peer ("holders", "holders-reuse<R>", "no-holders", "raw") → sessions/s per round.
+        /// Peer ("holders", "holders-reuse<R>" for each R, "no-holders", "raw") → sessions/s per round.
         var rates: [String: Figure] = [:]
         /// Medians over raw's median; and per round, over raw's rate in that round.
         var rateOverRaw: [String: Double] = [:]
@@ -79,11 +82,13 @@ struct HolderBench {
         sizes = Sizes(run.settings)
     }
 
-    private var reusePeer: String { "holders-reuse\(sizes.reuse)" }
+    static func reusePeer(_ reuse: Int) -> String { "holders-reuse\(reuse)" }
+    /// (j)'s peers in table order.
+    static func ratePeers(_ sizes: Sizes) -> [String] { ["holders"] + sizes.reuses.map(reusePeer) + ["no-holders", "raw"] }
 
     func run(log: (String) -> Void) -> Result {
         var result = Result(sizes: sizes)
-        let (holders, reuse) = (sizes.holders, sizes.reuse)
+        let holders = sizes.holders
         result.arrival = "sequential; before each holder session the pool is full again (\(holders) ready, the used holder "
             + "removed): a steady arrival rate with a gap ≥ the refill time below; no-holders and raw sessions also start "
             + "with their previous container gone"
@@ -94,16 +99,21 @@ struct HolderBench {
             let withHolders = try LifecycleGanger(instance: instance + "-holders", directory: run.directory, name: "holders",
                                                   extra: "netns: {mode: holder, holders: \(holders), reuse: 1}")
             gangers.append(withHolders)
-            let reused = try LifecycleGanger(instance: instance + "-holdreuse", directory: run.directory, name: "holdreuse",
-                                             extra: "netns: {mode: holder, holders: \(holders), reuse: \(reuse)}")
-            gangers.append(reused)
+            var peers = ["holders": withHolders]
+            for reuse in sizes.reuses {
+                let reused = try LifecycleGanger(instance: instance + "-holdreuse\(reuse)", directory: run.directory, name: "holdreuse\(reuse)",
+                                                 extra: "netns: {mode: holder, holders: \(holders), reuse: \(reuse)}")
+                gangers.append(reused)
+                peers[Self.reusePeer(reuse)] = reused
+            }
             let plain = try LifecycleGanger(instance: instance + "-plain", directory: run.directory, name: "plain", extra: nil)
             gangers.append(plain)
-            for ganger in [withHolders, reused] where !quiet(ganger, holders: holders, limit: 60) {
+            peers["no-holders"] = plain
+            for ganger in gangers where ganger !== plain && !quiet(ganger, holders: holders, limit: 60) {
                 throw BenchError("\(ganger.instance): \(holders) holders not ready within 60 s")
             }
             cold(&result, holders: withHolders, plain: plain, until: started + Double(sizes.budgetSeconds) * 0.4, log: log)
-            rate(&result, peers: ["holders": withHolders, reusePeer: reused, "no-holders": plain], until: started + Double(sizes.budgetSeconds), log: log)
+            rate(&result, peers: peers, until: started + Double(sizes.budgetSeconds), log: log)
         } catch {
             result.failures.append("holders: \(error)")
             log("  holders: FAILED: \(error)")
@@ -192,7 +202,7 @@ struct HolderBench {
 
     private func rate(_ result: inout Result, peers gangers: [String: LifecycleGanger], until deadline: Double,
                       log: (String) -> Void) {
-        let peers = ["holders", reusePeer, "no-holders", "raw"]
+        let peers = Self.ratePeers(sizes)
         var rates: [String: [Double]] = [:]
         for round in 0..<rounds where monotonicSeconds() < deadline {
             let order = peers.indices.map { peers[($0 + round) % peers.count] }
