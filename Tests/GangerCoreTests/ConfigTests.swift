@@ -224,7 +224,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 per_source: {max_connections: 0, rate: 20, burst: 40}
                 accept: {rate: 500, burst: 1000}
                 client_address: none
-                netns: {mode: per-container, holders: 2, reuse: 1}
+                netns: {mode: per-container, holders: 2, reuse: 1, return_wait: 150ms}
                 sandbox: {preset: default, read_only: false, tmpfs: {}, cap_drop: [NET_RAW], cap_add: []}
             status:
               listen: 127.0.0.1:5480

@@ -215,6 +215,48 @@ struct HolderTests {
         }
     }
 
+    /// A cold client that arrives while the only holder is on its way back (its previous
+    /// session's container being stopped: the fault proxy holds Docker's answer to the kill for
+    /// 2 s) waits for it (`netns.return_wait`) instead of taking the normal path: both sessions
+    /// go through the holder, none on the normal path, and the second joins the same namespace.
+    @Test func aClientArrivingWhileTheHolderIsBeingStopped_waitsForIt_andJoinsIt() async throws {
+        let proxy = try FaultProxy()
+        defer { proxy.stop() }
+        let instance = uniqueInstance("holder-wait")
+        let service = ServiceYAML(name: "echo", image: "ganger-echo:latest",
+                                  extra: ["netns: {mode: holder, holders: 1, reuse: 2, return_wait: 10s}"])
+        let yaml = gangerConfig(instance: instance, services: [service], daemonURL: proxy.url)
+        try await withGanger(instance: instance, yaml: yaml, services: ["echo"]) { ganger, addresses in
+            let address = try #require(addresses["echo"])
+            try await onThread {
+                try self.waitHoldersReady(ganger, 1)
+                proxy.setRules([.init("POST", "/containers/*/kill", .delay(.seconds(2)))])
+                defer { proxy.setRules([]) }
+                func session(_ text: String) throws -> String {
+                    let client = try Client(address)
+                    defer { client.close() }
+                    try client.sendAll(Array(text.utf8))
+                    let echoed = try client.receive(count: text.utf8.count, timeout: .seconds(20))
+                    #expect(echoed == Array(text.utf8))
+                    let container = try DockerCLI.containers(labels: ["ganger.instance=\(instance)", "ganger.client=\(client.localAddress)"])
+                    guard container.count == 1 else { throw HarnessError("\(container.count) containers for \(client.localAddress)") }
+                    return try DockerCLI.inspect(container[0], format: "{{.HostConfig.NetworkMode}}")
+                }
+                let first = try session("first\n")
+                // The first session is over in Ganger; its container's kill is held at the proxy.
+                try check(try poll(timeout: .seconds(10)) { try ganger.status().services[0].sessionsCurrent == 0 },
+                          "the first session did not end")
+                try check(try poll(timeout: .seconds(5)) { proxy.calls("POST", "/containers/*/kill") == 1 },
+                          "no kill reached the proxy:\n\(proxy.history)")
+                let second = try session("second\n")
+                #expect(first.hasPrefix("container:") && second == first, "\(first) then \(second)")
+                let status = try ganger.status().services[0]
+                #expect(status.holderSessions == 2 && status.holderFallbackSessions == 0,
+                        "through a holder \(String(describing: status.holderSessions)), normal path \(String(describing: status.holderFallbackSessions))")
+            }
+        }
+    }
+
     /// Now as `docker events --since` takes it (seconds.nanoseconds).
     private static func now() -> String {
         var now = timespec()

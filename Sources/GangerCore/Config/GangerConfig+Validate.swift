@@ -31,6 +31,10 @@ extension GangerConfig {
             errors += clientAddressErrors(service, at: path)
             // A reused network namespace outlives a session: a service that may reconfigure it
             // (NET_ADMIN) or craft raw packets in it (NET_RAW) could leave traps for the next one.
+            if service.netns.returnWait > ServiceConfig.Netns.maxReturnWait {
+                errors.append(ConfigError(path: "\(path).netns.return_wait", message:
+                    "\(service.netns.returnWait.configString) is over the limit of \(ServiceConfig.Netns.maxReturnWait.configString)"))
+            }
             if service.netns.reuse > 1 {
                 for cap in service.sandbox.capAdd where ["NET_ADMIN", "NET_RAW", "ALL", "CAP_NET_ADMIN", "CAP_NET_RAW"].contains(cap) {
                     errors.append(ConfigError(path: "\(path).sandbox.cap_add", message:

@@ -255,6 +255,11 @@ public struct ServiceConfig: Sendable, Equatable {
         public var holders: Int
         /// Sessions one holder serves before it is replaced; at least 1.
         public var reuse: Int
+        /// With `reuse > 1`: how long a cold session waits for a holder on its way back (its
+        /// previous session's container being stopped) when none is ready, before it takes the
+        /// normal path; 0 never waits. At most `maxReturnWait`.
+        public var returnWait: Duration = .milliseconds(150)
+        public static let maxReturnWait: Duration = .seconds(10)
 
         public enum Mode: String, Sendable, CaseIterable {
             /// Docker sets up a namespace for every container.

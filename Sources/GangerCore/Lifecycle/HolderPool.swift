@@ -19,6 +19,8 @@ final class Holder {
     let sharedFiles: [ContainerSpec.Mount]
     /// Sessions it has served; replaced after `netns.reuse`.
     var served = 0
+    /// Its session's container is being stopped and it serves again after (`HolderPool.returning`).
+    fileprivate(set) var isReturning = false
     /// The pool's generation when it started: a reload drains the pool and bumps it, so a
     /// holder made with the old settings (network, ports) is not taken back after its session.
     fileprivate(set) var generation = 0
@@ -72,6 +74,16 @@ final class HolderPool {
     private var live: Set<ObjectIdentifier> = []
     /// Bumped by `drain()` (reload, shutdown): holders from before are not taken back.
     private var generation = 0
+    /// Holders on their way back, per daemon: their session's container is being stopped
+    /// (`Supervisor.stopThenRemove`) and they serve again after.
+    private var returning: [Int: Int] = [:]
+    /// Launches waiting for one of those, per daemon, oldest first (`take(on:within:)`).
+    private var waiters: [Int: [Waiter]] = [:]
+    private final class Waiter {
+        let handler: (Holder?) -> Void
+        var timer: TimerID?
+        init(handler: @escaping (Holder?) -> Void) { self.handler = handler }
+    }
 
     func owns(_ holder: Holder) -> Bool { live.contains(ObjectIdentifier(holder)) }
 
@@ -85,9 +97,8 @@ final class HolderPool {
     /// Every holder container this pool created and has not removed (ready, lent, starting).
     private(set) var containerIDs: Set<String> = []
 
-    /// A ready holder on `daemon` (now the caller's), or nil: the caller takes the normal path,
-    /// never a wait.
-    func take(on daemon: Int) -> Holder? {
+    /// A ready holder on `daemon` (now the caller's), or nil.
+    private func take(on daemon: Int) -> Holder? {
         // Most recently returned first: a holder with reuse left is used up before a fresh one.
         guard enabled, let index = ready.lastIndex(where: { $0.daemon == daemon }) else { return nil }
         let holder = ready.remove(at: index)
@@ -96,6 +107,66 @@ final class HolderPool {
         // session's container start and slow the very client the holder is for (bench/README.md
         // (i)). It starts once that container has started (`joined`) or the holder is back.
         return holder
+    }
+
+    /// A ready holder on `daemon`, or — when none is ready but one is on its way back that no
+    /// other launch waits for — that one once it is back, or nil after `returnWait`; nil at
+    /// once otherwise. `handler` runs exactly once (at once when nothing is to be waited for).
+    /// The wait is `netns.return_wait`.
+    /// Back-to-back clients of a reused holder find it still being stopped: without the wait,
+    /// each of them took the normal path (bench/README.md (j)).
+    func take(on daemon: Int, waiting handler: @escaping (Holder?) -> Void) {
+        if let holder = take(on: daemon) { return handler(holder) }
+        // `netns.return_wait` (150 ms by default): a stop answers in tens of milliseconds here,
+        // while the normal path costs a network setup more than joining a holder (≈ 100–200 ms
+        // on the bench machine, bench/README.md (i)): waiting that long is never much worse and
+        // usually far better.
+        let wait = service.config.netns.returnWait
+        guard enabled, wait > .zero, returning[daemon, default: 0] > waiters[daemon, default: []].count, let reactor = host.reactor else {
+            return handler(nil)
+        }
+        let waiter = Waiter(handler: handler)
+        waiters[daemon, default: []].append(waiter)
+        waiter.timer = reactor.schedule(after: wait) { [weak self, weak waiter] in
+            guard let self, let waiter else { return }
+            waiter.timer = nil
+            waiters[daemon]?.removeAll { $0 === waiter }
+            waiter.handler(nil)
+        }
+    }
+
+    /// `holder` serves again once its session's container has stopped (`release` follows).
+    func returning(_ holder: Holder) {
+        holder.isReturning = true
+        returning[holder.daemon, default: 0] += 1
+    }
+
+    /// Launches waiting on `daemon` beyond the holders still on their way there go on now.
+    private func releaseExcessWaiters(on daemon: Int) {
+        while waiters[daemon, default: []].count > returning[daemon, default: 0], let waiter = waiters[daemon]?.popLast() {
+            if let timer = waiter.timer { host.reactor?.cancel(timer) }
+            waiter.handler(nil)
+        }
+    }
+
+    /// A holder taken but never joined (its launch ended while it waited): ready again as it
+    /// was, its loan undone.
+    func giveBack(_ holder: Holder) {
+        if PoolPolicy.lends(served: holder.served, reuse: service.config.netns.reuse), let lent = onLoan[holder.daemon], lent > 0 {
+            onLoan[holder.daemon] = lent - 1
+        }
+        guard enabled, holder.generation == generation else { return remove(holder) }
+        _ = readied(holder)
+    }
+
+    /// `holder` is ready: to the oldest launch waiting on its daemon (true), or to the pool.
+    private func readied(_ holder: Holder) -> Bool {
+        ready.append(holder)
+        guard let waiter = waiters[holder.daemon]?.first, let taken = take(on: holder.daemon) else { return false }
+        waiters[holder.daemon]?.removeFirst()
+        if let timer = waiter.timer { host.reactor?.cancel(timer) }
+        waiter.handler(taken)
+        return true
     }
 
     /// A session's container in a holder of this pool has started: start the replacement.
@@ -186,7 +257,7 @@ final class HolderPool {
                         remove(holder)
                         return refill()
                     }
-                    ready.append(holder)
+                    _ = readied(holder)
                 }
             }
         }
@@ -217,11 +288,18 @@ final class HolderPool {
         if PoolPolicy.lends(served: holder.served, reuse: service.config.netns.reuse), let lent = onLoan[holder.daemon], lent > 0 {
             onLoan[holder.daemon] = lent - 1
         }
+        if holder.isReturning {
+            holder.isReturning = false
+            // `drain` may have zeroed the count already.
+            returning[holder.daemon] = max(0, returning[holder.daemon, default: 0] - 1)
+        }
         holder.served += 1
+        defer { releaseExcessWaiters(on: holder.daemon) }
         switch PoolPolicy.afterSession(served: holder.served, reuse: service.config.netns.reuse, clean: clean,
                                        current: enabled && holder.generation == generation) {
         case .serveAgain:
-            ready.append(holder)
+            // The oldest launch waiting on that daemon takes it straight away.
+            if readied(holder) { return }
         case .retire:
             retired += 1
             remove(holder)
@@ -249,6 +327,8 @@ final class HolderPool {
 
     /// `daemon` left the catalog (no session goes there any more): its ready holders are removed.
     func drain(daemon: Int) {
+        returning[daemon] = 0
+        releaseExcessWaiters(on: daemon)
         let leaving = ready.filter { $0.daemon == daemon }
         ready.removeAll { $0.daemon == daemon }
         for holder in leaving { remove(holder) }
@@ -257,6 +337,10 @@ final class HolderPool {
     /// Shutdown or a reload that leaves holder mode: remove every ready holder.
     func drain() {
         generation += 1
+        for daemon in Array(waiters.keys) {
+            returning[daemon] = 0
+            releaseExcessWaiters(on: daemon)
+        }
         backoff.cancel(on: host.reactor)
         if let retryTimer { host.reactor?.cancel(retryTimer) }
         retryTimer = nil

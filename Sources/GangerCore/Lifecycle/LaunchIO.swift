@@ -18,8 +18,11 @@ protocol LaunchEnvironment: AnyObject {
     func nextContainerName() -> String
     /// Whether `daemon` answered a call recently (busy, not gone).
     func answeredRecently(_ daemon: Int) -> Bool
-    /// A ready network holder of `service` on `daemon`, now lent to the caller, or nil.
-    func takeHolder(service: String, daemon: Int) -> LaunchMachine.HolderRef?
+    /// A ready network holder of `service` on `daemon`, now lent to the caller, or nil: at
+    /// once, or within `netns.return_wait` when one is on its way back.
+    func takeHolder(service: String, daemon: Int, _ done: @escaping (LaunchMachine.HolderRef?) -> Void)
+    /// A holder `takeHolder` gave that was not used (the launch ended while it waited).
+    func giveBackUnused(_ holder: LaunchMachine.HolderRef)
 }
 
 /// Carries out a `LaunchMachine`'s I/O actions on the reactor — the Docker calls, the probe's
@@ -107,10 +110,21 @@ final class LaunchIO {
     }
 
     private func create(on daemon: Int, joinHolder: Bool, timeout: Duration, generation: Int) {
+        guard joinHolder else { return create(on: daemon, holder: nil, timeout: timeout, generation: generation) }
+        environment.takeHolder(service: settings.name, daemon: daemon) { [self] holder in
+            // Detached while waiting for a holder on its way back: nothing to create.
+            guard deliver != nil else {
+                if let holder { environment.giveBackUnused(holder) }
+                return
+            }
+            create(on: daemon, holder: holder, timeout: timeout, generation: generation)
+        }
+    }
+
+    private func create(on daemon: Int, holder: LaunchMachine.HolderRef?, timeout: Duration, generation: Int) {
         var spec = ContainerSpec.session(service: settings, instance: environment.instance, client: client,
                                          publish: environment.publishHostIP(daemon))
         spec.labels[GangerLabels.boot] = environment.boot
-        let holder = joinHolder ? environment.takeHolder(service: settings.name, daemon: daemon) : nil
         if let holder {
             // Docker refuses exposed or published ports in another container's namespace: the
             // holder already publishes them.

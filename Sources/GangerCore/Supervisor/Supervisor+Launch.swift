@@ -5,11 +5,18 @@ import Logging
 extension Supervisor: LaunchOwner {
     func engine(_ daemon: Int) -> any Engine { daemons[daemon].engine }
 
-    func takeHolder(service: String, daemon: Int) -> LaunchMachine.HolderRef? {
-        guard let runtime = services.first(where: { $0.config.name == service }),
-              let holder = runtime.holders.take(on: daemon) else { return nil }
-        lentHolders[holder.containerID] = holder
-        return LaunchMachine.HolderRef(containerID: holder.containerID, address: holder.address, sharedFiles: holder.sharedFiles)
+    func takeHolder(service: String, daemon: Int, _ done: @escaping (LaunchMachine.HolderRef?) -> Void) {
+        guard let runtime = services.first(where: { $0.config.name == service }) else { return done(nil) }
+        runtime.holders.take(on: daemon) { [self] holder in
+            guard let holder else { return done(nil) }
+            lentHolders[holder.containerID] = holder
+            done(LaunchMachine.HolderRef(containerID: holder.containerID, address: holder.address, sharedFiles: holder.sharedFiles))
+        }
+    }
+
+    func giveBackUnused(_ holder: LaunchMachine.HolderRef) {
+        guard let lent = lentHolders.removeValue(forKey: holder.containerID) else { return }
+        services.first(where: { $0.holders.owns(lent) })?.holders.giveBack(lent)
     }
 
     func answeredRecently(_ daemon: Int) -> Bool { isBusy(daemon) }

@@ -375,6 +375,7 @@ public final class Supervisor {
     ///
     /// A kill that fails (the daemon did not say the container stopped) discards the holder.
     private func stopThenRemove(_ id: String, on daemon: Int, handingBack holder: Holder) {
+        services.first(where: { $0.holders.owns(holder) })?.holders.returning(holder)
         removalsInFlight += 1
         removing.insert(id)
         daemons[daemon].engine.kill(id) { [self] result in
