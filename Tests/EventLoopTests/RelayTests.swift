@@ -150,9 +150,15 @@ private struct ProxyFixture {
         try await fixture.stop()
     }
 
-    /// The service reads in bursts, each only after the relay muted the client's reads again:
-    /// four stalls, each muted and unmuted, then the rest; every byte arrives in order, and the
-    /// answer the other way still gets through.
+    /// The service reads in bursts with stalls between: four stalls, then the rest; every byte
+    /// arrives in order, the relay mutes the client's reads in a stall and unmutes them after,
+    /// and the answer the other way still gets through.
+    ///
+    /// A stall mutes only after a useless wake-up (a segment arriving while the pipe is full):
+    /// when the client's socket buffer filled before the pipe did, no segment comes and nothing
+    /// needs muting. Which happens first is the kernel's timing, so a stall waits up to 3 s for
+    /// a mute and the test asks for one in at least one of the four (each stall used to require
+    /// one and failed once in a quiet run).
     @Test func relay_repeatedStalls_mutedAndUnmutedEachTime_everyByteArrives() async throws {
         let service = try BlockingSocket.listen()
         defer { close(service.fd) }
@@ -171,8 +177,14 @@ private struct ProxyFixture {
         let proxy = fixture.proxy
         let digest = SHA256Digest()
         var count = 0
-        for stall in 1...4 {
-            #expect(try await fixture.loop.wait { _ in (proxy.value!.activeRelays.first?.readMutes ?? 0) >= stall })
+        var mutedStalls = 0
+        var seen = 0
+        for _ in 1...4 {
+            let counted = seen
+            if try await fixture.loop.wait(timeout: .seconds(3), until: { _ in (proxy.value!.activeRelays.first?.readMutes ?? 0) > counted }) {
+                mutedStalls += 1
+            }
+            seen = try await fixture.loop.run { _ in proxy.value!.activeRelays.first?.readMutes ?? 0 }
             let burst = try await onThread { try BlockingSocket.receive(server, count: 12 << 20) }
             burst.withUnsafeBytes { digest.update($0) }
             count += burst.count
@@ -182,6 +194,7 @@ private struct ProxyFixture {
         count += rest.count
         #expect(count == total)
         #expect(digest.finish() == (try await sent))
+        #expect(mutedStalls >= 1, "no stall of four muted the client's reads")
         try BlockingSocket.sendAll(server, Array("done".utf8))
         shutdown(server, Int32(SHUT_WR))
         #expect(try await onThread { try BlockingSocket.receiveAll(client) } == Array("done".utf8))

@@ -87,6 +87,9 @@ public final class Relay {
     private(set) var readMutes = 0
     /// Suspended for a takeover: nothing moves until `resume`.
     public private(set) var suspended = false
+    /// Runs once, when the client's FIN first arrives (the session is likely ending: the owner
+    /// may prepare for what follows, e.g. a network holder about to come back).
+    public var onClientFIN: (() -> Void)?
     private var onClose: CloseHandler?
 
     public private(set) var isClosed = false
@@ -320,6 +323,10 @@ public final class Relay {
         if toService.bytes &+ toClient.bytes != before { lastActivity = reactor.now }
         if firstFIN == nil {
             if toService.sourceEOF { firstFIN = .client } else if toClient.sourceEOF { firstFIN = .service }
+        }
+        if toService.sourceEOF, let clientFIN = onClientFIN {
+            onClientFIN = nil
+            clientFIN()
         }
         if toService.finished && toClient.finished {
             close(reason: firstFIN == .service ? .serviceClosed : .clientClosed, notify: true)

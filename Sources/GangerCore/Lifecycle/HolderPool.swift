@@ -135,8 +135,10 @@ final class HolderPool {
         }
     }
 
-    /// `holder` serves again once its session's container has stopped (`release` follows).
+    /// `holder` serves again once its session's container has stopped (`release` follows), or
+    /// probably will: its client has closed. Once per loan.
     func returning(_ holder: Holder) {
+        guard !holder.isReturning else { return }
         holder.isReturning = true
         returning[holder.daemon, default: 0] += 1
     }

@@ -215,6 +215,8 @@ public final class Supervisor {
             guard let session = sessions[id] else { return }
             if let why = session.startRelay(pipes: pipes, ended: { [weak self] relay, reason in self?.relayEnded(id, relay, reason) }) {
                 send(.relayEnded(id, reason: why))
+            } else if let holder = lifecycle.sessions[id]?.container?.holder {
+                session.relay?.onClientFIN = { [weak self] in self?.holderMayReturn(holder) }
             }
         case let .closeRelay(id, why):
             sessions[id]?.closeRelay(why)
@@ -356,6 +358,17 @@ public final class Supervisor {
             if let lent { releaseHolder(lent, clean: clean) }
             send(.slotFreed(daemon: daemon))
         }
+    }
+
+    /// A session in `holder` got its client's FIN: it is likely about to end, and a holder that
+    /// serves again then comes back within a stop. Counting it as on its way back now lets a
+    /// client that arrives right after (its connect overtakes the session's end, which waits
+    /// for the service's own FIN) wait for it instead of taking the normal path.
+    func holderMayReturn(_ ref: LaunchMachine.HolderRef) {
+        guard let holder = lentHolders[ref.containerID],
+              let pool = services.first(where: { $0.holders.owns(holder) })?.holders,
+              pool.servesAgain(holder, clean: true) else { return }
+        pool.returning(holder)
     }
 
     /// Kills `id` (Docker answers once it has stopped), hands `holder` back, then removes `id`
