@@ -24,7 +24,8 @@ struct HolderBench {
         var coldSessions: Int
         var rateSessions: Int
         var concurrency: Int
-        /// `netns.holders` of the holder peers: one per concurrent client, at least 2.
+        /// `netns.holders` of the holder peers: `BENCH_HOLDERS`, by default one per concurrent
+        /// client, at least 2.
         var holders: Int
         /// `netns.reuse` of the other holder peers in (j): the curve beside reuse 1.
         var reuses: [Int]
@@ -35,7 +36,7 @@ struct HolderBench {
             coldSessions = settings.count("BENCH_HOLDER_COLD_SESSIONS", 10, quick: 3)
             rateSessions = settings.count("BENCH_HOLDER_RATE_SESSIONS", 40, quick: 12)
             concurrency = settings.count("BENCH_HOLDER_CONCURRENCY", 4, quick: 4)
-            holders = max(2, concurrency)
+            holders = settings.count("BENCH_HOLDERS", max(2, concurrency), quick: max(2, concurrency))
             // BENCH_HOLDER_REUSE: a comma-separated list (default 2,4,8; quick: 4).
             let asked = environment("BENCH_HOLDER_REUSE")?.split(separator: ",").compactMap { Int($0) }.filter { $0 > 1 } ?? []
             reuses = asked.isEmpty ? (settings.quick ? [4] : [2, 4, 8]) : Array(Set(asked)).sorted()
