@@ -19,6 +19,21 @@ import Testing
         #expect(PoolPolicy.lends(served: 2, reuse: 4))
     }
 
+    /// A launch waits for a returning holder only when one is owed to it; the ones left without
+    /// (a holder came back retired) go on at once; a zero `return_wait` never waits.
+    @Test func waitsForReturning_oneWaiterPerReturningHolder_excessGoesOn() {
+        let wait = Duration.milliseconds(150)
+        #expect(!PoolPolicy.waitsForReturning(returning: 0, waiting: 0, wait: wait))
+        #expect(PoolPolicy.waitsForReturning(returning: 1, waiting: 0, wait: wait))
+        #expect(!PoolPolicy.waitsForReturning(returning: 1, waiting: 1, wait: wait))
+        #expect(PoolPolicy.waitsForReturning(returning: 2, waiting: 1, wait: wait))
+        #expect(!PoolPolicy.waitsForReturning(returning: 3, waiting: 0, wait: .zero))
+        #expect(PoolPolicy.excessWaiters(returning: 2, waiting: 2) == 0)
+        #expect(PoolPolicy.excessWaiters(returning: 1, waiting: 2) == 1)
+        #expect(PoolPolicy.excessWaiters(returning: 0, waiting: 3) == 3)
+        #expect(PoolPolicy.excessWaiters(returning: 4, waiting: 1) == 0)
+    }
+
     @Test func afterSession_servesAgainOnlyCleanCurrentAndWithReuseLeft() {
         #expect(PoolPolicy.afterSession(served: 1, reuse: 4, clean: true, current: true) == .serveAgain)
         #expect(PoolPolicy.afterSession(served: 4, reuse: 4, clean: true, current: true) == .retire)

@@ -122,7 +122,8 @@ final class HolderPool {
         // on the bench machine, bench/README.md (i)): waiting that long is never much worse and
         // usually far better.
         let wait = service.config.netns.returnWait
-        guard enabled, wait > .zero, returning[daemon, default: 0] > waiters[daemon, default: []].count, let reactor = host.reactor else {
+        guard enabled, PoolPolicy.waitsForReturning(returning: returning[daemon, default: 0], waiting: waiters[daemon, default: []].count, wait: wait),
+              let reactor = host.reactor else {
             return handler(nil)
         }
         let waiter = Waiter(handler: handler)
@@ -145,7 +146,9 @@ final class HolderPool {
 
     /// Launches waiting on `daemon` beyond the holders still on their way there go on now.
     private func releaseExcessWaiters(on daemon: Int) {
-        while waiters[daemon, default: []].count > returning[daemon, default: 0], let waiter = waiters[daemon]?.popLast() {
+        let excess = PoolPolicy.excessWaiters(returning: returning[daemon, default: 0], waiting: waiters[daemon, default: []].count)
+        for _ in 0..<excess {
+            guard let waiter = waiters[daemon]?.popLast() else { break }
             if let timer = waiter.timer { host.reactor?.cancel(timer) }
             waiter.handler(nil)
         }

@@ -22,6 +22,17 @@ enum PoolPolicy {
     /// Whether an entry taken after `served` sessions will come back (and so stays counted).
     static func lends(served: Int, reuse: Int) -> Bool { served + 1 < reuse }
 
+    /// Whether a cold launch that found no ready holder waits (at most `wait`) for one on its
+    /// way back: only while more are returning than launches already wait for (each waiter
+    /// is owed one), and never with a zero wait.
+    static func waitsForReturning(returning: Int, waiting: Int, wait: Duration) -> Bool {
+        wait > .zero && returning > waiting
+    }
+
+    /// Waiting launches that no returning holder is owed to any more (one came back retired, or
+    /// the pool drained): they go on to the normal path now rather than at their timeout.
+    static func excessWaiters(returning: Int, waiting: Int) -> Int { max(0, waiting - returning) }
+
     /// After a session: `served` counts it; `clean` says it ended without trouble; `current`
     /// says the entry was made with the pool's current settings (no reload or shutdown since).
     static func afterSession(served: Int, reuse: Int, clean: Bool, current: Bool) -> AfterSession {
