@@ -170,12 +170,16 @@ struct HolderTests {
                 try self.waitHoldersReady(ganger, 1)
                 let since = Self.now()
                 // Port 7777 is 1E61 in /proc/net/tcp; states 01 established, 08 close-wait, 0A listen.
+                // The first session waits (≤ 10 s each, a loaded CI machine) for its listener and
+                // its connection to show before it reports them.
                 let sockets = #"cat /proc/net/tcp /proc/net/tcp6 | awk '$2 ~ /:1E61$/ || $3 ~ /:1E61$/ { print "sock=" $4 }'"#
                 let first = try self.shellSession(address, instance: instance, """
                     echo secret > /tmp/left-behind; sleep 300 </dev/null >/dev/null 2>&1 &
                     nc -ll -p 7777 -e /bin/cat </dev/null >/dev/null 2>&1 &
-                    sleep 1; sleep 300 | nc 127.0.0.1 7777 >/dev/null 2>&1 &
-                    sleep 1; \(sockets)
+                    i=0; while [ $i -lt 100 ] && ! \(sockets) | grep -q sock=0A; do sleep 0.1; i=$((i+1)); done
+                    sleep 300 | nc 127.0.0.1 7777 >/dev/null 2>&1 &
+                    i=0; while [ $i -lt 100 ] && ! \(sockets) | grep -q sock=01; do sleep 0.1; i=$((i+1)); done
+                    \(sockets)
                     echo "6.6.6.6 bank.example" >> /etc/hosts; echo hosts=$?
                     echo "nameserver 6.6.6.6" >> /etc/resolv.conf; echo resolv=$?
                     echo planted > /etc/hostname; echo hostname=$?
