@@ -19,7 +19,8 @@ final class Holder {
     let sharedFiles: [ContainerSpec.Mount]
     /// Sessions it has served; replaced after `netns.reuse`.
     var served = 0
-    /// Its session's container is being stopped and it serves again after (`HolderPool.returning`).
+    /// On its way back: its session's client has closed or its container is being stopped, and
+    /// it serves again after (`HolderPool.returning`).
     fileprivate(set) var isReturning = false
     /// The pool's generation when it started: a reload drains the pool and bumps it, so a
     /// holder made with the old settings (network, ports) is not taken back after its session.
@@ -74,10 +75,11 @@ final class HolderPool {
     private var live: Set<ObjectIdentifier> = []
     /// Bumped by `drain()` (reload, shutdown): holders from before are not taken back.
     private var generation = 0
-    /// Holders on their way back, per daemon: their session's container is being stopped
-    /// (`Supervisor.stopThenRemove`) and they serve again after.
+    /// Holders on their way back, per daemon: their session's client has closed
+    /// (`Supervisor.holderMayReturn`) or its container is being stopped
+    /// (`Supervisor.stopThenRemove`), and they serve again after.
     private var returning: [Int: Int] = [:]
-    /// Launches waiting for one of those, per daemon, oldest first (`take(on:within:)`).
+    /// Launches waiting for one of those, per daemon, oldest first (`take(on:waiting:)`).
     private var waiters: [Int: [Waiter]] = [:]
     private final class Waiter {
         let handler: (Holder?) -> Void
@@ -110,9 +112,8 @@ final class HolderPool {
     }
 
     /// A ready holder on `daemon`, or — when none is ready but one is on its way back that no
-    /// other launch waits for — that one once it is back, or nil after `returnWait`; nil at
-    /// once otherwise. `handler` runs exactly once (at once when nothing is to be waited for).
-    /// The wait is `netns.return_wait`.
+    /// other launch waits for — that one once it is back, or nil after `netns.return_wait`; nil
+    /// at once otherwise. `handler` runs exactly once (at once when nothing is to be waited for).
     /// Back-to-back clients of a reused holder find it still being stopped: without the wait,
     /// each of them took the normal path (bench/README.md (j)).
     func take(on daemon: Int, waiting handler: @escaping (Holder?) -> Void) {
