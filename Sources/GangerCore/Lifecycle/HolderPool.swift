@@ -85,6 +85,13 @@ final class HolderPool {
         let handler: (Holder?) -> Void
         var timer: TimerID?
         init(handler: @escaping (Holder?) -> Void) { self.handler = handler }
+
+        /// Ends the wait with `holder` (nil: the normal path), before its timer does.
+        func resolve(_ holder: Holder?, on reactor: Reactor?) {
+            if let timer { reactor?.cancel(timer) }
+            timer = nil
+            handler(holder)
+        }
     }
 
     func owns(_ holder: Holder) -> Bool { live.contains(ObjectIdentifier(holder)) }
@@ -150,19 +157,23 @@ final class HolderPool {
         let excess = PoolPolicy.excessWaiters(returning: returning[daemon, default: 0], waiting: waiters[daemon, default: []].count)
         for _ in 0..<excess {
             guard let waiter = waiters[daemon]?.popLast() else { break }
-            if let timer = waiter.timer { host.reactor?.cancel(timer) }
-            waiter.handler(nil)
+            waiter.resolve(nil, on: host.reactor)
         }
     }
 
     /// A holder taken but never joined (its launch ended while it waited): ready again as it
     /// was, its loan undone.
     func giveBack(_ holder: Holder) {
+        endLoan(holder)
+        guard enabled, holder.generation == generation else { return remove(holder) }
+        _ = readied(holder)
+    }
+
+    /// `holder` is back from a loan (`take` counted it when it would come back).
+    private func endLoan(_ holder: Holder) {
         if PoolPolicy.lends(served: holder.served, reuse: service.config.netns.reuse), let lent = onLoan[holder.daemon], lent > 0 {
             onLoan[holder.daemon] = lent - 1
         }
-        guard enabled, holder.generation == generation else { return remove(holder) }
-        _ = readied(holder)
     }
 
     /// `holder` is ready: to the oldest launch waiting on its daemon (true), or to the pool.
@@ -170,8 +181,7 @@ final class HolderPool {
         ready.append(holder)
         guard let waiter = waiters[holder.daemon]?.first, let taken = take(on: holder.daemon) else { return false }
         waiters[holder.daemon]?.removeFirst()
-        if let timer = waiter.timer { host.reactor?.cancel(timer) }
-        waiter.handler(taken)
+        waiter.resolve(taken, on: host.reactor)
         return true
     }
 
@@ -291,9 +301,7 @@ final class HolderPool {
     /// A session through `holder` ended and its container is stopped (it serves again) or gone.
     /// With `clean` and reuse left, the holder serves again; otherwise it is removed and replaced.
     func release(_ holder: Holder, clean: Bool) {
-        if PoolPolicy.lends(served: holder.served, reuse: service.config.netns.reuse), let lent = onLoan[holder.daemon], lent > 0 {
-            onLoan[holder.daemon] = lent - 1
-        }
+        endLoan(holder)
         if holder.isReturning {
             holder.isReturning = false
             // `drain` may have zeroed the count already.

@@ -16,7 +16,7 @@ extension Supervisor: LaunchOwner {
 
     func giveBackUnused(_ holder: LaunchMachine.HolderRef) {
         guard let lent = lentHolders.removeValue(forKey: holder.containerID) else { return }
-        services.first(where: { $0.holders.owns(lent) })?.holders.giveBack(lent)
+        holderPool(of: lent)?.giveBack(lent)
     }
 
     func answeredRecently(_ daemon: Int) -> Bool { isBusy(daemon) }

@@ -351,8 +351,8 @@ public final class Supervisor {
             if let lent { releaseHolder(lent, clean: clean) }
             return send(.slotFreed(daemon: daemon))
         }
-        if let lent, services.contains(where: { $0.holders.owns(lent) && $0.holders.servesAgain(lent, clean: clean) }) {
-            return stopThenRemove(id, on: daemon, handingBack: lent)
+        if let lent, let pool = holderPool(of: lent), pool.servesAgain(lent, clean: clean) {
+            return stopThenRemove(id, on: daemon, handingBack: lent, to: pool)
         }
         removeContainer(id, on: daemon) { [self] in
             if let lent { releaseHolder(lent, clean: clean) }
@@ -365,8 +365,7 @@ public final class Supervisor {
     /// client that arrives right after (its connect overtakes the session's end, which waits
     /// for the service's own FIN) wait for it instead of taking the normal path.
     func holderMayReturn(_ ref: LaunchMachine.HolderRef) {
-        guard let holder = lentHolders[ref.containerID],
-              let pool = services.first(where: { $0.holders.owns(holder) })?.holders,
+        guard let holder = lentHolders[ref.containerID], let pool = holderPool(of: holder),
               pool.servesAgain(holder, clean: true) else { return }
         pool.returning(holder)
     }
@@ -387,8 +386,8 @@ public final class Supervisor {
     /// change only with NET_ADMIN, which `netns.reuse > 1` refuses.
     ///
     /// A kill that fails (the daemon did not say the container stopped) discards the holder.
-    private func stopThenRemove(_ id: String, on daemon: Int, handingBack holder: Holder) {
-        services.first(where: { $0.holders.owns(holder) })?.holders.returning(holder)
+    private func stopThenRemove(_ id: String, on daemon: Int, handingBack holder: Holder, to pool: HolderPool) {
+        pool.returning(holder)
         removalsInFlight += 1
         removing.insert(id)
         daemons[daemon].engine.kill(id) { [self] result in
@@ -412,14 +411,20 @@ public final class Supervisor {
 
     func holderJoined(_ holder: LaunchMachine.HolderRef) {
         guard let lent = lentHolders[holder.containerID] else { return }
-        services.first(where: { $0.holders.owns(lent) })?.holders.joined()
+        holderPool(of: lent)?.joined()
     }
 
     func releaseHolder(_ holder: Holder, clean: Bool) {
-        guard let service = services.first(where: { $0.holders.owns(holder) }) else {
+        guard let pool = holderPool(of: holder) else {
             return removeContainer(holder.containerID, on: holder.daemon) {}
         }
-        service.holders.release(holder, clean: clean)
+        pool.release(holder, clean: clean)
+    }
+
+    /// The pool `holder` came from; nil once no service's pool owns it (a reload removed its
+    /// service).
+    func holderPool(of holder: Holder) -> HolderPool? {
+        services.first { $0.holders.owns(holder) }?.holders
     }
 
     /// `DELETE /containers/{id}?force=true`, off the client's path; retried while the daemon
