@@ -9,6 +9,8 @@ struct ManyConnections {
         var gbps: Double
         var cpuPerGiB: Double?
         var failed: Int
+        /// The whole machine's busy CPU seconds per GiB (`ProcFS.machineBusySeconds`).
+        var machineCPUPerGiB: Double?
     }
 
     let settings: BenchSettings
@@ -23,9 +25,11 @@ struct ManyConnections {
                 let port = peer == .direct ? sinkPort : ports[peer]!
                 let pid = proxies[peer]?.programPID
                 let cpuBefore = pid.flatMap(ProcFS.cpuSeconds)
+                let machineBefore = ProcFS.machineBusySeconds()
                 let progress = drive(port: port)
                 bytesSent += UInt64(progress.finished) * UInt64(settings.bytesPerConnection)
                 if let pid { _ = waitUntil(5) { ProcFS.children(pid).isEmpty } }
+                let machineAfter = ProcFS.machineBusySeconds()
                 guard let end = progress.endedAt, !progress.timedOut else {
                     log("  round \(round + 1) \(peer.rawValue): TIMED OUT (\(progress.finished) finished, \(progress.failed) failed)")
                     continue
@@ -36,9 +40,13 @@ struct ManyConnections {
                 if let pid, let cpuBefore, let cpuAfter = ProcFS.cpuSeconds(pid), total > 0 {
                     sample.cpuPerGiB = (cpuAfter - cpuBefore) / (total / Double(1 << 30))
                 }
+                if let machineBefore, let machineAfter, total > 0 {
+                    sample.machineCPUPerGiB = (machineAfter - machineBefore) / (total / Double(1 << 30))
+                }
                 results[peer, default: []].append(sample)
                 log("  round \(round + 1) \(peer.rawValue): \(format(sample.gbps)) Gbit/s in \(format(seconds, digits: 3)) s"
                     + (sample.cpuPerGiB.map { ", \(format($0, digits: 3)) CPU s/GiB" } ?? "")
+                    + (sample.machineCPUPerGiB.map { ", machine \(format($0, digits: 3)) CPU s/GiB" } ?? "")
                     + (progress.failed > 0 ? ", \(progress.failed) FAILED (\(progress.firstError ?? "?"))" : ""))
             }
         }

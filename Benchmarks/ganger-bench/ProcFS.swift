@@ -30,6 +30,21 @@ enum ProcFS {
         return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// Busy CPU seconds of the whole machine since boot, every CPU summed: user, nice, system,
+    /// irq, softirq and steal from /proc/stat's first line (guest time is inside user). On
+    /// loopback a proxy's per-process figure is not what it costs: the kernel runs a segment's
+    /// receive processing in softirq in whichever process sent it (or in ksoftirqd), so a peer's
+    /// TCP work lands in the proxy's account or the proxy's in the peer's, depending on timing.
+    /// This figure has no such split; its increase over a direct run is what the proxy adds.
+    static func machineBusySeconds() -> Double? {
+        guard let stat = read("/proc/stat"), let line = stat.split(separator: "\n").first, line.hasPrefix("cpu ") else { return nil }
+        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard fields.count >= 8 else { return nil }
+        // user nice system idle iowait irq softirq steal
+        let busy = fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]
+        return busy / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     /// VmRSS of `pid` in KiB.
     static func rssKiB(_ pid: pid_t) -> Int? {
         guard let status = read("/proc/\(pid)/status") else { return nil }

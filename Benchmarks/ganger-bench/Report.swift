@@ -13,6 +13,13 @@ struct PeerFigures: Codable {
     var cpuRatioToHAProxy: Double?
     /// Connections that failed, summed over rounds (many-connection runs only).
     var failedConnections: Int?
+    /// The whole machine's busy CPU seconds per GiB (every process, softirq, kernel threads):
+    /// on loopback the only CPU figure that does not depend on who ran the TCP receive work.
+    var machineCPUSecondsPerGiB: Figure?
+    /// Median machine CPU s/GiB minus direct's: what putting this proxy in the path costs.
+    var machineCPUOverDirect: Double?
+    /// That cost over HAProxy's (below 1: the proxy adds less CPU per byte than HAProxy).
+    var machineCPUOverDirectRatioToHAProxy: Double?
 }
 
 /// Everything one run measured: written as JSON and printed as a table.
@@ -47,13 +54,14 @@ struct Report: Codable {
 
     /// Builds a measurement's figures, adds "socat-best" (BENCH.md: report the faster socat)
     /// and the ratios.
-    static func figures(_ samples: [Peer: [(gbps: Double, cpu: Double?, failed: Int)]]) -> ([String: PeerFigures], String?) {
+    static func figures(_ samples: [Peer: [(gbps: Double, cpu: Double?, failed: Int, machine: Double?)]]) -> ([String: PeerFigures], String?) {
         var result: [String: PeerFigures] = [:]
         for (peer, list) in samples {
             guard let gbps = Figure(list.map(\.gbps)) else { continue }
             result[peer.rawValue] = PeerFigures(
                 gbps: gbps, cpuSecondsPerGiB: Figure(list.compactMap(\.cpu)),
-                failedConnections: list.map(\.failed).reduce(0, +))
+                failedConnections: list.map(\.failed).reduce(0, +),
+                machineCPUSecondsPerGiB: Figure(list.compactMap(\.machine)))
         }
         var best: String?
         let socats = [Peer.socat, .socatBig].compactMap { peer in result[peer.rawValue].map { (peer.rawValue, $0) } }
@@ -67,6 +75,15 @@ struct Report: Codable {
             result[key]!.ratioToDirect = result[key]!.gbps.ratio(to: direct?.gbps)
             result[key]!.ratioToHAProxy = result[key]!.gbps.ratio(to: haproxy?.gbps)
             result[key]!.cpuRatioToHAProxy = result[key]!.cpuSecondsPerGiB?.ratio(to: haproxy?.cpuSecondsPerGiB)
+            if key != Peer.direct.rawValue, let own = result[key]!.machineCPUSecondsPerGiB, let base = direct?.machineCPUSecondsPerGiB {
+                result[key]!.machineCPUOverDirect = own.median - base.median
+            }
+        }
+        let haproxyAdds = result[Peer.haproxy.rawValue]?.machineCPUOverDirect
+        for key in Array(result.keys) {
+            if let adds = result[key]!.machineCPUOverDirect, let haproxyAdds, haproxyAdds > 0 {
+                result[key]!.machineCPUOverDirectRatioToHAProxy = adds / haproxyAdds
+            }
         }
         return (result, best)
     }
@@ -120,6 +137,19 @@ struct Report: Codable {
             line += pad(f.cpuSecondsPerGiB.map { format($0.median, digits: 3) } ?? "-", 11)
             line += f.cpuRatioToHAProxy.map { format($0) } ?? "-"
             if let failed = f.failedConnections, failed > 0 { line += "  (\(failed) connections failed)" }
+            lines.append("  " + line)
+        }
+        guard figures.values.contains(where: { $0.machineCPUSecondsPerGiB != nil }) else { return lines }
+        // On loopback the per-process column moves TCP work between a proxy and its peers with
+        // timing (ProcFS.machineBusySeconds); the whole machine's figure does not.
+        lines.append("  whole machine CPU s/GiB (all processes, softirq, kernel threads; /proc/stat): median, min–max;"
+            + " the proxy's cost = over direct's median; ×haproxy of that cost")
+        for key in order where key != "socat-best" {
+            guard let f = figures[key], let machine = f.machineCPUSecondsPerGiB else { continue }
+            var line = pad(key, 14) + pad(format(machine.median, digits: 3), 8)
+            line += pad(format(machine.min, digits: 3) + "–" + format(machine.max, digits: 3), 14)
+            line += pad(f.machineCPUOverDirect.map { ($0 >= 0 ? "+" : "") + format($0, digits: 3) } ?? "-", 9)
+            line += f.machineCPUOverDirectRatioToHAProxy.map { format($0) } ?? "-"
             lines.append("  " + line)
         }
         return lines

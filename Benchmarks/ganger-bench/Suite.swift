@@ -68,7 +68,7 @@ enum Suite {
                 let baseline = proxies[.relay]?.programPID.flatMap(ProcFS.descriptors)
                 let throughput = Throughput(settings: settings, tools: tools, directory: directory)
                 let samples = throughput.run(peers: streamPeers, proxies: proxies, ports: ports, serverPort: serverPort, log: log)
-                (report.singleStream, report.singleStreamSocatBest) = Report.figures(samples.mapValues { $0.map { ($0.gbps, $0.cpuPerGiB, 0) } })
+                (report.singleStream, report.singleStreamSocatBest) = Report.figures(samples.mapValues { $0.map { ($0.gbps, $0.cpuPerGiB, 0, $0.machineCPUPerGiB) } })
                 if let counter {
                     report.singleStreamSyscalls = throughput.countSyscalls(peers: streamPeers, proxies: proxies, ports: ports,
                                                                            counter: counter, log: log)
@@ -97,7 +97,7 @@ enum Suite {
             let baseline = proxies[.relay]?.programPID.flatMap(ProcFS.descriptors)
             let many = ManyConnections(settings: settings, loop: loop)
             let (samples, sent) = many.run(peers: manyPeers, proxies: proxies, ports: ports, sinkPort: sinkPort, log: log)
-            (report.manyConnections, report.manyConnectionsSocatBest) = Report.figures(samples.mapValues { $0.map { ($0.gbps, $0.cpuPerGiB, $0.failed) } })
+            (report.manyConnections, report.manyConnectionsSocatBest) = Report.figures(samples.mapValues { $0.map { ($0.gbps, $0.cpuPerGiB, $0.failed, $0.machineCPUPerGiB) } })
             var counted: UInt64 = 0
             if let counter {
                 (report.manyConnectionsSyscalls, counted) = many.countSyscalls(peers: manyPeers, proxies: proxies, ports: ports,

@@ -7,6 +7,8 @@ struct Throughput {
     struct Sample {
         var gbps: Double
         var cpuPerGiB: Double?
+        /// The whole machine's busy CPU seconds per GiB (`ProcFS.machineBusySeconds`).
+        var machineCPUPerGiB: Double?
     }
 
     let settings: BenchSettings
@@ -25,16 +27,22 @@ struct Throughput {
                 let port = peer == .direct ? serverPort : ports[peer]!
                 let pid = proxies[peer]?.programPID
                 let cpuBefore = pid.flatMap(ProcFS.cpuSeconds)
+                let machineBefore = ProcFS.machineBusySeconds()
                 do {
                     let (bits, bytes) = try iperf(port: port, name: "iperf-\(runIndex)-\(peer.rawValue)")
                     if let pid { settle(pid) }
+                    let machineAfter = ProcFS.machineBusySeconds()
                     var sample = Sample(gbps: bits / 1e9)
                     if let cpuBefore, let pid, let cpuAfter = ProcFS.cpuSeconds(pid), bytes > 0 {
                         sample.cpuPerGiB = (cpuAfter - cpuBefore) / (Double(bytes) / Double(1 << 30))
                     }
+                    if let machineBefore, let machineAfter, bytes > 0 {
+                        sample.machineCPUPerGiB = (machineAfter - machineBefore) / (Double(bytes) / Double(1 << 30))
+                    }
                     results[peer, default: []].append(sample)
                     log("  round \(round + 1) \(peer.rawValue): \(format(sample.gbps)) Gbit/s"
-                        + (sample.cpuPerGiB.map { ", \(format($0, digits: 3)) CPU s/GiB" } ?? ""))
+                        + (sample.cpuPerGiB.map { ", \(format($0, digits: 3)) CPU s/GiB" } ?? "")
+                        + (sample.machineCPUPerGiB.map { ", machine \(format($0, digits: 3)) CPU s/GiB" } ?? ""))
                 } catch {
                     log("  round \(round + 1) \(peer.rawValue): FAILED: \(error)")
                 }
