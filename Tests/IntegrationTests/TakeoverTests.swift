@@ -32,18 +32,18 @@ struct TakeoverTests {
             let running = Task { try await streams.run(limit: .seconds(400)) }
             defer { streams.stop() }
             try await onThread {
-                try check(try poll(timeout: .seconds(150), interval: .milliseconds(100)) { streams.flowing() == Self.sessions },
+                try check(poll(timeout: .seconds(150), interval: .milliseconds(100)) { streams.flowing() == Self.sessions },
                           "only \(streams.flowing()) of \(Self.sessions) sessions relay\n\(old.log.suffix(3000))")
                 for step in 1...4 {
                     let heir = try GangerProcess(takingOver: old, environment: ["GANGER_TAKEOVER_CRASH_AT=\(step)"])
                     let status = heir.waitForExit(timeout: .seconds(60))
                     try check(status == .signaled(SIGKILL), "the heir meant to die at step \(step) ended \(String(describing: status))\n\(heir.log)")
-                    try check(try poll(timeout: .seconds(10)) { old.log.components(separatedBy: "takeover failed").count - 1 == step },
+                    try check(poll(timeout: .seconds(10)) { old.log.components(separatedBy: "takeover failed").count - 1 == step },
                               "the old process did not note the failed takeover at step \(step)\n\(old.log.suffix(2000))")
                     try check(!old.hasExited, "the old process exited after the heir died at step \(step)")
                     // Still serving: every session moves bytes, and a new client is served.
                     let before = (0..<Self.sessions).map { streams.received($0) }
-                    try check(try poll(timeout: .seconds(45)) { (0..<Self.sessions).allSatisfy { streams.received($0) > before[$0] } },
+                    try check(poll(timeout: .seconds(45)) { (0..<Self.sessions).allSatisfy { streams.received($0) > before[$0] } },
                               "after the heir died at step \(step), sessions stopped moving: "
                               + "\((0..<Self.sessions).filter { streams.received($0) <= before[$0] }) still; senders ended: \(streams.senderErrors())\n\(old.log.suffix(2000))")
                     try echoOnce(address)
@@ -58,7 +58,7 @@ struct TakeoverTests {
                 _ = try second.waitUntilListening(["echo"], timeout: .seconds(60))
                 try check(first.waitForExit(timeout: .seconds(30)) == .exited(0), "the first heir did not exit 0\n\(first.log.suffix(2000))")
                 let before = (0..<Self.sessions).map { streams.received($0) }
-                try check(try poll(timeout: .seconds(45)) { (0..<Self.sessions).allSatisfy { streams.received($0) > before[$0] } },
+                try check(poll(timeout: .seconds(45)) { (0..<Self.sessions).allSatisfy { streams.received($0) > before[$0] } },
                           "after the second takeover, sessions stopped moving; senders ended: \(streams.senderErrors())\n\(second.log.suffix(2000))")
                 try echoOnce(address)
                 // The inherited sessions, with their counters, on the new process's status.
@@ -73,7 +73,7 @@ struct TakeoverTests {
                 try check(broken.isEmpty, "\(broken.count) sessions lost bytes or were reset: \(broken.prefix(5))")
                 try check(outcomes.allSatisfy { $0.sent > 0 }, "a session sent nothing")
                 try check(try second.terminate() == .exited(0), "the last process did not exit 0 on SIGTERM\n\(second.log.suffix(2000))")
-                try check(try poll(timeout: .seconds(10)) { try DockerCLI.containers(instance: instance).isEmpty
+                try check(poll(timeout: .seconds(10)) { try DockerCLI.containers(instance: instance).isEmpty
                     && DockerCLI.containers(labels: ["ganger.lease=\(instance)"]).isEmpty },
                           "containers or leases of \(instance) left after the last SIGTERM")
                 try check(access("/run/ganger/\(instance).sock", F_OK) != 0 && access("/tmp/ganger-\(getuid())/\(instance).sock", F_OK) != 0,
@@ -97,7 +97,7 @@ struct TakeoverTests {
             let warmAddress = try #require(addresses["warm"])
             let heldAddress = try #require(addresses["held"])
             try await onThread {
-                try check(try poll(timeout: .seconds(60)) {
+                try check(poll(timeout: .seconds(60)) {
                     let service = try old.status().services
                     return service.first { $0.name == "warm" }?.poolReady == 2 && service.first { $0.name == "held" }?.holdersReady == 2
                 }, "the old process's pool and holders did not fill\n\(old.log.suffix(2000))")
@@ -111,19 +111,19 @@ struct TakeoverTests {
                 onHeld.stop()
             }
             try await onThread {
-                try check(try poll(timeout: .seconds(60)) { onWarm.flowing() == 3 && onHeld.flowing() == 3 }, "sessions do not relay")
+                try check(poll(timeout: .seconds(60)) { onWarm.flowing() == 3 && onHeld.flowing() == 3 }, "sessions do not relay")
                 let before = try DockerCLI.containers(instance: instance)
                 let oldBoot = try DockerCLI.inspect(try #require(before.first), format: "{{index .Config.Labels \"ganger.boot\"}}")
                 let heir = try GangerProcess(takingOver: old)
                 _ = try heir.waitUntilListening(["warm", "held"], timeout: .seconds(60))
                 try check(old.waitForExit(timeout: .seconds(30)) == .exited(0), "the old process did not exit 0\n\(old.log.suffix(2000))")
                 // The new process's own pool and holders fill once the old one is gone.
-                try check(try poll(timeout: .seconds(60)) {
+                try check(poll(timeout: .seconds(60)) {
                     let service = try heir.status().services
                     return service.first { $0.name == "warm" }?.poolReady == 2 && service.first { $0.name == "held" }?.holdersReady == 2
                 }, "the new process's pool and holders did not fill\n\(heir.log.suffix(2000))")
                 let before2 = (0..<3).map { (onWarm.received($0), onHeld.received($0)) }
-                try check(try poll(timeout: .seconds(20)) { (0..<3).allSatisfy { onWarm.received($0) > before2[$0].0 && onHeld.received($0) > before2[$0].1 } },
+                try check(poll(timeout: .seconds(20)) { (0..<3).allSatisfy { onWarm.received($0) > before2[$0].0 && onHeld.received($0) > before2[$0].1 } },
                           "sessions stopped moving after the takeover")
                 onWarm.stop()
                 onHeld.stop()
@@ -131,11 +131,11 @@ struct TakeoverTests {
                 try check(outcomes.allSatisfy(\.intact), "sessions broken by the takeover: \(outcomes)")
                 // Every container of the old process goes: its idle ones at the takeover, its
                 // sessions' containers (and the holders they were in) when they ended here.
-                try check(try poll(timeout: .seconds(30)) {
+                try check(poll(timeout: .seconds(30)) {
                     try DockerCLI.containers(labels: ["ganger.instance=\(instance)", "ganger.boot=\(oldBoot)"]).isEmpty
                 }, "containers of the old process left: \((try? DockerCLI.containers(labels: ["ganger.instance=\(instance)", "ganger.boot=\(oldBoot)"])) ?? [])")
                 try check(try heir.terminate() == .exited(0), "the new process did not exit 0 on SIGTERM\n\(heir.log.suffix(2000))")
-                try check(try poll(timeout: .seconds(10)) { try DockerCLI.containers(instance: instance).isEmpty },
+                try check(poll(timeout: .seconds(10)) { try DockerCLI.containers(instance: instance).isEmpty },
                           "containers of \(instance) left after the last SIGTERM")
             }
         }
@@ -156,20 +156,20 @@ struct TakeoverTests {
             let running = Task { try await streams.run(limit: .seconds(400)) }
             defer { streams.stop() }
             try await onThread {
-                try check(try poll(timeout: .seconds(60)) { streams.flowing() == 3 }, "sessions do not relay")
+                try check(poll(timeout: .seconds(60)) { streams.flowing() == 3 }, "sessions do not relay")
                 let control = FileDescriptorBox(try DescriptorPassing.connect(path: "/tmp/\(instance).sock"))
                 defer { control.close() }
                 let hello = try TakeoverFrame.encode(.hello, TakeoverHello(instance: instance, pid: getpid(), version: "test"))
                 _ = try DescriptorPassing.send(control.rawValue!, hello, descriptors: [])
-                try check(try poll(timeout: .seconds(10)) { old.log.contains("takeover requested") }, "the hello was not taken")
+                try check(poll(timeout: .seconds(10)) { old.log.contains("takeover requested") }, "the hello was not taken")
                 let second = try GangerProcess(takingOver: old)
                 try check(second.waitForExit(timeout: .seconds(60)) == .exited(2), "a second takeover at once was not refused\n\(second.log)")
                 try check(second.log.contains("a takeover is already in progress"), "the refusal does not say why\n\(second.log)")
                 _ = try DescriptorPassing.send(control.rawValue!, Array("GET / HTTP/1.1\r\n\r\n".utf8), descriptors: [])
-                try check(try poll(timeout: .seconds(10)) { old.log.contains("not a takeover message") && old.log.contains("takeover failed") },
+                try check(poll(timeout: .seconds(10)) { old.log.contains("not a takeover message") && old.log.contains("takeover failed") },
                           "garbage on the control socket was not refused\n\(old.log.suffix(2000))")
                 let before = (0..<3).map { streams.received($0) }
-                try check(try poll(timeout: .seconds(20)) { (0..<3).allSatisfy { streams.received($0) > before[$0] } },
+                try check(poll(timeout: .seconds(20)) { (0..<3).allSatisfy { streams.received($0) > before[$0] } },
                           "sessions stopped moving after the refusals")
                 try echoOnce(address)
                 // Clients keep connecting through the takeover: each is served, by the old process

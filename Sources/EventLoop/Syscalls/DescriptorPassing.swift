@@ -38,27 +38,17 @@ public enum DescriptorPassing {
         var descriptors = descriptors
         let controlLength = descriptors.isEmpty ? 0 : ganger_cmsg_space(MemoryLayout<CInt>.stride * descriptors.count)
         var control = [UInt8](repeating: 0, count: max(controlLength, 1))
-        let (rc, code) = bytes.withUnsafeMutableBytes { raw in
-            control.withUnsafeMutableBytes { controlRaw in
-                var vector = iovec(iov_base: raw.baseAddress, iov_len: raw.count)
-                return withUnsafeMutablePointer(to: &vector) { vectorPointer in
-                    var message = msghdr()
-                    message.msg_iov = vectorPointer
-                    message.msg_iovlen = 1
-                    if controlLength > 0 {
-                        message.msg_control = controlRaw.baseAddress
-                        message.msg_controllen = controlLength
-                        let header = ganger_cmsg_firsthdr(&message)!
-                        header.pointee.cmsg_level = SOL_SOCKET
-                        header.pointee.cmsg_type = GANGER_SCM_RIGHTS
-                        header.pointee.cmsg_len = ganger_cmsg_len(MemoryLayout<CInt>.stride * descriptors.count)
-                        descriptors.withUnsafeMutableBytes { source in
-                            UnsafeMutableRawPointer(ganger_cmsg_data(header)!).copyMemory(from: source.baseAddress!, byteCount: source.count)
-                        }
-                    }
-                    return retryingEINTR { sendmsg(fd, &message, GANGER_MSG_NOSIGNAL) }
+        let (rc, code) = withMessage(&bytes, control: &control, controlLength: controlLength) { message in
+            if controlLength > 0 {
+                let header = ganger_cmsg_firsthdr(message)!
+                header.pointee.cmsg_level = SOL_SOCKET
+                header.pointee.cmsg_type = GANGER_SCM_RIGHTS
+                header.pointee.cmsg_len = ganger_cmsg_len(MemoryLayout<CInt>.stride * descriptors.count)
+                descriptors.withUnsafeMutableBytes { source in
+                    UnsafeMutableRawPointer(ganger_cmsg_data(header)!).copyMemory(from: source.baseAddress!, byteCount: source.count)
                 }
             }
+            return retryingEINTR { sendmsg(fd, message, GANGER_MSG_NOSIGNAL) }
         }
         return try outcome("sendmsg", rc, code)
     }
@@ -71,37 +61,51 @@ public enum DescriptorPassing {
         var control = [UInt8](repeating: 0, count: controlLength)
         var flags: Int32 = 0
         var received: [FileDescriptorBox] = []
-        let (rc, code) = buffer.withUnsafeMutableBytes { raw in
+        let (rc, code) = withMessage(&buffer, control: &control, controlLength: controlLength) { message in
+            let result = retryingEINTR { recvmsg(fd, message, GANGER_MSG_CMSG_CLOEXEC) }
+            flags = message.pointee.msg_flags
+            // Every descriptor that arrived is taken into ownership, even past `maxDescriptors`
+            // (then the message is refused as truncated and they close with it).
+            var header = ganger_cmsg_firsthdr(message)
+            while let current = header {
+                if current.pointee.cmsg_level == SOL_SOCKET && current.pointee.cmsg_type == GANGER_SCM_RIGHTS {
+                    let dataLength = Int(current.pointee.cmsg_len) - Int(ganger_cmsg_len(0))
+                    let data = UnsafeRawPointer(ganger_cmsg_data(current)!)
+                    for index in 0..<(dataLength / MemoryLayout<CInt>.stride) {
+                        let number = data.loadUnaligned(fromByteOffset: index * MemoryLayout<CInt>.stride, as: CInt.self)
+                        received.append(FileDescriptorBox(FileDescriptor(taking: number)))
+                    }
+                }
+                header = ganger_cmsg_nxthdr(message, current)
+            }
+            return result
+        }
+        guard case let .processed(count) = try outcome("recvmsg", rc, code) else { return nil }
+        let truncated = count > maxBytes || flags & GANGER_MSG_TRUNC != 0 || flags & GANGER_MSG_CTRUNC != 0
+            || received.count > maxDescriptors
+        return Received(bytes: Array(buffer.prefix(min(count, maxBytes))), descriptors: received, truncated: truncated)
+    }
+
+    /// Runs `call` with a message header whose one iovec spans `bytes` and whose control area is
+    /// the first `controlLength` bytes of `control` (none when 0): the nest of buffer pointers
+    /// both directions need, kept alive for the call.
+    private static func withMessage(_ bytes: inout [UInt8], control: inout [UInt8], controlLength: Int,
+                                    _ call: (UnsafeMutablePointer<msghdr>) -> (Int, CInt)) -> (Int, CInt) {
+        bytes.withUnsafeMutableBytes { raw in
             control.withUnsafeMutableBytes { controlRaw in
                 var vector = iovec(iov_base: raw.baseAddress, iov_len: raw.count)
                 return withUnsafeMutablePointer(to: &vector) { vectorPointer in
                     var message = msghdr()
                     message.msg_iov = vectorPointer
                     message.msg_iovlen = 1
-                    message.msg_control = controlRaw.baseAddress
-                    message.msg_controllen = controlLength
-                    let result = retryingEINTR { recvmsg(fd, &message, GANGER_MSG_CMSG_CLOEXEC) }
-                    flags = message.msg_flags
-                    var header = ganger_cmsg_firsthdr(&message)
-                    while let current = header {
-                        if current.pointee.cmsg_level == SOL_SOCKET && current.pointee.cmsg_type == GANGER_SCM_RIGHTS {
-                            let dataLength = Int(current.pointee.cmsg_len) - Int(ganger_cmsg_len(0))
-                            let data = UnsafeRawPointer(ganger_cmsg_data(current)!)
-                            for index in 0..<(dataLength / MemoryLayout<CInt>.stride) {
-                                let number = data.loadUnaligned(fromByteOffset: index * MemoryLayout<CInt>.stride, as: CInt.self)
-                                received.append(FileDescriptorBox(FileDescriptor(taking: number)))
-                            }
-                        }
-                        header = ganger_cmsg_nxthdr(&message, current)
+                    if controlLength > 0 {
+                        message.msg_control = controlRaw.baseAddress
+                        message.msg_controllen = controlLength
                     }
-                    return result
+                    return withUnsafeMutablePointer(to: &message) { call($0) }
                 }
             }
         }
-        guard case let .processed(count) = try outcome("recvmsg", rc, code) else { return nil }
-        let truncated = count > maxBytes || flags & GANGER_MSG_TRUNC != 0 || flags & GANGER_MSG_CTRUNC != 0
-            || received.count > maxDescriptors
-        return Received(bytes: Array(buffer.prefix(min(count, maxBytes))), descriptors: received, truncated: truncated)
     }
 
     /// The call's result and its errno, EINTR retried (the closures around it cannot throw a
