@@ -224,7 +224,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 per_source: {max_connections: 0, rate: 20, burst: 40}
                 accept: {rate: 500, burst: 1000}
                 client_address: none
-                netns: {mode: per-container, holders: 2, reuse: 1, return_wait: 150ms}
+                netns: {mode: per-container, holders: 2, reuse: 1, return_wait: 150ms, start_wait: 1s}
                 sandbox: {preset: default, read_only: false, tmpfs: {}, cap_drop: [NET_RAW], cap_add: []}
             status:
               listen: 127.0.0.1:5480
@@ -299,6 +299,32 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 + "(e.g. 0.0.0.0:5454, 127.0.0.1:5454 or [::]:5454)"),
         ])) {
             try GangerConfig.singleService(image: "", port: "0", listen: "*:80", environment: [:])
+        }
+    }
+}
+
+@Suite struct HolderWaitConfigTests {
+    private func netns(_ fields: String) throws(ConfigErrors) -> ServiceConfig.Netns {
+        try parse("""
+            services:
+              - {name: s, listen: 127.0.0.1:7000, image: busybox, port: 1, netns: \(fields)}
+            """).services[0].netns
+    }
+
+    @Test func waits_decodeWithDefaultsAndZeroOff() throws {
+        let defaults = try netns("{mode: holder, reuse: 4}")
+        #expect(defaults.returnWait == .milliseconds(150) && defaults.startWait == .seconds(1))
+        let set = try netns("{mode: holder, reuse: 4, return_wait: 0s, start_wait: 2500ms}")
+        #expect(set.returnWait == .zero && set.startWait == .milliseconds(2500))
+    }
+
+    @Test func waits_overTheirLimit_areRefusedByName() {
+        #expect {
+            _ = try netns("{mode: holder, reuse: 4, return_wait: 11s, start_wait: 1m}")
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("services[0].netns.return_wait: 11s is over the limit of 10s")
+                && text.contains("services[0].netns.start_wait: 1m is over the limit of 10s")
         }
     }
 }

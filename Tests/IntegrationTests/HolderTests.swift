@@ -27,8 +27,11 @@ struct HolderTests {
         guard ok else { throw HarnessError("ganger never reported \(count) holders ready") }
     }
 
-    private func echoService(holders: Int) -> ServiceYAML {
-        ServiceYAML(name: "echo", image: "ganger-echo:latest", extra: ["netns: {mode: holder, holders: \(holders), reuse: 1}"])
+    /// `start_wait: 0s` by default: these tests count which path a session took when no holder
+    /// is ready, which a wait for a holder being started would make a matter of timing.
+    private func echoService(holders: Int, startWait: String = "0s") -> ServiceYAML {
+        ServiceYAML(name: "echo", image: "ganger-echo:latest",
+                    extra: ["netns: {mode: holder, holders: \(holders), reuse: 1, start_wait: \(startWait)}"])
     }
 
     /// Ganger with one service, its address, on a thread of its own once `holders` are ready.
@@ -163,7 +166,9 @@ struct HolderTests {
     /// container died (the holder goes back once the container stopped, before its removal).
     @Test func reusedNamespace_secondSessionSeesNoFilesProcessesListenersOrConnections_andBindsItsPort() async throws {
         let instance = uniqueInstance("holder-reuse")
-        let yaml = gangerConfig(instance: instance, services: [shellService(reuse: 2, holders: 1)])
+        // reuse 3: the first session keeps the holder counted, so no replacement starts beside
+        // it (one would from the second-to-last session on) and the second client must reuse it.
+        let yaml = gangerConfig(instance: instance, services: [shellService(reuse: 3, holders: 1)])
         try await withGanger(instance: instance, yaml: yaml, services: ["sh"]) { ganger, addresses in
             let address = try #require(addresses["sh"])
             try await onThread {
@@ -224,41 +229,76 @@ struct HolderTests {
     /// 2 s) waits for it (`netns.return_wait`) instead of taking the normal path: both sessions
     /// go through the holder, none on the normal path, and the second joins the same namespace.
     @Test func aClientArrivingWhileTheHolderIsBeingStopped_waitsForIt_andJoinsIt() async throws {
+        let service = ServiceYAML(name: "echo", image: "ganger-echo:latest",
+                                  extra: ["netns: {mode: holder, holders: 1, reuse: 3, return_wait: 10s}"])
+        try await withHolderBehindProxy("holder-wait", service, .init("POST", "/containers/*/kill", .delay(.seconds(2)))) { instance, ganger, address, proxy in
+            let (firstClient, first) = try self.echoInHolder(address, instance: instance, "first\n")
+            firstClient.close()
+            // The first session is over in Ganger; its container's kill is held at the proxy.
+            try check(poll(timeout: .seconds(10)) { try ganger.status().services[0].sessionsCurrent == 0 },
+                      "the first session did not end")
+            try check(poll(timeout: .seconds(5)) { proxy.calls("POST", "/containers/*/kill") == 1 },
+                      "no kill reached the proxy:\n\(proxy.history)")
+            let (secondClient, second) = try self.echoInHolder(address, instance: instance, "second\n")
+            secondClient.close()
+            #expect(first.hasPrefix("container:") && second == first, "\(first) then \(second)")
+            let status = try ganger.status().services[0]
+            #expect(status.holderSessions == 2 && status.holderFallbackSessions == 0,
+                    "through a holder \(String(describing: status.holderSessions)), normal path \(String(describing: status.holderFallbackSessions))")
+        }
+    }
+
+    /// A cold client that finds the only holder taken and its replacement still starting (the
+    /// fault proxy holds every container start for 2 s) waits for the replacement
+    /// (`netns.start_wait`) instead of setting up a namespace of its own beside it: both sessions
+    /// go through a holder, each its own, none on the normal path. With `start_wait: 0s` the
+    /// second takes the normal path (checked by hand: fallback 1).
+    @Test func aClientFindingTheReplacementStarting_waitsForIt_andJoinsIt() async throws {
+        let service = echoService(holders: 1, startWait: "10s")
+        try await withHolderBehindProxy("holder-startwait", service, .init("POST", "/containers/*/start", .delay(.seconds(2)))) { instance, ganger, address, _ in
+            // The first session has started (its echo came back), so its holder's replacement
+            // is being started, held at the proxy.
+            let (first, firstMode) = try self.echoInHolder(address, instance: instance, "first\n")
+            defer { first.close() }
+            let (second, secondMode) = try self.echoInHolder(address, instance: instance, "second\n")
+            second.close()
+            #expect(firstMode.hasPrefix("container:") && secondMode.hasPrefix("container:") && secondMode != firstMode,
+                    "\(firstMode) then \(secondMode)")
+            let status = try ganger.status().services[0]
+            #expect(status.holderSessions == 2 && status.holderFallbackSessions == 0,
+                    "through a holder \(String(describing: status.holderSessions)), normal path \(String(describing: status.holderFallbackSessions))")
+        }
+    }
+
+    /// Ganger with `service` on a daemon behind a `FaultProxy`; `rule` applies once one holder is
+    /// ready, until `body` returns.
+    private func withHolderBehindProxy(_ name: String, _ service: ServiceYAML, _ rule: FaultProxy.Rule,
+                                       _ body: @escaping @Sendable (_ instance: String, GangerProcess, String, FaultProxy) throws -> Void) async throws {
         let proxy = try FaultProxy()
         defer { proxy.stop() }
-        let instance = uniqueInstance("holder-wait")
-        let service = ServiceYAML(name: "echo", image: "ganger-echo:latest",
-                                  extra: ["netns: {mode: holder, holders: 1, reuse: 2, return_wait: 10s}"])
+        let instance = uniqueInstance(name)
         let yaml = gangerConfig(instance: instance, services: [service], daemonURL: proxy.url)
-        try await withGanger(instance: instance, yaml: yaml, services: ["echo"]) { ganger, addresses in
-            let address = try #require(addresses["echo"])
+        try await withGanger(instance: instance, yaml: yaml, services: [service.name]) { ganger, addresses in
+            let address = try #require(addresses[service.name])
             try await onThread {
                 try self.waitHoldersReady(ganger, 1)
-                proxy.setRules([.init("POST", "/containers/*/kill", .delay(.seconds(2)))])
+                proxy.setRules([rule])
                 defer { proxy.setRules([]) }
-                func session(_ text: String) throws -> String {
-                    let client = try Client(address)
-                    defer { client.close() }
-                    try client.sendAll(Array(text.utf8))
-                    let echoed = try client.receive(count: text.utf8.count, timeout: .seconds(20))
-                    #expect(echoed == Array(text.utf8))
-                    let container = try DockerCLI.containers(labels: ["ganger.instance=\(instance)", "ganger.client=\(client.localAddress)"])
-                    guard container.count == 1 else { throw HarnessError("\(container.count) containers for \(client.localAddress)") }
-                    return try DockerCLI.inspect(container[0], format: "{{.HostConfig.NetworkMode}}")
-                }
-                let first = try session("first\n")
-                // The first session is over in Ganger; its container's kill is held at the proxy.
-                try check(try poll(timeout: .seconds(10)) { try ganger.status().services[0].sessionsCurrent == 0 },
-                          "the first session did not end")
-                try check(try poll(timeout: .seconds(5)) { proxy.calls("POST", "/containers/*/kill") == 1 },
-                          "no kill reached the proxy:\n\(proxy.history)")
-                let second = try session("second\n")
-                #expect(first.hasPrefix("container:") && second == first, "\(first) then \(second)")
-                let status = try ganger.status().services[0]
-                #expect(status.holderSessions == 2 && status.holderFallbackSessions == 0,
-                        "through a holder \(String(describing: status.holderSessions)), normal path \(String(describing: status.holderFallbackSessions))")
+                try body(instance, ganger, address, proxy)
             }
         }
+    }
+
+    /// A session that sends `text` and gets it back, still open, and its container's network
+    /// mode (`container:<holder>` through a holder).
+    private func echoInHolder(_ address: String, instance: String, _ text: String) throws -> (Client, String) {
+        let client = try Client(address)
+        try client.sendAll(Array(text.utf8))
+        let echoed = try client.receive(count: text.utf8.count, timeout: .seconds(30))
+        #expect(echoed == Array(text.utf8))
+        let container = try DockerCLI.containers(labels: ["ganger.instance=\(instance)", "ganger.client=\(client.localAddress)"])
+        guard container.count == 1 else { throw HarnessError("\(container.count) containers for \(client.localAddress)") }
+        return (client, try DockerCLI.inspect(container[0], format: "{{.HostConfig.NetworkMode}}"))
     }
 
     /// Now as `docker events --since` takes it (seconds.nanoseconds).

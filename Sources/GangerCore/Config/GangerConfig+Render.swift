@@ -100,7 +100,7 @@ extension GangerConfig {
             "    accept: {rate: \(Int(s.accept.rate)), burst: \(s.accept.burst)}",
             "    client_address: \(s.clientAddress.rawValue)",
             "    netns: {mode: \(s.netns.mode.rawValue), holders: \(s.netns.holders), reuse: \(s.netns.reuse), "
-                + "return_wait: \(s.netns.returnWait.configString)}",
+                + "return_wait: \(s.netns.returnWait.configString), start_wait: \(s.netns.startWait.configString)}",
             "    sandbox: {preset: \(s.sandbox.preset.rawValue), read_only: \(s.sandbox.readOnly), tmpfs: {"
                 + s.sandbox.tmpfs.keys.sorted().map { "\(yaml($0, flow: true)): \(yaml(s.sandbox.tmpfs[$0] ?? "", flow: true))" }
                     .joined(separator: ", ")

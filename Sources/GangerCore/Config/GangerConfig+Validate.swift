@@ -35,6 +35,10 @@ extension GangerConfig {
                 errors.append(ConfigError(path: "\(path).netns.return_wait", message:
                     "\(service.netns.returnWait.configString) is over the limit of \(ServiceConfig.Netns.maxReturnWait.configString)"))
             }
+            if service.netns.startWait > ServiceConfig.Netns.maxStartWait {
+                errors.append(ConfigError(path: "\(path).netns.start_wait", message:
+                    "\(service.netns.startWait.configString) is over the limit of \(ServiceConfig.Netns.maxStartWait.configString)"))
+            }
             if service.netns.reuse > 1 {
                 for cap in service.sandbox.capAdd where ["NET_ADMIN", "NET_RAW", "ALL", "CAP_NET_ADMIN", "CAP_NET_RAW"].contains(cap) {
                     errors.append(ConfigError(path: "\(path).sandbox.cap_add", message:

@@ -72,11 +72,12 @@ extension ServiceConfig {
                                                      hint: "new connections a second; 0 = unlimited"))
             service.accept.burst = decoder.int(accept, "burst", default: service.accept.burst, minimum: 1, hint: "connections at once")
         }
-        if let netns = decoder.fields(f["netns"], at: f.path("netns"), known: ["mode", "holders", "reuse", "return_wait"]) {
+        if let netns = decoder.fields(f["netns"], at: f.path("netns"), known: ["mode", "holders", "reuse", "return_wait", "start_wait"]) {
             service.netns.mode = decoder.choice(netns, "mode", default: service.netns.mode)
             service.netns.holders = decoder.int(netns, "holders", default: service.netns.holders, minimum: 0, hint: "holders kept ready")
             service.netns.reuse = decoder.int(netns, "reuse", default: service.netns.reuse, minimum: 1, hint: "sessions per holder")
             service.netns.returnWait = decoder.duration(netns, "return_wait", default: service.netns.returnWait)
+            service.netns.startWait = decoder.duration(netns, "start_wait", default: service.netns.startWait)
         }
         if let sandbox = decoder.fields(f["sandbox"], at: f.path("sandbox"),
                                         known: ["preset", "read_only", "tmpfs", "cap_drop", "cap_add"]) {

@@ -260,6 +260,11 @@ public struct ServiceConfig: Sendable, Equatable {
         /// normal path; 0 never waits. At most `maxReturnWait`.
         public var returnWait: Duration = .milliseconds(150)
         public static let maxReturnWait: Duration = .seconds(10)
+        /// How long a cold session waits for a holder being started (a retired holder's
+        /// replacement, or the pool filling) when none is ready or on its way back, before it
+        /// takes the normal path; 0 never waits. At most `maxStartWait`.
+        public var startWait: Duration = .seconds(1)
+        public static let maxStartWait: Duration = .seconds(10)
 
         public enum Mode: String, Sendable, CaseIterable {
             /// Docker sets up a namespace for every container.

@@ -111,26 +111,31 @@ final class HolderPool {
         // Most recently returned first: a holder with reuse left is used up before a fresh one.
         guard enabled, let index = ready.lastIndex(where: { $0.daemon == daemon }) else { return nil }
         let holder = ready.remove(at: index)
-        if PoolPolicy.lends(served: holder.served, reuse: service.config.netns.reuse) { onLoan[daemon, default: 0] += 1 }
+        if PoolPolicy.holderCounts(served: holder.served, reuse: service.config.netns.reuse) { onLoan[daemon, default: 0] += 1 }
         // No refill yet: the replacement's start (a network setup) would run beside this
         // session's container start and slow the very client the holder is for (bench/README.md
-        // (i)). It starts once that container has started (`joined`) or the holder is back.
+        // (i)). It starts once that container has started (`joined`) or the holder is back; a
+        // holder that no longer counts (`PoolPolicy.holderCounts`) is replaced then.
         return holder
     }
 
-    /// A ready holder on `daemon`, or — when none is ready but one is on its way back that no
-    /// other launch waits for — that one once it is back, or nil after `netns.return_wait`; nil
-    /// at once otherwise. `handler` runs exactly once (at once when nothing is to be waited for).
-    /// Back-to-back clients of a reused holder find it still being stopped: without the wait,
-    /// each of them took the normal path (bench/README.md (j)).
+    /// A ready holder on `daemon`, or — when none is ready but one is on its way back or being
+    /// started that no other launch waits for — the next one ready there, or nil after
+    /// `netns.return_wait` / `netns.start_wait`; nil at once otherwise. `handler` runs exactly
+    /// once (at once when nothing is to be waited for). Back-to-back clients of a reused holder
+    /// find it still being stopped, and the client whose holder retired finds its replacement
+    /// still starting: without the waits, each of them took the normal path (bench/README.md (j)).
     func take(on daemon: Int, waiting handler: @escaping (Holder?) -> Void) {
         if let holder = take(on: daemon) { return handler(holder) }
         // `netns.return_wait` (150 ms by default): a stop answers in tens of milliseconds here,
         // while the normal path costs a network setup more than joining a holder (≈ 100–200 ms
         // on the bench machine, bench/README.md (i)): waiting that long is never much worse and
-        // usually far better.
-        let wait = service.config.netns.returnWait
-        guard enabled, PoolPolicy.waitsForReturning(returning: returning[daemon, default: 0], waiting: waiters[daemon, default: []].count, wait: wait),
+        // usually far better. `netns.start_wait` (1 s): a holder being started is a network
+        // setup already under way, which the normal path would only repeat beside it.
+        let netns = service.config.netns
+        guard enabled, let wait = PoolPolicy.holderWait(returning: returning[daemon, default: 0], starting: starting[daemon, default: 0],
+                                                        waiting: waiters[daemon, default: []].count,
+                                                        returnWait: netns.returnWait, startWait: netns.startWait),
               let reactor = host.reactor else {
             return handler(nil)
         }
@@ -152,11 +157,23 @@ final class HolderPool {
         returning[holder.daemon, default: 0] += 1
     }
 
-    /// Launches waiting on `daemon` beyond the holders still on their way there go on now.
+    /// Launches waiting on `daemon` beyond the holders still on their way back or being started
+    /// there go on now.
     private func releaseExcessWaiters(on daemon: Int) {
-        let excess = PoolPolicy.excessWaiters(returning: returning[daemon, default: 0], waiting: waiters[daemon, default: []].count)
+        let netns = service.config.netns
+        let owed = PoolPolicy.owedHolders(returning: returning[daemon, default: 0], starting: starting[daemon, default: 0],
+                                          returnWait: netns.returnWait, startWait: netns.startWait)
+        let excess = PoolPolicy.excessWaiters(owed: owed, waiting: waiters[daemon, default: []].count)
         for _ in 0..<excess {
             guard let waiter = waiters[daemon]?.popLast() else { break }
+            waiter.resolve(nil, on: host.reactor)
+        }
+    }
+
+    /// Every launch waiting on `daemon` goes on now: the pool is draining there, and holders
+    /// still starting will not be handed out (they predate the drain).
+    private func releaseAllWaiters(on daemon: Int) {
+        while let waiter = waiters[daemon]?.popLast() {
             waiter.resolve(nil, on: host.reactor)
         }
     }
@@ -171,7 +188,7 @@ final class HolderPool {
 
     /// `holder` is back from a loan (`take` counted it when it would come back).
     private func endLoan(_ holder: Holder) {
-        if PoolPolicy.lends(served: holder.served, reuse: service.config.netns.reuse), let lent = onLoan[holder.daemon], lent > 0 {
+        if PoolPolicy.holderCounts(served: holder.served, reuse: service.config.netns.reuse), let lent = onLoan[holder.daemon], lent > 0 {
             onLoan[holder.daemon] = lent - 1
         }
     }
@@ -271,6 +288,7 @@ final class HolderPool {
                     guard enabled, generation == self.generation else {
                         // Started before a reload or shutdown: the pool refills with the new settings.
                         remove(holder)
+                        releaseExcessWaiters(on: daemon)
                         return refill()
                     }
                     _ = readied(holder)
@@ -281,6 +299,8 @@ final class HolderPool {
 
     private func failed(_ daemon: Int, _ id: String?, _ message: String?) {
         starting[daemon, default: 1] -= 1
+        // A launch waiting for this start is owed nothing now.
+        releaseExcessWaiters(on: daemon)
         host.logger.warning("network holder failed to start", metadata: [
             "service": "\(service.config.name)", "daemon": "\(host.engine(daemon).name)", "error": "\(message ?? "?")",
         ])
@@ -342,7 +362,7 @@ final class HolderPool {
     /// `daemon` left the catalog (no session goes there any more): its ready holders are removed.
     func drain(daemon: Int) {
         returning[daemon] = 0
-        releaseExcessWaiters(on: daemon)
+        releaseAllWaiters(on: daemon)
         let leaving = ready.filter { $0.daemon == daemon }
         ready.removeAll { $0.daemon == daemon }
         for holder in leaving { remove(holder) }
@@ -353,7 +373,7 @@ final class HolderPool {
         generation += 1
         for daemon in Array(waiters.keys) {
             returning[daemon] = 0
-            releaseExcessWaiters(on: daemon)
+            releaseAllWaiters(on: daemon)
         }
         backoff.cancel(on: host.reactor)
         if let retryTimer { host.reactor?.cancel(retryTimer) }

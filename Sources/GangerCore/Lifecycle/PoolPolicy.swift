@@ -22,16 +22,39 @@ enum PoolPolicy {
     /// Whether an entry taken after `served` sessions will come back (and so stays counted).
     static func lends(served: Int, reuse: Int) -> Bool { served + 1 < reuse }
 
-    /// Whether a cold launch that found no ready holder waits (at most `wait`) for one on its
-    /// way back: only while more are returning than launches already wait for (each waiter
-    /// is owed one), and never with a zero wait.
-    static func waitsForReturning(returning: Int, waiting: Int, wait: Duration) -> Bool {
-        wait > .zero && returning > waiting
+    /// Whether a holder taken after `served` sessions stays counted toward `netns.holders`
+    /// while it is out: only while a session is left for it after the next one. So its
+    /// replacement starts when its second-to-last session joins it, and is ready when its last
+    /// ends. Under load a holder's start (a network setup, waiting its turn in the daemon's
+    /// launch window) takes longer than a session, so a replacement begun at the last session
+    /// came too late for the client that session's end frees, which then took the normal path
+    /// (bench/README.md (j)). The pool holds one holder more than `netns.holders` from then
+    /// until the retirement.
+    static func holderCounts(served: Int, reuse: Int) -> Bool { served + 2 < reuse }
+
+    /// How long a cold launch that found no ready holder waits for one, or nil (the normal
+    /// path now). It waits `returnWait` while more holders are on their way back than launches
+    /// already wait (each waiter is owed one); otherwise `startWait` while more holders are owed
+    /// (`owedHolders`: on their way back or being started) than launches wait. A zero wait
+    /// turns its kind off.
+    static func holderWait(returning: Int, starting: Int, waiting: Int,
+                           returnWait: Duration, startWait: Duration) -> Duration? {
+        if returnWait > .zero && returning > waiting { return returnWait }
+        let owed = owedHolders(returning: returning, starting: starting, returnWait: returnWait, startWait: startWait)
+        if startWait > .zero && owed > waiting { return startWait }
+        return nil
     }
 
-    /// Waiting launches that no returning holder is owed to any more (one came back retired, or
-    /// the pool drained): they go on to the normal path now rather than at their timeout.
-    static func excessWaiters(returning: Int, waiting: Int) -> Int { max(0, waiting - returning) }
+    /// Holders that launches may wait for: those on their way back unless `returnWait` is zero,
+    /// and those being started unless `startWait` is.
+    static func owedHolders(returning: Int, starting: Int, returnWait: Duration, startWait: Duration) -> Int {
+        (returnWait > .zero ? returning : 0) + (startWait > .zero ? starting : 0)
+    }
+
+    /// Waiting launches that no holder is owed to any more (one came back retired, a start
+    /// failed, or the pool drained): they go on to the normal path now rather than at their
+    /// timeout.
+    static func excessWaiters(owed: Int, waiting: Int) -> Int { max(0, waiting - owed) }
 
     /// After a session: `served` counts it; `clean` says it ended without trouble; `current`
     /// says the entry was made with the pool's current settings (no reload or shutdown since).
