@@ -163,17 +163,14 @@ final class HolderPool {
         let netns = service.config.netns
         let owed = PoolPolicy.owedHolders(returning: returning[daemon, default: 0], starting: starting[daemon, default: 0],
                                           returnWait: netns.returnWait, startWait: netns.startWait)
-        let excess = PoolPolicy.excessWaiters(owed: owed, waiting: waiters[daemon, default: []].count)
-        for _ in 0..<excess {
-            guard let waiter = waiters[daemon]?.popLast() else { break }
-            waiter.resolve(nil, on: host.reactor)
-        }
+        releaseWaiters(on: daemon, count: PoolPolicy.excessWaiters(owed: owed, waiting: waiters[daemon, default: []].count))
     }
 
-    /// Every launch waiting on `daemon` goes on now: the pool is draining there, and holders
-    /// still starting will not be handed out (they predate the drain).
-    private func releaseAllWaiters(on daemon: Int) {
-        while let waiter = waiters[daemon]?.popLast() {
+    /// The newest `count` launches waiting on `daemon` (all by default: the pool is draining
+    /// there, and holders still starting predate the drain) go on to the normal path now.
+    private func releaseWaiters(on daemon: Int, count: Int = .max) {
+        for _ in 0..<count {
+            guard let waiter = waiters[daemon]?.popLast() else { break }
             waiter.resolve(nil, on: host.reactor)
         }
     }
@@ -362,7 +359,7 @@ final class HolderPool {
     /// `daemon` left the catalog (no session goes there any more): its ready holders are removed.
     func drain(daemon: Int) {
         returning[daemon] = 0
-        releaseAllWaiters(on: daemon)
+        releaseWaiters(on: daemon)
         let leaving = ready.filter { $0.daemon == daemon }
         ready.removeAll { $0.daemon == daemon }
         for holder in leaving { remove(holder) }
@@ -373,7 +370,7 @@ final class HolderPool {
         generation += 1
         for daemon in Array(waiters.keys) {
             returning[daemon] = 0
-            releaseAllWaiters(on: daemon)
+            releaseWaiters(on: daemon)
         }
         backoff.cancel(on: host.reactor)
         if let retryTimer { host.reactor?.cancel(retryTimer) }
