@@ -24,25 +24,19 @@ struct ManyConnections {
             for peer in rotated(peers, by: round) {
                 let port = peer == .direct ? sinkPort : ports[peer]!
                 let pid = proxies[peer]?.programPID
-                let cpuBefore = pid.flatMap(ProcFS.cpuSeconds)
-                let machineBefore = ProcFS.machineBusySeconds()
+                let meter = CPUMeter(pid: pid)
                 let progress = drive(port: port)
                 bytesSent += UInt64(progress.finished) * UInt64(settings.bytesPerConnection)
                 if let pid { _ = waitUntil(5) { ProcFS.children(pid).isEmpty } }
-                let machineAfter = ProcFS.machineBusySeconds()
                 guard let end = progress.endedAt, !progress.timedOut else {
                     log("  round \(round + 1) \(peer.rawValue): TIMED OUT (\(progress.finished) finished, \(progress.failed) failed)")
                     continue
                 }
                 let total = Double(progress.finished) * Double(settings.bytesPerConnection)
                 let seconds = Double(end - progress.startedAt) / 1e9
-                var sample = Sample(gbps: total * 8 / seconds / 1e9, failed: progress.failed)
-                if let pid, let cpuBefore, let cpuAfter = ProcFS.cpuSeconds(pid), total > 0 {
-                    sample.cpuPerGiB = (cpuAfter - cpuBefore) / (total / Double(1 << 30))
-                }
-                if let machineBefore, let machineAfter, total > 0 {
-                    sample.machineCPUPerGiB = (machineAfter - machineBefore) / (total / Double(1 << 30))
-                }
+                let cpu = meter.perGiB(bytes: total)
+                let sample = Sample(gbps: total * 8 / seconds / 1e9, cpuPerGiB: cpu.process, failed: progress.failed,
+                                    machineCPUPerGiB: cpu.machine)
                 results[peer, default: []].append(sample)
                 log("  round \(round + 1) \(peer.rawValue): \(format(sample.gbps)) Gbit/s in \(format(seconds, digits: 3)) s"
                     + (sample.cpuPerGiB.map { ", \(format($0, digits: 3)) CPU s/GiB" } ?? "")

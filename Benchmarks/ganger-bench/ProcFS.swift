@@ -1,5 +1,28 @@
 import Glibc
 
+/// CPU seconds read before a run, of one process (none for direct) and of the whole machine;
+/// `perGiB` reads them again after it and divides what each spent by the bytes moved.
+struct CPUMeter {
+    let pid: pid_t?
+    let process: Double?
+    let machine: Double?
+
+    init(pid: pid_t?) {
+        self.pid = pid
+        process = pid.flatMap(ProcFS.cpuSeconds)
+        machine = ProcFS.machineBusySeconds()
+    }
+
+    func perGiB(bytes: Double) -> (process: Double?, machine: Double?) {
+        guard bytes > 0 else { return (nil, nil) }
+        let gib = bytes / Double(1 << 30)
+        var result: (process: Double?, machine: Double?) = (nil, nil)
+        if let pid, let process, let now = ProcFS.cpuSeconds(pid) { result.process = (now - process) / gib }
+        if let machine, let now = ProcFS.machineBusySeconds() { result.machine = (now - machine) / gib }
+        return result
+    }
+}
+
 /// Readings from /proc about other processes: CPU time, resident memory, open descriptors,
 /// listening ports. Every reader returns nil (or an empty answer) when the process is gone.
 enum ProcFS {

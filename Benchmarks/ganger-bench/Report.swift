@@ -71,19 +71,19 @@ struct Report: Codable {
         }
         let direct = result[Peer.direct.rawValue]
         let haproxy = result[Peer.haproxy.rawValue]
+        // What a proxy adds to the machine's CPU per GiB: its median over direct's.
+        func cost(_ figures: PeerFigures?) -> Double? {
+            guard let own = figures?.machineCPUSecondsPerGiB, let base = direct?.machineCPUSecondsPerGiB else { return nil }
+            return own.median - base.median
+        }
+        let haproxyCost = cost(haproxy)
         for key in Array(result.keys) {
             result[key]!.ratioToDirect = result[key]!.gbps.ratio(to: direct?.gbps)
             result[key]!.ratioToHAProxy = result[key]!.gbps.ratio(to: haproxy?.gbps)
             result[key]!.cpuRatioToHAProxy = result[key]!.cpuSecondsPerGiB?.ratio(to: haproxy?.cpuSecondsPerGiB)
-            if key != Peer.direct.rawValue, let own = result[key]!.machineCPUSecondsPerGiB, let base = direct?.machineCPUSecondsPerGiB {
-                result[key]!.machineCPUOverDirect = own.median - base.median
-            }
-        }
-        let haproxyAdds = result[Peer.haproxy.rawValue]?.machineCPUOverDirect
-        for key in Array(result.keys) {
-            if let adds = result[key]!.machineCPUOverDirect, let haproxyAdds, haproxyAdds > 0 {
-                result[key]!.machineCPUOverDirectRatioToHAProxy = adds / haproxyAdds
-            }
+            guard key != Peer.direct.rawValue, let own = cost(result[key]) else { continue }
+            result[key]!.machineCPUOverDirect = own
+            if let haproxyCost, haproxyCost > 0 { result[key]!.machineCPUOverDirectRatioToHAProxy = own / haproxyCost }
         }
         return (result, best)
     }

@@ -26,19 +26,12 @@ struct Throughput {
                 runIndex += 1
                 let port = peer == .direct ? serverPort : ports[peer]!
                 let pid = proxies[peer]?.programPID
-                let cpuBefore = pid.flatMap(ProcFS.cpuSeconds)
-                let machineBefore = ProcFS.machineBusySeconds()
+                let meter = CPUMeter(pid: pid)
                 do {
                     let (bits, bytes) = try iperf(port: port, name: "iperf-\(runIndex)-\(peer.rawValue)")
                     if let pid { settle(pid) }
-                    let machineAfter = ProcFS.machineBusySeconds()
-                    var sample = Sample(gbps: bits / 1e9)
-                    if let cpuBefore, let pid, let cpuAfter = ProcFS.cpuSeconds(pid), bytes > 0 {
-                        sample.cpuPerGiB = (cpuAfter - cpuBefore) / (Double(bytes) / Double(1 << 30))
-                    }
-                    if let machineBefore, let machineAfter, bytes > 0 {
-                        sample.machineCPUPerGiB = (machineAfter - machineBefore) / (Double(bytes) / Double(1 << 30))
-                    }
+                    let cpu = meter.perGiB(bytes: Double(bytes))
+                    let sample = Sample(gbps: bits / 1e9, cpuPerGiB: cpu.process, machineCPUPerGiB: cpu.machine)
                     results[peer, default: []].append(sample)
                     log("  round \(round + 1) \(peer.rawValue): \(format(sample.gbps)) Gbit/s"
                         + (sample.cpuPerGiB.map { ", \(format($0, digits: 3)) CPU s/GiB" } ?? "")
