@@ -58,6 +58,29 @@ import Testing
         #expect(PoolPolicy.holderCounts(served: 0, reuse: 3) && !PoolPolicy.holderCounts(served: 1, reuse: 3))
     }
 
+    /// A ready holder is a spare once its replacement has started and it has one session left:
+    /// with reuse 4, back from its third session; with reuse 2, from its first; never with
+    /// reuse 1 (it does not come back) nor a fresh one.
+    @Test func holderIsSpare_withItsLastSessionLeftAndItsReplacementStarted() {
+        #expect((0..<4).map { PoolPolicy.holderIsSpare(served: $0, reuse: 4) } == [false, false, false, true])
+        #expect((0..<3).map { PoolPolicy.holderIsSpare(served: $0, reuse: 3) } == [false, false, true])
+        #expect(!PoolPolicy.holderIsSpare(served: 0, reuse: 2) && PoolPolicy.holderIsSpare(served: 1, reuse: 2))
+        #expect(!PoolPolicy.holderIsSpare(served: 0, reuse: 1))
+        #expect(!PoolPolicy.holderIsSpare(served: 4, reuse: 4))
+    }
+
+    /// Only holders beyond `netns.holders`, counting those starting and on loan, are surplus: a
+    /// spare whose replacement has not started yet (the launch window held it) is the pool's
+    /// only holder for that place and stays.
+    @Test func surplus_isWhatTheDaemonHoldsBeyondTheTarget() {
+        #expect(PoolPolicy.surplus(target: 4, ready: 5, starting: 0, onLoan: 0) == 1)
+        #expect(PoolPolicy.surplus(target: 4, ready: 3, starting: 1, onLoan: 1) == 1)
+        #expect(PoolPolicy.surplus(target: 4, ready: 2, starting: 1, onLoan: 1) == 0)
+        #expect(PoolPolicy.surplus(target: 1, ready: 1, starting: 0, onLoan: 0) == 0)
+        #expect(PoolPolicy.surplus(target: 2, ready: 0, starting: 0, onLoan: 0) == 0)
+        #expect(PoolPolicy.spareIdle > .zero)
+    }
+
     /// A pool of 2 with reuse 4, both lent for their third session: one replacement each starts
     /// (the pool holds 4 for a while), and none once the old ones retire.
     @Test func aReusedHolderPool_startsReplacementsOneSessionEarly() {

@@ -270,6 +270,39 @@ struct HolderTests {
         }
     }
 
+    /// A holder with its last session left whose replacement has started
+    /// (`PoolPolicy.holderIsSpare`) is used up by the next client of a steady stream, but an idle
+    /// pool does not keep it: unused for `PoolPolicy.spareIdle` it is retired, and the pool is
+    /// back to `netns.holders`. Before, the pool stayed a holder over its size for as long as no
+    /// client came (the bench's quiet check caught it: `holders: 4` kept 5 after a round).
+    @Test func aSpareHolderLeftIdle_isRetired_andThePoolIsBackToItsSize() async throws {
+        let service = ServiceYAML(name: "echo", image: "ganger-echo:latest",
+                                  extra: ["netns: {mode: holder, holders: 1, reuse: 3}"])
+        try await withHolders("holder-spare", service, holders: 1) { instance, ganger, address in
+            // reuse 3: the second session's take starts the replacement, and the holder comes
+            // back from that session with one left: a spare.
+            var modes: [String] = []
+            for text in ["first\n", "second\n"] {
+                let (client, mode) = try self.echoInHolder(address, instance: instance, text)
+                client.close()
+                modes.append(mode)
+                try check(poll(timeout: .seconds(10)) { try ganger.status().services[0].sessionsCurrent == 0 },
+                          "the \(text.dropLast()) session did not end")
+            }
+            #expect(modes[0].hasPrefix("container:") && modes[1] == modes[0], "\(modes)")
+            let spare = String(modes[0].dropFirst("container:".count))
+            try check(poll(timeout: .seconds(10)) { try self.holders(instance).count == 2 },
+                      "no replacement beside the spare: \((try? self.holders(instance)) ?? [])")
+            let trimmed = try poll(timeout: .seconds(20)) {
+                let now = try self.holders(instance)
+                return now.count == 1 && now[0] != spare
+            }
+            #expect(trimmed, "the idle spare \(spare.prefix(12)) was not retired: \((try? self.holders(instance)) ?? [])")
+            try self.waitHoldersReady(ganger, 1)
+            #expect(try ganger.status().services[0].holdersRetired == 1)
+        }
+    }
+
     /// Ganger with `service` on a daemon behind a `FaultProxy`; `rule` applies once one holder is
     /// ready, until `body` returns.
     private func withHolderBehindProxy(_ name: String, _ service: ServiceYAML, _ rule: FaultProxy.Rule,

@@ -25,6 +25,9 @@ final class Holder {
     /// The pool's generation when it started: a reload drains the pool and bumps it, so a
     /// holder made with the old settings (network, ports) is not taken back after its session.
     fileprivate(set) var generation = 0
+    /// When it last became ready (monotonic nanoseconds): a spare idle for
+    /// `PoolPolicy.spareIdle` is retired.
+    fileprivate(set) var readySince: UInt64 = 0
 
     init(daemon: Int, containerID: String, address: SocketAddress, sharedFiles: [ContainerSpec.Mount] = []) {
         self.daemon = daemon
@@ -64,6 +67,8 @@ final class HolderPool {
     private var onLoan: [Int: Int] = [:]
     private let backoff = RefillBackoff()
     private var retryTimer: TimerID?
+    /// Armed while a spare holder is ready (`trimSpares`).
+    private var spareTimer: TimerID?
     /// Cold sessions served through a holder (fast path) and on the normal path (no holder
     /// ready on the daemon, or the holder's launch failed); holders removed after their last
     /// `netns.reuse` session (retired) and after trouble (discarded). For the status page.
@@ -193,10 +198,49 @@ final class HolderPool {
     /// `holder` is ready: to the oldest launch waiting on its daemon (true), or to the pool.
     private func readied(_ holder: Holder) -> Bool {
         ready.append(holder)
-        guard let waiter = waiters[holder.daemon]?.first, let taken = take(on: holder.daemon) else { return false }
+        holder.readySince = host.reactor?.now ?? 0
+        guard let waiter = waiters[holder.daemon]?.first, let taken = take(on: holder.daemon) else {
+            if PoolPolicy.holderIsSpare(served: holder.served, reuse: service.config.netns.reuse) { armSpareTrim() }
+            return false
+        }
         waiters[holder.daemon]?.removeFirst()
         waiter.resolve(taken, on: host.reactor)
         return true
+    }
+
+    /// One timer at a time, due when the oldest spare could have idled `PoolPolicy.spareIdle`.
+    private func armSpareTrim() {
+        guard spareTimer == nil, let reactor = host.reactor else { return }
+        spareTimer = reactor.schedule(after: PoolPolicy.spareIdle) { [weak self] in
+            self?.spareTimer = nil
+            self?.trimSpares()
+        }
+    }
+
+    /// Retires the spares (`PoolPolicy.holderIsSpare`) that stayed ready and unused for
+    /// `PoolPolicy.spareIdle`, oldest first, while their daemon has more holders than
+    /// `netns.holders` (`PoolPolicy.surplus`); comes back for those not idle long enough yet.
+    private func trimSpares() {
+        guard let now = host.reactor?.now else { return }
+        let netns = service.config.netns
+        let idle = PoolPolicy.spareIdle.nanoseconds
+        var pending = false
+        for daemon in Set(ready.map(\.daemon)) {
+            var surplus = PoolPolicy.surplus(target: netns.holders, ready: ready.filter { $0.daemon == daemon }.count,
+                                             starting: starting[daemon, default: 0], onLoan: onLoan[daemon, default: 0])
+            for holder in ready where holder.daemon == daemon && PoolPolicy.holderIsSpare(served: holder.served, reuse: netns.reuse) {
+                guard surplus > 0 else { break }
+                guard now &- holder.readySince >= idle else {
+                    pending = true
+                    continue
+                }
+                ready.removeAll { $0 === holder }
+                surplus -= 1
+                retired += 1
+                remove(holder)
+            }
+        }
+        if pending { armSpareTrim() }
     }
 
     /// A session's container in a holder of this pool has started: start the replacement.
@@ -375,6 +419,8 @@ final class HolderPool {
         backoff.cancel(on: host.reactor)
         if let retryTimer { host.reactor?.cancel(retryTimer) }
         retryTimer = nil
+        if let spareTimer { host.reactor?.cancel(spareTimer) }
+        spareTimer = nil
         for holder in ready { remove(holder) }
         ready.removeAll()
     }

@@ -32,6 +32,26 @@ enum PoolPolicy {
     /// until the retirement.
     static func holderCounts(served: Int, reuse: Int) -> Bool { served + 2 < reuse }
 
+    /// Whether a ready holder that has `served` sessions is a spare: its replacement was
+    /// started when its second-to-last session took it (`holderCounts`), and it has its last
+    /// session left. Under load the next client uses it up; an idle pool keeps it only
+    /// `spareIdle` (`surplus`), or the pool would stay above `netns.holders` after every
+    /// burst — up to twice its size, for as long as no client comes.
+    static func holderIsSpare(served: Int, reuse: Int) -> Bool {
+        served > 0 && served < reuse && !holderCounts(served: served - 1, reuse: reuse)
+    }
+
+    /// How long a spare holder may stay ready and unused before it is retired: long enough for
+    /// the next client of a steady stream (a closed loop takes it within milliseconds of its
+    /// return), short against an operator's look at an idle pool.
+    static let spareIdle: Duration = .seconds(2)
+
+    /// Holders on a daemon beyond `target`, counting the ready, the starting and those on loan
+    /// that come back: at most that many idle spares are retired.
+    static func surplus(target: Int, ready: Int, starting: Int, onLoan: Int) -> Int {
+        max(0, ready + starting + onLoan - target)
+    }
+
     /// How long a cold launch that found no ready holder waits for one, or nil (the normal
     /// path now). It waits `returnWait` while more holders are on their way back than launches
     /// already wait (each waiter is owed one); otherwise `startWait` while more holders are owed
