@@ -95,6 +95,52 @@ private func peerAddress(_ fd: CInt) throws -> SocketAddress {
         try await loop.run { _ in listener.value?.close() }
     }
 
+    /// The connected socket comes out of the connector still in the loop's epoll set
+    /// (`Reactor.park`): its next owner on the loop registers it (one MOD, no DEL and ADD) and
+    /// hears what the peer sent, including bytes that arrived before.
+    @Test func connector_handsItsSocketOver_theNextRegistrationHearsThePeer() async throws {
+        let loop = try ReactorThread()
+        defer { loop.stop() }
+        let heard = LoopBox<[UInt8]>([])
+        let listener = LoopBox<Listener?>(nil)
+        let owned = LoopBox<(FileDescriptorBox, Registration)?>(nil)
+        let address = try await loop.run { reactor in
+            listener.value = try Listener(reactor: reactor, address: try SocketAddress(host: "127.0.0.1", port: 0)) { fd, _ in
+                _ = write(fd.rawValue, "hi", 2)
+                fd.close()
+            }
+            return listener.value!.address
+        }
+        try await loop.run { reactor in
+            _ = Connector.connect(reactor: reactor, to: address, timeout: .seconds(5)) { result in
+                guard case let .connected(fd) = consume result else {
+                    Issue.record("not connected")
+                    return
+                }
+                let raw = fd.rawValue
+                do {
+                    let registration = try reactor.register(raw, interest: .readable) { _ in
+                        var buffer = [UInt8](repeating: 0, count: 16)
+                        let n = read(raw, &buffer, 16)
+                        if n > 0 { heard.value += buffer[..<n] }
+                    }
+                    owned.value = (FileDescriptorBox(fd), registration)
+                } catch {
+                    Issue.record("register after connect: \(error)")
+                    fd.close()
+                }
+            }
+        }
+        #expect(try await loop.wait { _ in heard.value == Array("hi".utf8) })
+        try await loop.run { reactor in
+            if let (box, registration) = owned.value.take() {
+                reactor.deregister(registration)
+                box.close()
+            }
+            listener.value?.close()
+        }
+    }
+
     @Test func connector_toAClosedPort_failsRefused() async throws {
         let loop = try ReactorThread()
         defer { loop.stop() }

@@ -176,6 +176,64 @@ import TestSupport
         close(writers.1)
     }
 
+    /// A parked descriptor stays in the epoll set (an ADD of it would fail with EEXIST): its
+    /// next registration re-arms it with one MOD, which reports the bytes that came while it
+    /// was parked to the new handler only.
+    @Test func park_thenRegister_reArmsTheSameDescriptor_andOnlyTheNewHandlerHears() async throws {
+        let loop = try ReactorThread()
+        defer { loop.stop() }
+        let log = LoopBox<[String]>([])
+        let pair = try await loop.run { reactor in
+            let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+            var pair: [CInt] = [0, 0]
+            socketpair(AF_UNIX, kind, 0, &pair)
+            let registration = try reactor.register(pair[0], interest: .readable) { _ in log.value.append("parked") }
+            reactor.park(registration)
+            reactor.park(registration)
+            _ = write(pair[1], "x", 1)
+            return pair
+        }
+        try await Task.sleep(for: .milliseconds(30))
+        #expect(try await loop.run { _ in log.value }.isEmpty)
+        let again = try await loop.run { reactor in
+            try reactor.register(pair[0], interest: .readable) { _ in log.value.append("new") }
+        }
+        #expect(try await loop.wait { _ in !log.value.isEmpty })
+        #expect(try await loop.run { _ in log.value } == ["new"])
+        try await loop.run { reactor in reactor.deregister(again) }
+        close(pair[0])
+        close(pair[1])
+    }
+
+    /// A parked descriptor closed by its owner left the set; a new one under its number is
+    /// added as usual (the MOD finds nothing, and the ADD follows).
+    @Test func park_thenClose_numberRegistersAgain_withAnAdd() async throws {
+        let loop = try ReactorThread()
+        defer { loop.stop() }
+        let log = LoopBox<[String]>([])
+        let writers = try await loop.run { reactor in
+            let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+            var old: [CInt] = [0, 0]
+            socketpair(AF_UNIX, kind, 0, &old)
+            reactor.park(try reactor.register(old[0], interest: .readable) { _ in log.value.append("old") })
+            var fresh: [CInt] = [0, 0]
+            socketpair(AF_UNIX, kind, 0, &fresh)
+            dup2(fresh[0], old[0])
+            close(fresh[0])
+            let again = try reactor.register(old[0], interest: .readable) { _ in log.value.append("new") }
+            _ = write(fresh[1], "x", 1)
+            return (old[1], fresh[1], again)
+        }
+        #expect(try await loop.wait { _ in !log.value.isEmpty })
+        #expect(try await loop.run { _ in log.value } == ["new"])
+        try await loop.run { reactor in
+            reactor.deregister(writers.2)
+            close(writers.2.fd)
+        }
+        close(writers.0)
+        close(writers.1)
+    }
+
     @Test func signals_arriveThroughTheSignalfd() async throws {
         let got = LoopBox<[Int32]>([])
         let loop = try ReactorThread { reactor in

@@ -103,7 +103,11 @@ public final class Connector {
     private func finish(_ failure: ConnectError.Reason?) {
         guard let completion else { return }
         self.completion = nil
-        if let registration { reactor?.deregister(registration) }
+        // A connected socket stays in the epoll set for its next owner on this loop (a relay,
+        // an HTTP connection): `Reactor.park`.
+        if let registration {
+            if failure == nil { reactor?.park(registration) } else { reactor?.deregister(registration) }
+        }
         registration = nil
         if let timer { reactor?.cancel(timer) }
         timer = nil

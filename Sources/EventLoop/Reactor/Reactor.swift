@@ -23,6 +23,9 @@ public final class Reactor {
 
     private let epoll: FileDescriptor
     private var slots: [Slot?] = []
+    /// Descriptors left in the epoll set without a handler (`park`), by number: the next
+    /// `register` of that number re-arms with EPOLL_CTL_MOD instead of adding.
+    private var parked: Set<CInt> = []
     private var nextGeneration: UInt32 = 0
     private var timers = TimerHeap()
     private var deferred: [() -> Void] = []
@@ -64,8 +67,17 @@ public final class Reactor {
     public func register(_ fd: CInt, interest: Interest, _ handler: @escaping Handler) throws(SyscallError) -> Registration {
         nextGeneration &+= 1
         let registration = Registration(fd: fd, generation: nextGeneration)
-        try Epoll.control(epoll.rawValue, GANGER_EPOLL_CTL_ADD, fd: fd,
-                          events: interest.rawValue | GANGER_EPOLLET, data: registration.packed)
+        let events = interest.rawValue | GANGER_EPOLLET
+        if parked.remove(fd) != nil {
+            // Still in the set, unless the parked descriptor was closed and the number reused.
+            do {
+                try Epoll.control(epoll.rawValue, GANGER_EPOLL_CTL_MOD, fd: fd, events: events, data: registration.packed)
+            } catch where error.errno == ENOENT {
+                try Epoll.control(epoll.rawValue, GANGER_EPOLL_CTL_ADD, fd: fd, events: events, data: registration.packed)
+            }
+        } else {
+            try Epoll.control(epoll.rawValue, GANGER_EPOLL_CTL_ADD, fd: fd, events: events, data: registration.packed)
+        }
         let index = Int(fd)
         if index >= slots.count { slots.append(contentsOf: repeatElement(nil, count: index - slots.count + 1)) }
         precondition(slots[index] == nil, "fd \(fd) registered twice")
@@ -101,6 +113,19 @@ public final class Reactor {
     public func forget(_ registration: Registration) {
         guard isLive(registration) else { return }
         slots[Int(registration.fd)] = nil
+    }
+
+    /// Stops calling `registration`'s handler but leaves the descriptor in the epoll set, for
+    /// its next owner on this loop to `register` with one `EPOLL_CTL_MOD` rather than a DEL now
+    /// and an ADD then: a connected socket going from its connector to its relay (one
+    /// `epoll_ctl` less per proxied connection). Events that arrive meanwhile carry this
+    /// registration's generation and are dropped; a descriptor closed while parked leaves the
+    /// set by itself, and a new one given its number is added as usual. Only for a descriptor
+    /// that stays on this loop: one handed to another thread would keep waking this one.
+    public func park(_ registration: Registration) {
+        guard isLive(registration) else { return }
+        slots[Int(registration.fd)] = nil
+        parked.insert(registration.fd)
     }
 
     private func isLive(_ registration: Registration) -> Bool {
