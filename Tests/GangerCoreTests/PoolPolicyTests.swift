@@ -69,16 +69,6 @@ import Testing
         #expect(!PoolPolicy.holderIsSpare(served: 4, reuse: 4))
     }
 
-    /// A launch takes the newest spare first (reuse 4: the holder with 3 served, even when a
-    /// fresh one came back after it), then the most recently returned; none from an empty pool.
-    @Test func holderToTake_spareFirst_thenTheMostRecentlyReturned() {
-        #expect(PoolPolicy.holderToTake(served: [3, 0, 1], reuse: 4) == 0)
-        #expect(PoolPolicy.holderToTake(served: [3, 3, 0], reuse: 4) == 1)
-        #expect(PoolPolicy.holderToTake(served: [0, 2, 1], reuse: 4) == 2)
-        #expect(PoolPolicy.holderToTake(served: [0, 0], reuse: 1) == 1)
-        #expect(PoolPolicy.holderToTake(served: [], reuse: 4) == nil)
-    }
-
     /// Only holders beyond `netns.holders`, counting those starting and on loan, are surplus: a
     /// spare whose replacement has not started yet (the launch window held it) is the pool's
     /// only holder for that place and stays.

@@ -113,10 +113,9 @@ final class HolderPool {
 
     /// A ready holder on `daemon` (now the caller's), or nil.
     private func take(on daemon: Int) -> Holder? {
-        let here = ready.indices.filter { ready[$0].daemon == daemon }
-        guard enabled, let pick = PoolPolicy.holderToTake(served: here.map { ready[$0].served }, reuse: service.config.netns.reuse)
-        else { return nil }
-        let holder = ready.remove(at: here[pick])
+        // Most recently returned first: a holder with reuse left is used up before a fresh one.
+        guard enabled, let index = ready.lastIndex(where: { $0.daemon == daemon }) else { return nil }
+        let holder = ready.remove(at: index)
         if PoolPolicy.holderCounts(served: holder.served, reuse: service.config.netns.reuse) { onLoan[daemon, default: 0] += 1 }
         // No refill yet: the replacement's start (a network setup) would run beside this
         // session's container start and slow the very client the holder is for (bench/README.md

@@ -41,14 +41,6 @@ enum PoolPolicy {
         served > 0 && served < reuse && !holderCounts(served: served - 1, reuse: reuse)
     }
 
-    /// Which ready holder a launch takes, given the sessions each has served (oldest ready
-    /// first): the newest spare, so a spare is used up before the idle trim retires it with a
-    /// session unused; otherwise the most recently returned, so a holder with reuse left serves
-    /// again before a fresh one. nil when none is ready.
-    static func holderToTake(served: [Int], reuse: Int) -> Int? {
-        served.lastIndex { holderIsSpare(served: $0, reuse: reuse) } ?? (served.isEmpty ? nil : served.count - 1)
-    }
-
     /// How long a spare holder may stay ready and unused before it is retired: long enough for
     /// the next client of a steady stream (a closed loop takes it within milliseconds of its
     /// return), short against an operator's look at an idle pool.
