@@ -111,7 +111,9 @@ struct ContainerStreams {
                 case .ganger: ganger.programPID
                 default: proxies[peer]?.programPID
                 }
-                let before = pid.flatMap(ProcFS.cpuSeconds)
+                // Per process only: the window includes the container's start and removal, so
+                // a whole-machine figure would measure Docker as much as the path.
+                let meter = CPUMeter(pid: pid)
                 do {
                     let stream = try TCPClient.stream(host: host, port: ports[peer]!)
                     guard stream.bytes == expected else {
@@ -126,9 +128,7 @@ struct ContainerStreams {
                             (try? api.listByInstanceLabel().contains { $0.instance == instance }) == false
                         }
                     }
-                    if let pid, let before, let after = ProcFS.cpuSeconds(pid) {
-                        sample.cpuPerGiB = (after - before) / (Double(stream.bytes) / Double(1 << 30))
-                    }
+                    sample.cpuPerGiB = meter.perGiB(bytes: Double(stream.bytes)).process
                     samples[peer, default: []].append(sample)
                     log("  round \(round + 1) \(peer.rawValue): \(format(sample.streamingGbps)) Gbit/s streaming, "
                         + "\(format(sample.sessionGbps)) whole session, first byte \(format(sample.firstByteMs, digits: 1)) ms"
