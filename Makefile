@@ -1,7 +1,6 @@
 # Ganger — build, test, bench. `make help` lists the targets.
 SWIFT ?= swift
 SWIFT_BUILD_FLAGS ?=
-RELEASE_FLAGS ?= -c release
 FUZZ_SECONDS ?= 60
 
 SIM_SEEDS ?= 10000
@@ -16,8 +15,10 @@ help:
 build: ## debug build
 	$(SWIFT) build $(SWIFT_BUILD_FLAGS)
 
-release: ## release build (.build/release/ganger)
-	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_BUILD_FLAGS)
+# Through scripts/release-build.sh: after a source change this package's own modules are
+# rebuilt whole (a stale incremental release build once corrupted the heap; docs/testing.md).
+release: ## release build (.build/release/ganger); this package's modules rebuilt whole after a source change
+	SWIFT='$(SWIFT)' scripts/release-build.sh $(SWIFT_BUILD_FLAGS)
 
 # The tests need packages and Python modules first (test-deps: the build's libssl-dev and
 # libyaml-dev among them, hence before the build), then the default daemon, the example images,
@@ -33,7 +34,7 @@ test-deps: ## install the packages and Python modules the tests use if missing (
 # The deterministic simulation of the lifecycle (docs/testing.md): SIM_SEEDS scenarios from the
 # base seed, or SIM_SEED=S to replay one (SIM_TRACE=1 prints its trace).
 simulate: ## the lifecycle's deterministic simulation: SIM_SEEDS=N scenarios (default 10000), SIM_SEED=S replays one
-	$(SWIFT) build $(RELEASE_FLAGS) $(SWIFT_BUILD_FLAGS) --product ganger-sim
+	SWIFT='$(SWIFT)' scripts/release-build.sh $(SWIFT_BUILD_FLAGS) --product ganger-sim
 	SIM_SEEDS=$(SIM_SEEDS) .build/release/ganger-sim
 
 fuzz: ## libFuzzer + ASan over every parser, FUZZ_SECONDS (default 60) per target; Fuzz/, docs/testing.md
