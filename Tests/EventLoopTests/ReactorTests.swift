@@ -92,27 +92,24 @@ import TestSupport
         defer { loop.stop() }
         let log = LoopBox<[String]>([])
         try await loop.run { reactor in
-            var p: [CInt] = [0, 0], q: [CInt] = [0, 0]
-            socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &p)
-            socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &q)
-            let qNumber = q[0]
+            let p = try socketPair(), q = try socketPair()
+            let qNumber = q.0
             let qRegistration = LoopBox<Registration?>(nil)
-            _ = try reactor.register(p[0], interest: .readable) { _ in
+            _ = try reactor.register(p.0, interest: .readable) { _ in
                 guard log.value.isEmpty else { return }
                 log.value.append("p")
-                // Put a fresh socket under q[0]'s number (dup2 closes the old one atomically, so
+                // Put a fresh socket under q.0's number (dup2 closes the old one atomically, so
                 // no other thread can take the number in between), and register it anew.
-                var r: [CInt] = [0, 0]
-                socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &r)
+                guard let r = try? socketPair() else { return }
                 reactor.deregister(qRegistration.value!)
-                dup2(r[0], qNumber)
-                close(r[0])
+                dup2(r.0, qNumber)
+                close(r.0)
                 _ = try? reactor.register(qNumber, interest: .readable) { _ in log.value.append("new-q") }
             }
-            qRegistration.value = try reactor.register(q[0], interest: .readable) { _ in log.value.append("old-q") }
+            qRegistration.value = try reactor.register(q.0, interest: .readable) { _ in log.value.append("old-q") }
             // Both readable before the next epoll_wait, p first: one round carries both events.
-            _ = write(p[1], "x", 1)
-            _ = write(q[1], "x", 1)
+            _ = write(p.1, "x", 1)
+            _ = write(q.1, "x", 1)
         }
         try await Task.sleep(for: .milliseconds(50))
         #expect(try await loop.run { _ in log.value } == ["p"])
@@ -137,33 +134,34 @@ import TestSupport
         #expect(counts.2 == counts.0)
     }
 
-    /// `forget` drops the registration without EPOLL_CTL_DEL; closing the descriptor takes it out
-    /// of the epoll set, its number can be registered again, and only the new handler hears.
-    @Test func forget_thenClose_numberRegistersAgain_andOnlyTheNewHandlerHears() async throws {
+    /// `forget` and `park` drop the registration without EPOLL_CTL_DEL (a parked descriptor stays
+    /// in the set for a next owner); closing the descriptor takes it out of the epoll set, its
+    /// number can be registered again (after a park, the MOD finds nothing and the ADD follows),
+    /// and only the new handler hears; stopping twice is a no-op.
+    @Test(arguments: ["forget", "park"])
+    func stopWatching_thenClose_numberRegistersAgain_andOnlyTheNewHandlerHears(how: String) async throws {
         let loop = try ReactorThread()
         defer { loop.stop() }
         let log = LoopBox<[String]>([])
         let writers = try await loop.run { reactor in
             let before = reactor.registrationCount
-            let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-            var old: [CInt] = [0, 0]
-            socketpair(AF_UNIX, kind, 0, &old)
-            let registration = try reactor.register(old[0], interest: .readable) { _ in log.value.append("old") }
-            reactor.forget(registration)
-            reactor.forget(registration)
+            let old = try socketPair()
+            let registration = try reactor.register(old.0, interest: .readable) { _ in log.value.append("old") }
+            for _ in 0..<2 {
+                if how == "park" { reactor.park(registration) } else { reactor.forget(registration) }
+            }
             #expect(reactor.registrationCount == before)
             // dup2 closes the old socket (its only descriptor, so it leaves the epoll set) and
             // puts a new one under the same number; a slot left behind would trip register's
             // "registered twice" check.
-            let number = old[0]
-            var fresh: [CInt] = [0, 0]
-            socketpair(AF_UNIX, kind, 0, &fresh)
-            dup2(fresh[0], number)
-            close(fresh[0])
+            let number = old.0
+            let fresh = try socketPair()
+            dup2(fresh.0, number)
+            close(fresh.0)
             let again = try reactor.register(number, interest: .readable) { _ in log.value.append("new") }
-            _ = write(old[1], "x", 1)
-            _ = write(fresh[1], "x", 1)
-            return (old[1], fresh[1], again)
+            _ = write(old.1, "x", 1)
+            _ = write(fresh.1, "x", 1)
+            return (old.1, fresh.1, again)
         }
         #expect(try await loop.wait { _ in !log.value.isEmpty })
         try await Task.sleep(for: .milliseconds(30))
@@ -184,54 +182,23 @@ import TestSupport
         defer { loop.stop() }
         let log = LoopBox<[String]>([])
         let pair = try await loop.run { reactor in
-            let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-            var pair: [CInt] = [0, 0]
-            socketpair(AF_UNIX, kind, 0, &pair)
-            let registration = try reactor.register(pair[0], interest: .readable) { _ in log.value.append("parked") }
+            let pair = try socketPair()
+            let registration = try reactor.register(pair.0, interest: .readable) { _ in log.value.append("parked") }
             reactor.park(registration)
             reactor.park(registration)
-            _ = write(pair[1], "x", 1)
+            _ = write(pair.1, "x", 1)
             return pair
         }
         try await Task.sleep(for: .milliseconds(30))
         #expect(try await loop.run { _ in log.value }.isEmpty)
         let again = try await loop.run { reactor in
-            try reactor.register(pair[0], interest: .readable) { _ in log.value.append("new") }
+            try reactor.register(pair.0, interest: .readable) { _ in log.value.append("new") }
         }
         #expect(try await loop.wait { _ in !log.value.isEmpty })
         #expect(try await loop.run { _ in log.value } == ["new"])
         try await loop.run { reactor in reactor.deregister(again) }
-        close(pair[0])
-        close(pair[1])
-    }
-
-    /// A parked descriptor closed by its owner left the set; a new one under its number is
-    /// added as usual (the MOD finds nothing, and the ADD follows).
-    @Test func park_thenClose_numberRegistersAgain_withAnAdd() async throws {
-        let loop = try ReactorThread()
-        defer { loop.stop() }
-        let log = LoopBox<[String]>([])
-        let writers = try await loop.run { reactor in
-            let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-            var old: [CInt] = [0, 0]
-            socketpair(AF_UNIX, kind, 0, &old)
-            reactor.park(try reactor.register(old[0], interest: .readable) { _ in log.value.append("old") })
-            var fresh: [CInt] = [0, 0]
-            socketpair(AF_UNIX, kind, 0, &fresh)
-            dup2(fresh[0], old[0])
-            close(fresh[0])
-            let again = try reactor.register(old[0], interest: .readable) { _ in log.value.append("new") }
-            _ = write(fresh[1], "x", 1)
-            return (old[1], fresh[1], again)
-        }
-        #expect(try await loop.wait { _ in !log.value.isEmpty })
-        #expect(try await loop.run { _ in log.value } == ["new"])
-        try await loop.run { reactor in
-            reactor.deregister(writers.2)
-            close(writers.2.fd)
-        }
-        close(writers.0)
-        close(writers.1)
+        close(pair.0)
+        close(pair.1)
     }
 
     @Test func signals_arriveThroughTheSignalfd() async throws {
@@ -258,3 +225,4 @@ private final class Counters: Sendable {
     let ran = Atomic<Int>(0)
     let offLoop = Atomic<Int>(0)
 }
+
