@@ -68,14 +68,12 @@ public final class Reactor {
         nextGeneration &+= 1
         let registration = Registration(fd: fd, generation: nextGeneration)
         let events = interest.rawValue | GANGER_EPOLLET
-        if parked.remove(fd) != nil {
-            // Still in the set, unless the parked descriptor was closed and the number reused.
-            do {
-                try Epoll.control(epoll.rawValue, GANGER_EPOLL_CTL_MOD, fd: fd, events: events, data: registration.packed)
-            } catch where error.errno == ENOENT {
-                try Epoll.control(epoll.rawValue, GANGER_EPOLL_CTL_ADD, fd: fd, events: events, data: registration.packed)
-            }
-        } else {
+        // A parked number is still in the set, unless its descriptor was closed and the number
+        // reused: then the MOD finds nothing and an ADD follows.
+        let op = parked.remove(fd) != nil ? GANGER_EPOLL_CTL_MOD : GANGER_EPOLL_CTL_ADD
+        do {
+            try Epoll.control(epoll.rawValue, op, fd: fd, events: events, data: registration.packed)
+        } catch where op == GANGER_EPOLL_CTL_MOD && error.errno == ENOENT {
             try Epoll.control(epoll.rawValue, GANGER_EPOLL_CTL_ADD, fd: fd, events: events, data: registration.packed)
         }
         let index = Int(fd)
