@@ -85,12 +85,12 @@ struct GangerReport: Codable {
             lines.append("")
             if !streams.isEmpty {
                 lines.append("(f) one connection into a container, \(cold.sourceMiB) MiB from ganger-bench-source: Gbit/s min/median/max")
-                lines.append("  " + pad("peer", 14) + pad("streaming (first byte → EOF)", 30) + pad("×direct", 9) + pad("×haproxy", 10)
+                lines.append("  " + pad("peer", 21) + pad("streaming (first byte → EOF)", 30) + pad("×direct", 9) + pad("×haproxy", 10)
                     + pad("whole session", 22) + pad("×haproxy", 10) + pad("1st byte ms", 13) + pad("CPU s/GiB", 11) + "CPU ×haproxy")
                 for peer in ContainerStreams.StreamPeer.allCases {
                     guard let f = streams[peer.rawValue] else { continue }
                     func mmm(_ x: Figure) -> String { "\(format(x.min))/\(format(x.median))/\(format(x.max))" }
-                    var line = pad(peer.rawValue, 14) + pad(mmm(f.streaming), 30)
+                    var line = pad(peer.rawValue, 21) + pad(mmm(f.streaming), 30)
                     line += pad(f.streamingRatioToDirect.map { format($0) } ?? "-", 9) + pad(f.streamingRatioToHAProxy.map { format($0) } ?? "-", 10)
                     line += pad(mmm(f.session), 22) + pad(f.sessionRatioToHAProxy.map { format($0) } ?? "-", 10)
                     line += pad(format(f.firstByteMs.median, digits: 1), 13)

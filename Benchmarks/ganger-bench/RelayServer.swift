@@ -6,13 +6,15 @@ import RelayProxy
 /// SIGTERM/SIGINT. SIGUSR1 prints a status line (the bench reads it to tell pooled pipes from
 /// leaked descriptors).
 enum RelayServer {
-    static func run(listen: SocketAddress, target: SocketAddress) throws -> Int32 {
+    /// `largeBuffers`: how many fat streams may copy through a large buffer (nil: the default;
+    /// 0: every byte is spliced).
+    static func run(listen: SocketAddress, target: SocketAddress, largeBuffers: Int? = nil) throws -> Int32 {
         // Before any other thread exists: a thread that has not blocked them would take the
         // default action and end the process without cleanup.
         Signals.block([SIGTERM, SIGINT, SIGUSR1])
         ProcFS.raiseFileLimit()
         let reactor = try Reactor()
-        let pool = PipePool()
+        let pool = PipePool(largeBuffers: largeBuffers.map { LargeBufferPool(maxBuffers: $0) } ?? LargeBufferPool())
         let proxy = try RelayProxy(reactor: reactor, listen: listen, target: target, pool: pool)
         print("relay listening on \(proxy.address) target \(target)")
         fflush(nil)
@@ -20,7 +22,8 @@ enum RelayServer {
             if signal == SIGUSR1 {
                 let reasons = proxy.closeReasons.sorted { $0.key < $1.key }.map { "\(String($0.key.map { $0 == " " ? "_" : $0 })):\($0.value)" }.joined(separator: ",")
                 print("status active=\(proxy.activeCount) closed=\(proxy.closedCount) connect_failures=\(proxy.connectFailures)"
-                    + " pipes_live=\(pool.liveCount) pipes_idle=\(pool.idleCount) reasons=\(reasons)")
+                    + " pipes_live=\(pool.liveCount) pipes_idle=\(pool.idleCount)"
+                    + " large_buffers_lent=\(pool.largeBuffers.lent) reasons=\(reasons)")
                 fflush(nil)
             } else {
                 proxy.close()

@@ -128,11 +128,11 @@ struct Report: Codable {
 
     private func section(_ figures: [String: PeerFigures]) -> [String] {
         let order = Peer.allCases.map(\.rawValue) + ["socat-best"]
-        var lines = [pad("peer", 14) + pad("min", 8) + pad("median", 8) + pad("max", 8) + pad("×direct", 9)
+        var lines = [pad("peer", 21) + pad("min", 8) + pad("median", 8) + pad("max", 8) + pad("×direct", 9)
             + pad("×haproxy", 10) + pad("CPU s/GiB", 11) + "CPU ×haproxy"]
         for key in order {
             guard let f = figures[key] else { continue }
-            var line = pad(key, 14) + pad(format(f.gbps.min), 8) + pad(format(f.gbps.median), 8) + pad(format(f.gbps.max), 8)
+            var line = pad(key, 21) + pad(format(f.gbps.min), 8) + pad(format(f.gbps.median), 8) + pad(format(f.gbps.max), 8)
             line += pad(f.ratioToDirect.map { format($0) } ?? "-", 9) + pad(f.ratioToHAProxy.map { format($0) } ?? "-", 10)
             line += pad(f.cpuSecondsPerGiB.map { format($0.median, digits: 3) } ?? "-", 11)
             line += f.cpuRatioToHAProxy.map { format($0) } ?? "-"
@@ -146,7 +146,7 @@ struct Report: Codable {
             + " the proxy's cost = over direct's median; ×haproxy of that cost")
         for key in order where key != "socat-best" {
             guard let f = figures[key], let machine = f.machineCPUSecondsPerGiB else { continue }
-            var line = pad(key, 14) + pad(format(machine.median, digits: 3), 8)
+            var line = pad(key, 21) + pad(format(machine.median, digits: 3), 8)
             line += pad(format(machine.min, digits: 3) + "–" + format(machine.max, digits: 3), 14)
             line += pad(f.machineCPUOverDirect.map { ($0 >= 0 ? "+" : "") + format($0, digits: 3) } ?? "-", 9)
             line += f.machineCPUOverDirectRatioToHAProxy.map { format($0) } ?? "-"
@@ -159,16 +159,17 @@ struct Report: Codable {
     static func syscallSection(_ figures: [String: SyscallFigures]?) -> [String] {
         guard let figures, let method = figures.values.first?.method else { return [] }
         var lines = ["  syscalls per GiB (one extra run per peer under \(method), not a timed round):"]
-        lines.append("  " + padded("peer", 14) + padded("splice", 9) + padded("epoll_wait", 12) + padded("epoll_ctl", 11)
-            + padded("other", 8) + padded("total", 9) + padded("×haproxy", 10) + "KiB/splice")
+        lines.append("  " + padded("peer", 21) + padded("splice", 9) + padded("read/write", 12) + padded("epoll_wait", 12)
+            + padded("epoll_ctl", 11) + padded("other", 8) + padded("total", 9) + padded("×haproxy", 10) + "KiB/call")
         let haproxy = figures[Peer.haproxy.rawValue]
         for peer in Peer.allCases {
             guard let f = figures[peer.rawValue] else { continue }
-            var line = padded(peer.rawValue, 14) + padded(format(f.splicePerGiB, digits: 0), 9)
+            var line = padded(peer.rawValue, 21) + padded(format(f.splicePerGiB, digits: 0), 9)
+            line += padded(f.readWritePerGiB.map { format($0, digits: 0) } ?? "-", 12)
             line += padded(format(f.epollWaitPerGiB, digits: 0), 12) + padded(format(f.epollCtlPerGiB, digits: 0), 11)
             line += padded(format(f.otherPerGiB, digits: 0), 8) + padded(format(f.totalPerGiB, digits: 0), 9)
             line += padded(haproxy.map { format(f.totalPerGiB / $0.totalPerGiB) } ?? "-", 10)
-            line += f.bytesPerSplice.map { format($0 / 1024, digits: 0) } ?? "-"
+            line += (f.bytesPerTransfer ?? f.bytesPerSplice).map { format($0 / 1024, digits: 0) } ?? "-"
             lines.append("    " + line)
         }
         return lines

@@ -12,15 +12,20 @@ struct SyscallFigures: Codable {
     /// epoll_wait, epoll_pwait and epoll_pwait2 together.
     var epollWaitPerGiB: Double
     var epollCtlPerGiB: Double
-    /// Every other call (read, write, accept, connect, close, timers…).
+    /// read, write, recvfrom and sendto together: the copy path's transfer calls (nil in
+    /// results written before they were counted apart from "other").
+    var readWritePerGiB: Double?
+    /// Every other call (accept, connect, close, timers…).
     var otherPerGiB: Double
     var totalPerGiB: Double
     /// Bytes moved per splice call (each byte crosses two: socket → pipe → socket).
     var bytesPerSplice: Double?
+    /// Bytes moved per transfer call, splice or read/write (each byte crosses two).
+    var bytesPerTransfer: Double?
 
     /// One line for the run's log.
     var summary: String {
-        "per GiB splice \(format(splicePerGiB, digits: 0)), epoll_wait \(format(epollWaitPerGiB, digits: 0)),"
+        "per GiB splice \(format(splicePerGiB, digits: 0)), read/write \(format(readWritePerGiB ?? 0, digits: 0)), epoll_wait \(format(epollWaitPerGiB, digits: 0)),"
             + " epoll_ctl \(format(epollCtlPerGiB, digits: 0)), other \(format(otherPerGiB, digits: 0)) (\(method))"
     }
 }
@@ -33,7 +38,9 @@ struct SyscallCounter {
     let method: Method
     let directory: String
 
-    private static let events = ["splice", "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl"]
+    private static let events = ["splice", "epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl"] + copyCalls
+    /// The calls that move bytes through a buffer (the relay's copy path; HAProxy's recv/send).
+    private static let copyCalls = ["read", "write", "recvfrom", "sendto"]
 
     /// The counter this machine offers, or nil (neither perf with tracepoints nor strace).
     static func find(tools: Tools, directory: String) -> SyscallCounter? {
@@ -83,10 +90,12 @@ struct SyscallCounter {
         let splice = calls["splice"] ?? 0
         let waits = (calls["epoll_wait"] ?? 0) + (calls["epoll_pwait"] ?? 0) + (calls["epoll_pwait2"] ?? 0)
         let ctl = calls["epoll_ctl"] ?? 0
+        let copies = Self.copyCalls.reduce(0) { $0 + (calls[$1] ?? 0) }
         return SyscallFigures(
             method: name, bytes: bytes, splicePerGiB: splice / gib, epollWaitPerGiB: waits / gib, epollCtlPerGiB: ctl / gib,
-            otherPerGiB: max(0, total - splice - waits - ctl) / gib, totalPerGiB: total / gib,
-            bytesPerSplice: splice > 0 ? Double(bytes) * 2 / splice : nil)
+            readWritePerGiB: copies / gib, otherPerGiB: max(0, total - splice - waits - ctl - copies) / gib, totalPerGiB: total / gib,
+            bytesPerSplice: splice > 0 ? Double(bytes) * 2 / splice : nil,
+            bytesPerTransfer: splice + copies > 0 ? Double(bytes) * 2 / (splice + copies) : nil)
     }
 
     /// Calls by name (the `events` above) and "total", from perf's CSV or strace's summary.

@@ -10,12 +10,14 @@ import Glibc
 ///   ganger-bench holders                                 only the network-holder part of `ganger`: (i) and (j)
 ///   ganger-bench burst                                   only the burst part of `ganger`: (k)
 ///   ganger-bench streams                                 only one connection into a container: (f)
-///   ganger-bench relay --listen ADDR --target ADDR       a RelayProxy until SIGTERM/SIGINT
+///   ganger-bench relay --listen ADDR --target ADDR [--large-buffers N]
+///                                                        a RelayProxy until SIGTERM/SIGINT (N fat
+///                                                        streams may copy; 0: splice only)
 ///   ganger-bench sink --listen ADDR                      a discarding sink until SIGTERM/SIGINT
 ///   ganger-bench scheduler                               placement + queue admissions/s, queued-client RSS
 let usage = """
     usage: ganger-bench [all | relay-suite | ganger | holders | burst | streams]
-           ganger-bench relay --listen 127.0.0.1:PORT --target 127.0.0.1:PORT
+           ganger-bench relay --listen 127.0.0.1:PORT --target 127.0.0.1:PORT [--large-buffers N]
            ganger-bench sink --listen 127.0.0.1:PORT
            ganger-bench scheduler
     env:   BENCH_ROUNDS=N (default 3), BENCH_QUICK=1 (one short round),
@@ -69,7 +71,15 @@ do {
             printError(usage + "\n")
             exit(1)
         }
-        exit(try RelayServer.run(listen: listen, target: target))
+        var largeBuffers: Int?
+        if let index = arguments.firstIndex(of: "--large-buffers") {
+            guard index + 1 < arguments.count, let count = Int(arguments[index + 1]), count >= 0 else {
+                printError("ganger-bench: --large-buffers needs a count (0 or more)\n")
+                exit(1)
+            }
+            largeBuffers = count
+        }
+        exit(try RelayServer.run(listen: listen, target: target, largeBuffers: largeBuffers))
     case "sink":
         guard let listen = address("--listen", in: arguments) else {
             printError(usage + "\n")

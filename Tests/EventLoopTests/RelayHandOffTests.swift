@@ -7,7 +7,10 @@ import TestSupport
 /// resumed by a second relay while the first lets go: every byte arrives once, in order, and the
 /// counts carry on (what a takeover does between two processes, here within one).
 @Suite struct RelayHandOffTests {
-    @Test func handOff_withBytesInFlight_resumesElsewhere_withEveryByteOnce() async throws {
+    /// Run with the bytes in flight in a splice pipe, and in a large copy buffer (a fat stream:
+    /// `fatAfter: 0` makes every stream fat), which is handed over as a new pipe.
+    @Test(arguments: [false, true])
+    func handOff_withBytesInFlight_resumesElsewhere_withEveryByteOnce(largeBuffer: Bool) async throws {
         let (clientInner, clientOuter) = try socketPair()
         let (serviceInner, serviceOuter) = try socketPair()
         defer {
@@ -18,7 +21,8 @@ import TestSupport
         defer { loop.stop() }
         let first = LoopBox<Relay?>(nil)
         let second = LoopBox<Relay?>(nil)
-        let pool = LoopBox(PipePool(pipeSize: 1 << 20))
+        let large = LargeBufferPool(maxBuffers: largeBuffer ? 1 : 0, bufferSize: 1 << 20, fatAfter: 0)
+        let pool = LoopBox(PipePool(pipeSize: 1 << 20, largeBuffers: large))
         try await loop.run { reactor in
             first.value = try Relay(reactor: reactor, pool: pool.value, client: FileDescriptor(taking: clientInner),
                                     service: FileDescriptor(taking: serviceInner)) { _, _ in }
@@ -32,7 +36,7 @@ import TestSupport
             if n > 0 { offset += n } else { usleep(1_000) }
         }
         #expect(offset == payload.count)
-        #expect(try await loop.wait { _ in first.value!.pipesHeld > 0 })
+        #expect(try await loop.wait { _ in (largeBuffer ? first.value!.largeBuffersHeld : first.value!.pipesHeld) > 0 })
         let inFlight = try await loop.run { reactor -> Int in
             let relay = first.value!
             relay.suspend()
@@ -64,5 +68,9 @@ import TestSupport
         #expect(try await loop.wait { _ in second.value!.bytesToService == UInt64(payload.count) && second.value!.bytesToClient == 6 })
         #expect(try await loop.run { _ in first.value!.isClosed })
         try await loop.run { _ in second.value?.close("test over") }
+        // Every buffer lent went back: the first relay's when it let go, the second's when it closed.
+        let (inUse, lent) = try await loop.run { _ in (pool.value.largeBuffers.inUse, pool.value.largeBuffers.lent) }
+        #expect(inUse == 0)
+        #expect((lent > 0) == largeBuffer)
     }
 }

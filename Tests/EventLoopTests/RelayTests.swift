@@ -11,15 +11,20 @@ private struct ProxyFixture {
     let address: SocketAddress
     /// Whether each closed relay spliced (toService, toClient).
     let splicing: LoopBox<[Bool]>
+    /// The proxy's pipe pool (and its large buffers).
+    let pool: LoopBox<PipePool?>
 
     init(target: SocketAddress, options: Relay.Options = Relay.Options(), pool: @escaping @Sendable () -> PipePool = { PipePool() }) async throws {
         let loop = try ReactorThread()
         let box = LoopBox<RelayProxy?>(nil)
         let splicing = LoopBox<[Bool]>([])
         self.splicing = splicing
+        let pools = LoopBox<PipePool?>(nil)
+        self.pool = pools
         address = try await loop.run { reactor in
+            pools.value = pool()
             let proxy = try RelayProxy(reactor: reactor, listen: try SocketAddress(host: "127.0.0.1", port: 0),
-                                       target: target, pool: pool(), options: options)
+                                       target: target, pool: pools.value!, options: options)
             box.value = proxy
             proxy.onRelayClosed = { relay, _ in splicing.value += [relay.splicing.toService, relay.splicing.toClient] }
             return proxy.address
@@ -39,6 +44,12 @@ private struct ProxyFixture {
         return try await loop.wait { _ in proxy.value!.closedCount >= closed && proxy.value!.activeCount == 0 }
     }
 
+    /// The large buffers lent so far and lent now.
+    func largeBuffers() async throws -> (lent: Int, inUse: Int) {
+        let pool = pool
+        return try await loop.run { _ in (pool.value!.largeBuffers.lent, pool.value!.largeBuffers.inUse) }
+    }
+
     func stop() async throws {
         let proxy = proxy
         try await loop.run { _ in proxy.value!.close() }
@@ -48,10 +59,11 @@ private struct ProxyFixture {
 
 @Suite struct RelayTests {
     /// Both ends send at once and read at once; each direction's bytes are hashed on both sides.
-    private func bidirectional(total: Int, options: Relay.Options) async throws -> (ProxyFixture, [String: Int]) {
+    private func bidirectional(total: Int, options: Relay.Options,
+                               pool: @escaping @Sendable () -> PipePool = { PipePool() }) async throws -> (ProxyFixture, [String: Int]) {
         let service = try BlockingSocket.listen()
         defer { close(service.fd) }
-        let fixture = try await ProxyFixture(target: service.address, options: options)
+        let fixture = try await ProxyFixture(target: service.address, options: options, pool: pool)
         let client = try BlockingSocket.connect(to: fixture.address)
         defer { close(client) }
         let server = try BlockingSocket.accept(service.fd)
@@ -80,11 +92,37 @@ private struct ProxyFixture {
         return (fixture, try await fixture.reasons())
     }
 
+    /// The shipped pool: both directions splice, turn fat after 8 MiB and copy through large
+    /// buffers from then on; every buffer is back when the relay ends.
     @Test func relay_256MiBBothDirectionsAtOnce_arrivesIntact() async throws {
         let (fixture, reasons) = try await bidirectional(total: 256 << 20, options: Relay.Options())
         #expect(reasons.values.reduce(0, +) == 1)
         let splicing = fixture.splicing
         #expect(try await fixture.loop.run { _ in splicing.value } == [true, true])
+        let buffers = try await fixture.largeBuffers()
+        #expect(buffers.lent >= 2, "both directions are fat: each borrowed a large buffer")
+        #expect(buffers.inUse == 0)
+        try await fixture.stop()
+    }
+
+    /// No large buffers: every byte is spliced, none is lent.
+    @Test func relay_withoutLargeBuffers_splicesEveryByte() async throws {
+        let (fixture, _) = try await bidirectional(total: 64 << 20, options: Relay.Options(),
+                                                   pool: { PipePool(largeBuffers: LargeBufferPool(maxBuffers: 0)) })
+        #expect(try await fixture.largeBuffers() == (0, 0))
+        try await fixture.stop()
+    }
+
+    /// Two fat directions and one small large buffer between them: they take turns (a pipe
+    /// when the buffer is out), each switching conduit only when empty; every byte arrives in
+    /// order and the buffer is back at the end.
+    @Test func relay_twoFatDirections_shareOneLargeBuffer_everyByteInOrder() async throws {
+        let (fixture, _) = try await bidirectional(total: 32 << 20, options: Relay.Options(), pool: {
+            PipePool(pipeSize: 64 << 10, largeBuffers: LargeBufferPool(maxBuffers: 1, bufferSize: 64 << 10, fatAfter: 1 << 20))
+        })
+        let buffers = try await fixture.largeBuffers()
+        #expect(buffers.lent >= 2, "the buffer went back and was lent again")
+        #expect(buffers.inUse == 0)
         try await fixture.stop()
     }
 
@@ -125,10 +163,52 @@ private struct ProxyFixture {
     /// The service reads nothing while the client streams: the relay's pipe fills, the service
     /// socket blocks, and the client's arrivals only wake the relay for nothing until it stops
     /// listening for them. Once the service reads, its reads come back on: every byte arrives.
-    @Test func relay_whenServiceStallsWithFullPipe_clientReadsAreMuted_thenEveryByteArrives() async throws {
+    /// A direction turns fat while its pipe still holds bytes (the relay's end toward the
+    /// service takes 16 KiB at a time, so drains leave the pipe part full): the large buffer
+    /// must wait until the pipe is empty, or what the pipe holds is dropped. Every byte
+    /// arrives, in order. (Unix socket pairs: their send buffer bounds what is in flight.)
+    @Test func relay_directionTurningFatWithBytesInFlight_keepsThemInOrder() async throws {
+        let (clientInner, clientOuter) = try socketPair()
+        let (serviceInner, serviceOuter) = try socketPair()
+        defer {
+            close(clientOuter)
+            close(serviceOuter)
+        }
+        for fd in [clientOuter, serviceOuter] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) }
+        var small: CInt = 16 << 10
+        setsockopt(serviceInner, SOL_SOCKET, SO_SNDBUF, &small, socklen_t(MemoryLayout<CInt>.size))
+        let loop = try ReactorThread()
+        defer { loop.stop() }
+        let relay = LoopBox<Relay?>(nil)
+        let pool = LoopBox(PipePool(pipeSize: 1 << 20,
+                                    largeBuffers: LargeBufferPool(maxBuffers: 1, bufferSize: 64 << 10, fatAfter: 256 << 10)))
+        try await loop.run { reactor in
+            relay.value = try Relay(reactor: reactor, pool: pool.value, client: FileDescriptor(taking: clientInner),
+                                    service: FileDescriptor(taking: serviceInner)) { _, _ in }
+        }
+        let total = 16 << 20
+        async let sent = onThread { () throws -> String in
+            let digest = try sendRandom(clientOuter, total: total)
+            shutdown(clientOuter, Int32(SHUT_WR))
+            return digest
+        }
+        let got = try await onThread { try receiveDigest(serviceOuter) }
+        #expect(got.count == total)
+        #expect(got.sha256 == (try await sent))
+        try await loop.run { _ in relay.value?.close("test over") }
+        let (inUse, lent) = try await loop.run { _ in (pool.value.largeBuffers.inUse, pool.value.largeBuffers.lent) }
+        #expect(lent > 0)
+        #expect(inUse == 0)
+    }
+
+    /// Run with a pipe and with a large buffer as the conduit that fills (`fatAfter: 0`).
+    @Test(arguments: [false, true])
+    func relay_whenServiceStallsWithFullConduit_clientReadsAreMuted_thenEveryByteArrives(largeBuffer: Bool) async throws {
         let service = try BlockingSocket.listen()
         defer { close(service.fd) }
-        let fixture = try await ProxyFixture(target: service.address)
+        let fixture = try await ProxyFixture(target: service.address, pool: {
+            PipePool(largeBuffers: LargeBufferPool(maxBuffers: largeBuffer ? 1 : 0, fatAfter: 0))
+        })
         let client = try BlockingSocket.connect(to: fixture.address)
         defer { close(client) }
         let server = try BlockingSocket.accept(service.fd)
@@ -141,6 +221,8 @@ private struct ProxyFixture {
         }
         let proxy = fixture.proxy
         #expect(try await fixture.loop.wait { _ in (proxy.value!.activeRelays.first?.readMutes ?? 0) > 0 })
+        let held = try await fixture.loop.run { _ in proxy.value!.activeRelays.first.map { ($0.pipesHeld, $0.largeBuffersHeld) } }
+        #expect(held.map { largeBuffer ? $0.1 == 1 : $0.0 >= 1 } == true, "the stalled conduit: \(String(describing: held))")
         let got = try await onThread { try receiveDigest(server) }
         #expect(got.count == total)
         #expect(got.sha256 == (try await sent))

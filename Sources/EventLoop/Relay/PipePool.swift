@@ -5,6 +5,9 @@
 /// The pool decides what happens to a pipe given back (HAProxy's `put_pipe`): one that still
 /// holds bytes is killed (both ends closed), since its bytes belong to a dead connection and
 /// would reach the next one; an empty one is kept while fewer than `maxIdle` wait, else closed.
+///
+/// The pool also lends the few large copy buffers that fat streams use instead of a pipe
+/// (`largeBuffers`): one supply of conduits for every relay on the loop.
 public final class PipePool {
     // A stack of `maxIdle` slots allocated once: `[Pipe]` cannot hold a non-copyable element,
     // and taking or putting a pipe must not allocate.
@@ -17,11 +20,14 @@ public final class PipePool {
     public let pipeSize: Int
     /// Idle pipes kept open for reuse; beyond that, returned pipes are closed.
     public let maxIdle: Int
+    /// Copy buffers for fat streams (see `LargeBufferPool`).
+    public let largeBuffers: LargeBufferPool
 
-    public init(maxPipes: Int = 20_000, pipeSize: Int = 1 << 20, maxIdle: Int = 64) {
+    public init(maxPipes: Int = 20_000, pipeSize: Int = 1 << 20, maxIdle: Int = 64, largeBuffers: LargeBufferPool = LargeBufferPool()) {
         self.maxPipes = maxPipes
         self.pipeSize = pipeSize
         self.maxIdle = max(0, maxIdle)
+        self.largeBuffers = largeBuffers
         idle = .allocate(capacity: max(1, maxIdle))
     }
 

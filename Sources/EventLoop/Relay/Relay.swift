@@ -48,7 +48,8 @@ public final class Relay {
         public var idleTimeout: Duration?
         /// Copy through a buffer instead of splicing (tests; sockets that cannot splice).
         public var forceCopy = false
-        /// Buffer size for the copy path.
+        /// Size of the small copy buffer (forced copy, splice refused, no pipe to be had); a fat
+        /// stream copies through one of the pool's large buffers instead.
         public var bufferSize = 64 << 10
         /// Bytes to send to the service before anything the client sends now.
         public var prelude: [UInt8] = []
@@ -98,10 +99,13 @@ public final class Relay {
 
     public var bytesToService: UInt64 { toService.bytes }
     public var bytesToClient: UInt64 { toClient.bytes }
-    /// Whether each direction still splices (false once it fell back to copying).
+    /// Whether each direction may still splice (false once it fell back to copying for good; a
+    /// fat direction copying through a large buffer still counts as splicing).
     public var splicing: (toService: Bool, toClient: Bool) { (toService.usesSplice, toClient.usesSplice) }
     /// Pipes this relay holds right now (0 when idle).
     public var pipesHeld: Int { (toService.holdsPipe ? 1 : 0) + (toClient.holdsPipe ? 1 : 0) }
+    /// Large copy buffers this relay holds right now (a fat direction moving bytes).
+    public var largeBuffersHeld: Int { (toService.holdsLargeBuffer ? 1 : 0) + (toClient.holdsLargeBuffer ? 1 : 0) }
 
     /// Joins `client` and `service` (both connected, non-blocking) and starts moving bytes.
     public convenience init(
@@ -373,8 +377,8 @@ public final class Relay {
         serviceRegistration = nil
         if let idleTimer { reactor?.cancel(idleTimer) }
         idleTimer = nil
-        toService.releaseConduit(pool: pool)
-        toClient.releaseConduit(pool: pool)
+        toService.dropConduit(pool: pool)
+        toClient.dropConduit(pool: pool)
         switch reason {
         case .reset, .error:
             // Pass a reset on as a reset: the other peer must not mistake a cut stream for a

@@ -35,9 +35,12 @@ public struct RelayDirectionState: Sendable, Codable, Equatable {
 /// owns both sockets and lends them to each `pump`.
 ///
 /// Bytes move through a pipe with splice(2) (zero copy) or, where the kernel refuses splice
-/// (EINVAL/ENOSYS) or the pool is out of pipes, through a fixed buffer with read/write. Either
-/// way at most one conduit's worth is in flight: nothing is read that the destination cannot
-/// take, so memory stays bounded whatever the peers do.
+/// (EINVAL/ENOSYS) or the pool is out of pipes, through a fixed buffer with read/write. A fat
+/// direction (one that has delivered `LargeBufferPool.fatAfter` bytes) copies through one of
+/// the pool's large buffers while one is free: cheaper for the machine than splicing on
+/// loopback and veth. The conduit is chosen whenever none is held, so nothing in flight is
+/// ever reordered. Either way at most one conduit's worth is in flight: nothing is read that
+/// the destination cannot take, so memory stays bounded whatever the peers do.
 struct RelayDirection: ~Copyable {
     let sourceSide: RelaySide
     let destinationSide: RelaySide
@@ -59,9 +62,13 @@ struct RelayDirection: ~Copyable {
     private var pipe: Pipe?
     /// The copy conduit: `buffered` bytes from `bufferHead` wait to be written.
     private var buffer: UnsafeMutableRawBufferPointer?
+    /// `buffer` was lent by the pool's `largeBuffers` (and goes back there, not to free).
+    private var bufferIsLarge = false
     private var bufferHead = 0
     private var buffered = 0
+    /// Size of the small buffer allocated when this direction copies without a large one.
     private let bufferSize: Int
+    /// Never splice again (forced, refused by the kernel, or the pool ran out of pipes).
     private var copyMode: Bool
     // splice gave EAGAIN with bytes in the pipe: source empty or pipe slots full, unknowable.
     // Try again only after the pipe drained some, so the loop cannot spin on it.
@@ -90,7 +97,12 @@ struct RelayDirection: ~Copyable {
         self.pipe = pipe
     }
 
-    deinit { buffer?.deallocate() }
+    // A relay always hands its conduits back when it closes (`releaseConduit`); a large buffer
+    // still here would leave its pool counting it lent.
+    deinit {
+        assert(!bufferIsLarge, "a large buffer outlived its relay direction")
+        buffer?.deallocate()
+    }
 
     /// What another process needs to resume this direction (without its in-flight bytes).
     var state: RelayDirectionState {
@@ -118,7 +130,15 @@ struct RelayDirection: ~Copyable {
         releaseConduit(pool: pool)
     }
 
+    /// The relay ended: whatever is in flight will never be delivered; every conduit goes back.
+    mutating func dropConduit(pool: PipePool) {
+        buffered = 0
+        releaseConduit(pool: pool)
+    }
+
     var usesSplice: Bool { !copyMode }
+    /// Whether a large buffer is lent to this direction right now.
+    var holdsLargeBuffer: Bool { bufferIsLarge }
     var holdsPipe: Bool { pipe != nil }
 
     /// Stalled until the destination takes bytes: the conduit has no room (or the last fill
@@ -129,7 +149,7 @@ struct RelayDirection: ~Copyable {
         if fillBlocked { return true }
         switch pipe {
         case let .some(p): return p.space == 0
-        case .none: return copyMode && bufferHead + buffered == bufferSize
+        case .none: return buffer.map { bufferHead + buffered == $0.count } ?? false
         }
     }
 
@@ -191,47 +211,59 @@ struct RelayDirection: ~Copyable {
         }
     }
 
-    /// Hands the pipe back to the pool (which kills it if bytes are stuck in it) and frees an
-    /// empty buffer.
+    /// Hands the pipe back to the pool (which kills it if bytes are stuck in it), and an empty
+    /// buffer back to the large-buffer pool or to free.
     mutating func releaseConduit(pool: PipePool) {
         if let pipe = pipe.take() { pool.put(pipe) }
         if buffered == 0, let buffer {
-            buffer.deallocate()
+            if bufferIsLarge { pool.largeBuffers.put(buffer) } else { buffer.deallocate() }
             self.buffer = nil
+            bufferIsLarge = false
             bufferHead = 0
         }
     }
 
-    /// Room for the next fill, taking a pipe (or a buffer) on first use.
+    /// Room for the next fill, choosing a conduit when none is held: a large buffer for a fat
+    /// direction while one is free, else a pipe, else (no pipe to be had, or no splicing) a
+    /// small buffer.
     private mutating func fillSpace(pool: PipePool) -> Int {
-        if !copyMode {
-            if pipe == nil {
-                guard let fresh = pool.take() else {
-                    copyMode = true  // the pool is exhausted: copying is slower but never stalls
-                    return fillSpace(pool: pool)
-                }
-                pipe = consume fresh
-            }
-            switch pipe {
-            case let .some(p): return p.space
-            case .none: return 0
-            }
+        // A direction that turns fat mid-stream swaps its empty conduit for a large buffer:
+        // empty, so no byte in flight changes order.
+        if !bufferIsLarge && inFlight == 0 && (pipe != nil || buffer != nil) && pool.largeBuffers.offers(after: bytes) {
+            releaseConduit(pool: pool)
         }
-        if buffer == nil { buffer = .allocate(byteCount: bufferSize, alignment: 16) }
+        if pipe == nil && buffer == nil {
+            if pool.largeBuffers.offers(after: bytes), let large = pool.largeBuffers.take() {
+                buffer = large
+                bufferIsLarge = true
+            } else if !copyMode {
+                if let fresh = pool.take() {
+                    pipe = consume fresh
+                } else {
+                    copyMode = true  // the pool is exhausted: copying is slower but never stalls
+                }
+            }
+            if pipe == nil && buffer == nil { buffer = .allocate(byteCount: bufferSize, alignment: 16) }
+        }
+        switch pipe {
+        case let .some(p): return p.space
+        case .none: break
+        }
+        guard let buffer else { return 0 }
         if buffered == 0 { bufferHead = 0 }
-        return bufferSize - bufferHead - buffered
+        return buffer.count - bufferHead - buffered
     }
 
     private mutating func fill(from source: CInt, space: Int, pool: PipePool) throws(RelayFault) -> IOResult<Int> {
         do throws(SyscallError) {
-            if copyMode {
+            if pipe == nil {
                 let start = buffer!.baseAddress! + bufferHead + buffered
                 let result = try Socket.read(source, into: UnsafeMutableRawBufferPointer(start: start, count: space))
                 if case let .processed(n) = result { buffered += n }
                 return result
             }
             return try pipe!.fill(from: source)  // up to the pipe's own `space`, as computed above
-        } catch where !copyMode && inFlight == 0 && (error.errno == EINVAL || error.errno == ENOSYS) {
+        } catch where pipe != nil && inFlight == 0 && (error.errno == EINVAL || error.errno == ENOSYS) {
             // This pair of descriptors cannot splice (e.g. a socket type without splice_read):
             // fall back to copying for the rest of the connection.
             releaseConduit(pool: pool)
@@ -244,7 +276,7 @@ struct RelayDirection: ~Copyable {
 
     private mutating func drain(to destination: CInt) throws(RelayFault) -> IOResult<Int> {
         do throws(SyscallError) {
-            if copyMode {
+            if pipe == nil {
                 let result = try Socket.write(destination, from: UnsafeRawBufferPointer(start: buffer!.baseAddress! + bufferHead, count: buffered))
                 if case let .processed(n) = result {
                     bufferHead += n

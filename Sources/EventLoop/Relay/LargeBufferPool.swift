@@ -1,0 +1,59 @@
+/// A few large copy buffers for the streams that move the most bytes ("fat" streams).
+///
+/// Splicing is zero-copy, yet on loopback and veth it costs the machine more per byte than
+/// copying through a large buffer: a spliced segment carries the page fragments it arrived in,
+/// and delivering such segments costs more softirq work than the socket's own large fragments
+/// (bench/README.md, issue 17: one stream copied through 1 MiB buffers moved 10–40 % more bytes
+/// per second at 0.54–0.80× HAProxy's whole-machine CPU per byte; splice sat at 1.0–1.4×).
+/// With a thousand small connections copying loses, and it holds memory per connection; so a
+/// relay direction splices until it has delivered `fatAfter` bytes, and only then borrows one
+/// of these buffers, while one is free. Everything else keeps splicing.
+///
+/// Like `PipePool`'s pipes, a buffer is held only while bytes are in flight: a direction hands
+/// it back whenever its source runs dry, and the pool keeps it (allocated once, at most
+/// `maxBuffers` of them) for the next fat burst. Memory is bounded by
+/// `maxBuffers × bufferSize` (8 MiB by default), allocated only once a fat stream appears.
+public final class LargeBufferPool {
+    /// Buffers that may exist at once; 0 turns fat streams off (everything splices).
+    public let maxBuffers: Int
+    public let bufferSize: Int
+    /// Bytes a direction delivers before it counts as fat.
+    public let fatAfter: UInt64
+    /// Buffers lent out now.
+    public private(set) var inUse = 0
+    /// Times a buffer was lent (tests and the bench read it).
+    public private(set) var lent = 0
+    // Allocated buffers not lent out: reused, freed only with the pool.
+    private var idle: [UnsafeMutableRawBufferPointer] = []
+
+    public init(maxBuffers: Int = 8, bufferSize: Int = 1 << 20, fatAfter: UInt64 = 8 << 20) {
+        self.maxBuffers = max(0, maxBuffers)
+        self.bufferSize = max(4096, bufferSize)
+        self.fatAfter = fatAfter
+        idle.reserveCapacity(self.maxBuffers)
+    }
+
+    deinit {
+        for buffer in idle { buffer.deallocate() }
+    }
+
+    /// Whether a direction that has delivered `bytes` could get a buffer now.
+    func offers(after bytes: UInt64) -> Bool {
+        bytes >= fatAfter && inUse < maxBuffers
+    }
+
+    /// A buffer of `bufferSize` bytes, or nil when all are lent out.
+    func take() -> UnsafeMutableRawBufferPointer? {
+        guard inUse < maxBuffers else { return nil }
+        inUse += 1
+        lent += 1
+        return idle.popLast() ?? .allocate(byteCount: bufferSize, alignment: 16)
+    }
+
+    /// Takes a buffer back (its bytes no longer matter).
+    func put(_ buffer: UnsafeMutableRawBufferPointer) {
+        precondition(inUse > 0, "LargeBufferPool: a buffer came back that was not lent")
+        inUse -= 1
+        idle.append(buffer)
+    }
+}
