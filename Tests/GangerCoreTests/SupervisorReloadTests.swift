@@ -52,6 +52,21 @@ import TestSupport
         try await fixture.tearDown()
     }
 
+    /// The relay's buffers are shared by every running session: fixed for the process's life.
+    @Test func aChangedRelaySection_isRefused_andNothingChanges() async throws {
+        let fixture = try await SupervisorFixture(Self.twoServices)
+        try await fixture.listenAll()
+        let config = try await fixture.config()
+        let supervisor = fixture.supervisor
+        #expect(try await fixture.loop.run { _ in supervisor.value!.pipes.largeBuffers.maxBuffers } == 8)
+        let next = try fixture.writeConfig(Self.twoServices + "\nrelay: {large_buffers: 0}")
+        let outcome = try await fixture.loop.run { _ in supervisor.value!.reload(file: next, environment: [:]) }
+        guard case let .refused(problems) = outcome else { Issue.record("a new relay section was applied: \(outcome)"); return }
+        #expect(problems.count == 1 && problems[0].contains("relay cannot change on reload"), "\(problems)")
+        #expect(try await fixture.config() == config)
+        try await fixture.tearDown()
+    }
+
     @Test func swappedPorts_eachServiceTakesTheOthersSocket_noneIsClosedOrBound() async throws {
         let fixture = try await SupervisorFixture(Self.twoServices)
         try await fixture.listenAll()

@@ -1,6 +1,6 @@
 extension GangerConfig {
     static let keys = [
-        "instance", "daemons", "consul", "services", "status", "docker_timeout", "pull_timeout", "launch_window", "shutdown_grace", "log", "control",
+        "instance", "daemons", "consul", "services", "status", "docker_timeout", "pull_timeout", "launch_window", "shutdown_grace", "log", "control", "relay",
     ]
 
     /// Decodes a whole document (nil = empty document). Returns a config even when errors were
@@ -71,6 +71,7 @@ extension GangerConfig {
         if config.pullTimeout == .zero {
             decoder.fail(f.path("pull_timeout"), "must be more than 0s")
         }
+        if f["relay"] != nil { config.relay = RelayConfig.decode(f["relay"], at: f.path("relay"), decoder) }
         if let log = decoder.fields(f["log"], at: f.path("log"), known: ["level", "format"]) {
             config.log.level = decoder.choice(log, "level", default: config.log.level)
             config.log.format = decoder.choice(log, "format", default: config.log.format)

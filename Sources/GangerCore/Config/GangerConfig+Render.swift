@@ -60,6 +60,7 @@ extension GangerConfig {
         out.append("pull_timeout: \(pullTimeout.configString)")
         out.append(launchWindow.map { "launch_window: {min: \($0.minimum), max: \($0.maximum), initial: \($0.initial)}" } ?? "launch_window: off")
         out.append("shutdown_grace: \(shutdownGrace.configString)")
+        out.append(relay.rendered)
         out.append("log: {level: \(log.level.rawValue), format: \(log.format.rawValue)}")
         return out.joined(separator: "\n") + "\n"
     }

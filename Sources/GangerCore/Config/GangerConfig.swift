@@ -38,6 +38,8 @@ public struct GangerConfig: Sendable, Equatable {
         public var template: LaunchWindow { LaunchWindow(minimum: minimum, maximum: maximum, initial: initial) }
     }
     public var log: LogConfig
+    /// The relay's large copy buffers for fat streams (`relay:`); fixed for the process's life.
+    public var relay = RelayConfig()
     /// The control socket (`control.socket`) a `ganger run --takeover` connects to; nil: derived
     /// from the instance name (`controlSocketPath`).
     public var controlSocket: String?

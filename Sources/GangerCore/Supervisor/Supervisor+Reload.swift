@@ -6,8 +6,8 @@ extension Supervisor {
     /// on use it; sessions already running keep the settings they started with. Services are
     /// matched by name: a changed one takes the new settings (and another listener if its
     /// address changed), a new one starts listening, a removed one stops accepting while its
-    /// sessions finish. Daemons and the instance name are fixed for the life of the process:
-    /// changing them needs a restart, and a reload that tries is refused.
+    /// sessions finish. Daemons, the instance name and `relay` are fixed for the life of the
+    /// process: changing them needs a restart, and a reload that tries is refused.
     ///
     /// Two steps. First every socket the new configuration needs is bound (`ListenerPlan`: kept,
     /// handed over from another service, or bound afresh) while nothing is closed and no service
@@ -24,6 +24,9 @@ extension Supervisor {
         }
         guard new.daemons.map(\.url) == config.daemons.map(\.url), new.consul == config.consul else {
             return .failure(StartupError(description: "daemons cannot change on reload (restart instead)"))
+        }
+        guard new.relay == config.relay else {
+            return .failure(StartupError(description: "relay cannot change on reload (restart instead)"))
         }
         let runtimes = new.services.map { settings in
             services.first { $0.config.name == settings.name } ?? ServiceRuntime(config: settings, index: 0, host: self)

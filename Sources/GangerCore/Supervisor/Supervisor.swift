@@ -12,7 +12,8 @@ public final class Supervisor {
     public internal(set) var config: GangerConfig
     public let logger: Logger
     public private(set) weak var reactor: Reactor?
-    let pipes = PipePool()
+    /// Pipes and large copy buffers for every session's relay (`relay:`, fixed at startup).
+    let pipes: PipePool
     /// Every session's and launch's logic, and the scheduler.
     var lifecycle: Lifecycle
     /// Read-only view of the daemons' load, caps and health.
@@ -74,6 +75,7 @@ public final class Supervisor {
         self.config = config
         self.reactor = reactor
         self.logger = logger
+        pipes = config.relay.makePipePool()
         lifecycle = Lifecycle(
             scheduler: Scheduler(placement: Placement(capacities: config.daemons.map(\.maxContainers)),
                                  policies: config.services.map(Scheduler.Policy.init)),
