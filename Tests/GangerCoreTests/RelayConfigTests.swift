@@ -3,13 +3,7 @@
 import Testing
 
 @Suite struct RelayConfigTests {
-    private func parse(_ extra: String) throws -> GangerConfig {
-        try ConfigLoader.parse(yaml: """
-            instance: blue
-            services: [{name: echo, listen: 127.0.0.1:5454, image: ganger-echo:latest, port: 12345}]
-            \(extra)
-            """, source: "test", environment: [:])
-    }
+    private func parse(_ extra: String) throws -> GangerConfig { try parseOneServiceConfig(extra) }
 
     private func problems(_ extra: String) -> String {
         do {
