@@ -73,4 +73,39 @@ import TestSupport
         #expect(inUse == 0)
         #expect((lent > 0) == largeBuffer)
     }
+
+    /// The process handing over may have raised a socket's low-water mark (a fat stream
+    /// copying); the relay resuming it knows nothing of that and lowers both, or a few bytes
+    /// would wake no one. (TCP: AF_UNIX sockets ignore the mark when polled.)
+    @Test func resuming_lowersALowWatermarkLeftByTheOtherProcess() async throws {
+        let listener = try BlockingSocket.listen()
+        defer { close(listener.fd) }
+        let clientOuter = try BlockingSocket.connect(to: listener.address)
+        let clientInner = try BlockingSocket.accept(listener.fd)
+        let serviceOuter = try BlockingSocket.connect(to: listener.address)
+        let serviceInner = try BlockingSocket.accept(listener.fd)
+        defer {
+            close(clientOuter)
+            close(serviceOuter)
+        }
+        BlockingSocket.setReceiveTimeout(serviceOuter, seconds: 5)
+        for fd in [clientInner, serviceInner] {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            var mark: CInt = 256 << 10
+            setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &mark, socklen_t(MemoryLayout<CInt>.size))
+        }
+        let loop = try ReactorThread()
+        defer { loop.stop() }
+        let relay = LoopBox<Relay?>(nil)
+        let fresh = RelayDirectionState(bytes: 0, sourceEOF: false, finished: false, inFlight: 0)
+        try await loop.run { reactor in
+            relay.value = try Relay(reactor: reactor, pool: PipePool(), resuming: .init(toService: fresh, toClient: fresh),
+                                    descriptors: [FileDescriptorBox(FileDescriptor(taking: clientInner)),
+                                                  FileDescriptorBox(FileDescriptor(taking: serviceInner))]) { _, _ in }
+        }
+        let few = Array("few".utf8)
+        try BlockingSocket.sendAll(clientOuter, few)
+        #expect(try await onThread { try BlockingSocket.receive(serviceOuter, count: few.count) } == few)
+        try await loop.run { _ in relay.value?.close("test over") }
+    }
 }

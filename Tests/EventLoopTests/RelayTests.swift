@@ -201,6 +201,34 @@ private struct ProxyFixture {
         #expect(inUse == 0)
     }
 
+    /// A fat stream copying raises its source's low-water mark (a quarter of the buffer), so a
+    /// pause with fewer bytes queued would wake no one: the relay's quiet check lowers the mark
+    /// and the bytes arrive. Without it the 100 KiB after the first burst never would.
+    @Test func relay_fatStreamPausingBelowItsLowWatermark_stillDeliversWhatCame() async throws {
+        let service = try BlockingSocket.listen()
+        defer { close(service.fd) }
+        let fixture = try await ProxyFixture(target: service.address, pool: {
+            PipePool(largeBuffers: LargeBufferPool(maxBuffers: 1, bufferSize: 1 << 20, fatAfter: 0))
+        })
+        let client = try BlockingSocket.connect(to: fixture.address)
+        defer { close(client) }
+        let server = try BlockingSocket.accept(service.fd)
+        defer { close(server) }
+        BlockingSocket.setReceiveTimeout(server, seconds: 10)
+        let burst = randomBytes(2 << 20)
+        try BlockingSocket.sendAll(client, burst)
+        #expect(try await onThread { try BlockingSocket.receive(server, count: burst.count) } == burst)
+        let tail = randomBytes(100 << 10)
+        try BlockingSocket.sendAll(client, tail)
+        #expect(try await onThread { try BlockingSocket.receive(server, count: tail.count) } == tail)
+        let proxy = fixture.proxy
+        #expect(try await fixture.loop.run { _ in proxy.value!.activeRelays.first?.lowWatermarksLowered ?? 0 } >= 1)
+        shutdown(client, Int32(SHUT_WR))
+        shutdown(server, Int32(SHUT_WR))
+        #expect(try await fixture.waitClosed(1))
+        try await fixture.stop()
+    }
+
     /// Run with a pipe and with a large buffer as the conduit that fills (`fatAfter: 0`).
     @Test(arguments: [false, true])
     func relay_whenServiceStallsWithFullConduit_clientReadsAreMuted_thenEveryByteArrives(largeBuffer: Bool) async throws {

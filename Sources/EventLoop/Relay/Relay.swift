@@ -65,6 +65,10 @@ public final class Relay {
 
     /// Bytes moved per wake-up before yielding to other connections.
     static let fairnessBudget = 8 << 20
+    /// How long a source may stay quiet while its low-water mark is raised (a fat stream
+    /// copying) before the relay lowers it and reads what is queued: the most a pause in a fat
+    /// stream can delay its last bytes (twice this at worst), once per `fatAfter` bytes.
+    static let quietSource = Duration.milliseconds(2)
 
     // Weak: an owner may outlive its loop (a test's loop thread ends first); its teardown then
     // has nothing left to deregister from.
@@ -78,6 +82,9 @@ public final class Relay {
     private var toClient: RelayDirection
     private var firstFIN: RelaySide?
     private var idleTimer: TimerID?
+    /// The pending quiet check (see `armQuietCheck`) and each direction's reads when it was armed.
+    private var quietCheck: TimerID?
+    private var quietMarks: (toService: UInt64, toClient: UInt64) = (0, 0)
     private let idleTimeout: Duration?
     private var lastActivity: UInt64
     private var resumeScheduled = false
@@ -86,6 +93,8 @@ public final class Relay {
     private var serviceReadsMuted = false
     /// Times a side's read interest was switched off (tests, the bench's profile).
     private(set) var readMutes = 0
+    /// Times a quiet source's low-water mark was lowered again (tests).
+    private(set) var lowWatermarksLowered = 0
     /// Suspended for a takeover: nothing moves until `resume`.
     public private(set) var suspended = false
     /// Runs once, when the client's FIN first arrives (the session is likely ending: the owner
@@ -170,6 +179,10 @@ public final class Relay {
         }
         let client = try next()
         let service = try next()
+        // The other process may have raised a socket's low-water mark (a fat stream); this one
+        // starts with none raised and would never lower it.
+        try Socket.setReceiveLowWatermark(client.rawValue, 1)
+        try Socket.setReceiveLowWatermark(service.rawValue, 1)
         let toService = RelayDirection(sourceSide: .client, destinationSide: .service, resuming: state.toService,
                                        pipe: try pipe(state.toService), bufferSize: options.bufferSize)
         let toClient = RelayDirection(sourceSide: .service, destinationSide: .client, resuming: state.toClient,
@@ -194,6 +207,8 @@ public final class Relay {
         serviceReadsMuted = false
         if let idleTimer { reactor?.cancel(idleTimer) }
         idleTimer = nil
+        if let quietCheck { reactor?.cancel(quietCheck) }
+        quietCheck = nil
     }
 
     /// Moves bytes again after `suspend` (a takeover that failed).
@@ -338,12 +353,41 @@ public final class Relay {
         }
         unmuteReadsWithRoom()
         if isClosed { return }
+        armQuietCheck()
         if (outcomes.0 == .budgetSpent || outcomes.1 == .budgetSpent) && !resumeScheduled {
             resumeScheduled = true
             reactor.soon { [weak self] in
                 self?.resumeScheduled = false
                 self?.pump()
             }
+        }
+    }
+
+    /// A direction waiting for its source with the low-water mark raised wakes only once enough
+    /// bytes are queued: if the source pauses with fewer (the end of a burst, a stream turning
+    /// interactive), nothing would. One timer per relay checks, every `quietSource`, whether
+    /// such a direction read anything since; if not, its mark goes back to the default and the
+    /// pump reads what is queued. Armed only while a direction waits that way, so a relay that
+    /// never copies a fat stream never arms it.
+    private func armQuietCheck() {
+        guard quietCheck == nil, toService.waitsOnQuietSource || toClient.waitsOnQuietSource, let reactor else { return }
+        quietMarks = (toService.reads, toClient.reads)
+        quietCheck = reactor.schedule(after: Self.quietSource) { [unowned self] in
+            quietCheck = nil
+            guard !isClosed, !suspended else { return }
+            do throws(RelayFault) {
+                if toService.waitsOnQuietSource && toService.reads == quietMarks.toService {
+                    try toService.lowerLowWatermark(source: clientFD, pool: pool)
+                    lowWatermarksLowered += 1
+                }
+                if toClient.waitsOnQuietSource && toClient.reads == quietMarks.toClient {
+                    try toClient.lowerLowWatermark(source: serviceFD, pool: pool)
+                    lowWatermarksLowered += 1
+                }
+            } catch {
+                return close(reason: .error(error.side, error.error), notify: true)
+            }
+            pump()  // reads what is queued; arms the check again while a source still waits so
         }
     }
 
@@ -377,6 +421,8 @@ public final class Relay {
         serviceRegistration = nil
         if let idleTimer { reactor?.cancel(idleTimer) }
         idleTimer = nil
+        if let quietCheck { reactor?.cancel(quietCheck) }
+        quietCheck = nil
         toService.dropConduit(pool: pool)
         toClient.dropConduit(pool: pool)
         switch reason {

@@ -92,6 +92,14 @@ public enum Socket {
         _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &value, socklen_t(MemoryLayout<linger>.size))
     }
 
+    /// `SO_RCVLOWAT`: readiness for reading is reported only once `bytes` are queued (or the
+    /// peer's FIN, an error, memory pressure). A non-blocking read still returns whatever is
+    /// there; 1 restores the default.
+    static func setReceiveLowWatermark(_ fd: CInt, _ bytes: Int) throws(SyscallError) {
+        var value = CInt(clamping: bytes)
+        _ = try syscall("setsockopt(SO_RCVLOWAT)") { setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &value, socklen_t(MemoryLayout<CInt>.size)) }
+    }
+
     /// `shutdown(2)`. ENOTCONN (the peer already vanished) is not an error worth raising here.
     static func shutdown(_ fd: CInt, _ how: Int32) throws(SyscallError) {
         if Glibc.shutdown(fd, how) != 0 && errno != ENOTCONN { throw SyscallError("shutdown", errno: errno) }
