@@ -17,8 +17,8 @@ struct ContainerStreams {
     enum StreamPeer: String, CaseIterable, Codable {
         case direct
         case relay = "ganger-relay"
-        /// The relay with every byte spliced (`--large-buffers 0`).
-        case relaySplice = "ganger-relay-splice"
+        /// The relay copying fat streams through large buffers (`--large-buffers 8`).
+        case relayCopy = "ganger-relay-copy"
         case haproxy
         case dockerProxy = "docker-proxy"
         case ganger
@@ -83,7 +83,7 @@ struct ContainerStreams {
         var ports: [StreamPeer: UInt16] = [.direct: 12345, .dockerProxy: publishedPort, .ganger: gangerPort]
         defer { for proxy in proxies.values { proxy.terminate() } }
         let launcher = ProxyLauncher(tools: tools, directory: directory, limit: 1800)
-        for (peer, kind) in [(StreamPeer.relay, Peer.relay), (.relaySplice, .relaySplice), (.haproxy, .haproxy)] {
+        for (peer, kind) in [(StreamPeer.relay, Peer.relay), (.relayCopy, .relayCopy), (.haproxy, .haproxy)] {
             if let tool = kind.tool, !tools.has(tool) {
                 report.skipped.append("\(peer.rawValue): \(tool) not installed")
                 continue
@@ -93,7 +93,7 @@ struct ContainerStreams {
                 proxies[peer] = try launcher.start(kind, port: port, target: 12345, targetHost: directIP, label: "container",
                                                    maxConnections: 100)
                 ports[peer] = port
-                if peer == .haproxy || peer == .relaySplice { peers.insert(peer, at: 2) }
+                if peer == .haproxy || peer == .relayCopy { peers.insert(peer, at: 2) }
             } catch {
                 log("SKIP \(peer.rawValue): \(error)")
                 report.skipped.append("\(peer.rawValue) (container): \(error)")

@@ -4,9 +4,9 @@ import Glibc
 enum Peer: String, CaseIterable, Sendable, Codable {
     case direct
     case relay = "ganger-relay"
-    /// The relay with its large copy buffers off: every byte spliced (how much fat-stream
-    /// copying changes, in the same run).
-    case relaySplice = "ganger-relay-splice"
+    /// The relay with 8 large copy buffers for fat streams (`relay.large_buffers: 8`, opt-in):
+    /// what copying a fat stream changes, in the same run.
+    case relayCopy = "ganger-relay-copy"
     case haproxy
     case socat
     /// socat with 1 MiB buffers (`-b 1048576`); BENCH.md: report whichever socat is faster.
@@ -14,11 +14,11 @@ enum Peer: String, CaseIterable, Sendable, Codable {
 
     /// The peers whose system calls are counted: one process each (socat forks a child per
     /// connection, which `perf stat -p` would not follow).
-    static let syscallCounted: [Peer] = [.relay, .relaySplice, .haproxy]
+    static let syscallCounted: [Peer] = [.relay, .relayCopy, .haproxy]
 
     var tool: String? {
         switch self {
-        case .direct, .relay, .relaySplice: nil
+        case .direct, .relay, .relayCopy: nil
         case .haproxy: "haproxy"
         case .socat, .socatBig: "socat"
         }
@@ -66,9 +66,9 @@ struct ProxyLauncher {
             throw BenchError("direct has no proxy")
         case .relay:
             argv = [selfExecutable(), "relay", "--listen", "127.0.0.1:\(port)", "--target", "\(targetHost):\(target)"]
-        case .relaySplice:
+        case .relayCopy:
             argv = [selfExecutable(), "relay", "--listen", "127.0.0.1:\(port)", "--target", "\(targetHost):\(target)",
-                    "--large-buffers", "0"]
+                    "--large-buffers", "8"]
         case .haproxy:
             let config = "\(directory)/\(name).cfg"
             try writeFile(config, haproxyConfig(port: port, target: target, targetHost: targetHost, maxConnections: maxConnections))

@@ -6,8 +6,8 @@ import RelayProxy
 /// SIGTERM/SIGINT. SIGUSR1 prints a status line (the bench reads it to tell pooled pipes from
 /// leaked descriptors).
 enum RelayServer {
-    /// `largeBuffers`: how many fat streams may copy through a large buffer (nil: the default;
-    /// 0: every byte is spliced).
+    /// `largeBuffers`: how many fat streams may copy through a large buffer (nil: the default,
+    /// none; 0: every byte is spliced).
     static func run(listen: SocketAddress, target: SocketAddress, largeBuffers: Int? = nil) throws -> Int32 {
         // Before any other thread exists: a thread that has not blocked them would take the
         // default action and end the process without cleanup.

@@ -12,7 +12,7 @@ import Glibc
 ///   ganger-bench streams                                 only one connection into a container: (f)
 ///   ganger-bench relay --listen ADDR --target ADDR [--large-buffers N]
 ///                                                        a RelayProxy until SIGTERM/SIGINT (N fat
-///                                                        streams may copy; 0: splice only)
+///                                                        streams may copy; default 0: splice only)
 ///   ganger-bench sink --listen ADDR                      a discarding sink until SIGTERM/SIGINT
 ///   ganger-bench scheduler                               placement + queue admissions/s, queued-client RSS
 let usage = """

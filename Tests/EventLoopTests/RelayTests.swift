@@ -92,24 +92,25 @@ private struct ProxyFixture {
         return (fixture, try await fixture.reasons())
     }
 
-    /// The shipped pool: both directions splice, turn fat after 8 MiB and copy through large
-    /// buffers from then on; every buffer is back when the relay ends.
+    /// The default pool: every byte spliced, no large buffer lent.
     @Test func relay_256MiBBothDirectionsAtOnce_arrivesIntact() async throws {
         let (fixture, reasons) = try await bidirectional(total: 256 << 20, options: Relay.Options())
         #expect(reasons.values.reduce(0, +) == 1)
         let splicing = fixture.splicing
         #expect(try await fixture.loop.run { _ in splicing.value } == [true, true])
-        let buffers = try await fixture.largeBuffers()
-        #expect(buffers.lent >= 2, "both directions are fat: each borrowed a large buffer")
-        #expect(buffers.inUse == 0)
+        #expect(try await fixture.largeBuffers() == (0, 0))
         try await fixture.stop()
     }
 
-    /// No large buffers: every byte is spliced, none is lent.
-    @Test func relay_withoutLargeBuffers_splicesEveryByte() async throws {
+    /// Large buffers on (`relay.large_buffers: 8`, the other sizes as shipped): both directions
+    /// splice, turn fat after 8 MiB and copy through a large buffer from then on; every buffer
+    /// is back when the relay ends.
+    @Test func relay_withLargeBuffers_fatDirectionsCopy_64MiBBothWays() async throws {
         let (fixture, _) = try await bidirectional(total: 64 << 20, options: Relay.Options(),
-                                                   pool: { PipePool(largeBuffers: LargeBufferPool(maxBuffers: 0)) })
-        #expect(try await fixture.largeBuffers() == (0, 0))
+                                                   pool: { PipePool(largeBuffers: LargeBufferPool(maxBuffers: 8)) })
+        let buffers = try await fixture.largeBuffers()
+        #expect(buffers.lent >= 2, "both directions are fat: each borrowed a large buffer")
+        #expect(buffers.inUse == 0)
         try await fixture.stop()
     }
 

@@ -233,7 +233,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
             pull_timeout: 10m
             launch_window: {min: 2, max: 32, initial: 4}
             shutdown_grace: 30s
-            relay: {large_buffers: 8, large_buffer_size: 1m, fat_after: 8m}
+            relay: {large_buffers: 0, large_buffer_size: 1m, fat_after: 8m}
             log: {level: info, format: text}
 
             """)

@@ -14,19 +14,19 @@ import Testing
         }
     }
 
-    @Test func defaults_eightBuffersOf1MiB_fatAfter8MiB_andThePoolFollows() throws {
+    @Test func defaults_noLargeBuffers_soEveryByteIsSpliced_andThePoolFollows() throws {
         let config = try parse("")
-        #expect(config.relay == RelayConfig(largeBuffers: 8, largeBufferSize: ByteSize(bytes: 1 << 20), fatAfter: ByteSize(bytes: 8 << 20)))
+        #expect(config.relay == RelayConfig(largeBuffers: 0, largeBufferSize: ByteSize(bytes: 1 << 20), fatAfter: ByteSize(bytes: 8 << 20)))
         let pool = config.relay.makePipePool()
-        #expect(pool.largeBuffers.maxBuffers == 8 && pool.largeBuffers.bufferSize == 1 << 20 && pool.largeBuffers.fatAfter == 8 << 20)
+        #expect(pool.largeBuffers.maxBuffers == 0 && pool.largeBuffers.bufferSize == 1 << 20 && pool.largeBuffers.fatAfter == 8 << 20)
     }
 
     @Test func values_areRead_renderBack_andReachThePool() throws {
-        let config = try parse("relay: {large_buffers: 0, large_buffer_size: 256k, fat_after: 64m}")
-        #expect(config.relay == RelayConfig(largeBuffers: 0, largeBufferSize: ByteSize(bytes: 256 << 10), fatAfter: ByteSize(bytes: 64 << 20)))
+        let config = try parse("relay: {large_buffers: 8, large_buffer_size: 256k, fat_after: 64m}")
+        #expect(config.relay == RelayConfig(largeBuffers: 8, largeBufferSize: ByteSize(bytes: 256 << 10), fatAfter: ByteSize(bytes: 64 << 20)))
         #expect(try ConfigLoader.parse(yaml: config.renderYAML(), source: "rendered", environment: [:]) == config)
         let pool = config.relay.makePipePool()
-        #expect(pool.largeBuffers.maxBuffers == 0 && pool.largeBuffers.bufferSize == 256 << 10 && pool.largeBuffers.fatAfter == 64 << 20)
+        #expect(pool.largeBuffers.maxBuffers == 8 && pool.largeBuffers.bufferSize == 256 << 10 && pool.largeBuffers.fatAfter == 64 << 20)
     }
 
     @Test(arguments: [

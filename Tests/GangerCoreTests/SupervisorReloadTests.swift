@@ -58,8 +58,8 @@ import TestSupport
         try await fixture.listenAll()
         let config = try await fixture.config()
         let supervisor = fixture.supervisor
-        #expect(try await fixture.loop.run { _ in supervisor.value!.pipes.largeBuffers.maxBuffers } == 8)
-        let next = try fixture.writeConfig(Self.twoServices + "\nrelay: {large_buffers: 0}")
+        #expect(try await fixture.loop.run { _ in supervisor.value!.pipes.largeBuffers.maxBuffers } == 0)
+        let next = try fixture.writeConfig(Self.twoServices + "\nrelay: {large_buffers: 8}")
         let outcome = try await fixture.loop.run { _ in supervisor.value!.reload(file: next, environment: [:]) }
         guard case let .refused(problems) = outcome else { Issue.record("a new relay section was applied: \(outcome)"); return }
         #expect(problems.count == 1 && problems[0].contains("relay cannot change on reload"), "\(problems)")

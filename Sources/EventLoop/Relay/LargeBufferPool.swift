@@ -12,7 +12,12 @@
 /// Like `PipePool`'s pipes, a buffer is held only while bytes are in flight: a direction hands
 /// it back whenever its source runs dry, and the pool keeps it (allocated once, at most
 /// `maxBuffers` of them) for the next fat burst. Memory is bounded by
-/// `maxBuffers × bufferSize` (8 MiB by default), allocated only once a fat stream appears.
+/// `maxBuffers × bufferSize` (8 MiB with 8 buffers), allocated only once a fat stream appears.
+///
+/// Off by default (`maxBuffers` 0): the design asks for zero-copy splice proxying, and copying
+/// has a cost of its own on a saturated machine (bench/README.md: a third of the rounds on 2
+/// cores ran at half speed until the low-water mark; some still do). `relay.large_buffers`
+/// turns it on.
 public final class LargeBufferPool {
     /// Buffers that may exist at once; 0 turns fat streams off (everything splices).
     public let maxBuffers: Int
@@ -26,7 +31,7 @@ public final class LargeBufferPool {
     // Allocated buffers not lent out: reused, freed only with the pool.
     private var idle: [UnsafeMutableRawBufferPointer] = []
 
-    public init(maxBuffers: Int = 8, bufferSize: Int = 1 << 20, fatAfter: UInt64 = 8 << 20) {
+    public init(maxBuffers: Int = 0, bufferSize: Int = 1 << 20, fatAfter: UInt64 = 8 << 20) {
         self.maxBuffers = max(0, maxBuffers)
         self.bufferSize = max(4096, bufferSize)
         self.fatAfter = fatAfter

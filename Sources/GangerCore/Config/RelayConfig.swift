@@ -4,7 +4,8 @@ public import EventLoop
 /// instead of splicing (`LargeBufferPool`, docs/operations.md). Read at startup; a reload
 /// that changes it is refused (the buffers are shared by every running session).
 public struct RelayConfig: Sendable, Equatable {
-    /// Large copy buffers at once (`large_buffers`); 0 = every byte is spliced.
+    /// Large copy buffers at once (`large_buffers`); 0 (the default) = every byte is spliced,
+    /// as the design asks; copying fat streams is an opt-in, measured in bench/README.md.
     public var largeBuffers: Int
     /// Each buffer's size (`large_buffer_size`).
     public var largeBufferSize: ByteSize
@@ -14,7 +15,7 @@ public struct RelayConfig: Sendable, Equatable {
     public static let maxLargeBuffers = 1024
     public static let largeBufferSizes = ByteSize(bytes: 64 << 10)...ByteSize(bytes: 64 << 20)
 
-    public init(largeBuffers: Int = 8, largeBufferSize: ByteSize = ByteSize(bytes: 1 << 20), fatAfter: ByteSize = ByteSize(bytes: 8 << 20)) {
+    public init(largeBuffers: Int = 0, largeBufferSize: ByteSize = ByteSize(bytes: 1 << 20), fatAfter: ByteSize = ByteSize(bytes: 8 << 20)) {
         self.largeBuffers = largeBuffers
         self.largeBufferSize = largeBufferSize
         self.fatAfter = fatAfter
