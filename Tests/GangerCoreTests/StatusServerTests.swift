@@ -102,6 +102,23 @@ private struct ParsedSample: Decodable {
         #expect(metrics.contains("ganger_daemon_up{daemon=\"tcp://10.0.0.13:2376\"} 1\n"))
     }
 
+    /// The relays' conduits: on the page's header line, in /metrics, through JSON; an instance
+    /// older than the field has none and shows none.
+    @Test func relayConduits_showOnThePage_inMetrics_andRoundTripThroughJSON() throws {
+        let page = String(decoding: route("/").body, as: UTF8.self)
+        #expect(page.contains("relay pipes 3 lent, 12 idle · large buffers 1 of 8 lent"))
+        let metrics = Metrics.render(.sample())
+        #expect(metrics.contains("ganger_relay_pipes{state=\"lent\"} 3\n"))
+        #expect(metrics.contains("ganger_relay_large_buffers{state=\"free\"} 7\n"))
+        #expect(metrics.contains("ganger_relay_large_buffer_lends_total 57\n"))
+        let json = try JSONEncoder().encode(StatusSnapshot.sample())
+        #expect(try JSONDecoder().decode(StatusSnapshot.self, from: json).relay == StatusSnapshot.sample().relay)
+        var older = StatusSnapshot.sample()
+        older.relay = nil
+        #expect(!String(decoding: route("/", older).body, as: UTF8.self).contains("relay pipes"))
+        #expect(!Metrics.render(older).contains("ganger_relay_"))
+    }
+
     @Test func degradedDaemon_showsOnThePage_inTheTable_inMetrics_andRoundTripsThroughJSON() throws {
         var snapshot = StatusSnapshot.sample()
         snapshot.daemons[0].degraded = true
@@ -201,6 +218,9 @@ private struct ParsedSample: Decodable {
         #expect(families["ganger_holders_per_daemon"] == "gauge")
         #expect(families["ganger_holder_sessions"] == "counter")
         #expect(families["ganger_holders_removed"] == "counter")
+        #expect(families["ganger_relay_pipes"] == "gauge")
+        #expect(families["ganger_relay_large_buffers"] == "gauge")
+        #expect(families["ganger_relay_large_buffer_lends"] == "counter")
 
         let hive = "hive <sql> & \"friends\""
         #expect(value("ganger_sessions_total", ["service": "echo"]) == 12_345)

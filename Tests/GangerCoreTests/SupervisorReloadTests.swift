@@ -59,6 +59,7 @@ import TestSupport
         let config = try await fixture.config()
         let supervisor = fixture.supervisor
         #expect(try await fixture.loop.run { _ in supervisor.value!.pipes.largeBuffers.maxBuffers } == 0)
+        #expect(try await fixture.loop.run { _ in supervisor.value!.snapshot().relay?.largeBuffersMax } == 0)
         let next = try fixture.writeConfig(Self.twoServices + "\nrelay: {large_buffers: 8}")
         let outcome = try await fixture.loop.run { _ in supervisor.value!.reload(file: next, environment: [:]) }
         guard case let .refused(problems) = outcome else { Issue.record("a new relay section was applied: \(outcome)"); return }

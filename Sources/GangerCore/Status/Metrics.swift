@@ -37,6 +37,18 @@ public enum Metrics {
             out.sample("ganger_refused_total", ["service": s.name, "reason": "per_source"], s.refusedPerSource)
         }
 
+        if let relay = snapshot.relay {
+            out.family("ganger_relay_pipes", .gauge, "Splice pipes, by state (lent: moving a relay's bytes now; idle: kept for reuse).")
+            out.sample("ganger_relay_pipes", ["state": "lent"], relay.pipesLent)
+            out.sample("ganger_relay_pipes", ["state": "idle"], relay.pipesIdle)
+            out.family("ganger_relay_large_buffers", .gauge,
+                       "Large copy buffers for fat streams (relay.large_buffers), by state (lent now, free); all lent: fat streams splice.")
+            out.sample("ganger_relay_large_buffers", ["state": "lent"], relay.largeBuffersLent)
+            out.sample("ganger_relay_large_buffers", ["state": "free"], max(0, relay.largeBuffersMax - relay.largeBuffersLent))
+            out.family("ganger_relay_large_buffer_lends_total", .counter, "Times a fat stream borrowed a large copy buffer since start.")
+            out.sample("ganger_relay_large_buffer_lends_total", [:], relay.largeBufferLends)
+        }
+
         out.family("ganger_pool_warm", .gauge, "Warm containers kept for the service (starting or ready).")
         for s in services { out.sample("ganger_pool_warm", ["service": s.name], s.poolWarm) }
         out.family("ganger_pool_ready", .gauge, "Warm containers ready to take a session now.")

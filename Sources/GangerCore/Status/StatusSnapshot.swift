@@ -17,6 +17,30 @@ public struct StatusSnapshot: Codable, Sendable, Equatable {
     /// Sessions relaying now, oldest first (at most 100); nil from an instance older than the
     /// field. Sessions taken over from the previous process keep their start and byte counts.
     public var liveSessions: [LiveSession]?
+    /// The relays' conduits now (splice pipes, large copy buffers); nil from an instance older
+    /// than the field.
+    public var relay: RelayConduits? = nil
+
+    /// What every relay of the process borrows from (EventLoop's `PipePool`): whether fat
+    /// streams find a large buffer (`relay.large_buffers`) or splice because all are lent.
+    public struct RelayConduits: Codable, Sendable, Equatable {
+        /// Pipes lent to relays moving bytes now, and empty ones kept for reuse.
+        public var pipesLent: Int
+        public var pipesIdle: Int
+        /// Large copy buffers lent now, and `relay.large_buffers`.
+        public var largeBuffersLent: Int
+        public var largeBuffersMax: Int
+        /// Times a large buffer was lent since start.
+        public var largeBufferLends: Int
+
+        public init(pipesLent: Int, pipesIdle: Int, largeBuffersLent: Int, largeBuffersMax: Int, largeBufferLends: Int) {
+            self.pipesLent = pipesLent
+            self.pipesIdle = pipesIdle
+            self.largeBuffersLent = largeBuffersLent
+            self.largeBuffersMax = largeBuffersMax
+            self.largeBufferLends = largeBufferLends
+        }
+    }
 
     public struct LiveSession: Codable, Sendable, Equatable {
         public var service: String

@@ -65,7 +65,11 @@ extension Supervisor {
                     launchWindow: lifecycle.scheduler.windows.indices.contains(index) ? placement.daemons[index].window : nil)
             },
             recentSessions: recentSessions.reversed(),
-            liveSessions: liveSessions())
+            liveSessions: liveSessions(),
+            relay: StatusSnapshot.RelayConduits(
+                pipesLent: pipes.liveCount - pipes.idleCount, pipesIdle: pipes.idleCount,
+                largeBuffersLent: pipes.largeBuffers.inUse, largeBuffersMax: pipes.largeBuffers.maxBuffers,
+                largeBufferLends: pipes.largeBuffers.lent))
     }
 
     /// The oldest 100 relaying sessions, with their bytes so far.
