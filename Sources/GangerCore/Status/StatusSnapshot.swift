@@ -32,14 +32,6 @@ public struct StatusSnapshot: Codable, Sendable, Equatable {
         public var largeBuffersMax: Int
         /// Times a large buffer was lent since start.
         public var largeBufferLends: Int
-
-        public init(pipesLent: Int, pipesIdle: Int, largeBuffersLent: Int, largeBuffersMax: Int, largeBufferLends: Int) {
-            self.pipesLent = pipesLent
-            self.pipesIdle = pipesIdle
-            self.largeBuffersLent = largeBuffersLent
-            self.largeBuffersMax = largeBuffersMax
-            self.largeBufferLends = largeBufferLends
-        }
     }
 
     public struct LiveSession: Codable, Sendable, Equatable {
