@@ -102,8 +102,8 @@ private struct ParsedSample: Decodable {
         #expect(metrics.contains("ganger_daemon_up{daemon=\"tcp://10.0.0.13:2376\"} 1\n"))
     }
 
-    /// The relays' conduits: on the page's header line, in /metrics, through JSON; an instance
-    /// older than the field has none and shows none.
+    /// The relays' conduits: on the page's header line, in `ganger status`, in /metrics, through
+    /// JSON; an instance older than the field has none and shows none.
     @Test func relayConduits_showOnThePage_inMetrics_andRoundTripThroughJSON() throws {
         let page = String(decoding: route("/").body, as: UTF8.self)
         #expect(page.contains("relay pipes 3 lent, 12 idle · large buffers 1 of 8 lent"))
@@ -111,12 +111,14 @@ private struct ParsedSample: Decodable {
         #expect(metrics.contains("ganger_relay_pipes{state=\"lent\"} 3\n"))
         #expect(metrics.contains("ganger_relay_large_buffers{state=\"free\"} 7\n"))
         #expect(metrics.contains("ganger_relay_large_buffer_lends_total 57\n"))
+        #expect(StatusTable.render(.sample()).contains("\nrelay pipes 3 lent, 12 idle  large buffers 1 of 8 lent\n"))
         let json = try JSONEncoder().encode(StatusSnapshot.sample())
         #expect(try JSONDecoder().decode(StatusSnapshot.self, from: json).relay == StatusSnapshot.sample().relay)
         var older = StatusSnapshot.sample()
         older.relay = nil
         #expect(!String(decoding: route("/", older).body, as: UTF8.self).contains("relay pipes"))
         #expect(!Metrics.render(older).contains("ganger_relay_"))
+        #expect(!StatusTable.render(older).contains("relay pipes"))
     }
 
     @Test func degradedDaemon_showsOnThePage_inTheTable_inMetrics_andRoundTripsThroughJSON() throws {

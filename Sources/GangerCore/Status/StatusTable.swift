@@ -6,6 +6,10 @@ public enum StatusTable {
         var out = "ganger \(clean(s.instance)) v\(clean(s.version))"
         out += "  up \(StatusFormat.span(s.nowUnix - s.startedUnix))  as of \(StatusFormat.utc(s.nowUnix))"
         out += s.draining ? "  DRAINING\n" : "\n"
+        if let relay = s.relay {
+            out += "relay pipes \(relay.pipesLent) lent, \(relay.pipesIdle) idle"
+            out += relay.largeBuffersMax > 0 ? "  large buffers \(relay.largeBuffersLent) of \(relay.largeBuffersMax) lent\n" : "\n"
+        }
 
         out += "\nSERVICES\n"
         out += table(
