@@ -25,6 +25,10 @@ build_start=$SECONDS
 # GangerCore included). Release (5-10 times the executions of a debug build) with -enable-testing,
 # so that the targets may `@testable import` internal parsers.
 mkdir -p "$scratch"
+# SwiftPM keeps the dependency's build plan from the last run and does not notice a source file
+# added to Ganger since (it failed with "cannot find type 'LargeBufferPool'" after one was): a
+# newer manifest makes it plan again, and the compile stays incremental.
+touch Fuzz/Package.swift
 if ! "$SWIFT" build --package-path Fuzz --scratch-path "$scratch" -c release --product ganger-fuzz \
         -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing >"$scratch/build.log" 2>&1; then
     grep -v "Cannot export local symbol" "$scratch/build.log" | tail -40 >&2
