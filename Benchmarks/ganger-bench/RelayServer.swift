@@ -6,15 +6,15 @@ import RelayProxy
 /// SIGTERM/SIGINT. SIGUSR1 prints a status line (the bench reads it to tell pooled pipes from
 /// leaked descriptors).
 enum RelayServer {
-    /// `largeBuffers`: how many fat streams may copy through a large buffer (nil: the default,
-    /// none; 0: every byte is spliced).
+    /// `largeBuffers`: how many fat streams may copy through a large buffer (nil or 0: none,
+    /// every byte is spliced).
     static func run(listen: SocketAddress, target: SocketAddress, largeBuffers: Int? = nil) throws -> Int32 {
         // Before any other thread exists: a thread that has not blocked them would take the
         // default action and end the process without cleanup.
         Signals.block([SIGTERM, SIGINT, SIGUSR1])
         ProcFS.raiseFileLimit()
         let reactor = try Reactor()
-        let pool = PipePool(largeBuffers: largeBuffers.map { LargeBufferPool(maxBuffers: $0) } ?? LargeBufferPool())
+        let pool = PipePool(largeBuffers: LargeBufferPool(maxBuffers: largeBuffers ?? 0))
         let proxy = try RelayProxy(reactor: reactor, listen: listen, target: target, pool: pool)
         print("relay listening on \(proxy.address) target \(target)")
         fflush(nil)

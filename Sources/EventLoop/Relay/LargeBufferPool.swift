@@ -31,7 +31,10 @@ public final class LargeBufferPool {
     // Allocated buffers not lent out: reused, freed only with the pool.
     private var idle: [UnsafeMutableRawBufferPointer] = []
 
-    public init(maxBuffers: Int = 0, bufferSize: Int = 1 << 20, fatAfter: UInt64 = 8 << 20) {
+    public static let defaultBufferSize = 1 << 20
+    public static let defaultFatAfter: UInt64 = 8 << 20
+
+    public init(maxBuffers: Int = 0, bufferSize: Int = defaultBufferSize, fatAfter: UInt64 = defaultFatAfter) {
         self.maxBuffers = max(0, maxBuffers)
         self.bufferSize = max(4096, bufferSize)
         self.fatAfter = fatAfter

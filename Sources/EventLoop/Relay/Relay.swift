@@ -82,9 +82,8 @@ public final class Relay {
     private var toClient: RelayDirection
     private var firstFIN: RelaySide?
     private var idleTimer: TimerID?
-    /// The pending quiet check (see `armQuietCheck`) and each direction's reads when it was armed.
+    /// The pending quiet check (see `armQuietCheck`).
     private var quietCheck: TimerID?
-    private var quietMarks: (toService: UInt64, toClient: UInt64) = (0, 0)
     private let idleTimeout: Duration?
     private var lastActivity: UInt64
     private var resumeScheduled = false
@@ -205,10 +204,7 @@ public final class Relay {
         // `resume` registers both sides with every interest again: nothing stays muted.
         clientReadsMuted = false
         serviceReadsMuted = false
-        if let idleTimer { reactor?.cancel(idleTimer) }
-        idleTimer = nil
-        if let quietCheck { reactor?.cancel(quietCheck) }
-        quietCheck = nil
+        cancelTimers()
     }
 
     /// Moves bytes again after `suspend` (a takeover that failed).
@@ -371,16 +367,16 @@ public final class Relay {
     /// never copies a fat stream never arms it.
     private func armQuietCheck() {
         guard quietCheck == nil, toService.waitsOnQuietSource || toClient.waitsOnQuietSource, let reactor else { return }
-        quietMarks = (toService.reads, toClient.reads)
+        let marks = (toService: toService.reads, toClient: toClient.reads)
         quietCheck = reactor.schedule(after: Self.quietSource) { [unowned self] in
             quietCheck = nil
             guard !isClosed, !suspended else { return }
             do throws(RelayFault) {
-                if toService.waitsOnQuietSource && toService.reads == quietMarks.toService {
+                if toService.waitsOnQuietSource && toService.reads == marks.toService {
                     try toService.lowerLowWatermark(source: clientFD, pool: pool)
                     lowWatermarksLowered += 1
                 }
-                if toClient.waitsOnQuietSource && toClient.reads == quietMarks.toClient {
+                if toClient.waitsOnQuietSource && toClient.reads == marks.toClient {
                     try toClient.lowerLowWatermark(source: serviceFD, pool: pool)
                     lowWatermarksLowered += 1
                 }
@@ -389,6 +385,13 @@ public final class Relay {
             }
             pump()  // reads what is queued; arms the check again while a source still waits so
         }
+    }
+
+    private func cancelTimers() {
+        if let idleTimer { reactor?.cancel(idleTimer) }
+        idleTimer = nil
+        if let quietCheck { reactor?.cancel(quietCheck) }
+        quietCheck = nil
     }
 
     // The sockets' numbers, borrowed for a call (-1 once closed).
@@ -419,10 +422,7 @@ public final class Relay {
         if let serviceRegistration { reactor?.forget(serviceRegistration) }
         clientRegistration = nil
         serviceRegistration = nil
-        if let idleTimer { reactor?.cancel(idleTimer) }
-        idleTimer = nil
-        if let quietCheck { reactor?.cancel(quietCheck) }
-        quietCheck = nil
+        cancelTimers()
         toService.dropConduit(pool: pool)
         toClient.dropConduit(pool: pool)
         switch reason {

@@ -15,7 +15,8 @@ public struct RelayConfig: Sendable, Equatable {
     public static let maxLargeBuffers = 1024
     public static let largeBufferSizes = ByteSize(bytes: 64 << 10)...ByteSize(bytes: 64 << 20)
 
-    public init(largeBuffers: Int = 0, largeBufferSize: ByteSize = ByteSize(bytes: 1 << 20), fatAfter: ByteSize = ByteSize(bytes: 8 << 20)) {
+    public init(largeBuffers: Int = 0, largeBufferSize: ByteSize = ByteSize(bytes: Int64(LargeBufferPool.defaultBufferSize)),
+                fatAfter: ByteSize = ByteSize(bytes: Int64(LargeBufferPool.defaultFatAfter))) {
         self.largeBuffers = largeBuffers
         self.largeBufferSize = largeBufferSize
         self.fatAfter = fatAfter

@@ -80,5 +80,12 @@ enum StatusFormat {
         return fixed(Double(part) * 100 / Double(total), 1) + " %"
     }
 
+    /// The relays' conduits for the page's header and `ganger status`: "relay pipes 3 lent,
+    /// 12 idle", then "large buffers 1 of 8 lent" when large buffers are on.
+    static func conduits(_ relay: StatusSnapshot.RelayConduits) -> [String] {
+        ["relay pipes \(relay.pipesLent) lent, \(relay.pipesIdle) idle"]
+            + (relay.largeBuffersMax > 0 ? ["large buffers \(relay.largeBuffersLent) of \(relay.largeBuffersMax) lent"] : [])
+    }
+
     private static func pad(_ n: Int) -> String { n < 10 ? "0\(n)" : String(n) }
 }

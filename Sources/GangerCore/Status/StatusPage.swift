@@ -39,8 +39,7 @@ public enum StatusPage {
         if let relay = s.relay {
             // HAProxy's `show info` gives its pipes the same way; a fat stream finding every
             // large buffer lent splices instead, so "8 of 8" says relay.large_buffers is short.
-            h.text(" · relay pipes \(relay.pipesLent) lent, \(relay.pipesIdle) idle")
-            if relay.largeBuffersMax > 0 { h.text(" · large buffers \(relay.largeBuffersLent) of \(relay.largeBuffersMax) lent") }
+            for phrase in StatusFormat.conduits(relay) { h.text(" · " + phrase) }
         }
         h.raw("</p><nav>refresh: ")
         for (label, value) in [("off", nil), ("5 s", 5), ("30 s", 30)] as [(String, Int?)] {

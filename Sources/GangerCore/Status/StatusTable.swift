@@ -7,8 +7,7 @@ public enum StatusTable {
         out += "  up \(StatusFormat.span(s.nowUnix - s.startedUnix))  as of \(StatusFormat.utc(s.nowUnix))"
         out += s.draining ? "  DRAINING\n" : "\n"
         if let relay = s.relay {
-            out += "relay pipes \(relay.pipesLent) lent, \(relay.pipesIdle) idle"
-            out += relay.largeBuffersMax > 0 ? "  large buffers \(relay.largeBuffersLent) of \(relay.largeBuffersMax) lent\n" : "\n"
+            out += StatusFormat.conduits(relay).joined(separator: "  ") + "\n"
         }
 
         out += "\nSERVICES\n"
