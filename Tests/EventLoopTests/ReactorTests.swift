@@ -5,6 +5,24 @@ import Testing
 import TestSupport
 
 @Suite struct ReactorTests {
+    /// `ganger run` reports a startup failure found before the loop runs by stopping the loop
+    /// it has not run yet; `run()` used to clear that request and wait forever.
+    @Test(.timeLimit(.minutes(1)))
+    func stopBeforeRun_endsRunAfterOneRound_andTheLoopRunsAgainAfterwards() throws {
+        let reactor = try Reactor()
+        var log: [String] = []
+        reactor.soon { log.append("soon") }
+        reactor.stop()
+        try reactor.run()
+        #expect(log == ["soon"])
+        reactor.schedule(after: .milliseconds(5)) {
+            log.append("timer")
+            reactor.stop()
+        }
+        try reactor.run()
+        #expect(log == ["soon", "timer"])
+    }
+
     @Test func timers_fireInDeadlineOrder_andCancelledOnesNever() async throws {
         let loop = try ReactorThread()
         defer { loop.stop() }

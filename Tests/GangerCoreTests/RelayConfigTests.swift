@@ -41,4 +41,35 @@ import Testing
         let text = problems(yaml)
         #expect(text.contains(key), "\(yaml): \(text)")
     }
+
+    /// A takeover hands a large buffer's bytes over in one pipe: a buffer bigger than the pipe
+    /// this process may have is refused at startup, named with the size it may use.
+    @Test(arguments: [
+        (8, 4 << 20, 1 << 20, "relay.large_buffer_size 4m is more than a pipe may hold in this process (the kernel granted 1m)"),
+        (8, 1 << 20, 1 << 20, nil),
+        (8, 256 << 10, 1 << 20, nil),
+        (0, 64 << 20, 1 << 20, nil),  // copying off: no buffer is ever handed over
+    ] as [(Int, Int64, Int, String?)])
+    func handOffProblem_whenABufferOutgrowsThePipeGranted(buffers: Int, size: Int64, granted: Int, expected: String?) {
+        let relay = RelayConfig(largeBuffers: buffers, largeBufferSize: ByteSize(bytes: size))
+        let problem = relay.handOffProblem(grantedPipeSize: granted)
+        if let expected {
+            #expect(problem?.hasPrefix(expected) == true, "\(problem ?? "nil")")
+            #expect(problem?.contains("Use at most 1m") == true, "\(problem ?? "nil")")
+        } else {
+            #expect(problem == nil)
+        }
+    }
+
+    /// The probe asks the kernel for a real pipe of a buffer's size, and gets at least what
+    /// `fs.pipe-max-size` allows anyone (more with CAP_SYS_RESOURCE); the refusal without that
+    /// capability is GangerStartupTests'.
+    @Test func grantedPipeSize_isWhatTheKernelGives() throws {
+        let text = String(decoding: try #require(readFile("/proc/sys/fs/pipe-max-size")), as: UTF8.self)
+        let pipeMaxSize = try #require(Int(text.filter(\.isNumber)))
+        for size in [256 << 10, 4 << 20] {
+            let granted = try LargeBufferPool(maxBuffers: 1, bufferSize: size).grantedPipeSize()
+            #expect(granted >= min(size, pipeMaxSize), "asked \(size), granted \(granted), fs.pipe-max-size \(pipeMaxSize)")
+        }
+    }
 }

@@ -66,4 +66,32 @@ struct GangerStartupTests {
         let left = try await onThread { try DockerCLI.containers(instance: instance) }
         #expect(left.isEmpty, "an invalid config created containers: \(left)")
     }
+
+    /// A takeover hands a fat stream's buffered bytes over in one pipe; without CAP_SYS_RESOURCE
+    /// (as under Docker's default capabilities) a pipe stops at fs.pipe-max-size. Before the
+    /// check, such a Ganger served and then refused every takeover that met a full buffer
+    /// ("write(pipe): Resource temporarily unavailable"); now it refuses to start, naming the
+    /// key and the size it may use.
+    @Test func largeBuffersBiggerThanAPipeMayBe_withoutCapSysResource_exit2_namingTheSizeAllowed() async throws {
+        let instance = uniqueInstance("bigbuffer")
+        let pipeMax = try #require(Int(try readFile("/proc/sys/fs/pipe-max-size").filter(\.isNumber)))
+        let size = 2 * pipeMax
+        try #require(size <= 64 << 20, "fs.pipe-max-size \(pipeMax) leaves no larger buffer to configure")
+        let yaml = gangerConfig(instance: instance, services: [.echo()],
+                                extra: ["relay: {large_buffers: 2, large_buffer_size: \(size)b}"])
+        let (status, stdout, stderr) = try await onThread { () throws -> (ExitStatus, String, String) in
+            try DockerCLI.requireEnvironment()
+            let config = try ConfigFile(yaml)
+            return try run("/usr/bin/setpriv", ["--bounding-set", "-sys_resource", gangerBinary, "run", "-c", config.path],
+                           timeout: .seconds(60))
+        }
+        let log = "--- stdout ---\n\(stdout)\n--- stderr ---\n\(stderr)"
+        #expect(status == .exited(2), "\(status)\n\(log)")
+        #expect(stderr.contains("relay.large_buffer_size"), "stderr does not name the key\n\(log)")
+        #expect(stderr.contains("the kernel granted \(pipeMax)b") || stderr.contains("the kernel granted \(pipeMax >> 10)k")
+                    || stderr.contains("the kernel granted \(pipeMax >> 20)m"), "stderr does not say what was granted\n\(log)")
+        #expect(GangerProcess.listenLines(stdout).isEmpty, "listened although its buffers cannot be handed over\n\(log)")
+        let left = try await onThread { try DockerCLI.containers(instance: instance) }
+        #expect(left.isEmpty, "a refused start created containers: \(left)")
+    }
 }

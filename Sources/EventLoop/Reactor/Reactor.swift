@@ -147,10 +147,12 @@ public final class Reactor {
 
     // MARK: Running
 
-    /// Runs until `stop()` (or `handle.stop()`). Throws only if epoll itself fails.
+    /// Runs until `stop()` (or `handle.stop()`). Throws only if epoll itself fails. A `stop()`
+    /// made before `run()` (a startup that failed before the loop ran) ends it after one round
+    /// instead of being lost; the request is spent when `run()` returns, so it can run again.
     public func run() throws(SyscallError) {
-        stopRequested = false
-        while !stopRequested {
+        defer { stopRequested = false }
+        repeat {
             let count = try Epoll.wait(epoll.rawValue, into: events, capacity: eventCapacity,
                                        timeoutMs: waitTimeout())
             now = MonotonicClock.now()
@@ -164,7 +166,7 @@ public final class Reactor {
             }
             runDueTimers()
             runDeferred()
-        }
+        } while !stopRequested
     }
 
     /// Ends `run()` after the current round. Loop thread only; other threads use `handle.stop()`.

@@ -58,6 +58,23 @@ public final class LargeBufferPool {
         return idle.popLast() ?? .allocate(byteCount: bufferSize, alignment: 16)
     }
 
+    /// The size of pipe the kernel grants this process when asked for a whole buffer. A
+    /// takeover hands a buffer's bytes in flight to the other process in one pipe
+    /// (`Pipe(holding:)`), so a buffer larger than this could not be handed over full: without
+    /// CAP_SYS_RESOURCE a pipe stops at `fs.pipe-max-size` (1 MiB by default), and Docker's
+    /// default capabilities do not include it. Asked once at startup.
+    /// Past what it allows, F_SETPIPE_SZ refuses outright, so the ask is halved until granted.
+    public func grantedPipeSize() throws(SyscallError) -> Int {
+        var asked = bufferSize
+        while true {
+            let (r, w, granted) = try Splice.makePipe(size: asked)
+            FileDescriptor(taking: r).close()
+            FileDescriptor(taking: w).close()
+            if granted >= asked || asked <= 1 << 16 { return granted }
+            asked /= 2
+        }
+    }
+
     /// Takes a buffer back (its bytes no longer matter).
     func put(_ buffer: UnsafeMutableRawBufferPointer) {
         precondition(inUse > 0, "LargeBufferPool: a buffer came back that was not lent")

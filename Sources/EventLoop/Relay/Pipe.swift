@@ -36,6 +36,11 @@ struct Pipe: ~Copyable {
         let (r, w, capacity) = try Splice.makePipe(size: max(bytes.count, 1 << 16))
         let readEnd = FileDescriptor(taking: r)
         let writeEnd = FileDescriptor(taking: w)
+        // Past fs.pipe-max-size without CAP_SYS_RESOURCE (startup refuses large buffers that
+        // big, `RelayConfig.handOffProblem`), or past the user's pipe-pages limit.
+        guard capacity >= bytes.count else {
+            throw SyscallError("pipe for \(bytes.count) bytes in flight: the kernel granted \(capacity)", errno: EPERM)
+        }
         let written = bytes.isEmpty ? 0 : bytes.withUnsafeBytes { Glibc.write(w, $0.baseAddress, $0.count) }
         if written != bytes.count { throw SyscallError("write(pipe)", errno: written < 0 ? errno : EAGAIN) }
         self.readEnd = readEnd

@@ -28,6 +28,16 @@ public struct RelayConfig: Sendable, Equatable {
                                                fatAfter: UInt64(fatAfter.bytes)))
     }
 
+    /// Why this process could not hand a full large buffer over in a takeover, given the pipe
+    /// size the kernel grants it for one (`LargeBufferPool.grantedPipeSize`), or nil. Checked
+    /// at startup: refused then, not at the first takeover that meets a full buffer.
+    public func handOffProblem(grantedPipeSize granted: Int) -> String? {
+        guard largeBuffers > 0, granted < largeBufferSize.bytes else { return nil }
+        return "relay.large_buffer_size \(largeBufferSize) is more than a pipe may hold in this process "
+            + "(the kernel granted \(ByteSize(bytes: Int64(granted)))): a takeover hands a buffer's bytes over in one pipe. "
+            + "Use at most \(ByteSize(bytes: Int64(granted))), or raise fs.pipe-max-size, or give the process CAP_SYS_RESOURCE"
+    }
+
     static func decode(_ node: YAMLNode?, at path: String, _ decoder: ConfigDecoder) -> RelayConfig {
         var config = RelayConfig()
         guard let f = decoder.fields(node, at: path, known: ["large_buffers", "large_buffer_size", "fat_after"]) else { return config }

@@ -13,6 +13,7 @@ extension Supervisor {
     public func start(takeover: Bool = false, ready: @escaping ([(service: String, address: SocketAddress)]) -> Void,
                       failed: @escaping (String) -> Void) {
         raiseDescriptorLimit()
+        if let problem = relayHandOffProblem() { return failed(problem) }
         discoverDaemons(failed: failed) { [self] in contactDaemons { [self] up in
             guard !up.isEmpty else {
                 return failed("no Docker daemon answers: " + daemons.map(\.name).joined(separator: ", "))
@@ -44,6 +45,16 @@ extension Supervisor {
                 }
             }
         } }
+    }
+
+    /// A large buffer this process could not hand over in a takeover (nil when copying is off).
+    private func relayHandOffProblem() -> String? {
+        guard config.relay.largeBuffers > 0 else { return nil }
+        do {
+            return config.relay.handOffProblem(grantedPipeSize: try pipes.largeBuffers.grantedPipeSize())
+        } catch {
+            return "cannot make a pipe for the relay's large buffers: \(error)"
+        }
     }
 
     /// The listeners are open: health checks, events, lease renewal, discovery, the control
