@@ -17,7 +17,7 @@ SWIFT=${SWIFT:-swift}
 seconds=${FUZZ_SECONDS:-60}
 [[ $seconds =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: FUZZ_SECONDS must be a positive number of seconds, not '$seconds'" >&2; exit 2; }
 scratch=.build-fuzz
-all_targets=(http-response http-request chunked lines docker consul config address proxy)
+all_targets=(http-response http-request chunked lines docker consul config address proxy takeover)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
 
 build_start=$SECONDS

@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 #include <spawn.h>
 #include <openssl/ssl.h>
@@ -35,6 +36,7 @@ long ganger_tls_set_partial_write(SSL *ssl) {
 int ganger_tls_set_sni(SSL *ssl, const char *name) { return (int)SSL_set_tlsext_host_name(ssl, name); }
 int ganger_set_pipe_size(int fd, int size) { return fcntl(fd, F_SETPIPE_SZ, size); }
 int ganger_get_pipe_size(int fd) { return fcntl(fd, F_GETPIPE_SZ); }
+int ganger_bytes_queued(int fd) { int n = 0; return ioctl(fd, FIONREAD, &n) == 0 ? n : -1; }
 int ganger_eventfd(unsigned int initval, int flags) { return eventfd(initval, flags); }
 int ganger_signalfd(int fd, const sigset_t *mask, int flags) { return signalfd(fd, mask, flags); }
 

@@ -108,4 +108,47 @@ import TestSupport
         #expect(try await onThread { try BlockingSocket.receive(serviceOuter, count: few.count) } == few)
         try await loop.run { _ in relay.value?.close("test over") }
     }
+
+    /// A takeover's description is checked against the descriptors themselves: a pipe holding
+    /// fewer bytes than the state says (the relay would wait for them forever), a pipe where a
+    /// socket belongs, a regular file where a pipe belongs. Each is refused with the reason,
+    /// and the sockets it got are closed (the peers see EOF).
+    @Test(arguments: ["a pipe holding fewer bytes", "a pipe for the client", "a file for the pipe"])
+    func resuming_refusesDescriptorsThatDoNotMatchTheState(_ fault: String) async throws {
+        let (client, clientPeer) = try socketPair()
+        let (service, servicePeer) = try socketPair()
+        defer {
+            close(clientPeer)
+            close(servicePeer)
+        }
+        let loop = try ReactorThread()
+        defer { loop.stop() }
+        let refusal = try await loop.run { reactor -> String in
+            let sockets = [FileDescriptorBox(FileDescriptor(taking: client)), FileDescriptorBox(FileDescriptor(taking: service))]
+            let pipe = try Pipe(holding: Array(repeating: 7, count: 10)).duplicateEnds()
+            var state = Relay.RelayState(toService: RelayDirectionState(bytes: 0, sourceEOF: false, finished: false, inFlight: 10),
+                                         toClient: RelayDirectionState(bytes: 0, sourceEOF: false, finished: false, inFlight: 0),
+                                         firstFIN: nil, firstByteToClientAt: nil)
+            var descriptors = sockets + pipe
+            switch fault {
+            case "a pipe holding fewer bytes": state.toService.inFlight = 100
+            case "a pipe for the client": descriptors = pipe + sockets
+            default:
+                let file = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
+                descriptors = sockets + [FileDescriptorBox(FileDescriptor(taking: file)), pipe[1]]
+            }
+            do {
+                _ = try Relay(reactor: reactor, pool: PipePool(), resuming: state, descriptors: descriptors) { _, _ in }
+                return "resumed"
+            } catch {
+                return "\(error)"
+            }
+        }
+        let expected = ["a pipe holding fewer bytes": "a pipe holds 10 bytes, the state says 100",
+                        "a pipe for the client": "not a stream socket", "a file for the pipe": "conduit is not a pipe"][fault]!
+        #expect(refusal.contains(expected), "\(fault): \(refusal)")
+        // Refused means let go: the peers see their sockets closed.
+        var byte: UInt8 = 0
+        #expect(read(clientPeer, &byte, 1) == 0 && read(servicePeer, &byte, 1) == 0, "\(fault): a socket was left open")
+    }
 }

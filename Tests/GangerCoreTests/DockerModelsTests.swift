@@ -57,4 +57,21 @@ import Testing
             #expect(body.contains(field), "\(body)")
         }
     }
+
+    /// A daemon's container ids go into request paths unescaped: one that is not lowercase hex
+    /// fails the answer it came in (a create, a listing), as a malformed body would.
+    @Test(arguments: ["abc/../../images/create?fromImage=evil", "abc\r\nX-Injected: 1", "", "ABC123"])
+    func aContainerIDThatIsNotHex_failsTheCreateAndTheListing(_ id: String) throws {
+        let escaped = String(decoding: try JSONEncoder().encode(id), as: UTF8.self)
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(CreateResponse.self, from: Data("{\"Id\":\(escaped),\"Warnings\":[]}".utf8))
+        }
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode([ContainerSummary].self, from: Data("[{\"Id\":\(escaped),\"Labels\":{},\"State\":\"running\"}]".utf8))
+        }
+        let good = "{\"Id\":\"\(String(repeating: "0f", count: 32))\",\"Labels\":{\"a\":\"b\"},\"State\":\"exited\",\"Names\":[\"/x\"],\"Created\":5}"
+        let summary = try JSONDecoder().decode([ContainerSummary].self, from: Data("[\(good)]".utf8))
+        #expect(summary.first?.labels == ["a": "b"] && summary.first?.names == ["/x"] && summary.first?.created == 5)
+        #expect(try JSONDecoder().decode(CreateResponse.self, from: Data(good.utf8)).id == String(repeating: "0f", count: 32))
+    }
 }

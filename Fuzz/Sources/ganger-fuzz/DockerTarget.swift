@@ -5,7 +5,8 @@ import FoundationEssentials
 /// The Docker API answers Ganger decodes. Input: a JSON document, which is also taken as the
 /// chunked body of a `GET /events` reply.
 ///
-/// Properties: decoding never traps; an inspected container's address is nil or not empty, and
+/// Properties: decoding never traps; a create's or a listing's container id is hex digits (it
+/// goes into request paths); an inspected container's address is nil or not empty, and
 /// a published port is never 0 (Ganger would connect to it); a non-2xx body gives a message;
 /// the `/events` stream yields the same events whether its bytes arrive whole or cut, and never
 /// more events than lines.
@@ -23,8 +24,13 @@ enum DockerTarget {
                 }
             }
         }
-        _ = try? decoder.decode([ContainerSummary].self, from: data)
-        _ = try? decoder.decode(CreateResponse.self, from: data)
+        // Ids go into request paths: whatever decodes must be one (`DockerID`).
+        for summary in (try? decoder.decode([ContainerSummary].self, from: data)) ?? [] {
+            require(DockerID.isValid(summary.id), "a listing gave the id \(summary.id.debugDescription)")
+        }
+        if let created = try? decoder.decode(CreateResponse.self, from: data) {
+            require(DockerID.isValid(created.id), "a create gave the id \(created.id.debugDescription)")
+        }
         _ = try? decoder.decode(VersionResponse.self, from: data)
         _ = try? decoder.decode(PullProgress.self, from: data)
         let error = DockerClient.statusError("fuzz", "GET /fuzz", 500, input)

@@ -20,6 +20,7 @@ enum FuzzTargets {
         ("config", ConfigTarget.run),
         ("address", AddressTarget.run),
         ("proxy", ProxyTarget.run),
+        ("takeover", TakeoverTarget.run),
     ]
 
     /// Looked up once: an unknown name ends the run before the first input.

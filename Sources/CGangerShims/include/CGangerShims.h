@@ -41,6 +41,8 @@ int ganger_tls_set_sni(SSL *ssl, const char *name);
 int ganger_set_pipe_size(int fd, int size);
 /// fcntl(F_GETPIPE_SZ).
 int ganger_get_pipe_size(int fd);
+/// ioctl(FIONREAD): bytes waiting to be read (a pipe, a socket), or -1.
+int ganger_bytes_queued(int fd);
 int ganger_eventfd(unsigned int initval, int flags);
 int ganger_signalfd(int fd, const sigset_t *mask, int flags);
 /// The CMSG_* macros (descriptor passing with SCM_RIGHTS), as functions.

@@ -74,3 +74,14 @@ extension Pipe {
          FileDescriptorBox(try DescriptorPassing.duplicate(writeEnd.rawValue))]
     }
 }
+
+extension Pipe {
+    /// Whether `fd` is a pipe end (a takeover's descriptors are checked before use).
+    static func isPipe(_ fd: CInt) -> Bool {
+        var status = stat()
+        return fstat(fd, &status) == 0 && status.st_mode & S_IFMT == S_IFIFO
+    }
+
+    /// Bytes waiting in a pipe (FIONREAD), or -1.
+    static func bytesQueued(_ fd: CInt) -> Int { Int(ganger_bytes_queued(fd)) }
+}

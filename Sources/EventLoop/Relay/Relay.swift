@@ -169,15 +169,29 @@ public final class Relay {
             guard let box = boxes.popFirst(), let fd = box.take() else { throw SyscallError("takeover: a relay descriptor is missing", errno: EBADF) }
             return fd
         }
+        // What the other process says is checked against the descriptors themselves: a relay
+        // that waits for bytes a pipe does not hold, or splices to something not a stream
+        // socket, would stall or fail later where the cause is no longer visible.
         func pipe(_ direction: RelayDirectionState) throws(SyscallError) -> Pipe? {
             guard direction.inFlight > 0 else { return nil }
             let readEnd = try next()
             let writeEnd = try next()
+            guard Pipe.isPipe(readEnd.rawValue), Pipe.isPipe(writeEnd.rawValue) else {
+                throw SyscallError("takeover: a relay's conduit is not a pipe", errno: EINVAL)
+            }
+            let queued = Pipe.bytesQueued(readEnd.rawValue)
+            guard queued == direction.inFlight else {
+                throw SyscallError("takeover: a pipe holds \(queued) bytes, the state says \(direction.inFlight)", errno: EINVAL)
+            }
             pool.adopted()
             return Pipe(readEnd: readEnd, writeEnd: writeEnd, count: direction.inFlight)
         }
         let client = try next()
         let service = try next()
+        for socket in [client.rawValue, service.rawValue]
+        where (try? Socket.option(socket, level: SOL_SOCKET, name: SO_TYPE)) != Int32(SOCK_STREAM.rawValue) {
+            throw SyscallError("takeover: a relay's socket is not a stream socket", errno: EINVAL)
+        }
         // The other process may have raised a socket's low-water mark (a fat stream); this one
         // starts with none raised and would never lower it.
         try Socket.setReceiveLowWatermark(client.rawValue, 1)

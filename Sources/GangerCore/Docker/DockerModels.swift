@@ -78,6 +78,10 @@ public struct ContainerSpec: Encodable, Sendable {
 struct CreateResponse: Decodable {
     let id: String
     enum CodingKeys: String, CodingKey { case id = "Id" }
+
+    init(from decoder: any Decoder) throws {
+        id = try DockerID.decode(try decoder.container(keyedBy: CodingKeys.self), .id)
+    }
 }
 
 /// `GET /containers/{id}/json`: state and network.
@@ -147,6 +151,16 @@ public struct ContainerSummary: Decodable, Sendable {
     /// Unix seconds.
     public let created: Int?
     enum CodingKeys: String, CodingKey { case id = "Id", labels = "Labels", state = "State", names = "Names", created = "Created" }
+
+    /// The id is checked (`DockerID`): Ganger removes what a listing names.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try DockerID.decode(container, .id)
+        labels = try container.decode([String: String].self, forKey: .labels)
+        state = try container.decode(String.self, forKey: .state)
+        names = try container.decodeIfPresent([String].self, forKey: .names)
+        created = try container.decodeIfPresent(Int.self, forKey: .created)
+    }
 
     public init(id: String, labels: [String: String], state: String, names: [String]? = nil, created: Int? = nil) {
         self.id = id

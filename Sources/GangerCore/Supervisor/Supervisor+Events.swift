@@ -33,6 +33,9 @@ extension Supervisor {
     }
 
     private func containerEvent(_ event: DockerEvent, on index: Int) {
+        // A container event names a container id; anything else (a broken or hostile daemon)
+        // must not reach a request path (`DockerID`).
+        guard DockerID.isValid(event.actor.id) else { return }
         if event.action == "create", isPredecessors(event.actor.attributes?[GangerLabels.boot]) {
             return removePredecessorsContainers([event.actor.id], on: index)
         }

@@ -48,6 +48,8 @@ final class TakeoverHeir {
                                       preparing, waitingCommit = "waiting for commit", serving, over }
     private var phase = Phase.waitingState
     private var inheritance: Inheritance?
+    /// Ids of the sessions received so far: one described twice is refused.
+    private var sessionIDs: Set<UInt64> = []
     private var deadline: TimerID?
     private let crashAt: Int?
     private let prepare: (Inheritance, @escaping (String?) -> Void) -> Void
@@ -104,17 +106,16 @@ final class TakeoverHeir {
                 fail("the old process refused: \(try TakeoverFrame.body(TakeoverRefusal.self, payload).reason)", tell: false)
             case (.waitingState, .state):
                 let state = try TakeoverFrame.body(TakeoverState.self, payload)
-                let expected = state.listeners.count + (state.status ? 1 : 0) + (state.control ? 1 : 0)
-                guard descriptors.count == expected, state.instance == supervisor.instance else {
-                    throw TakeoverError("state of instance \(state.instance) with \(descriptors.count) descriptors, \(expected) expected")
-                }
+                try state.check(instance: supervisor.instance, descriptors: descriptors.count)
                 inheritance = Inheritance(state: state, descriptors: descriptors)
                 phase = .waitingSessions
                 crash(at: 2)
             case (.waitingSessions, .sessions):
                 let batch = try TakeoverFrame.body(TakeoverSessions.self, payload)
-                guard batch.sessions.reduce(0, { $0 + $1.descriptors }) == descriptors.count else {
-                    throw TakeoverError("a sessions message carries \(descriptors.count) descriptors, not what it describes")
+                try batch.check(descriptors: descriptors.count, seen: &sessionIDs, now: MonotonicClock.now())
+                let announced = inheritance?.state.sessions ?? 0
+                guard sessionIDs.count <= announced else {
+                    throw TakeoverError("\(sessionIDs.count) sessions sent, \(announced) announced")
                 }
                 var rest = descriptors[...]
                 for entry in batch.sessions {
