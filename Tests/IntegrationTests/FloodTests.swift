@@ -36,4 +36,30 @@ struct FloodTests {
             #expect(!creates.isEmpty, "the real client's container was never created?")
         }
     }
+
+    /// Refused clients are closed at once; the operator still learns of them, in few lines: the
+    /// first refusal at once with its client, then one line summing up the rest of the window
+    /// (RefusalDigest). Before, a refusal was logged only at debug: a reset with no trace.
+    @Test func refusedClients_firstLoggedAtOnce_theRestInOneSummingLine() async throws {
+        let instance = uniqueInstance("refusedlog")
+        let service = ServiceYAML(name: "echo", image: "ganger-echo:latest", extra: ["per_source: {max_connections: 1, rate: 0}"])
+        let yaml = gangerConfig(instance: instance, services: [service])
+        try await withGanger(instance: instance, yaml: yaml, services: ["echo"]) { ganger, addresses in
+            let address = try #require(addresses["echo"])
+            @Sendable func lines(_ text: String) -> [String] { ganger.log.split(separator: "\n").filter { $0.contains(text) }.map(String.init) }
+            let (first, sums) = try await onThread { () throws -> ([String], [String]) in
+                let held = try openEchoingClient(address, tag: "held")
+                defer { held.close() }
+                for _ in 0..<5 {
+                    let refused = try Client(address)
+                    _ = try timeToClose(refused, timeout: .seconds(5))
+                }
+                let first = lines("client refused")
+                _ = poll(timeout: .seconds(20), interval: .milliseconds(200)) { !lines("clients refused").isEmpty }
+                return (first, lines("clients refused"))
+            }
+            #expect(first.count == 1 && first.allSatisfy { $0.contains("per-source limit") }, "\(first)\n\(ganger.log)")
+            #expect(sums.count == 1 && sums[0].contains("count=4") && sums[0].contains("per-source limit"), "\(sums)")
+        }
+    }
 }

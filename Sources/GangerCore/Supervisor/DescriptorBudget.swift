@@ -18,8 +18,6 @@ final class DescriptorBudget {
     private var counted = 0
     private var countedAt: UInt64?
     private var acceptedSince = 0
-    /// Refused clients not logged yet (see `Supervisor.admitDescriptors`).
-    let refusals = RefusalLog()
 
     private let count: () -> Int?
 
@@ -80,15 +78,6 @@ final class DescriptorBudget {
     }
 }
 
-extension DescriptorBudget {
-    /// Refusals not logged yet, and when the last log line went out: one line a second at most,
-    /// whatever the flood.
-    final class RefusalLog {
-        var pending = 0
-        var loggedAt: UInt64?
-    }
-}
-
 extension Supervisor {
     /// At startup: the soft descriptor limit raised to the hard one (both logged), and the
     /// admission budget made from it.
@@ -101,7 +90,7 @@ extension Supervisor {
     }
 
     /// Whether a client just accepted fits the descriptor budget; if not it is closed, counted
-    /// under "descriptor budget", and logged (at most a line a second).
+    /// under "descriptor budget", and logged (`logRefusal`).
     func admitDescriptors(peer: SocketAddress, service: ServiceRuntime) -> Bool {
         guard let descriptors, let reactor else { return true }
         var capacity = 0
@@ -110,16 +99,8 @@ extension Supervisor {
         }
         if descriptors.admit(now: reactor.now, capacity: capacity) { return true }
         service.closeReasons[EndCategory.descriptorBudget.rawValue, default: 0] += 1
-        let log = descriptors.refusals
-        log.pending += 1
-        if log.loggedAt.map({ reactor.now &- $0 >= 1_000_000_000 }) ?? true {
-            logger.warning("descriptor budget: client refused", metadata: [
-                "service": "\(service.config.name)", "client": "\(peer)", "refused": "\(log.pending)",
-                "limit": "\(descriptors.limit)",
-            ])
-            log.pending = 0
-            log.loggedAt = reactor.now
-        }
+        logRefusal(service: service.config.name, client: peer, category: EndCategory.descriptorBudget.rawValue,
+                   reason: "descriptor budget (limit \(descriptors.limit))", level: .warning)
         return false
     }
 }

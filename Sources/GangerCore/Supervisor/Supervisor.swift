@@ -42,6 +42,10 @@ public final class Supervisor {
     /// The descriptor budget new clients are admitted against (DescriptorBudget.swift); nil
     /// before startup.
     var descriptors: DescriptorBudget?
+    /// Refused clients, logged few whatever the flood (RefusalDigest.swift), and the timer that
+    /// sums them up while a window is open.
+    var refusals = RefusalDigest()
+    var refusalTick: TimerID?
     /// Consul discovery (`consul:`); nil for a static daemon list. See Supervisor+Discovery.swift.
     var discovery: ConsulDiscovery?
     /// `consul.daemon_tls`, loaded once at startup and shared by every discovered daemon.
@@ -331,11 +335,7 @@ public final class Supervisor {
         // included, is in the log lines only, so /metrics does not grow a series per failure.
         service.closeReasons[end.category.rawValue, default: 0] += 1
         if case .refused = end.kind {
-            // Counted (status page, /metrics); one line each only at debug, or a flood of
-            // refused clients would flood the log too.
-            logger.debug("client refused", metadata: [
-                "service": "\(service.config.name)", "client": "\(session.peer)", "reason": "\(end.reason)",
-            ])
+            logRefusal(service: service.config.name, client: session.peer, category: end.category.rawValue, reason: end.reason)
         } else if end.kind != .relayed {
             logger.notice("session closed before relay", metadata: [
                 "service": "\(session.settings.name)", "client": "\(session.peer)", "phase": "\(end.phase.rawValue)",
