@@ -109,4 +109,31 @@ import Testing
         #expect(pool.idleCount == 0)
         pool.put(reused)
     }
+
+    /// Past `fs.pipe-user-pages-soft` without CAP_SYS_RESOURCE the kernel refuses to grow a pipe
+    /// (seen here by hand under `setpriv --bounding-set -sys_resource,-sys_admin`: 100 pipes
+    /// asked at 1 MiB came as 60 of 1 MiB, 4 of 64 KiB, 36 of 8 KiB). A pool whose pipes come
+    /// smaller counts them, says so once, and does not keep them for reuse.
+    @Test func aPipeTheKernelMadeSmall_isCounted_reportedOnce_andNotPooled() throws {
+        let pool = PipePool(maxPipes: 8, pipeSize: 1 << 20, maxIdle: 4, largeBuffers: LargeBufferPool()) { _ throws(SyscallError) in
+            try Pipe(size: 64 << 10)  // what the kernel grants once this user is over its budget
+        }
+        var reported: [Int] = []
+        pool.onFirstSmallPipe = { reported.append($0) }
+        let first = try take(pool)
+        let second = try take(pool)
+        let capacities = (first.capacity, second.capacity)
+        #expect(capacities == (64 << 10, 64 << 10))
+        #expect(pool.smallPipes == 2)
+        #expect(reported == [64 << 10], "reported once, with the size granted")
+        pool.put(first)
+        pool.put(second)
+        #expect(pool.idleCount == 0, "a small pipe was kept for reuse")
+        #expect(pool.liveCount == 0)
+        // A full-sized pipe is pooled as before.
+        let full = PipePool(maxPipes: 8, pipeSize: 64 << 10, maxIdle: 4)
+        let pipe = try take(full)
+        full.put(pipe)
+        #expect(full.idleCount == 1 && full.smallPipes == 0)
+    }
 }

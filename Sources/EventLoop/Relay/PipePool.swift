@@ -22,12 +22,31 @@ public final class PipePool {
     public let maxIdle: Int
     /// Copy buffers for fat streams (see `LargeBufferPool`).
     public let largeBuffers: LargeBufferPool
+    /// Pipes the kernel made smaller than `pipeSize`, since start. Without CAP_SYS_RESOURCE (or
+    /// CAP_SYS_ADMIN), once this user's pipes hold `fs.pipe-user-pages-soft` pages (16384: 64 MiB,
+    /// shared with every process of the same uid, the host's root included for a container
+    /// without a user namespace), F_SETPIPE_SZ is refused and new pipes get 2 pages: the relay
+    /// stays correct but moves 8 KiB per splice.
+    public private(set) var smallPipes = 0
+    /// Called once, at the first small pipe, with its size (the supervisor logs a warning).
+    public var onFirstSmallPipe: ((Int) -> Void)?
+    private let makePipe: (Int) throws(SyscallError) -> Pipe
 
-    public init(maxPipes: Int = 20_000, pipeSize: Int = 1 << 20, maxIdle: Int = 64, largeBuffers: LargeBufferPool = LargeBufferPool()) {
+    /// `makePipe`: how a pipe of a size is made (tests give one that the kernel "refuses").
+    public convenience init(maxPipes: Int = 20_000, pipeSize: Int = 1 << 20, maxIdle: Int = 64,
+                            largeBuffers: LargeBufferPool = LargeBufferPool()) {
+        self.init(maxPipes: maxPipes, pipeSize: pipeSize, maxIdle: maxIdle, largeBuffers: largeBuffers) { size throws(SyscallError) in
+            try Pipe(size: size)
+        }
+    }
+
+    init(maxPipes: Int, pipeSize: Int, maxIdle: Int, largeBuffers: LargeBufferPool,
+         makePipe: @escaping (Int) throws(SyscallError) -> Pipe) {
         self.maxPipes = maxPipes
         self.pipeSize = pipeSize
         self.maxIdle = max(0, maxIdle)
         self.largeBuffers = largeBuffers
+        self.makePipe = makePipe
         idle = .allocate(capacity: max(1, maxIdle))
     }
 
@@ -45,8 +64,12 @@ public final class PipePool {
         }
         guard liveCount < maxPipes else { return nil }
         do {
-            let pipe = try Pipe(size: pipeSize)
+            let pipe = try makePipe(pipeSize)
             liveCount += 1
+            if pipe.capacity < pipeSize {
+                smallPipes += 1
+                if smallPipes == 1 { onFirstSmallPipe?(pipe.capacity) }
+            }
             return pipe
         } catch {
             return nil
@@ -62,9 +85,11 @@ public final class PipePool {
         _ = consume pipe
     }
 
-    /// Takes a pipe back: pooled if empty and there is room, otherwise closed.
+    /// Takes a pipe back: pooled if empty, full-sized and there is room, otherwise closed. A
+    /// small pipe is not kept: the next `take` may get a full one again once this user's pipes
+    /// fit the kernel's budget.
     func put(_ pipe: consuming Pipe) {
-        guard pipe.count == 0, idleCount < maxIdle else {
+        guard pipe.count == 0, pipe.capacity >= pipeSize, idleCount < maxIdle else {
             liveCount -= 1
             return  // `pipe` ends here, closing both ends
         }

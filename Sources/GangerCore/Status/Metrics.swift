@@ -47,6 +47,11 @@ public enum Metrics {
             out.sample("ganger_relay_large_buffers", ["state": "free"], max(0, relay.largeBuffersMax - relay.largeBuffersLent))
             out.family("ganger_relay_large_buffer_lends_total", .counter, "Times a fat stream borrowed a large copy buffer since start.")
             out.sample("ganger_relay_large_buffer_lends_total", [:], relay.largeBufferLends)
+            if let small = relay.pipesSmall {
+                out.family("ganger_relay_small_pipes_total", .counter,
+                           "Splice pipes the kernel made smaller than asked since start (fs.pipe-user-pages-soft without CAP_SYS_RESOURCE).")
+                out.sample("ganger_relay_small_pipes_total", [:], small)
+            }
         }
 
         out.family("ganger_pool_warm", .gauge, "Warm containers kept for the service (starting or ready).")

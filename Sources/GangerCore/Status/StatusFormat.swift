@@ -83,7 +83,8 @@ enum StatusFormat {
     /// The relays' conduits for the page's header and `ganger status`: "relay pipes 3 lent,
     /// 12 idle", then "large buffers 1 of 8 lent" when large buffers are on.
     static func conduits(_ relay: StatusSnapshot.RelayConduits) -> [String] {
-        ["relay pipes \(relay.pipesLent) lent, \(relay.pipesIdle) idle"]
+        ["relay pipes \(relay.pipesLent) lent, \(relay.pipesIdle) idle"
+            + ((relay.pipesSmall ?? 0) > 0 ? " (\(relay.pipesSmall ?? 0) made small by the kernel)" : "")]
             + (relay.largeBuffersMax > 0 ? ["large buffers \(relay.largeBuffersLent) of \(relay.largeBuffersMax) lent"] : [])
     }
 

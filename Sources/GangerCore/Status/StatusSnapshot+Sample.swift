@@ -76,6 +76,6 @@ extension StatusSnapshot {
                 LiveSession(service: "hive", client: "198.51.100.23:40112", daemon: daemons[0].url, container: "9a8b7c6d5e4f",
                             startedUnix: now - 42, bytesIn: 512, bytesOut: 2_048, inherited: false),
             ],
-            relay: RelayConduits(pipesLent: 3, pipesIdle: 12, largeBuffersLent: 1, largeBuffersMax: 8, largeBufferLends: 57))
+            relay: RelayConduits(pipesLent: 3, pipesIdle: 12, largeBuffersLent: 1, largeBuffersMax: 8, largeBufferLends: 57, pipesSmall: 0))
     }
 }

@@ -32,6 +32,9 @@ public struct StatusSnapshot: Codable, Sendable, Equatable {
         public var largeBuffersMax: Int
         /// Times a large buffer was lent since start.
         public var largeBufferLends: Int
+        /// Pipes the kernel made smaller than asked since start (`PipePool.smallPipes`); nil
+        /// from an instance older than the field.
+        public var pipesSmall: Int? = nil
     }
 
     public struct LiveSession: Codable, Sendable, Equatable {

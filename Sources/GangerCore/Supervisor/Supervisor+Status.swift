@@ -69,7 +69,7 @@ extension Supervisor {
             relay: StatusSnapshot.RelayConduits(
                 pipesLent: pipes.liveCount - pipes.idleCount, pipesIdle: pipes.idleCount,
                 largeBuffersLent: pipes.largeBuffers.inUse, largeBuffersMax: pipes.largeBuffers.maxBuffers,
-                largeBufferLends: pipes.largeBuffers.lent))
+                largeBufferLends: pipes.largeBuffers.lent, pipesSmall: pipes.smallPipes))
     }
 
     /// The oldest 100 relaying sessions, with their bytes so far.

@@ -91,6 +91,12 @@ public final class Supervisor {
                                                                   tls: daemon.tls)))
         }
         services = config.services.enumerated().map { ServiceRuntime(config: $1, index: $0, host: self) }
+        pipes.onFirstSmallPipe = { [logger, asked = pipes.pipeSize] granted in
+            logger.warning("the kernel made a splice pipe smaller than asked: relays still work, moving fewer bytes per call", metadata: [
+                "asked": "\(asked)", "granted": "\(granted)",
+                "why": "this user's pipes reached fs.pipe-user-pages-soft and the process lacks CAP_SYS_RESOURCE (docs/container.md)",
+            ])
+        }
     }
 
     func docker(_ index: Int) -> any Engine { daemons[index].engine }
