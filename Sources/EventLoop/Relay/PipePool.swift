@@ -32,7 +32,6 @@ public final class PipePool {
     public var onFirstSmallPipe: ((Int) -> Void)?
     private let makePipe: (Int) throws(SyscallError) -> Pipe
 
-    /// `makePipe`: how a pipe of a size is made (tests give one that the kernel "refuses").
     public convenience init(maxPipes: Int = 20_000, pipeSize: Int = 1 << 20, maxIdle: Int = 64,
                             largeBuffers: LargeBufferPool = LargeBufferPool()) {
         self.init(maxPipes: maxPipes, pipeSize: pipeSize, maxIdle: maxIdle, largeBuffers: largeBuffers) { size throws(SyscallError) in
@@ -40,6 +39,7 @@ public final class PipePool {
         }
     }
 
+    /// `makePipe`: how a pipe of a size is made (tests give one that the kernel "refuses").
     init(maxPipes: Int, pipeSize: Int, maxIdle: Int, largeBuffers: LargeBufferPool,
          makePipe: @escaping (Int) throws(SyscallError) -> Pipe) {
         self.maxPipes = maxPipes

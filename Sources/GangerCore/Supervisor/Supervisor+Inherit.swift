@@ -126,7 +126,11 @@ extension Supervisor {
             service.refusedQueueFull += counters.refusedQueueFull
             service.queueTimeouts += counters.queueTimeouts
             service.refusedPerSource += counters.refusedPerSource
-            service.closeReasons.merge(counters.endReasons, uniquingKeysWith: +)
+            // By category, as counted here: a reason this build does not count (another
+            // version's) goes under `other`, so /metrics gets no series from the old process.
+            for (reason, count) in counters.endReasons {
+                service.closeReasons[(EndCategory(rawValue: reason) ?? .other).rawValue, default: 0] += count
+            }
         }
         for (entry, descriptors) in inheritance.sessions { inheritSession(entry, descriptors, inheritance.placements[entry.id]!) }
         control { _, _ in [] }  // arms the timer of the sessions' max_duration deadlines
