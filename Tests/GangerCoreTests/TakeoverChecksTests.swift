@@ -109,6 +109,16 @@ import Testing
         }
     }
 
+    @Test func aHello_withAVersionThatIsNotOne_orNoPid_isRefused() throws {
+        try TakeoverHello(instance: "prod", pid: 9, version: "0.1.0").check()
+        for hello in [TakeoverHello(instance: "prod", pid: 9, version: "0.1\nfake log line"),
+                      TakeoverHello(instance: "prod", pid: 9, version: String(repeating: "9", count: 65)),
+                      TakeoverHello(instance: "prod", pid: 9, version: ""),
+                      TakeoverHello(instance: "prod", pid: 0, version: "0.1.0")] {
+            #expect(throws: TakeoverError.self, "\(hello)") { try hello.check() }
+        }
+    }
+
     @Test func aBatch_whoseDescriptorsDoNotAddUp_orThatRepeatsAnId_isRefused() {
         var seen: Set<UInt64> = [1]
         let repeated = TakeoverSessions(sessions: [Self.session(id: 2), Self.session(id: 1)])

@@ -16,7 +16,9 @@ enum TakeoverTarget {
     static func run(_ input: [UInt8]) {
         guard let (kind, payload) = try? TakeoverFrame.decode(input) else { return }
         require(payload.count == input.count - TakeoverFrame.headerSize, "\(kind): a payload of \(payload.count) from \(input.count) bytes")
-        _ = try? TakeoverFrame.body(TakeoverHello.self, payload)
+        if let hello = try? TakeoverFrame.body(TakeoverHello.self, payload), (try? hello.check()) != nil {
+            require(!hello.version.contains("\n") && hello.version.utf8.count <= 64, "a hello passed with the version \(hello.version.debugDescription)")
+        }
         _ = try? TakeoverFrame.body(TakeoverRefusal.self, payload)
         _ = try? TakeoverFrame.body(TakeoverEmpty.self, payload)
         if let state = try? TakeoverFrame.body(TakeoverState.self, payload) { check(state) }

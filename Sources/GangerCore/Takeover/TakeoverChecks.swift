@@ -17,6 +17,17 @@ public enum TakeoverChecks {
     public static let maxSessions = 1 << 20
 }
 
+extension TakeoverHello {
+    /// Refuses a hello this process would not log as is: its version is printed in the log
+    /// line that announces the takeover, so it must be short, printable ASCII.
+    public func check() throws(TakeoverError) {
+        guard (1...64).contains(version.utf8.count), version.utf8.allSatisfy({ (0x21...0x7e).contains($0) }) else {
+            throw TakeoverError("the new process's version is not a version (1–64 printable characters)")
+        }
+        guard pid > 0 else { throw TakeoverError("the new process says its pid is \(pid)") }
+    }
+}
+
 extension TakeoverState {
     /// Refuses a state this process could not take in: another instance, more descriptors than
     /// it describes, addresses that do not parse, counts out of range.

@@ -72,6 +72,7 @@ final class TakeoverDonor {
                 fail("the new process refused: \(refusal.reason)", tell: false)
             case (.waitingHello, .hello):
                 let hello = try TakeoverFrame.body(TakeoverHello.self, payload)
+                try hello.check()
                 guard hello.instance == supervisor.instance else {
                     return fail("the new process is instance \(hello.instance), this one \(supervisor.instance)")
                 }
