@@ -50,6 +50,9 @@ log_driver = "k8s-file"
 ${1:+default_ulimits = $1}
 [engine]
 cgroup_manager = "cgroupfs"
+# runc, as dockerd uses here: podman prefers crun when it is installed, and crun 1.8 refuses
+# every container on a host with cgroups in hybrid mode ("cgroups in hybrid mode not supported").
+runtime = "runc"
 events_logger = "file"
 events_logfile_path = "$RUN/events.log"
 tmp_dir = "$RUN/tmp"
