@@ -202,6 +202,44 @@ struct TakeoverTests {
         }
     }
 
+    /// With `relay.large_buffers` on and every stream fat from its first byte, sessions copy
+    /// through the large buffers while one is free and splice otherwise, and a takeover moves
+    /// them between real processes (the new one starts with its own buffers, the sockets' low
+    /// water marks lowered, each relay's descriptors checked against the state): every byte
+    /// arrives once, in order. At these rates a buffer rarely holds bytes at the moment of the
+    /// handoff; that case (its bytes handed over as a new pipe) is RelayHandOffTests'.
+    @Test func takeover_withFatStreamsCopyingThroughLargeBuffers_everyByteArrives() async throws {
+        let instance = uniqueInstance("takeoverfat")
+        var echo = ServiceYAML.echo()
+        echo.extra = ["per_source: {rate: 0}"]
+        let yaml = gangerConfig(instance: instance, services: [echo], extra: ["relay: {large_buffers: 2, fat_after: 0}"])
+        try await withGanger(instance: instance, yaml: yaml, services: ["echo"]) { old, addresses in
+            let address = try #require(addresses["echo"])
+            let streams = try await onThread { try StreamingSessions(address: address, count: 6) }
+            let running = Task { try await streams.run(limit: .seconds(180)) }
+            defer { streams.stop() }
+            try await onThread {
+                try check(poll(timeout: .seconds(60), interval: .milliseconds(100)) { streams.flowing(atLeast: 256 << 10) == 6 },
+                          "only \(streams.flowing()) of 6 sessions relay\n\(old.log.suffix(3000))")
+                let (copying, _) = try old.waitForStatus(timeout: .seconds(10)) { ($0.relay?.largeBufferLends ?? 0) > 0 }
+                try check((copying.relay?.largeBufferLends ?? 0) > 0, "no stream borrowed a large buffer: \(String(describing: copying.relay))")
+                let heir = try GangerProcess(takingOver: old)
+                _ = try heir.waitUntilListening(["echo"], timeout: .seconds(60))
+                try check(old.waitForExit(timeout: .seconds(30)) == .exited(0), "the old process did not exit 0\n\(old.log.suffix(2000))")
+                try check(heir.log.contains("took over") && heir.log.contains("sessions=6"), "heir:\n\(heir.log.suffix(2000))")
+                let before = (0..<6).map { streams.received($0) }
+                try check(poll(timeout: .seconds(45)) { (0..<6).allSatisfy { streams.received($0) > before[$0] + (64 << 10) } },
+                          "after the takeover, sessions stopped moving; senders ended: \(streams.senderErrors())\n\(heir.log.suffix(2000))")
+                streams.stop()
+                let outcomes = try awaitOnThread(running)
+                try check(outcomes.allSatisfy(\.intact), "sessions broken: \(outcomes)")
+                try check(try heir.terminate() == .exited(0), "the new process did not exit 0 on SIGTERM\n\(heir.log.suffix(2000))")
+                try check(poll(timeout: .seconds(10)) { try DockerCLI.containers(instance: instance).isEmpty },
+                          "containers of \(instance) left after the last SIGTERM")
+            }
+        }
+    }
+
     /// One request, its echo.
     private func echoOnce(_ address: String) throws {
         let client = try Client(address, timeout: .seconds(10))
