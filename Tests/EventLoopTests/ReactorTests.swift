@@ -12,9 +12,15 @@ import TestSupport
         let reactor = try Reactor()
         var log: [String] = []
         reactor.soon { log.append("soon") }
+        // Where the stop is lost, run() waits for this instead of forever: the failure shows.
+        let bound = reactor.schedule(after: .seconds(3)) {
+            log.append("still running after 3 s")
+            reactor.stop()
+        }
         reactor.stop()
         try reactor.run()
         #expect(log == ["soon"])
+        reactor.cancel(bound)
         reactor.schedule(after: .milliseconds(5)) {
             log.append("timer")
             reactor.stop()
