@@ -26,7 +26,7 @@ enum TakeoverTarget {
     }
 
     static func check(_ state: TakeoverState) {
-        let described = state.listeners.count + (state.status ? 1 : 0) + (state.control ? 1 : 0)
+        let described = state.expectedDescriptors
         guard (try? state.check(instance: state.instance, descriptors: described)) != nil else { return }
         require((try? state.check(instance: state.instance, descriptors: described + 1)) == nil, "a state passed with a descriptor too many")
         let again = (try? TakeoverFrame.encode(.state, state)).flatMap { try? TakeoverFrame.decode($0) }

@@ -96,8 +96,7 @@ public enum Socket {
     /// peer's FIN, an error, memory pressure). A non-blocking read still returns whatever is
     /// there; 1 restores the default.
     static func setReceiveLowWatermark(_ fd: CInt, _ bytes: Int) throws(SyscallError) {
-        var value = CInt(clamping: bytes)
-        _ = try syscall("setsockopt(SO_RCVLOWAT)") { setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &value, socklen_t(MemoryLayout<CInt>.size)) }
+        try setOption(fd, level: SOL_SOCKET, name: SO_RCVLOWAT, value: Int32(clamping: bytes))
     }
 
     /// `shutdown(2)`. ENOTCONN (the peer already vanished) is not an error worth raising here.

@@ -36,9 +36,9 @@ struct RefusalDigest {
     /// A window ended: the kinds with refusals since their last line, to sum up (sorted, so the
     /// log reads the same each time); those with none close.
     mutating func tick() -> [(kind: Kind, count: Int)] {
-        let due = open.filter { $0.value > 0 }.map { (kind: $0.key, count: $0.value) }.sorted { $0.kind < $1.kind }
-        open = open.filter { $0.value > 0 }.mapValues { _ in 0 }
-        return due
+        let due = open.filter { $0.value > 0 }
+        open = due.mapValues { _ in 0 }
+        return due.map { (kind: $0.key, count: $0.value) }.sorted { $0.kind < $1.kind }
     }
 
     /// Whether a window is open, so a tick must come.

@@ -29,12 +29,17 @@ extension TakeoverHello {
 }
 
 extension TakeoverState {
+    /// One per listener, then the status listener's and the control socket's when it says so:
+    /// the order `Inheritance` reads them in.
+    public var expectedDescriptors: Int { listeners.count + (status ? 1 : 0) + (control ? 1 : 0) }
+
     /// Refuses a state this process could not take in: another instance, more descriptors than
     /// it describes, addresses that do not parse, counts out of range.
     public func check(instance expected: String, descriptors: Int) throws(TakeoverError) {
         guard instance == expected else { throw TakeoverError("the state is instance \(instance)'s, not \(expected)'s") }
-        let wanted = listeners.count + (status ? 1 : 0) + (control ? 1 : 0)
-        guard descriptors == wanted else { throw TakeoverError("the state carries \(descriptors) descriptors, it describes \(wanted)") }
+        guard descriptors == expectedDescriptors else {
+            throw TakeoverError("the state carries \(descriptors) descriptors, it describes \(expectedDescriptors)")
+        }
         guard (0...TakeoverChecks.maxSessions).contains(sessions) else { throw TakeoverError("the state announces \(sessions) sessions") }
         for listener in listeners {
             guard !listener.service.isEmpty,
