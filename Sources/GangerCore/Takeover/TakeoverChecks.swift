@@ -1,4 +1,4 @@
-public import EventLoop
+import EventLoop
 
 /// What the new process accepts from the one it takes over, checked before any of it is used.
 ///

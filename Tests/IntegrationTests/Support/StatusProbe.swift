@@ -44,6 +44,20 @@ extension GangerProcess {
         }
     }
 
+    /// What placement sees now, one line per daemon and service, for a failure message: why a
+    /// client waits (a daemon down, at its cap, at its launch window) shows here.
+    func placementSummary() -> String {
+        guard let snapshot = try? status() else { return "(no status)" }
+        let daemons = snapshot.daemons.map {
+            "daemon \($0.url): \($0.state) containers \($0.containers)/\($0.maxContainers) launching \($0.launching)"
+                + " window \($0.launchWindow.map(String.init) ?? "off") degraded \($0.degraded) error \($0.lastError ?? "-")"
+        }
+        let services = snapshot.services.map {
+            "service \($0.name): current \($0.sessionsCurrent) queued \($0.queueCurrent) pool \($0.poolReady)/\($0.poolWarm)"
+        }
+        return (daemons + services).joined(separator: "\n")
+    }
+
     /// Polls `/status.json` until `condition` holds (bounded); returns the last snapshot and
     /// whether it held.
     func waitForStatus(timeout: Duration, _ condition: (StatusSnapshot) -> Bool) throws -> (StatusSnapshot, Bool) {
