@@ -93,6 +93,36 @@ extension GangerRunTests {
         await teardown(first)
     }
 
+    /// A Ganger killed with SIGKILL and not yet reaped (a zombie: kill(pid, 0) still answers)
+    /// holds its instance no more: a restart at once, well within the dead one's 10 s lease,
+    /// starts and serves instead of exiting 2 with "held by another Ganger (pid N)". Before, it
+    /// was refused until the lease ran out, and for good under a parent that never reaps.
+    @Test func kill9NotYetReaped_aRestartAtOnceTakesTheInstance() async throws {
+        let instance = uniqueInstance("zombie")
+        let yaml = gangerConfig(instance: instance, services: [.echo()])
+        try await onThread { try DockerCLI.requireEnvironment() }
+        let first = try await onThread { try GangerProcess(instance: instance, yaml: yaml) }
+        do {
+            _ = try await onThread { try first.waitUntilListening(["echo"]) }
+            let pid = first.pid
+            first.kill9LeavingAZombie()
+            let zombie = try await onThread {
+                try poll(timeout: .seconds(5), interval: .milliseconds(20)) { ProcessStateProbe.isZombie(pid) }
+            }
+            try #require(zombie, "the killed ganger did not become a zombie")
+            try await withGanger(instance: instance, yaml: yaml, services: ["echo"]) { second, addresses in
+                let echo = try #require(addresses["echo"])
+                #expect(ProcessStateProbe.isZombie(pid), "the first ganger was reaped before the restart: the test proves nothing")
+                #expect(!second.log.contains("held on daemon"), "\(second.log)")
+                try await onThread { try echoSession(echo, payload: Array("after the crash\n".utf8)) }
+            }
+        } catch {
+            _ = first.waitForExit(timeout: .seconds(10))
+            throw HarnessError("\(error)\n--- first ganger ---\n\(first.log)")
+        }
+        _ = first.waitForExit(timeout: .seconds(10))
+    }
+
     @Test func sigtermWithASessionOpen_exits0WithinShutdownGrace_andNoContainerIsLeft() async throws {
         let instance = uniqueInstance("sigterm")
         let grace = Duration.seconds(2)

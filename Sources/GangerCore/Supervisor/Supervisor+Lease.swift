@@ -161,5 +161,6 @@ extension Supervisor {
             + "give this one another `instance:`, or stop that one"
     }
 
-    static func pidAlive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 || errno == EPERM }
+    /// A lease's pid on this host still runs (a zombie does not: `ProcessState`).
+    static func pidAlive(_ pid: Int32) -> Bool { ProcessState.isAlive(pid) }
 }

@@ -113,6 +113,10 @@ final class GangerProcess: Sendable {
     /// SIGKILL, as a crash would: no cleanup of its containers.
     func kill9() { process.kill9() }
 
+    /// SIGKILL without reaping: the process stays a zombie until `waitForExit`, as a crashed
+    /// Ganger does under a parent that is slow to wait for it.
+    func kill9LeavingAZombie() { process.send(SIGKILL) }
+
     var hasExited: Bool { process.poll() != nil }
 }
 

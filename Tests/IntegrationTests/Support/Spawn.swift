@@ -219,3 +219,16 @@ final class OutputDrain: Sendable {
         buffers.withLock { $0.done = true }
     }
 }
+
+/// `/proc/<pid>/stat`'s state letter, read by the tests themselves (not through Ganger's code).
+enum ProcessStateProbe {
+    static func isZombie(_ pid: pid_t) -> Bool {
+        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 0, let close = buffer[..<count].lastIndex(of: UInt8(ascii: ")")), close + 2 < count else { return false }
+        return buffer[close + 2] == UInt8(ascii: "Z")
+    }
+}
