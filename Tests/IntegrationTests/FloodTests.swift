@@ -39,7 +39,7 @@ struct FloodTests {
 
     /// Refused clients are closed at once; the operator still learns of them, in few lines: the
     /// first refusal at once with its client, then one line summing up the rest of the window
-    /// (RefusalDigest). Before, a refusal was logged only at debug: a reset with no trace.
+    /// (LogDigest). Before, a refusal was logged only at debug: a reset with no trace.
     @Test func refusedClients_firstLoggedAtOnce_theRestInOneSummingLine() async throws {
         let instance = uniqueInstance("refusedlog")
         let service = ServiceYAML(name: "echo", image: "ganger-echo:latest", extra: ["per_source: {max_connections: 1, rate: 0}"])

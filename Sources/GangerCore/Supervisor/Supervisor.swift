@@ -42,10 +42,12 @@ public final class Supervisor {
     /// The descriptor budget new clients are admitted against (DescriptorBudget.swift); nil
     /// before startup.
     var descriptors: DescriptorBudget?
-    /// Refused clients, logged few whatever the flood (RefusalDigest.swift), and the timer that
-    /// sums them up while a window is open.
-    var refusals = RefusalDigest()
-    var refusalTick: TimerID?
+    /// Refused clients and removals given up, logged few whatever the flood (LogDigest.swift),
+    /// the timer that sums them up while a window is open, and the window (10 s; tests shorten it).
+    var refusals = LogDigest()
+    var removalsGivenUp = LogDigest()
+    var digestTick: TimerID?
+    var digestWindow: Duration = .seconds(10)
     /// Consul discovery (`consul:`); nil for a static daemon list. See Supervisor+Discovery.swift.
     var discovery: ConsulDiscovery?
     /// `consul.daemon_tls`, loaded once at startup and shared by every discovered daemon.
@@ -449,12 +451,15 @@ public final class Supervisor {
                 // Shutdown may be waiting on exactly this removal (holders, pool, strays).
                 checkDrained()
             case let .failure(error):
-                logger.error("cannot remove container", metadata: [
+                // Each attempt at debug; the removal given up, through a digest: a daemon gone
+                // with every session's container to remove wrote five error lines for each.
+                logger.debug("cannot remove container", metadata: [
                     "daemon": "\(daemons[daemon].name)", "container": "\(id.prefix(12))", "error": "\(error)", "attempt": "\(attempt)",
                 ])
                 guard attempt < 5, let reactor else {
                     // Given up for now: retried after the next ping it answers
                     // (`retryRemovals`), or reconciled when it comes back from down.
+                    logRemovalGivenUp(daemon: daemons[daemon].name, container: String(id.prefix(12)), error: "\(error)", attempts: attempt)
                     removing.remove(id)
                     daemons[daemon].unremoved.insert(id)
                     done()
