@@ -1,11 +1,25 @@
 import EventLoop
 import Logging
 
-/// How often an up daemon is pinged, and the longest back-off for a down one.
+/// How often an up daemon is pinged, and the back-off for a down one.
 enum HealthTiming {
     static let interval: Duration = .seconds(2)
-    static let maxBackoff: Duration = .seconds(30)
+    /// The longest wait between pings of a down daemon. A ping is one `GET /_ping`; what a long
+    /// wait costs is the time a daemon that came back stays unused while clients wait in the
+    /// queue (30 s once: a dockerd restarted after half a minute was found 20 s late, and the
+    /// clients queued meanwhile ran out their 60 s). HAProxy pings a down server at its normal
+    /// interval unless told otherwise (`downinter`).
+    static let maxBackoff: Duration = .seconds(5)
     static let pingTimeout: Duration = .seconds(2)
+    /// How long a daemon that answers again waits when another process took the instance there
+    /// during the outage, before this one asks again.
+    static let leaseRecheck: Duration = .seconds(30)
+
+    /// The wait before the next ping of a down daemon, after `previous` (nil: it just went
+    /// down): 1 s, then doubling, at most `maxBackoff`.
+    static func backoff(after previous: Duration?) -> Duration {
+        min((previous ?? .milliseconds(500)) * 2, maxBackoff)
+    }
 }
 
 extension Supervisor {
@@ -44,7 +58,7 @@ extension Supervisor {
                     // Reconciliation removes what no one owns: only while this process holds
                     // the instance there (another one may have taken it during the outage).
                     ensureLease(index) { [self] held in
-                    guard held else { return scheduleHealthCheck(index, after: HealthTiming.maxBackoff) }
+                    guard held else { return scheduleHealthCheck(index, after: HealthTiming.leaseRecheck) }
                     reconcile(index) { [self] in
                         guard isCurrent(daemon, index) else { return }
                         daemon.since = wallClock()
@@ -70,7 +84,7 @@ extension Supervisor {
                 scheduleHealthCheck(index, after: HealthTiming.interval)
             case let .failure(error):
                 markDown(index, error.description)
-                let next = min((daemon.backoff ?? .milliseconds(500)) * 2, HealthTiming.maxBackoff)
+                let next = HealthTiming.backoff(after: daemon.backoff)
                 daemon.backoff = next
                 scheduleHealthCheck(index, after: next)
             }
