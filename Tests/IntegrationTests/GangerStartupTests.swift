@@ -23,6 +23,25 @@ struct GangerStartupTests {
         await removeContainers(instance: instance)
     }
 
+    /// The usual first run: a user the Docker socket refuses. Exit 2, naming the daemon, the
+    /// error, and what to do about it.
+    @Test func aUserTheDockerSocketRefuses_exits2_sayingWhyAndWhatToDo() async throws {
+        let instance = uniqueInstance("denied")
+        let yaml = gangerConfig(instance: instance, services: [.echo()])
+        let (status, stdout, stderr) = try await onThread { () throws -> (ExitStatus, String, String) in
+            try DockerCLI.requireEnvironment()
+            let config = try ConfigFile(yaml)
+            chmod(config.directory, 0o755)
+            return try run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", gangerBinary, "run", "-c", config.path],
+                           timeout: .seconds(60))
+        }
+        let log = "--- stdout ---\n\(stdout)\n--- stderr ---\n\(stderr)"
+        #expect(status == .exited(2), "\(status)\n\(log)")
+        #expect(stderr.contains("no Docker daemon answers: \(DockerCLI.daemonURL) (") && stderr.contains("Permission denied"), "\(log)")
+        #expect(stderr.contains("a member of the group that owns the socket (usually docker)"), "\(log)")
+        #expect(GangerProcess.listenLines(stdout).isEmpty, "listened without a daemon\n\(log)")
+    }
+
     @Test func pullMissing_withAPresentImage_startsAndServes() async throws {
         let instance = uniqueInstance("pullmissing")
         let yaml = gangerConfig(instance: instance, services: [ServiceYAML(name: "echo", image: "ganger-echo:latest", pull: "missing")])

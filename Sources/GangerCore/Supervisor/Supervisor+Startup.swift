@@ -1,4 +1,5 @@
 public import EventLoop
+import Glibc
 import Logging
 
 extension Supervisor {
@@ -15,9 +16,7 @@ extension Supervisor {
         raiseDescriptorLimit()
         if let problem = relayHandOffProblem() { return failed(problem) }
         discoverDaemons(failed: failed) { [self] in contactDaemons { [self] up in
-            guard !up.isEmpty else {
-                return failed("no Docker daemon answers: " + daemons.map(\.name).joined(separator: ", "))
-            }
+            guard !up.isEmpty else { return failed(noDaemonMessage()) }
             prepareImages(on: up) { [self] error in
                 if let error { return failed(error) }
                 preparePauseImage(on: up) { [self] error in
@@ -88,12 +87,23 @@ extension Supervisor {
                     up.append(index)
                 case let .failure(error):
                     logger.error("daemon does not answer", metadata: ["daemon": "\(daemon.name)", "error": "\(error)"])
+                    daemon.lastError = "\(error)"
                     daemon.down = true
                     control { $0.setHealthy(index, false, now: $1) }
                 }
                 join.leave()
             }
         }
+    }
+
+    /// Why the startup stops when no daemon answered: each daemon with its error, and what to do
+    /// when a socket refused this user (the usual first run: not root, not in the docker group).
+    func noDaemonMessage() -> String {
+        let each = daemons.map { "\($0.name) (\($0.lastError ?? "no answer"))" }.joined(separator: ", ")
+        let denied = String(cString: strerror(EACCES))
+        let refused = daemons.contains { $0.lastError?.contains(denied) == true }
+        return "no Docker daemon answers: " + each
+            + (refused ? "; a socket refused this user: run ganger as root, or as a member of the group that owns the socket (usually docker)" : "")
     }
 
     /// Applies each service's pull policy on each daemon, all in parallel.
