@@ -50,8 +50,8 @@ extension SimWorld {
             case let .unclaimedDeath(containerID, _, oom):
                 guard !oom else { break }
                 poolContainerDied(containerID)
-            case .log:
-                break
+            case let .log(line):
+                note("lifecycle: \(line.message) \(line.metadata.keys.sorted().map { "\($0)=\(line.metadata[$0]!)" }.joined(separator: " "))")
             }
         }
     }

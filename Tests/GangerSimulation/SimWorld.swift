@@ -124,6 +124,8 @@ public final class SimWorld {
         let placement = Placement(capacities: scenario.daemons.map(\.capacity), ranks: scenario.daemons.map(\.rank))
         lifecycle = Lifecycle(scheduler: Scheduler(placement: placement, policies: scenario.services.map(\.policy)),
                               publishes: scenario.daemons.map(\.publishes))
+        // Replaying one seed with its trace printed: the lifecycle's admission decisions too.
+        lifecycle.traceDecisions = traceLive
         services = scenario.services
         for service in services { pools[service.uid] = SimPool(uid: service.uid, target: service.warm) }
         clientOrder = scenario.clients.map(SimClient.init)

@@ -128,6 +128,7 @@ struct LaunchFailure: Error {
 extension LogLine.Level {
     var logging: Logger.Level {
         switch self {
+        case .debug: .debug
         case .notice: .notice
         case .warning: .warning
         }

@@ -103,6 +103,12 @@ public struct Lifecycle: Sendable {
     private var byContainer: [String: ClientID] = [:]
     private var indexed: [ClientID: String] = [:]
 
+    /// Admission decisions as debug lines (`.log`): a client queued, admitted from the queue, a
+    /// launch leaving the launch window, each with what placement saw. Off unless the driver's
+    /// log level is debug (the lines cost a string each); the integration tests run with it on,
+    /// so a client that waits for no visible reason leaves a trace.
+    public var traceDecisions = false
+
     public init(scheduler: Scheduler, publishes: [Bool]) {
         self.scheduler = scheduler
         self.publishes = publishes
@@ -191,7 +197,7 @@ public struct Lifecycle: Sendable {
             return admitted(id, slot, now: now)
         case let .queued(ticket):
             sessions[id]?.ticket = ticket
-            return []
+            return trace("client queued", ["session": "\(id)", "service": "\(service)"])
         case let .refused(why):
             sessions[id]?.service = -1  // never counted
             return finish(id, why.rawValue, kind: .refused(why), now: now)
@@ -221,7 +227,22 @@ public struct Lifecycle: Sendable {
     }
 
     private mutating func apply(_ grants: [Scheduler.Grant], now: UInt64) -> [Action] {
-        grants.flatMap { admitted($0.client, $0.slot, now: now) } + evictions()
+        grants.flatMap { grant in
+            trace("client admitted from the queue", ["session": "\(grant.client)", "slot": "\(grant.slot)"])
+                + admitted(grant.client, grant.slot, now: now)
+        } + evictions()
+    }
+
+    /// A debug line with what placement and the queues hold now (`traceDecisions`).
+    private func trace(_ message: String, _ metadata: [String: String]) -> [Action] {
+        guard traceDecisions else { return [] }
+        var all = metadata
+        all["queued"] = "\((0..<scheduler.serviceCount).map { scheduler.queued($0) })"
+        all["daemons"] = scheduler.placement.daemons.map { d in
+            "load \(d.load)/\(d.capacity) launching \(d.launching)/\(d.window == Int.max ? "-" : "\(d.window)")"
+                + (d.healthy ? "" : " down") + (d.retired ? " retired" : "")
+        }.joined(separator: "; ")
+        return [.log(LogLine(level: .debug, message: message, metadata: all))]
     }
 
     /// Passes a launch's actions to the driver, answering what the lifecycle owns itself: slots,
@@ -233,7 +254,10 @@ public struct Lifecycle: Sendable {
             guard let generation = sessions[id]?.launch?.generation else { break }
             switch action {
             case let .launchSettled(daemon, outcome):
-                pendingGrants += scheduler.launchSettled(daemon, outcome)
+                // Traced after the grants it made (placement and queues as they now stand).
+                let grants = scheduler.launchSettled(daemon, outcome)
+                pendingGrants += grants
+                out += trace("launch settled", ["session": "\(id)", "daemon": "\(daemon)", "outcome": "\(outcome)", "admits": "\(grants.count)"])
             case .needSlot:
                 let daemon = scheduler.acquire()
                 out += feed(id, .slot(daemon: daemon, publishes: daemon.map { publishes[$0] } ?? false), now: now)

@@ -1,7 +1,7 @@
 /// A log line a pure machine asks its driver to write: the machine decides what is worth
 /// saying, the driver has the logger (and adds the service's name).
 public struct LogLine: Sendable, Equatable {
-    public enum Level: Sendable { case notice, warning }
+    public enum Level: Sendable { case debug, notice, warning }
     public let level: Level
     public let message: String
     public let metadata: [String: String]

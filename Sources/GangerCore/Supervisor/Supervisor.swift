@@ -87,6 +87,7 @@ public final class Supervisor {
                                  policies: config.services.map(Scheduler.Policy.init)),
             publishes: config.daemons.map { if case .unix = $0.url { false } else { true } })
         _ = lifecycle.setLaunchWindow(config.launchWindow?.template, now: 0)
+        lifecycle.traceDecisions = logger.logLevel <= .debug
         for daemon in config.daemons {
             Self.checkTransport(daemon, logger: logger)
             daemons.append(DaemonRuntime(client: try DockerClient(reactor: reactor, url: daemon.url, timeout: config.dockerTimeout,
@@ -297,7 +298,7 @@ public final class Supervisor {
         let note = lifecycle.sessions[id]?.containerNote
         let ttfb = relay.firstByteToClientAt.map { Double($0 &- session.acceptedAt) / 1e9 }
         logger.info("session end", metadata: [
-            "service": "\(session.settings.name)", "client": "\(session.peer)",
+            "service": "\(session.settings.name)", "client": "\(session.peer)", "session": "\(id)",
             "daemon": "\(session.daemon.map { daemons[$0].name } ?? "")",
             "container": "\(session.containerID?.prefix(12) ?? "")", "warm": "\(session.warm)",
             "ttfb_s": "\(ttfb.map { String($0) } ?? "-")", "duration_s": "\(Double(reactor.now &- session.acceptedAt) / 1e9)",
@@ -346,7 +347,7 @@ public final class Supervisor {
             logRefusal(service: service.config.name, client: session.peer, category: end.category.rawValue, reason: end.reason)
         } else if end.kind != .relayed {
             logger.notice("session closed before relay", metadata: [
-                "service": "\(session.settings.name)", "client": "\(session.peer)", "phase": "\(end.phase.rawValue)",
+                "service": "\(session.settings.name)", "client": "\(session.peer)", "session": "\(id)", "phase": "\(end.phase.rawValue)",
                 "reason": "\(end.reason)",
             ])
         }
