@@ -34,7 +34,7 @@ struct TakeoverTests {
             try await onThread {
                 try check(poll(timeout: .seconds(150), interval: .milliseconds(100)) { streams.flowing() == Self.sessions },
                           "only \(streams.flowing()) of \(Self.sessions) sessions relay; senders ended: \(streams.senderErrors())\n"
-                          + "\(old.placementSummary())\n\(old.log.suffix(3000))")
+                          + "\(old.placementSummary())\n\(old.log.suffix(8000))")
                 for step in 1...4 {
                     let heir = try GangerProcess(takingOver: old, environment: ["GANGER_TAKEOVER_CRASH_AT=\(step)"])
                     let status = heir.waitForExit(timeout: .seconds(60))
