@@ -52,7 +52,8 @@ struct TakeoverTests {
                 let first = try GangerProcess(takingOver: old)
                 _ = try first.waitUntilListening(["echo"], timeout: .seconds(60))
                 try check(old.waitForExit(timeout: .seconds(30)) == .exited(0), "the old process did not exit 0 after the takeover\n\(old.log.suffix(2000))")
-                try check(old.log.contains("handed over to the new process"), "the old process did not log the handover")
+                try check(old.log.contains("handed over to the new process") && old.log.contains("per_service=echo=\(Self.sessions)"),
+                          "the old process did not log the handover with its sessions per service\n\(old.log.suffix(2000))")
                 try check(first.log.contains("took over") && first.log.contains("sessions=\(Self.sessions)"), "first heir:\n\(first.log.suffix(2000))")
                 try echoOnce(address)
                 let second = try GangerProcess(takingOver: first)

@@ -101,7 +101,7 @@ extension Supervisor {
         statusServer = nil
         closeControlSocket(unlinking: false)
         logger.notice("handed over to the new process", metadata: [
-            "pid": "\(pid)", "sessions": "\(ids.count)", "per_service": "\(services.sorted { $0.key < $1.key })",
+            "pid": "\(pid)", "sessions": "\(ids.count)", "per_service": "\(services.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))",
         ])
         for service in self.services {
             service.pool.drain()
