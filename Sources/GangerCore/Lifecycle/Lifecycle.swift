@@ -233,10 +233,11 @@ public struct Lifecycle: Sendable {
         } + evictions()
     }
 
-    /// A debug line with what placement and the queues hold now (`traceDecisions`).
-    private func trace(_ message: String, _ metadata: [String: String]) -> [Action] {
+    /// A debug line with what placement and the queues hold now (`traceDecisions`). The
+    /// metadata is built only when tracing: admissions are the hot path.
+    private func trace(_ message: String, _ metadata: @autoclosure () -> [String: String]) -> [Action] {
         guard traceDecisions else { return [] }
-        var all = metadata
+        var all = metadata()
         all["queued"] = "\((0..<scheduler.serviceCount).map { scheduler.queued($0) })"
         all["daemons"] = scheduler.placement.daemons.map { d in
             "load \(d.load)/\(d.capacity) launching \(d.launching)/\(d.window == Int.max ? "-" : "\(d.window)")"
