@@ -24,19 +24,23 @@ public enum HTTPClientError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The errno of a failed connect or I/O call; nil for the other failures.
+    public var systemErrno: Int32? {
+        switch self {
+        case let .connect(error):
+            guard case let .system(failure) = error.reason else { return nil }
+            return failure.errno
+        case let .io(failure):
+            return failure.errno
+        default:
+            return nil
+        }
+    }
+
     /// This process or host ran short (EMFILE, ENFILE, ENOBUFS, ENOMEM from `socket()`, a
     /// connect or an I/O call): a local condition, which says nothing of the server.
     public var isLocalShortage: Bool {
-        let code: Int32
-        switch self {
-        case let .connect(error):
-            guard case let .system(failure) = error.reason else { return false }
-            code = failure.errno
-        case let .io(failure):
-            code = failure.errno
-        default:
-            return false
-        }
+        guard let code = systemErrno else { return false }
         return code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM
     }
 }

@@ -1,4 +1,5 @@
 import EventLoop
+import Glibc
 
 /// A failed Docker call: which daemon, which call, and what it said.
 public struct DockerError: Error, Sendable, CustomStringConvertible {
@@ -51,12 +52,17 @@ public struct DockerError: Error, Sendable, CustomStringConvertible {
     }
 
     /// A local shortage (EMFILE…, `HTTPClientError.isLocalShortage`) is `.local`, anything
-    /// else that kept the answer away is `.transport`.
+    /// else that kept the answer away is `.transport`. A socket that refused this user (EACCES:
+    /// the usual first run, neither root nor in the socket's group) says what to do, wherever
+    /// the error is shown (the startup's exit message, a daemon's last error).
     static func transport(_ daemon: String, _ call: String, _ error: HTTPClientError) -> DockerError {
         if error.isLocalShortage {
             return DockerError(daemon: daemon, call: call, kind: .local(error.description),
                                message: "\(error.description) (short of descriptors or memory here, not the daemon's fault)")
         }
-        return DockerError(daemon: daemon, call: call, kind: .transport(error.description), message: error.description)
+        let message = error.systemErrno == EACCES
+            ? error.description + "; this user may not use the socket: run ganger as root, or as a member of the group that owns the socket (usually docker)"
+            : error.description
+        return DockerError(daemon: daemon, call: call, kind: .transport(error.description), message: message)
     }
 }

@@ -1,5 +1,4 @@
 public import EventLoop
-import Glibc
 import Logging
 
 extension Supervisor {
@@ -87,7 +86,7 @@ extension Supervisor {
                     up.append(index)
                 case let .failure(error):
                     logger.error("daemon does not answer", metadata: ["daemon": "\(daemon.name)", "error": "\(error)"])
-                    daemon.lastError = "\(error)"
+                    daemon.lastError = error.description
                     daemon.down = true
                     control { $0.setHealthy(index, false, now: $1) }
                 }
@@ -96,14 +95,10 @@ extension Supervisor {
         }
     }
 
-    /// Why the startup stops when no daemon answered: each daemon with its error, and what to do
-    /// when a socket refused this user (the usual first run: not root, not in the docker group).
+    /// Why the startup stops when no daemon answered: each daemon with its error (which says
+    /// what to do when a socket refused this user: `DockerError.transport`).
     func noDaemonMessage() -> String {
-        let each = daemons.map { "\($0.name) (\($0.lastError ?? "no answer"))" }.joined(separator: ", ")
-        let denied = String(cString: strerror(EACCES))
-        let refused = daemons.contains { $0.lastError?.contains(denied) == true }
-        return "no Docker daemon answers: " + each
-            + (refused ? "; a socket refused this user: run ganger as root, or as a member of the group that owns the socket (usually docker)" : "")
+        "no Docker daemon answers: " + daemons.map { "\($0.name) (\($0.lastError ?? "no answer"))" }.joined(separator: ", ")
     }
 
     /// Applies each service's pull policy on each daemon, all in parallel.
