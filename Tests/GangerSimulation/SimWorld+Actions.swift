@@ -62,17 +62,27 @@ extension SimWorld {
         switch action {
         case let .create(daemon, joinHolder, timeout):
             admittedIfQueued(id)
+            if let held = launchSlot[id] {
+                // The lifecycle gave that launch up (its daemon went down) with its create still
+                // out, and placed the client again: the old slot is the abandoned launch's now.
+                guard let key = lifecycle.abandoned.keys.first(where: { $0.client == id && abandonedSlot[$0] == nil }),
+                      lifecycle.abandoned[key]?.daemon == held else {
+                    return fail("client \(id) launches on daemon \(daemon) while holding a slot on \(held)")
+                }
+                if markedDown.contains(daemon) { return fail("client \(id) placed again on daemon \(daemon), which is down") }
+                abandonedSlot[key] = held
+                launchSlot[id] = nil
+                inDocker[id] = nil
+            }
             if let other = inDocker[id] { return fail("client \(id) creates on daemon \(daemon) while its launch on \(other) is still in Docker's part") }
             inDocker[id] = daemon
             if failedThisStep[id] == daemon { return fail("client \(id) placed again on daemon \(daemon), whose call just failed without an answer") }
-            if let held = launchSlot[id] { return fail("client \(id) launches on daemon \(daemon) while holding a slot on \(held)") }
             launchSlot[id] = daemon
             ledger[daemon] += 1
             let holder = joinHolder && rng.chance(0.7) ? holders[daemon].first { $0.user == nil } : nil
             holder?.user = ""
             let ref = holder?.ref
             engine.create(on: daemon, timeout: timeout.nanoseconds) { [unowned self] result, orphan in
-                orphan?.counted = false
                 switch result {
                 case let .success(container):
                     if let holder {
@@ -80,7 +90,12 @@ extension SimWorld {
                         holderTargets[holder.ref.address] = container.id
                     }
                     answer(.created(id: container.id, holder: ref))
-                case let .failure(failure): answer(.createFailed(failure, holder: ref))
+                case let .failure(failure):
+                    // As `LaunchIO`: a create without an answer names what it may have made, and
+                    // the launch disposes of that name (a container that was made stays counted
+                    // until then; a name never made is "no such container").
+                    guard failure.isTransport || failure.isTimeout else { return answer(.createFailed(failure, holder: ref)) }
+                    answer(.createFailed(failure, holder: ref, maybeMade: orphan?.id ?? "lost-\(id)-\(generation)"))
                 }
             }
         case let .start(daemon, containerID, timeout):
@@ -129,6 +144,12 @@ extension SimWorld {
         case .stopWaiting:
             client.waitToken += 1
         case let .dispose(daemon, containerID, holder, clean):
+            if let held = abandonedSlot.removeValue(forKey: .init(client: id, generation: generation)) {
+                guard held == daemon else { return fail("client \(id)'s abandoned launch disposed of a slot on daemon \(daemon), it holds one on \(held)") }
+                if let holder { release(holder, on: daemon, clean: clean) }
+                if let containerID { removeContainer(containerID, on: daemon) } else { slotFreed(daemon) }
+                return
+            }
             leftDocker(id)
             guard launchSlot.removeValue(forKey: id) == daemon else {
                 return fail("client \(id)'s launch disposed of a slot on daemon \(daemon) it does not hold")
@@ -228,7 +249,8 @@ extension SimWorld {
     /// A transport failure marks the daemon down until a ping answers and its strays are removed.
     func daemonFailed(_ daemon: Int, _ failure: LaunchMachine.CallFailure) {
         guard failure.isTransport else { return }
-        if lifecycle.scheduler.placement.daemons[daemon].healthy {
+        if !markedDown.contains(daemon) {
+            markedDown.insert(daemon)
             note("daemon \(daemon) marked down: \(failure.message)")
             apply("daemon \(daemon) down") { lifecycle.setHealthy(daemon, false, now: queue.now) }
         }
@@ -268,6 +290,7 @@ extension SimWorld {
                 removeContainer(stray.id, on: daemon)
             }
             healthChecking.remove(daemon)
+            markedDown.remove(daemon)
             return lifecycle.setHealthy(daemon, true, now: queue.now)
         }
     }

@@ -28,7 +28,10 @@ extension SimWorld {
             }
         }
         admittedFromQueue = []
-        for client in liveClients where client.queueSequence == nil && lifecycle.sessions[client.id]?.phase == .queued {
+        // Queued this step, in their queue's order: two clients placed again in one step (their
+        // daemon went down) go back in the order the lifecycle readmitted them.
+        let queuedNow = liveClients.filter { $0.queueSequence == nil && lifecycle.sessions[$0.id]?.phase == .queued }
+        for client in queuedNow.sorted(by: { (lifecycle.sessions[$0.id]?.ticket ?? 0) < (lifecycle.sessions[$1.id]?.ticket ?? 0) }) {
             queueSequence += 1
             client.queueSequence = queueSequence
         }
@@ -48,6 +51,8 @@ extension SimWorld {
         let daemons = scheduler.placement.daemons
         var known = poolInDocker
         for daemon in inDocker.values { known[daemon] += 1 }
+        // An abandoned launch stays in its daemon's window until its create answers.
+        for (key, daemon) in abandonedSlot where lifecycle.abandoned[key] != nil { known[daemon] += 1 }
         defer { for index in daemons.indices { launchingBefore[index] = daemons[index].launching } }
         for (index, daemon) in daemons.enumerated() {
             if daemon.launching != known[index] {
@@ -131,7 +136,7 @@ extension SimWorld {
         let left = engine.daemons.flatMap { $0.listed.map(\.id) }
         if !left.isEmpty { return fail("containers without an owner at the end: \(left)") }
         if let next = lifecycle.nextDeadline { return fail("a timer still pending at the end (\(Self.format(next)))") }
-        if !launchSlot.isEmpty || !sessionSlot.isEmpty || !removing.isEmpty { return fail("slots still held by the driver at the end") }
+        if !launchSlot.isEmpty || !abandonedSlot.isEmpty || !sessionSlot.isEmpty || !removing.isEmpty { return fail("slots still held by the driver at the end") }
         if let held = holders.joined().first(where: { $0.user != nil }) { return fail("holder \(held.ref.containerID) still held at the end") }
         for (index, daemon) in scheduler.placement.daemons.enumerated() where daemon.launching != 0 {
             return fail("daemon \(index): \(daemon.launching) launches still in flight at the end")

@@ -83,6 +83,13 @@ public final class SimWorld {
     /// Launches in Docker's part (from `.create` until their container started or they gave
     /// up), by client: what the daemon's launch window must count, with the pool's.
     var inDocker: [UInt64: Int] = [:]
+    /// The slot (and place in Docker's part) of a launch the lifecycle gave up while its create
+    /// was out, for a session it placed again (its daemon went down): held until that launch's
+    /// dispose, by its key.
+    var abandonedSlot: [Lifecycle.LaunchKey: Int] = [:]
+    /// Daemons the driver marked down (the supervisor's `DaemonRuntime.down`): marked once per
+    /// outage, whatever the lifecycle's placement already knows.
+    var markedDown: Set<Int> = []
     /// Pool launches in Docker's part, per daemon (from `acquireForPool` to their settle).
     var poolInDocker: [Int]
     /// Launches in flight per daemon after the previous step (the window invariant).

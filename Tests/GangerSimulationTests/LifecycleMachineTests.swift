@@ -246,11 +246,62 @@ import Testing
         let (_, generation) = Self.accept(&life, 1)
         let out = life.handle(.clientLeft(1, detail: "reset"), now: Self.ms)
         #expect(Self.ends(out).map(\.1.reason) == ["client left (reset)"])
-        #expect(life.abandoned[1] != nil)
+        #expect(life.abandoned[.init(client: 1, generation: generation)] != nil)
         #expect(life.handle(.launch(1, generation: generation, .created(id: "c1", holder: nil)), now: 2 * Self.ms) == [
             .launch(1, generation: generation, .dispose(daemon: 0, id: "c1", holder: nil, clean: false)),
         ])
         #expect(life.abandoned.isEmpty)
+    }
+
+    // A frozen dockerd (SIGSTOP, a deadlock) answers nothing: the health check marks it down
+    // after a few seconds, and the clients whose launches wait on its create or start are placed
+    // on another daemon then, not after `docker_timeout` (five minutes by default).
+    @Test func daemonMarkedDown_launchesWaitingOnItArePlacedAgainAtOnce_whatItMadeIsDisposedOf() {
+        var life = Self.lifecycle(capacities: [3, 3])
+        let (first, g1) = Self.accept(&life, 1, source: "a")
+        #expect(Self.creates(first) == [0])
+        #expect(Self.creates(Self.accept(&life, 2, source: "b").0) == [1])
+        let (third, g3) = Self.accept(&life, 3, source: "c")
+        #expect(Self.creates(third) == [0])
+        // Client 3's create answered, its start is out; client 1's create is out.
+        let started = Self.launches(life.handle(.launch(3, generation: g3, .created(id: "c3", holder: nil)), now: Self.ms), 3)
+        guard case .start(daemon: 0, id: "c3", _)? = started.first?.1 else { Issue.record("\(started)"); return }
+
+        let out = life.handle(.tick, now: 2 * Self.ms) + life.setHealthy(0, false, now: 2 * Self.ms)
+        // Both placed on daemon 1 at once; client 3's container is removed now, client 1's
+        // create stays abandoned until it answers.
+        #expect(Self.creates(out) == [1, 1], "\(out)")
+        #expect(Self.launches(out, 3).contains { $0 == (g3, .dispose(daemon: 0, id: "c3", holder: nil, clean: false)) }, "\(out)")
+        #expect(life.abandoned.keys.sorted() == [.init(client: 1, generation: g1)])
+        #expect(Self.ends(out).isEmpty)
+        let next1 = try! #require(Self.launches(out, 1).last?.0)
+        #expect(next1 > g1)
+
+        // The abandoned create answers after all: that container goes, the new launch goes on.
+        #expect(life.handle(.launch(1, generation: g1, .created(id: "late", holder: nil)), now: 3 * Self.ms) == [
+            .launch(1, generation: g1, .dispose(daemon: 0, id: "late", holder: nil, clean: false)),
+        ])
+        #expect(life.abandoned.isEmpty)
+        _ = Self.launch(&life, 1, id: "new1", generation: next1, now: 4 * Self.ms)
+        #expect(life.sessions[1]?.phase == .relaying)
+        #expect(life.sessions[1]?.containerID == "new1")
+    }
+
+    // A create that got no answer names the container it may have made: the launch disposes of
+    // that name (the slot is freed once it is gone), and the client does not wait for it.
+    @Test func createWithoutAnswer_disposesOfItsName_andTheClientIsPlacedAgainAtOnce() {
+        var life = Self.lifecycle(capacities: [2, 2])
+        let (_, generation) = Self.accept(&life, 1)
+        let out = life.handle(.launch(1, generation: generation, .createFailed(Self.transport, holder: nil, maybeMade: "ganger-x-1")),
+                              now: Self.ms)
+        #expect(Self.launches(out, 1).contains { $0.1 == .dispose(daemon: 0, id: "ganger-x-1", holder: nil, clean: false) }, "\(out)")
+        #expect(Self.creates(out) == [1])
+
+        // Abandoned (the client left), then the create fails without an answer: the same.
+        let (_, g2) = Self.accept(&life, 2, source: "b")
+        _ = life.handle(.clientLeft(2, detail: "reset"), now: 2 * Self.ms)
+        #expect(life.handle(.launch(2, generation: g2, .createFailed(Self.transport, holder: nil, maybeMade: "ganger-x-2")), now: 3 * Self.ms)
+            .contains(.launch(2, generation: g2, .dispose(daemon: 1, id: "ganger-x-2", holder: nil, clean: false))))
     }
 
     @Test func drainThenCloseAll_endsEverySession() {

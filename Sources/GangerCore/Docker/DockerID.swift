@@ -16,6 +16,12 @@ enum DockerID {
         return count > 0
     }
 
+    /// How the log names a container: an id by its first 12 digits (as `docker ps` does), a
+    /// name (a create whose answer never came is removed by the name it gave) whole.
+    static func short(_ idOrName: String) -> String {
+        isValid(idOrName) ? String(idOrName.prefix(12)) : idOrName
+    }
+
     /// The id under `key`, refused as corrupt data when it is not one.
     static func decode<Key: CodingKey>(_ container: KeyedDecodingContainer<Key>, _ key: Key) throws -> String {
         let id = try container.decode(String.self, forKey: key)

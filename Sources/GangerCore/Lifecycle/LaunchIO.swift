@@ -137,19 +137,17 @@ final class LaunchIO {
         // Named, so that a create whose answer never came (a timeout, a reset: dockerd may have
         // made the container all the same) can be removed by name before the slot is given
         // back; otherwise such a container is Ganger's but nobody's, until a shutdown sweep.
+        // The launch learns of the failure at once and disposes of that name itself: its client
+        // does not wait for the removal (on a daemon that stopped answering, another timeout).
         let name = environment.nextContainerName()
-        let engine = environment.engine(daemon)
         // Strong: the answer must reach the owner even after it cancelled, or the container leaks.
-        engine.create(spec, name: name, timeout: timeout) { [self] result in
+        environment.engine(daemon).create(spec, name: name, timeout: timeout) { [self] result in
             switch result {
             case let .success(id):
                 deliver?(generation, .created(id: id, holder: holder))
-            case let .failure(error) where error.isTransport:
-                engine.remove(name) { [self] _ in
-                    deliver?(generation, .createFailed(failure(error, daemon: daemon), holder: holder))
-                }
             case let .failure(error):
-                deliver?(generation, .createFailed(failure(error, daemon: daemon), holder: holder))
+                deliver?(generation, .createFailed(failure(error, daemon: daemon), holder: holder,
+                                                   maybeMade: error.isTransport ? name : nil))
             }
         }
     }

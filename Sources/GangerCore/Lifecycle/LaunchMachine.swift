@@ -82,7 +82,10 @@ public struct LaunchMachine: Sendable {
     public enum Event: Sendable, Equatable {
         /// The create call answered; `holder` is the network holder the driver gave it, if any.
         case created(id: String, holder: HolderRef?)
-        case createFailed(CallFailure, holder: HolderRef?)
+        /// `maybeMade`: the name the create gave its container when no answer came (a timeout, a
+        /// reset): dockerd may have made it all the same, so it is removed by that name before
+        /// the slot is freed.
+        case createFailed(CallFailure, holder: HolderRef?, maybeMade: String? = nil)
         case started
         case startFailed(CallFailure)
         /// The inspect that looks for the service's address.
@@ -122,8 +125,8 @@ public struct LaunchMachine: Sendable {
         case retryAt(UInt64)
         /// Drop whatever connection attempt, settle watch or timer is outstanding.
         case stopWaiting
-        /// Remove `id` (nil: none was made) on `daemon`, then free its slot and release the holder
-        /// (`clean`: it may serve again).
+        /// Remove `id` (nil: none was made; a name: a create whose answer never came) on
+        /// `daemon`, then free its slot and release the holder (`clean`: it may serve again).
         case dispose(daemon: Int, id: String?, holder: HolderRef?, clean: Bool)
         /// A container in `holder` started: the holder pool may start a replacement.
         case holderJoined(HolderRef)
@@ -162,6 +165,9 @@ public struct LaunchMachine: Sendable {
     /// service up (its port still busy, say) is not trusted again.
     private var mayJoinHolder: Bool
     public private(set) var attempts = 0
+    /// The name of a container a failed create may have made (`Event.createFailed`), disposed
+    /// of in its place.
+    private var lostCreate: String?
     /// Until when Docker may take to create and start the first container: the client's own
     /// budget (what it may still wait), not the readiness budget.
     public let dockerDeadline: UInt64
@@ -232,6 +238,15 @@ public struct LaunchMachine: Sendable {
         }
     }
 
+    /// The daemon whose answer this launch waits for (a create, start or inspect call out), if
+    /// any: a daemon marked down may never give it.
+    public var waitsOnDaemon: Int? {
+        switch state {
+        case let .creating(daemon), let .starting(daemon, _), let .locating(daemon, _): daemon
+        default: nil
+        }
+    }
+
     /// The daemon whose slot this launch holds, if any.
     public var daemon: Int? {
         switch state {
@@ -253,10 +268,10 @@ public struct LaunchMachine: Sendable {
         case let (.abandoned(daemon), .created(id, holder)):
             state = .done
             return [.launchSettled(daemon: daemon, .abandoned), .dispose(daemon: daemon, id: id, holder: holder, clean: false)]
-        case let (.abandoned(daemon), .createFailed(failure, holder)):
+        case let (.abandoned(daemon), .createFailed(failure, holder, maybeMade)):
             state = .done
             return [.daemonFailed(daemon: daemon, failure), .launchSettled(daemon: daemon, .failed),
-                    .dispose(daemon: daemon, id: nil, holder: holder, clean: false)]
+                    .dispose(daemon: daemon, id: maybeMade, holder: holder, clean: false)]
         case (.abandoned, _), (.done, _):
             return []
         case (_, .cancel):
@@ -265,8 +280,9 @@ public struct LaunchMachine: Sendable {
             self.holder = holder
             state = .starting(daemon: daemon, id: id)
             return [.start(daemon: daemon, id: id, timeout: callTimeout(now: now))]
-        case let (.creating(daemon), .createFailed(failure, holder)):
+        case let (.creating(daemon), .createFailed(failure, holder, maybeMade)):
             self.holder = holder
+            lostCreate = maybeMade
             // No answer (the daemon is now marked down) and no container exists: the caller may
             // place the client on another daemon instead of closing it.
             return [.daemonFailed(daemon: daemon, failure)]
@@ -339,6 +355,7 @@ public struct LaunchMachine: Sendable {
         generation += 1
         self.publishes = publishes
         holder = nil
+        lostCreate = nil
         createdAt = now
         state = .creating(daemon: daemon)
         return [.create(daemon: daemon, joinHolder: mayJoinHolder, timeout: callTimeout(now: now))]
@@ -423,7 +440,8 @@ public struct LaunchMachine: Sendable {
         case .creating, .starting: settled = [.launchSettled(daemon: daemon, outcome)]
         default: break
         }
-        let id = containerID
+        let id = containerID ?? lostCreate
+        lostCreate = nil
         let holder = self.holder
         self.holder = nil
         state = .done

@@ -93,8 +93,20 @@ public struct Lifecycle: Sendable {
     /// Per daemon: whether its service ports are published on its host (remote daemons).
     private var publishes: [Bool]
     private var timers = MinHeap<Timer>()
-    /// Launches of ended sessions whose create call was still out: its answer is disposed of.
-    public private(set) var abandoned: [ClientID: LaunchMachine] = [:]
+    /// A launch given up while its create call was still out, by its client and generation
+    /// (answers carry both): the session ended, or its daemon went down and the client was
+    /// placed again. The call's answer is disposed of.
+    public struct LaunchKey: Hashable, Sendable, Comparable {
+        public let client: ClientID
+        public let generation: Int
+        public init(client: ClientID, generation: Int) {
+            self.client = client
+            self.generation = generation
+        }
+        public static func < (a: Self, b: Self) -> Bool { (a.client, a.generation) < (b.client, b.generation) }
+    }
+
+    public private(set) var abandoned: [LaunchKey: LaunchMachine] = [:]
     /// Clients a settled launch window admitted while a batch was being routed: admitted once the
     /// batch is done, so one session's actions are not interleaved with another's.
     private var pendingGrants: [Scheduler.Grant] = []
@@ -154,7 +166,10 @@ public struct Lifecycle: Sendable {
             guard let session = sessions[id], session.phase != .relaying else { return [] }
             return finish(id, "client left (\(detail))", now: now)
         case let .launch(id, generation, event):
-            guard var session = sessions[id] else { return abandonedLaunch(id, generation: generation, event, now: now) }
+            if abandoned[LaunchKey(client: id, generation: generation)] != nil {
+                return abandonedLaunch(id, generation: generation, event, now: now)
+            }
+            guard var session = sessions[id] else { return [] }
             guard var launch = session.launch else { return [] }
             let actions = launch.handle(event, generation: generation, now: now)
             session.launch = launch
@@ -310,10 +325,16 @@ public struct Lifecycle: Sendable {
         guard let session = sessions[id] else { return [] }
         // A session whose service a reload removed (-1) has no queue to go back to.
         guard placeAgain, session.service >= 0, session.mayPlaceAgain(now: now) else { return finish(id, reason, now: now) }
+        return self.placeAgain(id, "daemon failed before the container existed: placed again", now: now)
+    }
+
+    /// Admits a session whose launch was given up once more: on another daemon at once, or back
+    /// into its queue.
+    private mutating func placeAgain(_ id: ClientID, _ message: String, metadata: [String: String] = [:], now: UInt64) -> [Action] {
+        guard let session = sessions[id] else { return [] }
         switch scheduler.readmit(id, service: session.service, source: session.source, now: now) {
         case let .admitted(slot):
-            let log = LogLine(level: .notice, message: "daemon failed before the container existed: placed again", metadata: [:])
-            return [.log(log)] + admitted(id, slot, now: now)
+            return [.log(LogLine(level: .notice, message: message, metadata: metadata))] + admitted(id, slot, now: now)
         case let .queued(ticket):
             sessions[id]?.phase = .queued
             sessions[id]?.ticket = ticket
@@ -402,11 +423,7 @@ public struct Lifecycle: Sendable {
         sessions[id] = session
         var out: [Action] = []
         if let ticket = session.ticket, session.service >= 0 { scheduler.leave(service: session.service, ticket: ticket) }
-        if var launch = session.launch {
-            let actions = settleWindows(launch.handle(.cancel, now: now), now: now)
-            out += actions.map { .launch(id, generation: launch.generation, $0) }
-            if !launch.isDone { abandoned[id] = launch }
-        }
+        if let launch = session.launch { out += abandon(id, launch, now: now) }
         if let container = session.container {
             out.append(container.warm
                 ? .giveBackWarm(id, daemon: container.daemon, containerID: container.id)
@@ -436,10 +453,20 @@ public struct Lifecycle: Sendable {
         return apply(grants, now: now)
     }
 
+    /// Cancels `launch` (the session's): what it made is disposed of; a create still out is
+    /// kept in `abandoned` until it answers.
+    private mutating func abandon(_ id: ClientID, _ launch: LaunchMachine, now: UInt64) -> [Action] {
+        var launch = launch
+        let actions = settleWindows(launch.handle(.cancel, now: now), now: now)
+        if !launch.isDone { abandoned[LaunchKey(client: id, generation: launch.generation)] = launch }
+        return actions.map { .launch(id, generation: launch.generation, $0) }
+    }
+
     private mutating func abandonedLaunch(_ id: ClientID, generation: Int, _ event: LaunchMachine.Event, now: UInt64) -> [Action] {
-        guard var launch = abandoned[id] else { return [] }
+        let key = LaunchKey(client: id, generation: generation)
+        guard var launch = abandoned[key] else { return [] }
         let actions = launch.handle(event, generation: generation, now: now)
-        abandoned[id] = launch.isDone ? nil : launch
+        abandoned[key] = launch.isDone ? nil : launch
         for case let .daemonFailed(daemon, failure) in actions { markDown(daemon, failure) }
         return settleWindows(actions, now: now).map { .launch(id, generation: generation, $0) } + grantsAfterSettling(now: now)
     }
@@ -515,8 +542,37 @@ public struct Lifecycle: Sendable {
     /// Counts a container found on `daemon` that Ganger holds outside sessions.
     public mutating func add(on daemon: Int) { scheduler.add(on: daemon) }
 
+    /// A daemon marked down (`healthy` false) also gives up the launches still waiting on its
+    /// answers (`placeAgainOff`).
     public mutating func setHealthy(_ daemon: Int, _ healthy: Bool, now: UInt64) -> [Action] {
-        apply(scheduler.setHealthy(daemon, healthy), now: now)
+        let grants = apply(scheduler.setHealthy(daemon, healthy), now: now)
+        guard !healthy else { return grants }
+        var out = grants + placeAgainOff(daemon, now: now)
+        if !pendingGrants.isEmpty { out += grantsAfterSettling(now: now) }
+        return out + evictions()
+    }
+
+    /// A daemon marked down may never answer the calls its launches wait for (a frozen dockerd
+    /// holds them until `docker_timeout`, five minutes by default). Each such launch is given
+    /// up — what it made is removed, a create still out is disposed of when it answers — and
+    /// its client placed again at once, within its budget, as after a create that failed
+    /// without an answer. A launch that already probes the service keeps going: its container
+    /// runs, and a probe needs nothing of the daemon.
+    private mutating func placeAgainOff(_ daemon: Int, now: UInt64) -> [Action] {
+        var out: [Action] = []
+        for id in sessions.keys.sorted() {
+            guard let session = sessions[id], let launch = session.launch, launch.waitsOnDaemon == daemon,
+                  session.service >= 0, session.mayPlaceAgain(now: now) else { continue }
+            out += abandon(id, launch, now: now)
+            sessions[id]?.launch = nil
+            // What Docker said of the container given up is not what this session's end reports.
+            sessions[id]?.containerNote = nil
+            sessions[id]?.launchGenerations = launch.generation
+            reindex(id)
+            out += placeAgain(id, "daemon down while Docker worked on the launch: placed again",
+                              metadata: ["session": "\(id)", "daemon": "\(daemon)"], now: now)
+        }
+        return out
     }
 
     public mutating func setCapacity(_ daemon: Int, _ capacity: Int, now: UInt64) -> [Action] {

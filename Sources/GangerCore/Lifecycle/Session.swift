@@ -135,7 +135,9 @@ final class Session {
         self.daemon = daemon
         self.containerID = containerID
         if let socket = launch?.takeSocket() { serviceSocket = FileDescriptorBox(socket) }
-        launch?.detach()
+        // Not detached: an earlier launch of this session, given up when its daemon went down,
+        // may still have a create out on this I/O (see `close`).
+        launch?.stop()
         launch = nil
     }
 

@@ -53,7 +53,8 @@ public struct SessionMachine: Sendable {
     public let acceptedAt: UInt64
     public let settings: Settings
     public internal(set) var phase: Phase = .queued
-    var ticket: Scheduler.Ticket?
+    /// Its place in its service's queue while queued (later tickets come after).
+    public internal(set) var ticket: Scheduler.Ticket?
     var launch: LaunchMachine?
     /// The last generation its launches used: a launch after a readmission continues from here,
     /// so answers for the containers of the failed one cannot reach it.

@@ -124,10 +124,11 @@ extension Supervisor {
     func markDown(_ index: Int, _ error: String) {
         guard !daemons[index].down else { return }
         daemons[index].down = true
-        control { $0.setHealthy(index, false, now: $1) }
         daemons[index].since = wallClock()
         daemons[index].lastError = error
+        // Logged first: the lifecycle's answer logs the clients it places again because of it.
         logger.error("daemon down: no new sessions placed on it", metadata: ["daemon": "\(daemons[index].name)", "error": "\(error)"])
+        control { $0.setHealthy(index, false, now: $1) }
     }
 
     /// This instance's containers on `index` that no session owns are removed (leftovers from

@@ -249,8 +249,22 @@ public final class Supervisor {
             if !oom { for service in services where service.pool.containerDied(containerID, exitCode: exitCode, oom: false) { return } }
             if !oom { for service in services where service.holders.containerDied(containerID) { return } }
         case let .log(line):
-            logger.log(level: line.level.logging, "\(line.message)", metadata: line.metadata.mapValues { .string($0) })
+            logger.log(level: line.level.logging, "\(line.message)", metadata: readable(line.metadata))
         }
+    }
+
+    /// The lifecycle names daemons by index and clients by session number: the log gets the
+    /// daemon's URL, and the client's address and service while the session lives.
+    private func readable(_ metadata: [String: String]) -> Logger.Metadata {
+        var out = metadata.mapValues { Logger.MetadataValue.string($0) }
+        if let index = metadata["daemon"].flatMap({ Int($0) }), daemons.indices.contains(index) {
+            out["daemon"] = "\(daemons[index].name)"
+        }
+        if let id = metadata["session"].flatMap({ UInt64($0) }), let session = sessions[id] {
+            out["client"] = "\(session.peer)"
+            out["service"] = "\(session.settings.name)"
+        }
+        return out
     }
 
     /// A session's launch action: its I/O goes to the session's `LaunchIO`, the rest is done here.
@@ -285,7 +299,10 @@ public final class Supervisor {
             session.launched(daemon: daemon, containerID: container)
             if session.settings.netns.mode == .holder { session.service.holders.served(throughHolder: holder != nil) }
         case .failed:
-            session?.launch?.detach()
+            // Not detached: a launch given up when its daemon went down may still have a create
+            // out on this I/O, whose answer the lifecycle disposes of. Later answers of this
+            // launch are stale by their generation.
+            session?.launch?.stop()
             session?.launch = nil
         default:
             break
@@ -455,12 +472,12 @@ public final class Supervisor {
                 // Each attempt at debug; the removal given up, through a digest: a daemon gone
                 // with every session's container to remove wrote five error lines for each.
                 logger.debug("cannot remove container", metadata: [
-                    "daemon": "\(daemons[daemon].name)", "container": "\(id.prefix(12))", "error": "\(error)", "attempt": "\(attempt)",
+                    "daemon": "\(daemons[daemon].name)", "container": "\(DockerID.short(id))", "error": "\(error)", "attempt": "\(attempt)",
                 ])
                 guard attempt < 5, let reactor else {
                     // Given up for now: retried after the next ping it answers
                     // (`retryRemovals`), or reconciled when it comes back from down.
-                    logRemovalGivenUp(daemon: daemons[daemon].name, container: String(id.prefix(12)), error: "\(error)", attempts: attempt)
+                    logRemovalGivenUp(daemon: daemons[daemon].name, container: DockerID.short(id), error: "\(error)", attempts: attempt)
                     removing.remove(id)
                     daemons[daemon].unremoved.insert(id)
                     done()

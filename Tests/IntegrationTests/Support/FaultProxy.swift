@@ -71,8 +71,12 @@ final class FaultProxy: Sendable {
             self.fault = fault
         }
 
+        /// Every call (a daemon that stopped answering altogether): method `*`, path `**`. The
+        /// first rule that matches a call decides, so the rules before it are exceptions.
+        static func everyCall(_ fault: Fault) -> Rule { Rule("*", "**", fault) }
+
         func matches(method: String, path: String) -> Bool {
-            method == self.method && FaultProxy.matches(path, pattern: self.path)
+            (self.method == "*" || method == self.method) && (self.path == "**" || FaultProxy.matches(path, pattern: self.path))
         }
     }
 

@@ -1,0 +1,69 @@
+import Glibc
+import Testing
+import TestSupport
+
+/// A daemon that stops answering (a frozen or deadlocked dockerd) while launches wait on it: in
+/// `SchedulerTests` (serialized) because it shares the extra daemons with them.
+extension SchedulerTests {
+    /// Daemon 1 sits behind a `FaultProxy` that freezes it as far as Ganger can tell: no call is
+    /// answered (pings, the lease's renewals), and creates are held 15 s before dockerd sees them (it then makes the
+    /// containers, long after Ganger gave up on them). `docker_timeout` is 120 s: before, the
+    /// clients placed on daemon 1 waited for their create (15 s here; up to `docker_timeout` on
+    /// a dockerd that never answers, five minutes by default) and then ran there. Now the health
+    /// check marks daemon 1 down within a few seconds of its silence, and those clients are
+    /// placed on daemon 2 at once; the containers dockerd made late are removed when their
+    /// answers come, and daemon 1's slot count goes back to what it holds: none.
+    @Test func aDaemonThatStopsAnswering_itsClientsArePlacedOnTheOtherAtOnce_whatItMadeLateIsRemoved() async throws {
+        let instance = uniqueInstance("frozen")
+        let proxy = try FaultProxy(upstream: ExtraDaemons.runDirectory + "/dockerd-1.sock")
+        defer { proxy.stop() }
+        let yaml = multiDaemonConfig(instance: instance, capacities: [8, 8], service: .echo())
+            .split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+                if line.hasSuffix(ExtraDaemons.url(1)) { return "  - url: \(proxy.url)" }
+                if line.hasPrefix("docker_timeout:") { return "docker_timeout: 120s" }
+                return String(line)
+            }.joined(separator: "\n")
+        try await withMultiGanger(instance: instance, yaml: yaml) { ganger, addresses in
+            let address = try #require(addresses["echo"])
+            let (_, bothUp) = try await onThread { try ganger.waitForStatus(timeout: .seconds(20)) { $0.daemons.allSatisfy(\.up) } }
+            #expect(bothUp, "\(ganger.placementSummary())")
+
+            proxy.setRules([.init("POST", "/containers/create", .delay(.seconds(15))), .everyCall(.hang)])
+            let held = HeldClients()
+            defer { held.closeAll() }
+            // Four clients at once: least-loaded placement puts two on each daemon.
+            let lines = (0..<4).map { Array("frozen \($0)\n".utf8) }
+            try await onThread {
+                for line in lines {
+                    let client = try Client(address)
+                    try client.sendAll(line)
+                    held.clients.append(client)
+                }
+                for (client, line) in zip(held.clients, lines) {
+                    let back = try client.receive(count: line.count, timeout: .seconds(40))
+                    guard back == line else { throw HarnessError("\(String(decoding: line, as: UTF8.self)): echo differs") }
+                }
+            }
+            let running = try await onThread { try (1...2).map { try ExtraDaemons.containers($0, instance: instance, all: false).count } }
+            #expect(running == [0, 4], "running containers per daemon with the 4 sessions open: \(running)\n\(ganger.log.suffix(6000))")
+            #expect(ganger.log.contains("daemon down while Docker worked on the launch: placed again"), "\(ganger.log.suffix(6000))")
+            #expect(proxy.history.contains("delay"), "no create reached the frozen daemon: \(proxy.history)")
+
+            // Daemon 1 answers again. The containers it made late (created, never started) go,
+            // and nothing stays counted on it.
+            proxy.setRules([])
+            let (status, settled) = try await onThread {
+                try ganger.waitForStatus(timeout: .seconds(60)) { status in
+                    status.daemons.first?.up == true && status.daemons.first?.containers == 0
+                        && ((try? ExtraDaemons.containers(1, instance: instance)) ?? ["?"]).isEmpty
+                }
+            }
+            let onOne = (try? ExtraDaemons.containers(1, instance: instance)) ?? []
+            #expect(settled, "daemon 1 after it answers again: \(status.daemons.first.map { "\($0)" } ?? "-"); containers \(onOne)\n\(ganger.log.suffix(6000))")
+
+            held.closeAll()
+            let left = try await onThread { try ExtraDaemons.waitForNone(instance: instance, timeout: .seconds(30)) }
+            #expect(left.isEmpty, "containers left after the sessions ended: \(left)")
+        }
+    }
+}
