@@ -66,6 +66,13 @@ struct Serve {
         })
         try reactor.run()
         withExtendedLifetime(signals) {}
+        let unanswered = supervisor.unansweredAtShutdown
+        if exitCode == 0, !unanswered.isEmpty {
+            // Not a clean stop: containers may be left where the cleanup could not reach.
+            printError("ganger: shut down without removing everything: \(unanswered.joined(separator: ", ")) stopped answering; "
+                + "the next start of this instance removes what is left there, or run `ganger cleanup`")
+            exitCode = 2
+        }
         return exitCode
     }
 }

@@ -131,6 +131,45 @@ private func get(_ server: ScriptedServer, together: Int, after: Int = 0) async 
         #expect(server.acceptedCount == 2)
     }
 
+    /// A server that reads requests and never answers (a frozen dockerd): `abort` ends the one
+    /// on the connection and the one waiting for it, and fails every later request at once.
+    @Test func abort_endsTheRequestInFlightAndTheWaitingOne_andEveryLaterOne() async throws {
+        let server = try ScriptedServer { _ in "" }
+        defer { server.stop() }
+        let loop = try ReactorThread()
+        defer { loop.stop() }
+        let (results, before, after) = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<([String], Int, Int), Error>) in
+            loop.execute { reactor in
+                let client = HTTPClient(reactor: reactor, endpoint: .address(server.address), host: "test", maxConnections: 1)
+                var results: [String] = []
+                var outstandingBefore = -1
+                func run(_ index: Int, then: @escaping () -> Void = {}) {
+                    client.execute(HTTPRequestHead(method: .get, target: "/\(index)"), timeout: .seconds(30), handler: HTTPResponseHandler(
+                        head: { _ in }, body: { _ in },
+                        end: { error in
+                            results.append("\(index): \(error.map { "\($0)" } ?? "answered")")
+                            then()
+                        }))
+                }
+                run(1)
+                run(2)
+                // Time for the first to reach the server (the second waits for the connection).
+                reactor.schedule(after: .milliseconds(300)) {
+                    outstandingBefore = client.outstanding
+                    client.abort()
+                    run(3) {
+                        withExtendedLifetime(client) {}
+                        continuation.resume(returning: (results, outstandingBefore, client.outstanding))
+                    }
+                }
+            }
+        }
+        #expect(before == 2)
+        #expect(results == ["1: cancelled", "2: cancelled", "3: cancelled"])
+        #expect(after == 0)
+        #expect(server.acceptedCount == 1)
+    }
+
     @Test func cleanKeepAliveResponses_reuseOneConnection() async throws {
         let server = try ScriptedServer { n in response("answer \(n)") }
         defer { server.stop() }

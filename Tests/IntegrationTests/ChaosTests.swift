@@ -130,6 +130,42 @@ struct ChaosTests {
         }
     }
 
+    /// SIGTERM while the only daemon has stopped answering (every call hangs): sessions end after
+    /// the grace (2 s), their removals get no answer, and after 10 s of that silence the daemon
+    /// is given up and ganger exits 2, saying so. Before, it waited `docker_timeout` (30 s here,
+    /// five minutes by default) for each of five attempts of every removal.
+    @Test func sigtermWhileTheDaemonAnswersNothing_exits2AfterItsSilence_theNextStartRemovesWhatItLeft() async throws {
+        try await withProxiedGanger("frozenstop", rules: []) { chaos in
+            let held = HeldClients()
+            defer { held.closeAll() }
+            try await onThread {
+                for i in 0..<2 { held.clients.append(try openEchoingClient(chaos.address, tag: "frozen stop \(i)")) }
+            }
+            chaos.proxy.setRules([.everyCall(.hang)])
+            let (status, elapsed) = try await onThread { () throws -> (ExitStatus?, Duration) in
+                let start = ContinuousClock.now
+                chaos.ganger.process.send(SIGTERM)
+                return (chaos.ganger.waitForExit(timeout: .seconds(60)), ContinuousClock.now - start)
+            }
+            #expect(status == .exited(2), "\(String(describing: status)) after \(elapsed)\n\(chaos.ganger.log.suffix(4000))")
+            #expect(elapsed < .seconds(40), "exited after \(elapsed)")
+            #expect(chaos.ganger.stderr.contains("shut down without removing everything"), "\(chaos.ganger.stderr.suffix(2000))")
+            #expect(chaos.ganger.stderr.contains("answered none: given up"), "\(chaos.ganger.stderr.suffix(2000))")
+            // The daemon answers again: the stop left the two sessions' containers (their removals
+            // never reached dockerd); the next start of the instance removes them.
+            chaos.proxy.setRules([])
+            let left = try await onThread { try DockerCLI.containers(instance: chaos.instance) }
+            #expect(left.count >= 2, "containers of the instance after the stop: \(left)")
+            let yaml = gangerConfig(instance: chaos.instance, services: [.echo()], maxContainers: 16, daemonURL: chaos.proxy.url)
+            let next = try await onThread { try GangerProcess(instance: chaos.instance, yaml: yaml) }
+            _ = try await onThread { try next.waitUntilListening(["echo"]) }
+            let after = try await onThread { try waitForNoContainers(labels: ["ganger.instance=\(chaos.instance)"], timeout: .seconds(20)) }
+            #expect(after.isEmpty, "left after the next start: \(after)\n\(next.log.suffix(3000))")
+            let stopped = try await onThread { try next.terminate(signal: SIGTERM, timeout: .seconds(20)) }
+            #expect(stopped == .exited(0), "the next one's stop: \(stopped)")
+        }
+    }
+
     @Test func eventStreamCutMidChunk_reconnected_aKilledContainersExitCodeStillSeen() async throws {
         // The first /events stream is cut in the middle of its first event (the first session's
         // create); the stream Ganger opens again must carry the `die` of a container killed

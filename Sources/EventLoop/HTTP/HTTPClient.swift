@@ -29,6 +29,11 @@ public final class HTTPClient {
     private let connectTimeout: Duration
     private var idle: [HTTPClientConnection] = []
     private var waiting: [HTTPRequestTask] = []
+    /// Requests on a connection now (sent, or being sent, and not yet answered in full).
+    private var active: [ObjectIdentifier: (sent: Int, task: HTTPRequestTask)] = [:]
+    private var sent = 0
+    /// Set by `abort`: every request fails from then on.
+    private var aborted: HTTPClientError?
     /// Connections that exist or are being connected.
     public private(set) var openCount = 0
 
@@ -50,11 +55,19 @@ public final class HTTPClient {
 
     public var idleCount: Int { idle.count }
 
+    /// Requests not yet answered in full: on a connection, or waiting for one.
+    public var outstanding: Int { active.count + waiting.count }
+
     /// Sends a request; `handler` hears the response. Keep the task to cancel it.
     @discardableResult
     public func execute(_ head: HTTPRequestHead, body: [UInt8] = [], timeout: Duration?,
                         handler: HTTPResponseHandler) -> HTTPRequestTask {
         let task = HTTPRequestTask(client: self, head: head, body: body, handler: handler)
+        if let aborted {
+            // Never inline: the caller may not have finished its own setup.
+            reactor?.soon { task.finish(aborted) }
+            return task
+        }
         if let timeout, let reactor {
             // Strong: the timer keeps the task alive until it fires or `finish` cancels it.
             task.timer = reactor.schedule(after: timeout) { task.finish(.timedOut(timeout)) }
@@ -72,8 +85,22 @@ public final class HTTPClient {
         idle.removeAll()
     }
 
+    /// Fails every request, waiting or on a connection (whose connection closes), and every
+    /// later one, with `error`; idle connections close. For a server given up for good (a
+    /// daemon that stopped answering while Ganger shuts down): what waited on it ends now.
+    public func abort(_ error: HTTPClientError = .cancelled) {
+        aborted = error
+        // Oldest first: those on a connection were sent before any that waits.
+        let all = active.values.sorted { $0.sent < $1.sent }.map(\.task) + waiting
+        waiting.removeAll()
+        for task in all { task.finish(error) }
+        for connection in idle { connection.close() }
+        idle.removeAll()
+    }
+
     fileprivate func remove(_ task: HTTPRequestTask) {
         waiting.removeAll { $0 === task }
+        active[ObjectIdentifier(task)] = nil
     }
 
     private func dispatch() {
@@ -161,6 +188,8 @@ public final class HTTPClient {
 
     private func start(_ task: HTTPRequestTask, on connection: HTTPClientConnection) {
         task.connection = connection
+        sent += 1
+        active[ObjectIdentifier(task)] = (sent, task)
         connection.onIdleClose = nil
         // The exchange holds the task strongly (the caller may drop it); the connection lets go
         // of the handler when the exchange ends, which ends the cycle.

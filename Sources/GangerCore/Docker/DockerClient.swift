@@ -90,6 +90,12 @@ public final class DockerClient {
     /// Drops idle connections and fails queued calls (at shutdown).
     public func shutdown() { http.shutdown() }
 
+    /// Calls not yet answered in full.
+    public var outstanding: Int { http.outstanding }
+
+    /// Fails every call now and from now on (`HTTPClient.abort`).
+    public func abort() { http.abort() }
+
     // MARK: Plumbing
 
     /// A buffered call. `path` has no version prefix. 2xx (and `accept`) succeed; the body is

@@ -42,6 +42,12 @@ final class DaemonRuntime {
     var events: HTTPRequestTask?
     /// Left the catalog with nothing on it: its timers and callbacks stop at their next turn.
     var forgotten = false
+    /// Shutting down, it had calls out and answered none for `ShutdownWatch.silence`: its calls
+    /// were failed and nothing more is asked of it (`Supervisor.watchShutdown`).
+    var givenUpAtShutdown = false
+    /// Shutting down: since when it has had calls out without answering one (nil: answering,
+    /// or nothing asked).
+    var silentSince: UInt64?
 
     init(client: DockerClient) {
         self.client = client

@@ -33,6 +33,8 @@ public final class Supervisor {
     var removalsInFlight = 0
     var draining = false
     var onDrained: (() -> Void)?
+    /// The shutdown's cleanup is over (its `done` was called): `watchShutdown` stops.
+    var shutdownFinished = false
     /// Container ids being removed, so reconciliation does not remove them twice.
     var removing: Set<String> = []
     /// The last sessions that ended, oldest first (capped).
@@ -474,7 +476,7 @@ public final class Supervisor {
                 logger.debug("cannot remove container", metadata: [
                     "daemon": "\(daemons[daemon].name)", "container": "\(DockerID.short(id))", "error": "\(error)", "attempt": "\(attempt)",
                 ])
-                guard attempt < 5, let reactor else {
+                guard attempt < 5, !daemons[daemon].givenUpAtShutdown, let reactor else {
                     // Given up for now: retried after the next ping it answers
                     // (`retryRemovals`), or reconciled when it comes back from down.
                     logRemovalGivenUp(daemon: daemons[daemon].name, container: DockerID.short(id), error: "\(error)", attempts: attempt)
