@@ -41,6 +41,10 @@ final class SimDaemon {
     let index: Int
     let publishes: Bool
     var alive = true
+    /// Frozen until then (`Faults.freezes`): calls made meanwhile are held.
+    var frozenUntil: UInt64 = 0
+    /// When it last answered a call (a frozen daemon answers none): the health check's "busy".
+    var lastAnswer: UInt64 = 0
     /// Bumped at each death: a call that spans one fails as a transport error.
     var epoch = 0
     var containers: [String: SimContainer] = [:]
@@ -111,6 +115,31 @@ final class SimEngine {
         let latency = rng.latency(typical: 2)
         guard target.alive else {
             queue.after(rng.latency(typical: 0.3)) { reply(.failure(Failure(message: "\(op): connection refused", isTransport: true))) }
+            return
+        }
+        let reply = { [queue] (result: Result<T, Failure>) in
+            if case .failure(let failure) = result, failure.isTransport {} else { target.lastAnswer = queue.now }
+            reply(result)
+        }
+        if target.frozenUntil > queue.now {
+            // Held: done and answered once it thaws, unless the call times out first (the
+            // request was delivered: dockerd does the work all the same).
+            let limit = min(timeout ?? callTimeout, callTimeout)
+            let thawed = target.frozenUntil - queue.now + latency
+            if thawed <= limit {
+                queue.after(thawed) {
+                    guard target.alive && target.epoch == epoch else {
+                        return reply(.failure(Failure(message: "\(op): daemon died mid-call", isTransport: true)))
+                    }
+                    reply(perform())
+                }
+            } else {
+                queue.after(thawed) { if target.alive && target.epoch == epoch { _ = perform() } }
+                queue.after(limit) {
+                    reply(.failure(Failure(message: "\(op): no complete response within \(SimWorld.format(limit)) (frozen daemon)",
+                                           isTransport: true, isTimeout: true)))
+                }
+            }
             return
         }
         let draw = rng.unit()
@@ -256,7 +285,15 @@ final class SimEngine {
 
     func ping(_ daemon: Int, reply: @escaping (Bool) -> Void) {
         let target = daemons[daemon]
+        // A frozen daemon does not answer: the ping times out (2 s, as `HealthTiming.pingTimeout`).
+        if target.frozenUntil > queue.now { return queue.after(Self.pingTimeout) { reply(false) } }
         queue.after(rng.latency(typical: 0.5)) { reply(target.alive) }
+    }
+
+    static let pingTimeout: UInt64 = 2_000_000_000
+
+    func freeze(_ daemon: Int, for length: UInt64) {
+        daemons[daemon].frozenUntil = max(daemons[daemon].frozenUntil, queue.now + length)
     }
 
     private func stop(_ container: SimContainer, exitCode: Int, oom: Bool) {

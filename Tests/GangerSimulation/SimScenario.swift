@@ -47,6 +47,10 @@ public struct SimScenario: Sendable {
         public var maxRefusals = 0
         /// Daemon deaths: (daemon, at, for how long).
         public var daemonDeaths: [(daemon: Int, at: UInt64, length: UInt64)] = []
+        /// A daemon that stops answering for a while (frozen, deadlocked): every call made meanwhile
+        /// is held, then done and answered when it thaws, or timed out first; its pings go
+        /// unanswered, and the health check (on in such scenarios) marks it down.
+        public var freezes: [(daemon: Int, at: UInt64, length: UInt64)] = []
         /// Discovery: a daemon leaves the set (retired: no new placements) and rejoins.
         public var retirements: [(daemon: Int, at: UInt64, length: UInt64)] = []
     }
@@ -128,6 +132,15 @@ public struct SimScenario: Sendable {
             for _ in 0..<(rng.chance(0.15) ? rng.int(1...2) : 0) {
                 faults.retirements.append((daemon: rng.int(0...daemons.count - 1), at: rng.next() % (horizon + sec),
                                            length: rng.millis(100, 8000)))
+            }
+        }
+        // Freezes come from a stream of their own, so that every other draw of a seed (and the
+        // regression seeds in docs/testing.md) stays what it was.
+        var freezeRNG = SimRandom(seed: seed ^ 0x5EED_F7EE_2E00_0001)
+        if freezeRNG.chance(0.12) {
+            for _ in 0..<freezeRNG.int(1...2) {
+                faults.freezes.append((daemon: freezeRNG.int(0...daemons.count - 1), at: freezeRNG.next() % (horizon + sec),
+                                       length: freezeRNG.millis(500, 9000)))
             }
         }
         self.faults = faults

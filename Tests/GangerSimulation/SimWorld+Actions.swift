@@ -259,6 +259,26 @@ extension SimWorld {
         healthCheck(daemon, after: 500_000_000)
     }
 
+    /// The supervisor's health check of an up daemon (`Supervisor.healthCheck`): a ping every
+    /// 2 s; one that gets no answer while the daemon answered no call for two intervals and a
+    /// ping's timeout (busy, not down, otherwise) marks it down. Runs until the last freeze has
+    /// been over for 10 s, so that the scenario ends.
+    func periodicPing(_ daemon: Int) {
+        let interval: UInt64 = 2_000_000_000
+        let until = (scenario.faults.freezes.map { $0.at + $0.length }.max() ?? 0) + 10_000_000_000
+        queue.after(interval) { [unowned self] in
+            guard queue.now < until, violation == nil else { return }
+            if !markedDown.contains(daemon) && !healthChecking.contains(daemon) {
+                engine.ping(daemon) { [unowned self] alive in
+                    let busy = queue.now - engine.daemons[daemon].lastAnswer <= 2 * interval + SimEngine.pingTimeout
+                    guard !alive, !busy, !markedDown.contains(daemon) else { return }
+                    daemonFailed(daemon, LaunchMachine.CallFailure(message: "ping: no complete response", isTransport: true, isTimeout: true))
+                }
+            }
+            periodicPing(daemon)
+        }
+    }
+
     private func healthCheck(_ daemon: Int, after delay: UInt64) {
         queue.after(delay) { [unowned self] in
             engine.ping(daemon) { [unowned self] alive in

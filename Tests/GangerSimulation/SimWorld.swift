@@ -155,6 +155,15 @@ public final class SimWorld {
                 engine.kill(death.daemon, for: death.length)
             }
         }
+        for freeze in scenario.faults.freezes {
+            queue.schedule(at: freeze.at) { [unowned self] in
+                note("daemon \(freeze.daemon) freezes for \(Self.format(freeze.length))")
+                engine.freeze(freeze.daemon, for: freeze.length)
+            }
+        }
+        // The supervisor pings every daemon every 2 s; here only where a daemon freezes (a dead
+        // one is found by its refused calls).
+        if !scenario.faults.freezes.isEmpty { for daemon in engine.daemons.indices { periodicPing(daemon) } }
         for leave in scenario.faults.retirements {
             queue.schedule(at: leave.at) { [unowned self] in
                 run("daemon \(leave.daemon) leaves the discovered set") { lifecycle.setRetired(leave.daemon, true, now: queue.now) }
