@@ -325,7 +325,7 @@ public struct Lifecycle: Sendable {
         guard let session = sessions[id] else { return [] }
         // A session whose service a reload removed (-1) has no queue to go back to.
         guard placeAgain, session.service >= 0, session.mayPlaceAgain(now: now) else { return finish(id, reason, now: now) }
-        return self.placeAgain(id, "daemon failed before the container existed: placed again", now: now)
+        return self.placeAgain(id, "daemon failed before the container existed: placed again", metadata: ["session": "\(id)"], now: now)
     }
 
     /// Admits a session whose launch was given up once more: on another daemon at once, or back
