@@ -17,12 +17,7 @@ extension SchedulerTests {
         let instance = uniqueInstance("frozen")
         let proxy = try FaultProxy(upstream: ExtraDaemons.runDirectory + "/dockerd-1.sock")
         defer { proxy.stop() }
-        let yaml = multiDaemonConfig(instance: instance, capacities: [8, 8], service: .echo())
-            .split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-                if line.hasSuffix(ExtraDaemons.url(1)) { return "  - url: \(proxy.url)" }
-                if line.hasPrefix("docker_timeout:") { return "docker_timeout: 120s" }
-                return String(line)
-            }.joined(separator: "\n")
+        let yaml = daemonOneProxiedConfig(instance: instance, proxy: proxy)
         try await withMultiGanger(instance: instance, yaml: yaml) { ganger, addresses in
             let address = try #require(addresses["echo"])
             let (_, bothUp) = try await onThread { try ganger.waitForStatus(timeout: .seconds(20)) { $0.daemons.allSatisfy(\.up) } }
@@ -66,4 +61,46 @@ extension SchedulerTests {
             #expect(left.isEmpty, "containers left after the sessions ended: \(left)")
         }
     }
+
+    /// Daemon 1 answers nothing from the start (`FaultProxy.everyCall(.hang)`), with
+    /// `docker_timeout: 120s`: `ganger run` listens once its first contact with daemon 1 has
+    /// waited 10 s (`HealthTiming.contactTimeout`), serving on daemon 2; before, it did not
+    /// listen until daemon 1 answered or `docker_timeout` ran out. Once daemon 1 answers, the
+    /// health check brings it in and sessions are placed on it.
+    @Test func aDaemonThatAnswersNothingAtStartup_theOthersServeAtOnce_itJoinsWhenItAnswers() async throws {
+        let instance = uniqueInstance("frozenstart")
+        let proxy = try FaultProxy(rules: [.everyCall(.hang)], upstream: ExtraDaemons.runDirectory + "/dockerd-1.sock")
+        defer { proxy.stop() }
+        let yaml = daemonOneProxiedConfig(instance: instance, proxy: proxy)
+        try await withMultiGanger(instance: instance, yaml: yaml) { ganger, addresses in
+            let address = try #require(addresses["echo"])
+            #expect(ganger.log.contains("daemon does not answer"), "\(ganger.log.suffix(3000))")
+            try await onThread { _ = try echoSession(address, payload: Array("served at once\n".utf8)) }
+            let status = try await onThread { try ganger.status() }
+            #expect(status.daemons.map(\.up) == [false, true], "\(status.daemons)")
+
+            proxy.setRules([])
+            let (after, joined) = try await onThread { try ganger.waitForStatus(timeout: .seconds(30)) { $0.daemons.allSatisfy(\.up) } }
+            #expect(joined, "daemon 1 not up after it answers: \(after.daemons)\n\(ganger.log.suffix(4000))")
+            let held = HeldClients()
+            defer { held.closeAll() }
+            let running = try await onThread { () throws -> [Int] in
+                for i in 0..<2 { held.clients.append(try openEchoingClient(address, tag: "after \(i)")) }
+                return try (1...2).map { try ExtraDaemons.containers($0, instance: instance, all: false).count }
+            }
+            #expect(running == [1, 1], "running containers per daemon with 2 sessions open: \(running)")
+        }
+    }
+}
+
+/// The two extra daemons at cap 8 each, daemon 1 reached through `proxy`, and a
+/// `docker_timeout` (120 s) far above what the tests wait: only giving up on a silent daemon
+/// can make them pass.
+private func daemonOneProxiedConfig(instance: String, proxy: FaultProxy) -> String {
+    multiDaemonConfig(instance: instance, capacities: [8, 8], service: .echo())
+        .split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            if line.hasSuffix(ExtraDaemons.url(1)) { return "  - url: \(proxy.url)" }
+            if line.hasPrefix("docker_timeout:") { return "docker_timeout: 120s" }
+            return String(line)
+        }.joined(separator: "\n")
 }

@@ -235,9 +235,9 @@ public final class DockerClient {
     }
 
     /// `GET /version`, then speaks min(ours, the daemon's ApiVersion) from now on.
-    public func negotiate(completion: @escaping (Result<String, DockerError>) -> Void) {
+    public func negotiate(timeout: Duration? = nil, completion: @escaping (Result<String, DockerError>) -> Void) {
         // Asked unversioned, so any daemon answers it; other calls keep the version in use.
-        call(.get, "/version", versioned: false) { [self] result in
+        call(.get, "/version", timeout: timeout, versioned: false) { [self] result in
             switch result.flatMap({ decode(VersionResponse.self, $0.body, call: "GET /version") }) {
             case let .success(version):
                 // `older` returns its second argument on a tie: equal to the minimum is fine.

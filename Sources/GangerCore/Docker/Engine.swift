@@ -8,8 +8,8 @@ public import EventLoop
 public protocol Engine: AnyObject {
     /// How logs and errors name this engine (its URL).
     var name: String { get }
-    /// Asks the engine's API version and speaks the highest both know.
-    func negotiate(completion: @escaping (Result<String, DockerError>) -> Void)
+    /// Asks the engine's API version and speaks the highest both know. `timeout`: as `create`'s.
+    func negotiate(timeout: Duration?, completion: @escaping (Result<String, DockerError>) -> Void)
     func ping(timeout: Duration?, completion: @escaping (Result<Void, DockerError>) -> Void)
     func imageExists(_ image: String, completion: @escaping (Result<Bool, DockerError>) -> Void)
     func pull(_ image: String, timeout: Duration?, progress: @escaping (String) -> Void,
@@ -37,6 +37,10 @@ public protocol Engine: AnyObject {
 }
 
 extension Engine {
+    func negotiate(completion: @escaping (Result<String, DockerError>) -> Void) {
+        negotiate(timeout: nil, completion: completion)
+    }
+
     func create(_ spec: ContainerSpec, completion: @escaping (Result<String, DockerError>) -> Void) {
         create(spec, name: nil, timeout: nil, completion: completion)
     }

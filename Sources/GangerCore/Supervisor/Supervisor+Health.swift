@@ -11,6 +11,12 @@ enum HealthTiming {
     /// interval unless told otherwise (`downinter`).
     static let maxBackoff: Duration = .seconds(5)
     static let pingTimeout: Duration = .seconds(2)
+    /// How long a daemon may take to tell its API version (`GET /version`, as cheap as a ping)
+    /// at startup, when it joins, or when it answers again. One that has not is down for now,
+    /// and the health check brings it in once it answers: a frozen dockerd among several kept
+    /// `ganger run` from listening for `docker_timeout` (five minutes by default). Longer than
+    /// a ping's: a dockerd that just started can take seconds to answer its first calls.
+    static let contactTimeout: Duration = .seconds(10)
     /// How long a daemon that answers again waits when another process took the instance there
     /// during the outage, before this one asks again.
     static let leaseRecheck: Duration = .seconds(30)
@@ -54,7 +60,7 @@ extension Supervisor {
                 scheduleHealthCheck(index, after: HealthTiming.interval)
             case .success:
                 // Back: learn its API version again (it may have been upgraded), reconcile, use it.
-                daemon.engine.negotiate { [self] _ in
+                daemon.engine.negotiate(timeout: min(HealthTiming.contactTimeout, config.dockerTimeout)) { [self] _ in
                     // Reconciliation removes what no one owns: only while this process holds
                     // the instance there (another one may have taken it during the outage).
                     ensureLease(index) { [self] held in
