@@ -91,6 +91,29 @@ extension SchedulerTests {
             #expect(running == [1, 1], "running containers per daemon with 2 sessions open: \(running)")
         }
     }
+
+    /// `ganger cleanup` with daemon 1 answering nothing: it names daemon 1 and exits 2 within
+    /// `HealthTiming.contactTimeout`, and still removes the instance's leftover on daemon 2.
+    /// Before, it waited `docker_timeout` (120 s here) on daemon 1's first call.
+    @Test func cleanupWithADaemonThatAnswersNothing_namesIt_exits2_andCleansTheOther() async throws {
+        let instance = uniqueInstance("frozenclean")
+        let proxy = try FaultProxy(rules: [.everyCall(.hang)], upstream: ExtraDaemons.runDirectory + "/dockerd-1.sock")
+        defer { proxy.stop() }
+        defer { _ = try? ExtraDaemons.removeAll(instance: instance) }
+        let (result, left, elapsed) = try await onThread { () throws -> ((status: ExitStatus, stdout: String, stderr: String), [String], Duration) in
+            // A leftover of the instance on daemon 2, as a crashed Ganger would leave it.
+            try ExtraDaemons.docker(2, ["create", "--label", "ganger.managed=true", "--label", "ganger.instance=\(instance)",
+                                        "ganger-echo:latest"])
+            let config = try ConfigFile(daemonOneProxiedConfig(instance: instance, proxy: proxy))
+            let start = ContinuousClock.now
+            let result = try ganger(["cleanup", "-c", config.path], timeout: .seconds(60))
+            return (result, try ExtraDaemons.containers(2, instance: instance), ContinuousClock.now - start)
+        }
+        #expect(result.status == .exited(2), "\(result.status)\n\(result.stderr)")
+        #expect(elapsed < .seconds(40), "cleanup took \(elapsed)")
+        #expect(result.stderr.contains(proxy.url) || result.stderr.contains(proxy.path), "\(result.stderr)")
+        #expect(left.isEmpty, "the leftover on daemon 2: \(left)")
+    }
 }
 
 /// The two extra daemons at cap 8 each, daemon 1 reached through `proxy`, and a

@@ -61,15 +61,20 @@ public enum Cleanup {
             let removeAll = {
                 remove(labels: labels, on: client, outcome: { outcome.removed += $0; outcome.errors += $1 }, done: { join.leave() })
             }
-            if everyInstance {
-                removeAll()
-                continue
-            }
-            // A live Ganger holds this instance there: its sessions are not leftovers.
-            checkLease(client, instance: config.instance) { held in
-                guard let held else { return removeAll() }
-                outcome.errors.append(held)
-                join.leave()
+            // A daemon that answers nothing (frozen, deadlocked) is named and skipped within
+            // `HealthTiming.contactTimeout`, not after `docker_timeout` per call.
+            client.ping(timeout: min(HealthTiming.contactTimeout, config.dockerTimeout)) { result in
+                if case let .failure(error) = result {
+                    outcome.errors.append(error.description)
+                    return join.leave()
+                }
+                if everyInstance { return removeAll() }
+                // A live Ganger holds this instance there: its sessions are not leftovers.
+                checkLease(client, instance: config.instance) { held in
+                    guard let held else { return removeAll() }
+                    outcome.errors.append(held)
+                    join.leave()
+                }
             }
         }
     }
