@@ -62,9 +62,10 @@ public enum Cleanup {
                 remove(labels: labels, on: client, outcome: { outcome.removed += $0; outcome.errors += $1 }, done: { join.leave() })
             }
             // A daemon that answers nothing (frozen, deadlocked) is named and skipped within
-            // `HealthTiming.contactTimeout`, not after `docker_timeout` per call.
+            // `HealthTiming.contactTimeout`, not after `docker_timeout` per call. Any answer,
+            // even an error status, says it is there: the calls below report their own errors.
             client.ping(timeout: min(HealthTiming.contactTimeout, config.dockerTimeout)) { result in
-                if case let .failure(error) = result {
+                if case let .failure(error) = result, error.isTransport {
                     outcome.errors.append(error.description)
                     return join.leave()
                 }
