@@ -29,9 +29,9 @@ public final class HTTPClient {
     private let connectTimeout: Duration
     private var idle: [HTTPClientConnection] = []
     private var waiting: [HTTPRequestTask] = []
-    /// Requests on a connection now (sent, or being sent, and not yet answered in full).
-    private var active: [ObjectIdentifier: (sent: Int, task: HTTPRequestTask)] = [:]
-    private var sent = 0
+    /// Requests on a connection now (sent, or being sent, and not yet answered in full), in the
+    /// order they were sent; at most `maxConnections`.
+    private var active: [HTTPRequestTask] = []
     /// Set by `abort`: every request fails from then on.
     private var aborted: HTTPClientError?
     /// Connections that exist or are being connected.
@@ -91,7 +91,7 @@ public final class HTTPClient {
     public func abort(_ error: HTTPClientError = .cancelled) {
         aborted = error
         // Oldest first: those on a connection were sent before any that waits.
-        let all = active.values.sorted { $0.sent < $1.sent }.map(\.task) + waiting
+        let all = active + waiting
         waiting.removeAll()
         for task in all { task.finish(error) }
         for connection in idle { connection.close() }
@@ -100,7 +100,7 @@ public final class HTTPClient {
 
     fileprivate func remove(_ task: HTTPRequestTask) {
         waiting.removeAll { $0 === task }
-        active[ObjectIdentifier(task)] = nil
+        active.removeAll { $0 === task }
     }
 
     private func dispatch() {
@@ -188,8 +188,7 @@ public final class HTTPClient {
 
     private func start(_ task: HTTPRequestTask, on connection: HTTPClientConnection) {
         task.connection = connection
-        sent += 1
-        active[ObjectIdentifier(task)] = (sent, task)
+        active.append(task)
         connection.onIdleClose = nil
         // The exchange holds the task strongly (the caller may drop it); the connection lets go
         // of the handler when the exchange ends, which ends the cycle.

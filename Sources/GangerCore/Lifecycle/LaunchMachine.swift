@@ -165,9 +165,6 @@ public struct LaunchMachine: Sendable {
     /// service up (its port still busy, say) is not trusted again.
     private var mayJoinHolder: Bool
     public private(set) var attempts = 0
-    /// The name of a container a failed create may have made (`Event.createFailed`), disposed
-    /// of in its place.
-    private var lostCreate: String?
     /// Until when Docker may take to create and start the first container: the client's own
     /// budget (what it may still wait), not the readiness budget.
     public let dockerDeadline: UInt64
@@ -282,11 +279,10 @@ public struct LaunchMachine: Sendable {
             return [.start(daemon: daemon, id: id, timeout: callTimeout(now: now))]
         case let (.creating(daemon), .createFailed(failure, holder, maybeMade)):
             self.holder = holder
-            lostCreate = maybeMade
             // No answer (the daemon is now marked down) and no container exists: the caller may
             // place the client on another daemon instead of closing it.
             return [.daemonFailed(daemon: daemon, failure)]
-                + fail(outOfBudget("create", failure, now: now), placeAgain: failure.isTransport && now < deadline)
+                + fail(outOfBudget("create", failure, now: now), placeAgain: failure.isTransport && now < deadline, lost: maybeMade)
         case let (.starting(daemon, id), .started):
             // Docker's part is done: the window learns how long it took, and readiness is
             // measured from here (the first start), not from the queue or Docker's own wait.
@@ -355,7 +351,6 @@ public struct LaunchMachine: Sendable {
         generation += 1
         self.publishes = publishes
         holder = nil
-        lostCreate = nil
         createdAt = now
         state = .creating(daemon: daemon)
         return [.create(daemon: daemon, joinHolder: mayJoinHolder, timeout: callTimeout(now: now))]
@@ -414,8 +409,9 @@ public struct LaunchMachine: Sendable {
         return [.succeeded(daemon: daemon, id: id, address: address, holder: holder)]
     }
 
-    private mutating func fail(_ reason: String, placeAgain: Bool = false) -> [Action] {
-        let release = releaseContainer()
+    /// `lost`: the name of a container a create without an answer may have made.
+    private mutating func fail(_ reason: String, placeAgain: Bool = false, lost: String? = nil) -> [Action] {
+        let release = releaseContainer(lost: lost)
         state = .done
         return [.stopWaiting] + release + [.failed(reason: reason, placeAgain: placeAgain)]
     }
@@ -432,16 +428,16 @@ public struct LaunchMachine: Sendable {
     }
 
     /// The dispose action for what this launch holds (container, slot, holder), once; a
-    /// container that never started also leaves the launch window (`outcome`).
-    private mutating func releaseContainer(_ outcome: Scheduler.LaunchOutcome = .failed) -> [Action] {
+    /// container that never started also leaves the launch window (`outcome`). `lost`: removed
+    /// by that name when no container id is known (a create without an answer).
+    private mutating func releaseContainer(_ outcome: Scheduler.LaunchOutcome = .failed, lost: String? = nil) -> [Action] {
         guard let daemon else { return [] }
         var settled: [Action] = []
         switch state {
         case .creating, .starting: settled = [.launchSettled(daemon: daemon, outcome)]
         default: break
         }
-        let id = containerID ?? lostCreate
-        lostCreate = nil
+        let id = containerID ?? lost
         let holder = self.holder
         self.holder = nil
         state = .done

@@ -64,7 +64,7 @@ public enum Cleanup {
             // A daemon that answers nothing (frozen, deadlocked) is named and skipped within
             // `HealthTiming.contactTimeout`, not after `docker_timeout` per call. Any answer,
             // even an error status, says it is there: the calls below report their own errors.
-            client.ping(timeout: min(HealthTiming.contactTimeout, config.dockerTimeout)) { result in
+            client.ping(timeout: config.contactTimeout) { result in
                 if case let .failure(error) = result, error.isTransport {
                     outcome.errors.append(error.description)
                     return join.leave()

@@ -191,7 +191,7 @@ extension Supervisor {
                 prepareJoined(index, attempt: attempt + 1)
             }
         }
-        daemon.engine.negotiate(timeout: min(HealthTiming.contactTimeout, config.dockerTimeout)) { [self] result in
+        daemon.engine.negotiate(timeout: config.contactTimeout) { [self] result in
             if case let .failure(error) = result { return retry(error.description) }
             guard isCurrent(daemon, index) else { return }
             prepareImages(on: [index]) { [self] error in

@@ -28,6 +28,11 @@ enum HealthTiming {
     }
 }
 
+extension GangerConfig {
+    /// `HealthTiming.contactTimeout`, never above `docker_timeout`.
+    var contactTimeout: Duration { min(HealthTiming.contactTimeout, dockerTimeout) }
+}
+
 extension Supervisor {
     /// Starts pinging every daemon: an up daemon every `interval`; a down one with exponential
     /// back-off. A daemon that fails a ping (or any call, see `daemonFailed`) gets no new
@@ -60,7 +65,7 @@ extension Supervisor {
                 scheduleHealthCheck(index, after: HealthTiming.interval)
             case .success:
                 // Back: learn its API version again (it may have been upgraded), reconcile, use it.
-                daemon.engine.negotiate(timeout: min(HealthTiming.contactTimeout, config.dockerTimeout)) { [self] _ in
+                daemon.engine.negotiate(timeout: config.contactTimeout) { [self] _ in
                     // Reconciliation removes what no one owns: only while this process holds
                     // the instance there (another one may have taken it during the outage).
                     ensureLease(index) { [self] held in

@@ -79,7 +79,7 @@ extension Supervisor {
         var up: [Int] = []
         let join = Join(daemons.count) { done(up.sorted()) }
         for (index, daemon) in daemons.enumerated() {
-            daemon.engine.negotiate(timeout: min(HealthTiming.contactTimeout, config.dockerTimeout)) { [self] result in
+            daemon.engine.negotiate(timeout: config.contactTimeout) { [self] result in
                 switch result {
                 case let .success(version):
                     logger.info("daemon up", metadata: ["daemon": "\(daemon.name)", "api": "\(daemon.client.apiVersion ?? version)"])
