@@ -287,6 +287,23 @@ import Testing
         #expect(life.sessions[1]?.containerID == "new1")
     }
 
+    // Regression (simulation, seed 9689798359972826197): the container of a launch still
+    // locating died (exit code 0), then its daemon went down; the session, placed again and
+    // relayed in another container, ended with "(container: exit code 0)" about the first one.
+    @Test func placedAgainOffADownDaemon_theGivenUpContainersNoteIsNotInTheEndReason() {
+        var life = Self.lifecycle(capacities: [1, 1])
+        let (_, g1) = Self.accept(&life, 1)
+        _ = life.handle(.launch(1, generation: g1, .created(id: "c1", holder: nil)), now: Self.ms)
+        _ = life.handle(.launch(1, generation: g1, .started), now: 2 * Self.ms)
+        _ = life.handle(.containerDied(containerID: "c1", exitCode: 0, oom: false), now: 3 * Self.ms)
+        let out = life.setHealthy(0, false, now: 4 * Self.ms)
+        #expect(Self.creates(out) == [1], "\(out)")
+        let g2 = try! #require(Self.launches(out, 1).last?.0)
+        _ = Self.launch(&life, 1, id: "c2", generation: g2, now: 5 * Self.ms)
+        let ended = life.handle(.relayEnded(1, reason: "client closed"), now: 6 * Self.ms)
+        #expect(Self.ends(ended).map(\.1.reason) == ["client closed"])
+    }
+
     // A create that got no answer names the container it may have made: the launch disposes of
     // that name (the slot is freed once it is gone), and the client does not wait for it.
     @Test func createWithoutAnswer_disposesOfItsName_andTheClientIsPlacedAgainAtOnce() {

@@ -31,6 +31,7 @@ import Testing
         1_079_516_233_698_480_060,
         3_415_114_925_026_555_134,
         4_967_030_096_985_691_004,
+        9_689_798_359_972_826_197,  // a session placed again off a down daemon kept its given-up container's note
     ])
     func regressionSeed_keepsEveryInvariant(seed: UInt64) {
         let outcome = Simulation.run(seed: seed)
