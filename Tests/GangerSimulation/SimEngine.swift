@@ -43,6 +43,8 @@ final class SimDaemon {
     var alive = true
     /// Frozen until then (`Faults.freezes`): calls made meanwhile are held.
     var frozenUntil: UInt64 = 0
+    /// Refuses every create until then (`Faults.refusing`): an error answer, at once.
+    var refusingUntil: UInt64 = 0
     /// When it last answered a call (a frozen daemon answers none): the health check's "busy".
     var lastAnswer: UInt64 = 0
     /// Bumped at each death: a call that spans one fails as a transport error.
@@ -142,10 +144,13 @@ final class SimEngine {
             }
             return
         }
+        if op == "create", target.refusingUntil > queue.now {
+            return queue.after(latency) { reply(.failure(Failure(message: "\(op): No such image (simulated)", isTransport: false, isRefusal: true))) }
+        }
         let draw = rng.unit()
         let performedAnyway = rng.chance(0.5)
         if draw < faults.error {
-            queue.after(latency) { reply(.failure(Failure(message: "\(op): simulated daemon error", isTransport: false))) }
+            queue.after(latency) { reply(.failure(Failure(message: "\(op): simulated daemon error", isTransport: false, isRefusal: true))) }
         } else if draw < faults.error + faults.transport {
             queue.after(latency) { reply(.failure(Failure(message: "\(op): connection reset by peer", isTransport: true))) }
         } else if draw < faults.error + faults.transport + faults.hang {
@@ -242,8 +247,8 @@ final class SimEngine {
     func start(_ id: String, on daemon: Int, timeout: UInt64? = nil, reply: @escaping (Result<Void, Failure>) -> Void) {
         let portTaken = daemons[daemon].publishes && rng.chance(faults.portTaken)
         call(daemon, "start", timeout: timeout, share: 0.7, perform: { [self] in
-            guard let container = container(id, on: daemon) else { return .failure(Failure(message: "no such container: \(id)", isTransport: false)) }
-            if portTaken { return .failure(Failure(message: "driver failed programming external connectivity: port is already allocated", isTransport: false)) }
+            guard let container = container(id, on: daemon) else { return .failure(Failure(message: "no such container: \(id)", isTransport: false, isRefusal: true)) }
+            if portTaken { return .failure(Failure(message: "driver failed programming external connectivity: port is already allocated", isTransport: false, isRefusal: true)) }
             guard !container.running else { return .success(()) }
             startedAt[daemon].append(queue.now)
             container.running = true
@@ -262,7 +267,7 @@ final class SimEngine {
 
     func inspect(_ id: String, on daemon: Int, reply: @escaping (Result<LaunchMachine.Inspection, Failure>) -> Void) {
         call(daemon, "inspect", perform: { [self] in
-            guard let container = container(id, on: daemon) else { return .failure(Failure(message: "no such container: \(id)", isTransport: false)) }
+            guard let container = container(id, on: daemon) else { return .failure(Failure(message: "no such container: \(id)", isTransport: false, isRefusal: true)) }
             return .success(LaunchMachine.Inspection(address: container.running ? container.address : nil, running: container.running,
                                                      exitCode: container.exitCode, oomKilled: container.oom))
         }, reply: reply)
@@ -271,7 +276,7 @@ final class SimEngine {
     /// Force-removes (a running container is killed first). A missing container answers 404.
     func remove(_ id: String, on daemon: Int, reply: @escaping (Result<Void, Failure>) -> Void) {
         call(daemon, "remove", perform: { [self] in
-            guard let container = container(id, on: daemon) else { return .failure(Failure(message: "no such container: \(id)", isTransport: false)) }
+            guard let container = container(id, on: daemon) else { return .failure(Failure(message: "no such container: \(id)", isTransport: false, isRefusal: true)) }
             daemons[daemon].containers[id] = nil
             byAddress[container.address] = nil
             if container.running { stop(container, exitCode: 137, oom: false) }
@@ -291,6 +296,10 @@ final class SimEngine {
     }
 
     static let pingTimeout: UInt64 = 2_000_000_000
+
+    func refuse(_ daemon: Int, for length: UInt64) {
+        daemons[daemon].refusingUntil = max(daemons[daemon].refusingUntil, queue.now + length)
+    }
 
     func freeze(_ daemon: Int, for length: UInt64) {
         daemons[daemon].frozenUntil = max(daemons[daemon].frozenUntil, queue.now + length)

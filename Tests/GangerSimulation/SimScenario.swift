@@ -51,6 +51,9 @@ public struct SimScenario: Sendable {
         /// is held, then done and answered when it thaws, or timed out first; its pings go
         /// unanswered, and the health check (on in such scenarios) marks it down.
         public var freezes: [(daemon: Int, at: UInt64, length: UInt64)] = []
+        /// A daemon that answers every create with an error for a while (its image removed, its
+        /// disk full): the launch breaker's case (`LaunchBreaker`).
+        public var refusing: [(daemon: Int, at: UInt64, length: UInt64)] = []
         /// Discovery: a daemon leaves the set (retired: no new placements) and rejoins.
         public var retirements: [(daemon: Int, at: UInt64, length: UInt64)] = []
     }
@@ -141,6 +144,14 @@ public struct SimScenario: Sendable {
             for _ in 0..<freezeRNG.int(1...2) {
                 faults.freezes.append((daemon: freezeRNG.int(0...daemons.count - 1), at: freezeRNG.next() % (horizon + sec),
                                        length: freezeRNG.millis(500, 9000)))
+            }
+        }
+        // Refusing daemons too (a stream of their own, for the same reason).
+        var refusingRNG = SimRandom(seed: seed ^ 0x5EED_2EF0_5E00_0001)
+        if refusingRNG.chance(0.12) {
+            for _ in 0..<refusingRNG.int(1...2) {
+                faults.refusing.append((daemon: refusingRNG.int(0...daemons.count - 1), at: refusingRNG.next() % (horizon + sec),
+                                        length: refusingRNG.millis(500, 20000)))
             }
         }
         self.faults = faults

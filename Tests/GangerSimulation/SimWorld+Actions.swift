@@ -163,6 +163,8 @@ extension SimWorld {
         case let .daemonFailed(daemon, failure):
             if failure.isTransport { failedThisStep[id] = daemon }
             daemonFailed(daemon, failure)
+        case let .refused(daemon, _):
+            fail("client \(id)'s refusal on daemon \(daemon) reached the driver: the lifecycle keeps it (LaunchBreaker)")
         case let .log(line):
             if line.message == "container exited before it served", let prefix = line.metadata["container"] {
                 let running = engine.daemons.contains { $0.containers[prefix]?.running == true }
@@ -325,7 +327,9 @@ extension SimWorld {
         client.queueSequence = nil
         endedThisStep.append(id)
         reasons.append(end.reason)
-        if end.reason == "queue timeout" { timedOutThisStep.append(id) }
+        if end.reason.hasPrefix("queue timeout") {
+            timedOutThisStep.append((id, services.firstIndex { $0.uid == client.serviceUID } ?? -1))
+        }
         if end.kind == .relayed { relayed += 1 }
         guard Self.isKnownReason(end.reason) else { return fail("client \(id) ended with an unknown reason: \(end.reason)") }
         if (end.kind == .relayed) != (end.phase == .relaying) {

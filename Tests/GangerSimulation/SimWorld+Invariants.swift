@@ -15,6 +15,7 @@ extension SimWorld {
         if !lifecycle.containerIndexIsConsistent { return fail("the lifecycle's container index differs from its sessions' containers") }
         if let broken = checkWindows(lifecycle.scheduler) { return fail(broken) }
         if let broken = checkWorkConserved(lifecycle.scheduler) { return fail(broken) }
+        if let broken = checkBreaker() { return fail(broken) }
         for (index, service) in services.enumerated() {
             let ready = pools[service.uid]?.ready.count ?? 0
             let warm = lifecycle.scheduler.warm(index)
@@ -74,7 +75,8 @@ extension SimWorld {
 
     /// Work conservation: no client waits in a queue (nor ended this step with a queue timeout)
     /// while a daemon has room for a launch: healthy, in the set, below its
-    /// cap and below its launch window. Shutting down, nobody is placed.
+    /// cap and below its launch window, and its service's launches not held off it
+    /// (`LaunchBreaker`). Shutting down, nobody is placed.
     private func checkWorkConserved(_ scheduler: Scheduler) -> String? {
         defer { timedOutThisStep = [] }
         guard !draining, scheduler.placement.hasRoom else { return nil }
@@ -84,11 +86,42 @@ extension SimWorld {
                 return daemon.healthy && !daemon.retired && (daemon.capacity < 0 || daemon.load < daemon.capacity) && daemon.launching < daemon.window
             }
         }
-        if scheduler.anyQueued, let waiting = liveClients.first(where: { lifecycle.sessions[$0.id]?.phase == .queued }) {
+        // A daemon a service's launches are held off (`LaunchBreaker`) has no room for that service.
+        func open(for service: Int) -> [Int] { room.filter { !scheduler.heldOff(service).contains($0) } }
+        if scheduler.anyQueued, let waiting = liveClients.first(where: { client in
+            guard let session = lifecycle.sessions[client.id], session.phase == .queued else { return false }
+            return !open(for: session.service).isEmpty
+        }) {
             return "work conservation: client \(waiting.id) waits in a queue while daemons \(room) have room for a launch"
         }
-        if let late = timedOutThisStep.first {
-            return "work conservation: client \(late) ended with a queue timeout while daemons \(room) have room for a launch"
+        if let late = timedOutThisStep.first(where: { !open(for: $0.service).isEmpty }) {
+            return "work conservation: client \(late.id) ended with a queue timeout while daemons \(room) have room for a launch"
+        }
+        return nil
+    }
+
+    /// The launch breaker never strands a pair, which work conservation cannot see (a held-off
+    /// daemon has no room for its service): a hold ends when it is due, a trial is a launch in
+    /// Docker's part on that daemon, and placement holds off exactly the open and trial pairs.
+    private func checkBreaker() -> String? {
+        let now = queue.now
+        for (pair, entry) in lifecycle.breaker.entries.sorted(by: { $0.key < $1.key }) {
+            switch entry.phase {
+            case let .open(until) where until < now:
+                return "launch breaker: service \(pair.service) held off daemon \(pair.daemon) past its hold (\(until) < \(now))"
+            case let .trial(client) where lifecycle.sessions[client]?.launchDaemon != pair.daemon:
+                return "launch breaker: the trial of service \(pair.service) on daemon \(pair.daemon) is client \(client), whose launch is not there"
+            default:
+                break
+            }
+        }
+        for service in services.indices {
+            let expected = Set(lifecycle.breaker.entries.filter { $0.key.service == service && lifecycle.breaker.holdsOff($0.key) }.map(\.key.daemon))
+            let held = lifecycle.scheduler.heldOff(service)
+            if held != expected { return "launch breaker: placement holds service \(service) off daemons \(held.sorted()), the breaker \(expected.sorted())" }
+            let probation = Set(lifecycle.breaker.entries.filter { $0.key.service == service && $0.value.phase == .probation }.map(\.key.daemon))
+            let trial = lifecycle.scheduler.onTrial(service)
+            if trial != probation { return "launch breaker: placement has service \(service)'s trials on daemons \(trial.sorted()), the breaker \(probation.sorted())" }
         }
         return nil
     }
@@ -162,6 +195,7 @@ extension SimWorld {
     static func isKnownReason(_ full: String) -> Bool {
         var reason = Substring(full)
         if let note = reason.firstRange(of: " (container: ") { reason = reason[..<note.lowerBound] }
+        if reason.hasPrefix("queue timeout (last launch: ") && reason.hasSuffix(")") { return true }
         if reason.hasSuffix("; no capacity to retry") { reason = reason.dropLast("; no capacity to retry".count) }
         let exact: Set<Substring> = [
             "per-source limit", "queue full", "shutting down", "client left while queued", "pooled connection lost", "queue timeout",

@@ -95,7 +95,8 @@ public final class SimWorld {
     /// Launches in flight per daemon after the previous step (the window invariant).
     var launchingBefore: [Int]
     /// Clients that ended with a queue timeout or out of budget in this step (work conservation).
-    var timedOutThisStep: [UInt64] = []
+    /// Clients that ended with a queue timeout this step, with their service's index.
+    var timedOutThisStep: [(id: UInt64, service: Int)] = []
 
     private var urgent: [Event] = []
     private var pending: [Event] = []
@@ -153,6 +154,12 @@ public final class SimWorld {
             queue.schedule(at: death.at) { [unowned self] in
                 note("daemon \(death.daemon) dies for \(Self.format(death.length))")
                 engine.kill(death.daemon, for: death.length)
+            }
+        }
+        for refusal in scenario.faults.refusing {
+            queue.schedule(at: refusal.at) { [unowned self] in
+                note("daemon \(refusal.daemon) refuses every create for \(Self.format(refusal.length))")
+                engine.refuse(refusal.daemon, for: refusal.length)
             }
         }
         for freeze in scenario.faults.freezes {

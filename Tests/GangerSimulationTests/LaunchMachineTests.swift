@@ -49,10 +49,52 @@ import Testing
         ])
     }
 
-    @Test func createError_failsWithoutPlacingAgain() {
+    // An error status (the image gone, a full disk): Docker refused it there; no container
+    // exists, so the client may go to another daemon (the lifecycle's breaker holds this one off).
+    @Test func createRefused_saysSoBeforeItSettles_andMayPlaceAgain() {
+        var (machine, _) = LaunchMachine.start(settings: Self.settings(), daemon: 1, publishes: false, now: 0)
+        let refusal = LaunchMachine.CallFailure(message: "No such image: echo:latest", isTransport: false, isRefusal: true)
+        #expect(machine.handle(.createFailed(refusal, holder: nil), now: 1) == [
+            .daemonFailed(daemon: 1, refusal), .refused(daemon: 1, error: "create failed: No such image: echo:latest"),
+            .stopWaiting, .launchSettled(daemon: 1, .failed), .dispose(daemon: 1, id: nil, holder: nil, clean: false),
+            .failed(reason: "create failed: No such image: echo:latest", placeAgain: true),
+        ])
+    }
+
+    // Past the client's budget a refusal ends the launch like any failure.
+    @Test func createRefused_pastTheBudget_failsWithoutPlacingAgain() {
+        var (machine, _) = LaunchMachine.start(settings: Self.settings(), daemon: 0, publishes: false, now: 0, dockerDeadline: 10)
+        let refusal = LaunchMachine.CallFailure(message: "no space left on device", isTransport: false, isRefusal: true)
+        let out = machine.handle(.createFailed(refusal, holder: nil), now: 20)
+        #expect(out.contains(.refused(daemon: 0, error: "create failed: no space left on device")))
+        #expect(out.last == .failed(reason: "Docker did not start the container within the client's budget (create failed: no space left on device)",
+                                    placeAgain: false))
+    }
+
+    // Neither an answer nor silence (a local shortage, a garbled answer): not the daemon's
+    // refusal, and the client is not placed again.
+    @Test func createLocalError_failsWithoutPlacingAgain_orBlamingTheDaemon() {
         var (machine, _) = LaunchMachine.start(settings: Self.settings(), daemon: 0, publishes: false, now: 0)
-        let out = machine.handle(.createFailed(Self.failure("no such image", transport: false), holder: nil), now: 1)
-        #expect(out.last == .failed(reason: "create failed: no such image", placeAgain: false))
+        let out = machine.handle(.createFailed(Self.failure("no descriptor left", transport: false), holder: nil), now: 1)
+        #expect(out.last == .failed(reason: "create failed: no descriptor left", placeAgain: false))
+        #expect(!out.contains { if case .refused = $0 { true } else { false } })
+    }
+
+    // A start answered with an error: the container goes, and the client may go elsewhere; a
+    // start without an answer (the container may run) still ends the launch.
+    @Test func startRefused_disposesTheContainer_andMayPlaceAgain_butNotWithoutAnAnswer() {
+        var (machine, _) = LaunchMachine.start(settings: Self.settings(), daemon: 2, publishes: false, now: 0)
+        _ = machine.handle(.created(id: "c1", holder: nil), now: 1)
+        let refusal = LaunchMachine.CallFailure(message: "OCI runtime create failed", isTransport: false, isRefusal: true)
+        #expect(machine.handle(.startFailed(refusal), now: 2) == [
+            .daemonFailed(daemon: 2, refusal), .refused(daemon: 2, error: "start failed: OCI runtime create failed"),
+            .stopWaiting, .launchSettled(daemon: 2, .failed), .dispose(daemon: 2, id: "c1", holder: nil, clean: false),
+            .failed(reason: "start failed: OCI runtime create failed", placeAgain: true),
+        ])
+        var (silent, _) = LaunchMachine.start(settings: Self.settings(), daemon: 2, publishes: false, now: 0)
+        _ = silent.handle(.created(id: "c2", holder: nil), now: 1)
+        let out = silent.handle(.startFailed(Self.failure("connection reset by peer", transport: true)), now: 2)
+        #expect(out.last == .failed(reason: "start failed: connection reset by peer", placeAgain: false))
     }
 
     @Test func startPortTaken_onAPublishingDaemon_getsAFreshContainer() {

@@ -33,6 +33,12 @@ public struct DockerError: Error, Sendable, CustomStringConvertible {
         return false
     }
 
+    /// The daemon answered with an error status (`.status`): it refused the call.
+    public var isStatus: Bool {
+        if case .status = kind { return true }
+        return false
+    }
+
     /// This host ran short before the daemon was reached (`.local`).
     public var isLocal: Bool {
         if case .local = kind { return true }

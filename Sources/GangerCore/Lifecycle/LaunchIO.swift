@@ -56,7 +56,8 @@ final class LaunchIO {
     /// the client elsewhere while the daemon works through its backlog).
     private func failure(_ error: DockerError, daemon: Int) -> LaunchMachine.CallFailure {
         let busy = error.isTimeout && environment.answeredRecently(daemon)
-        return LaunchMachine.CallFailure(message: error.message, isTransport: error.isTransport && !busy, isTimeout: error.isTimeout)
+        return LaunchMachine.CallFailure(message: error.message, isTransport: error.isTransport && !busy, isTimeout: error.isTimeout,
+                                         isRefusal: error.isStatus)
     }
 
     /// Performs `action` if it is I/O; returns false for the owner's actions.

@@ -57,12 +57,18 @@ public struct LaunchMachine: Sendable {
         /// No complete answer within the call's time, whether or not the daemon counts as down
         /// for it (a daemon that answers pings but stalls on create is degraded, not down).
         public let isTimeout: Bool
-        public init(message: String, isTransport: Bool, isTimeout: Bool = false) {
+        /// The daemon answered with an error status: it refused the call (no such image, no
+        /// space left, a runtime error). Not a local shortage, not a garbled answer.
+        public let isRefusal: Bool
+        public init(message: String, isTransport: Bool, isTimeout: Bool = false, isRefusal: Bool = false) {
             self.message = message
             self.isTransport = isTransport
             self.isTimeout = isTimeout
+            self.isRefusal = isRefusal
         }
-        public init(_ error: DockerError) { self.init(message: error.message, isTransport: error.isTransport, isTimeout: error.isTimeout) }
+        public init(_ error: DockerError) {
+            self.init(message: error.message, isTransport: error.isTransport, isTimeout: error.isTimeout, isRefusal: error.isStatus)
+        }
     }
 
     /// What an inspect found: the service's address (nil when none) and the container's state.
@@ -132,6 +138,10 @@ public struct LaunchMachine: Sendable {
         case holderJoined(HolderRef)
         /// A Docker call failed on `daemon`: a transport failure marks it down.
         case daemonFailed(daemon: Int, CallFailure)
+        /// Docker on `daemon` answered this launch's create or start with an error (`error`): it
+        /// refuses the service's launches there for now (`LaunchBreaker`). Comes before the
+        /// launch's `launchSettled` and `failed`, which places the client again.
+        case refused(daemon: Int, error: String)
         /// Acquire a slot for a fresh container; answer at once with `.slot`.
         case needSlot
         /// The launch left Docker's part on `daemon` (its container started, or it gave up
@@ -279,10 +289,13 @@ public struct LaunchMachine: Sendable {
             return [.start(daemon: daemon, id: id, timeout: callTimeout(now: now))]
         case let (.creating(daemon), .createFailed(failure, holder, maybeMade)):
             self.holder = holder
-            // No answer (the daemon is now marked down) and no container exists: the caller may
-            // place the client on another daemon instead of closing it.
-            return [.daemonFailed(daemon: daemon, failure)]
-                + fail(outOfBudget("create", failure, now: now), placeAgain: failure.isTransport && now < deadline, lost: maybeMade)
+            // No answer (the daemon is now marked down), or an error answer (the daemon refused
+            // it: its image gone, a full disk): no container exists, and the caller may place
+            // the client on another daemon instead of closing it.
+            let refusal: [Action] = failure.isRefusal ? [.refused(daemon: daemon, error: "create failed: \(failure.message)")] : []
+            return [.daemonFailed(daemon: daemon, failure)] + refusal
+                + fail(outOfBudget("create", failure, now: now),
+                         placeAgain: (failure.isTransport || failure.isRefusal) && now < deadline, lost: maybeMade)
         case let (.starting(daemon, id), .started):
             // Docker's part is done: the window learns how long it took, and readiness is
             // measured from here (the first start), not from the queue or Docker's own wait.
@@ -304,7 +317,14 @@ public struct LaunchMachine: Sendable {
                                   metadata: ["error": failure.message])
                 return [.daemonFailed(daemon: daemon, failure), .log(log)] + retryFresh("start failed: \(failure.message)", now: now)
             }
-            return [.daemonFailed(daemon: daemon, failure)] + fail(outOfBudget("start", failure, now: now))
+            // An error answer: Docker there refuses this service's containers (a broken runtime,
+            // a mount it cannot make); the container goes, and the client may go elsewhere. No
+            // answer: the container may run, so the client is not placed again.
+            guard failure.isRefusal else {
+                return [.daemonFailed(daemon: daemon, failure)] + fail(outOfBudget("start", failure, now: now))
+            }
+            return [.daemonFailed(daemon: daemon, failure), .refused(daemon: daemon, error: "start failed: \(failure.message)")]
+                + fail(outOfBudget("start", failure, now: now), placeAgain: now < deadline)
         case let (.locating(daemon, id), .located(found)):
             guard let address = found.address else {
                 if !found.running { return replace(found, now: now) }

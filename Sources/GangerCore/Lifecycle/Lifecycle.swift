@@ -80,7 +80,8 @@ public struct Lifecycle: Sendable {
     }
 
     struct Timer: Comparable, Sendable {
-        enum Kind: Sendable { case launchRetry(generation: Int), maxDuration }
+        /// `breakerDue`: a hold of `breaker` may have run out (`client` is 0).
+        enum Kind: Sendable { case launchRetry(generation: Int), maxDuration, breakerDue }
         let at: UInt64
         let client: ClientID
         let kind: Kind
@@ -90,6 +91,8 @@ public struct Lifecycle: Sendable {
 
     public private(set) var scheduler: Scheduler
     public private(set) var sessions: [ClientID: SessionMachine] = [:]
+    /// The (service, daemon) pairs whose launches Docker refused, held off placement a while.
+    public private(set) var breaker = LaunchBreaker()
     /// Per daemon: whether its service ports are published on its host (remote daemons).
     private var publishes: [Bool]
     private var timers = MinHeap<Timer>()
@@ -237,6 +240,7 @@ public struct Lifecycle: Sendable {
             session.phase = .launching
             session.launch = launch
             sessions[id] = session
+            placed(id, on: daemon)
             return route(id, actions, now: now)
         }
     }
@@ -274,8 +278,23 @@ public struct Lifecycle: Sendable {
                 let grants = scheduler.launchSettled(daemon, outcome)
                 pendingGrants += grants
                 out += trace("launch settled", ["session": "\(id)", "daemon": "\(daemon)", "outcome": "\(outcome)", "admits": "\(grants.count)"])
+                if let service = sessions[id]?.service, service >= 0 {
+                    let pair = LaunchBreaker.Pair(service: service, daemon: daemon)
+                    if case .started = outcome {
+                        out += breakerChanged(pair, breaker.started(pair), now: now)
+                    } else {
+                        out += breakerChanged(pair, breaker.ended(pair, client: id), now: now)
+                    }
+                }
+            case let .refused(daemon, error):
+                guard let service = sessions[id]?.service, service >= 0 else { break }
+                sessions[id]?.refusal = error
+                let pair = LaunchBreaker.Pair(service: service, daemon: daemon)
+                out += breakerChanged(pair, breaker.refused(pair, error: error, now: now), now: now)
             case .needSlot:
-                let daemon = scheduler.acquire()
+                let service = sessions[id].map(\.service).flatMap { $0 >= 0 ? $0 : nil }
+                let daemon = scheduler.acquire(service: service)
+                if let daemon { placed(id, on: daemon) }
                 out += feed(id, .slot(daemon: daemon, publishes: daemon.map { publishes[$0] } ?? false), now: now)
             case let .retryAt(at):
                 timers.push(Timer(at: at, client: id, kind: .launchRetry(generation: generation)))
@@ -325,22 +344,60 @@ public struct Lifecycle: Sendable {
         guard let session = sessions[id] else { return [] }
         // A session whose service a reload removed (-1) has no queue to go back to.
         guard placeAgain, session.service >= 0, session.mayPlaceAgain(now: now) else { return finish(id, reason, now: now) }
+        if session.refusal != nil {
+            return self.placeAgain(id, "Docker refused the launch: placed again", metadata: ["session": "\(id)", "reason": reason],
+                                   orEnd: reason, now: now)
+        }
         return self.placeAgain(id, "daemon failed before the container existed: placed again", metadata: ["session": "\(id)"], now: now)
+    }
+
+    /// `id`'s launch got a slot on `daemon`: the first launch after a hold is the trial, and
+    /// nothing else of its service goes there meanwhile (placement held it off already).
+    private mutating func placed(_ id: ClientID, on daemon: Int) {
+        guard let service = sessions[id]?.service, service >= 0,
+              breaker.placed(.init(service: service, daemon: daemon), client: id) else { return }
+        scheduler.holdOff(daemon: daemon, service: service)
+    }
+
+    /// Carries a breaker change out on placement, with its log line and its timer.
+    private mutating func breakerChanged(_ pair: LaunchBreaker.Pair, _ change: LaunchBreaker.Change?, now: UInt64) -> [Action] {
+        guard let change else { return [] }
+        let metadata = ["service": "\(pair.service)", "daemon": "\(pair.daemon)"]
+        switch change {
+        case let .opened(until, hold, first):
+            scheduler.holdOff(daemon: pair.daemon, service: pair.service)
+            timers.push(Timer(at: until, client: 0, kind: .breakerDue))
+            let message = first ? "Docker refused a launch: the service's launches held off the daemon"
+                                : "Docker refused the trial launch too: held off longer"
+            return [.log(LogLine(level: .warning, message: message, metadata: metadata.merging([
+                "for": "\(Duration.nanoseconds(Int64(hold)))", "error": breaker.entries[pair]?.error ?? "",
+            ]) { a, _ in a }))]
+        case let .resumed(closed):
+            pendingGrants += scheduler.resume(daemon: pair.daemon, service: pair.service, trial: !closed)
+            guard closed else { return trace("launch hold over: the next launch there is a trial", metadata) }
+            return [.log(LogLine(level: .notice, message: "the daemon started the service's container: launches no longer held off",
+                                 metadata: metadata))]
+        }
     }
 
     /// Admits a session whose launch was given up once more: on another daemon at once, or back
     /// into its queue.
-    private mutating func placeAgain(_ id: ClientID, _ message: String, metadata: [String: String] = [:], now: UInt64) -> [Action] {
+    /// `orEnd`: the reason to end with when the queue cannot take it back (rather than the
+    /// queue's own: the client never waited for a full daemon).
+    private mutating func placeAgain(_ id: ClientID, _ message: String, metadata: [String: String] = [:], orEnd: String? = nil,
+                                     now: UInt64) -> [Action] {
         guard let session = sessions[id] else { return [] }
-        switch scheduler.readmit(id, service: session.service, source: session.source, now: now) {
+        switch scheduler.readmit(id, service: session.service, source: session.source, now: now, until: session.budgetEnd) {
         case let .admitted(slot):
             return [.log(LogLine(level: .notice, message: message, metadata: metadata))] + admitted(id, slot, now: now)
         case let .queued(ticket):
             sessions[id]?.phase = .queued
             sessions[id]?.ticket = ticket
-            return []
+            // No daemon has room for it now: it waits, and the log says so.
+            return [.log(LogLine(level: .notice, message: message, metadata: metadata.merging(["queued": "true"]) { a, _ in a }))]
         case let .refused(why):
             sessions[id]?.service = -1  // readmit uncounted it
+            if let orEnd, why == .queueFull { return finish(id, orEnd, now: now) }
             return finish(id, why.rawValue, kind: .refused(why), now: now)
         }
     }
@@ -395,10 +452,16 @@ public struct Lifecycle: Sendable {
         var out: [Action] = []
         for expired in scheduler.tick(now: now) {
             sessions[expired.client]?.ticket = nil
-            out += finish(expired.client, "queue timeout", kind: .queueTimeout, now: now)
+            // A client placed again after a refusal says why it waited.
+            let reason = sessions[expired.client]?.refusal.map { "queue timeout (last launch: \($0))" } ?? "queue timeout"
+            out += finish(expired.client, reason, kind: .queueTimeout, now: now)
         }
         while let first = timers.min, first.at <= now {
             timers.popMin()
+            if case .breakerDue = first.kind {
+                for pair in breaker.entries.keys.sorted() { out += breakerChanged(pair, breaker.due(pair, now: now), now: now) }
+                continue
+            }
             guard let session = sessions[first.client] else { continue }
             switch first.kind {
             case let .launchRetry(generation):
@@ -407,6 +470,8 @@ public struct Lifecycle: Sendable {
             case .maxDuration:
                 guard session.phase == .relaying, session.relayDeadline == first.at else { continue }
                 out.append(.closeRelay(first.client, why: "max duration"))
+            case .breakerDue:
+                break
             }
         }
         return out
@@ -457,9 +522,14 @@ public struct Lifecycle: Sendable {
     /// kept in `abandoned` until it answers.
     private mutating func abandon(_ id: ClientID, _ launch: LaunchMachine, now: UInt64) -> [Action] {
         var launch = launch
+        var out: [Action] = []
+        // A trial given up says nothing of the daemon: the next launch there tries instead.
+        if let service = sessions[id]?.service, service >= 0, let daemon = launch.daemon {
+            out += breakerChanged(.init(service: service, daemon: daemon), breaker.ended(.init(service: service, daemon: daemon), client: id), now: now)
+        }
         let actions = settleWindows(launch.handle(.cancel, now: now), now: now)
         if !launch.isDone { abandoned[LaunchKey(client: id, generation: launch.generation)] = launch }
-        return actions.map { .launch(id, generation: launch.generation, $0) }
+        return out + actions.map { .launch(id, generation: launch.generation, $0) }
     }
 
     private mutating func abandonedLaunch(_ id: ClientID, generation: Int, _ event: LaunchMachine.Event, now: UInt64) -> [Action] {
@@ -490,6 +560,9 @@ public struct Lifecycle: Sendable {
     /// service's new index; clients queued for a removed service are closed.
     public mutating func reconfigure(policies: [Scheduler.Policy], previous: [Int?], now: UInt64) -> [Action] {
         let dropped = scheduler.reconfigure(policies: policies, previous: previous)
+        // Services are renumbered and their images may have changed: every daemon is tried afresh.
+        breaker.reset()
+        scheduler.clearHeldOff()
         for id in sessions.keys {
             let old = sessions[id]!.service
             sessions[id]!.service = old >= 0 ? previous.firstIndex(of: old) ?? -1 : -1
@@ -516,8 +589,9 @@ public struct Lifecycle: Sendable {
         apply(scheduler.setLaunchWindow(template), now: now)
     }
 
-    /// A slot for a warm pool's launch, only while no client waits.
-    public mutating func acquireForPool() -> Int? { scheduler.acquireForPool() }
+    /// A slot for a warm pool's launch, only while no client waits, off the daemons `service`'s
+    /// launches are held off.
+    public mutating func acquireForPool(service: Int? = nil) -> Int? { scheduler.acquireForPool(service: service) }
 
     /// A slot for a pool launch that replaces its failed container.
     public mutating func acquire() -> Int? { scheduler.acquire() }
@@ -595,6 +669,8 @@ public struct Lifecycle: Sendable {
     public mutating func replaceDaemon(_ index: Int, capacity: Int, rank: Int, healthy: Bool, publishes: Bool,
                                        now: UInt64) -> [Action] {
         self.publishes[index] = publishes
+        breaker.forget(daemon: index)
+        scheduler.clearHeldOff(daemon: index)
         return apply(scheduler.replaceDaemon(index, capacity: capacity, rank: rank, healthy: healthy), now: now)
     }
 }

@@ -5,8 +5,9 @@
 protocol PoolHost: LaunchOwner {
     /// Shutting down: pools start nothing and give nothing back.
     var draining: Bool { get }
-    /// A slot for a pool launch, only while no client waits (`Scheduler.acquireForPool`).
-    func acquireForPool() -> Int?
+    /// A slot for a pool launch of `service`, only while no client waits, off the daemons its
+    /// launches are held off (`Scheduler.acquireForPool`).
+    func acquireForPool(service: Int) -> Int?
     /// A place in `daemon`'s launch window for a holder's start (`Scheduler.reserveLaunch`).
     func reserveLaunch(_ daemon: Int) -> Bool
     /// Daemons that take placements now (healthy, not retired), by index.

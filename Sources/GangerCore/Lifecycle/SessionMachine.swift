@@ -64,6 +64,9 @@ public struct SessionMachine: Sendable {
     public internal(set) var clientFIN = false
     /// What Docker said of the container (exit code, OOM), added to the end reason.
     public internal(set) var containerNote: String?
+    /// What Docker answered the last launch it refused (the client was placed again): said
+    /// when the client's wait runs out.
+    var refusal: String?
     /// When the relay must end (`session.max_duration`), once relaying.
     var relayDeadline: UInt64?
 
@@ -75,6 +78,9 @@ public struct SessionMachine: Sendable {
         self.settings = settings
     }
 
+    /// The daemon its launch holds a slot on, while launching.
+    public var launchDaemon: Int? { launch?.daemon }
+
     /// The container this session holds or its launch is bringing up.
     public var containerID: String? { container?.id ?? launch?.containerID }
 
@@ -82,9 +88,11 @@ public struct SessionMachine: Sendable {
     /// client's budget, which bounds its queue time and Docker's part (readiness counts from
     /// the container's start, so a client that waited in the queue longer than `ready.timeout`
     /// still has a try left).
-    func mayPlaceAgain(now: UInt64) -> Bool {
-        now < acceptedAt &+ max(settings.clientBudget, settings.launch.readyTimeout.nanoseconds)
-    }
+    func mayPlaceAgain(now: UInt64) -> Bool { now < budgetEnd }
+
+    /// When the client's budget runs out: a client placed again waits in the queue until then
+    /// at most.
+    var budgetEnd: UInt64 { acceptedAt &+ max(settings.clientBudget, settings.launch.readyTimeout.nanoseconds) }
 
     /// The end reason with what Docker said of the container, if anything.
     func reason(_ base: String) -> String {

@@ -75,7 +75,7 @@ final class WarmPool {
     func refill() {
         guard !backoff.isWaiting, let reactor = host.reactor else { return }
         var wanted = PoolPolicy.wanted(target: target, ready: ready.count, starting: launches.count, onLoan: onLoan)
-        while wanted > 0, let daemon = host.acquireForPool() {
+        while wanted > 0, let daemon = host.acquireForPool(service: service.index) {
             wanted -= 1
             let box = LaunchBox()
             let launch = Launch(owner: host, settings: service.config, daemon: daemon, now: reactor.now) {

@@ -101,6 +101,24 @@ public struct Placement: Sendable {
         return chosen
     }
 
+    /// `acquire()` among the daemons not in `held` (a service's launches held off them: its
+    /// image missing there, say). The held ones are taken out of the tree for the one choice.
+    public mutating func acquire(avoiding held: Set<Int>) -> Int? {
+        guard !held.isEmpty else { return acquire() }
+        for index in held where daemons.indices.contains(index) { setLeaf(index, .infinity) }
+        defer { for index in held where daemons.indices.contains(index) { update(index) } }
+        return acquire()
+    }
+
+    private mutating func setLeaf(_ index: Int, _ value: Double) {
+        var node = leaves + index
+        tree[node] = value
+        while node > 1 {
+            node /= 2
+            tree[node] = min(tree[2 * node], tree[2 * node + 1])
+        }
+    }
+
     /// A launch on `daemon` left Docker's part (its container started, or it gave up): its place
     /// in the launch window is free (its slot stays until the container is gone).
     public mutating func launchSettled(_ daemon: Int) {

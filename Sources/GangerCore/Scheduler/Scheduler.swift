@@ -88,6 +88,11 @@ public struct Scheduler: Sendable {
         /// New-connection buckets per source key, and for the whole service.
         var sourceBuckets: [String: TokenBucket] = [:]
         var acceptBucket: TokenBucket?
+        /// Daemons this service's launches are held off (Docker there refused them: `LaunchBreaker`).
+        var heldOff: Set<Int> = []
+        /// Daemons whose hold ran out: the next launch placed there is a trial, and the daemon is
+        /// held off again at once (one trial at a time, even within one batch of grants).
+        var onTrial: Set<Int> = []
 
         init(_ policy: Policy) {
             self.policy = policy
@@ -152,19 +157,20 @@ public struct Scheduler: Sendable {
         return admission
     }
 
-    /// A client whose daemon failed before its container existed (it holds no slot now): another
-    /// daemon, else the queue again (its timeout starts over), else refused. Its source stays
+    /// A client whose daemon failed or refused before its container existed (it holds no slot
+    /// now): another daemon, else the queue again until `until` (the end of the client's budget,
+    /// counted from its connect: its wait does not start over), else refused. Its source stays
     /// counted unless refused.
-    public mutating func readmit(_ client: ClientID, service: Int, source: String, now: UInt64) -> Admission {
+    public mutating func readmit(_ client: ClientID, service: Int, source: String, now: UInt64, until: UInt64? = nil) -> Admission {
         guard !draining else {
             uncount(service: service, source: source)
             return .refused(.draining)
         }
         let admission: Admission
-        if let daemon = placement.acquire() {
+        if let daemon = takeSlot(service) {
             admission = .admitted(.daemon(daemon))
         } else {
-            admission = enqueue(client, service: service, now: now)
+            admission = enqueue(client, service: service, now: now, until: until)
         }
         if case .refused = admission { uncount(service: service, source: source) }
         return admission
@@ -201,15 +207,24 @@ public struct Scheduler: Sendable {
                 services[service].warm -= 1
                 return .admitted(.warm)
             }
-            if let daemon = placement.acquire() { return .admitted(.daemon(daemon)) }
+            if let daemon = takeSlot(service) { return .admitted(.daemon(daemon)) }
         }
         return enqueue(client, service: service, now: now)
     }
 
-    private mutating func enqueue(_ client: ClientID, service: Int, now: UInt64) -> Admission {
+    /// A slot for a launch of `service`, off the daemons it is held off; a daemon on trial is
+    /// held off again once it got its one launch.
+    private mutating func takeSlot(_ service: Int) -> Int? {
+        guard let daemon = placement.acquire(avoiding: services[service].heldOff) else { return nil }
+        if services[service].onTrial.remove(daemon) != nil { services[service].heldOff.insert(daemon) }
+        return daemon
+    }
+
+    private mutating func enqueue(_ client: ClientID, service: Int, now: UInt64, until: UInt64? = nil) -> Admission {
         guard let ticket = services[service].queue.push(client) else { return .refused(.queueFull) }
         let timeout = services[service].policy.queueTimeout
-        if timeout > 0 { deadlines.push(Deadline(at: now &+ timeout, service: service, ticket: ticket, client: client)) }
+        let at = timeout > 0 ? min(now &+ timeout, until ?? .max) : until
+        if let at { deadlines.push(Deadline(at: at, service: service, ticket: ticket, client: client)) }
         return .queued(ticket)
     }
 
@@ -347,14 +362,59 @@ public struct Scheduler: Sendable {
         services[service].warm = max(services[service].warm - 1, 0)
     }
 
-    /// A slot for a warm pool, only while no client waits (`mayWarm`).
-    public mutating func acquireForPool() -> Int? {
-        mayWarm ? placement.acquire() : nil
+    /// A slot for `service`'s warm pool, only while no client waits (`mayWarm`), on a daemon
+    /// its launches are not held off.
+    public mutating func acquireForPool(service: Int? = nil) -> Int? {
+        guard mayWarm else { return nil }
+        // A pool launch says nothing to the breaker: it never takes a trial's place.
+        return placement.acquire(avoiding: service.map { heldOff($0).union(services[$0].onTrial) } ?? [])
     }
 
-    /// A slot for a launch that replaces its failed container (the caller already holds one).
-    public mutating func acquire() -> Int? {
-        draining ? nil : placement.acquire()
+    /// Holds `service`'s launches off `daemon` (Docker there refused one: `LaunchBreaker`).
+    public mutating func holdOff(daemon: Int, service: Int) {
+        guard services.indices.contains(service) else { return }
+        services[service].heldOff.insert(daemon)
+    }
+
+    /// Lets `service`'s launches go to `daemon` again: who waits may be placed there; with
+    /// `trial`, only one launch (then it is held off again).
+    public mutating func resume(daemon: Int, service: Int, trial: Bool) -> [Grant] {
+        guard services.indices.contains(service) else { return [] }
+        if trial { services[service].onTrial.insert(daemon) } else { services[service].onTrial.remove(daemon) }
+        guard services[service].heldOff.remove(daemon) != nil else { return [] }
+        return grants()
+    }
+
+    /// Every service may use `daemon` (nil: every daemon) again, without admitting anyone yet
+    /// (a reload resets the breakers; a daemon index given to a newcomer).
+    public mutating func clearHeldOff(daemon: Int? = nil) {
+        for index in services.indices {
+            if let daemon {
+                services[index].heldOff.remove(daemon)
+                services[index].onTrial.remove(daemon)
+            } else {
+                services[index].heldOff = []
+                services[index].onTrial = []
+            }
+        }
+    }
+
+    /// The daemons `service`'s launches are held off.
+    public func heldOff(_ service: Int) -> Set<Int> {
+        services.indices.contains(service) ? services[service].heldOff : []
+    }
+
+    /// The daemons where `service`'s next launch is a trial.
+    public func onTrial(_ service: Int) -> Set<Int> {
+        services.indices.contains(service) ? services[service].onTrial : []
+    }
+
+    /// A slot for a launch that replaces its failed container (the caller already holds one),
+    /// off the daemons `service`'s launches are held off.
+    public mutating func acquire(service: Int? = nil) -> Int? {
+        guard !draining else { return nil }
+        guard let service, services.indices.contains(service) else { return placement.acquire() }
+        return takeSlot(service)
     }
 
     /// Counts a container found on `daemon` (reconciliation).
@@ -414,7 +474,7 @@ public struct Scheduler: Sendable {
                 if services[service].warm > 0 {
                     services[service].warm -= 1
                     slot = .warm
-                } else if let daemon = placement.acquire() {
+                } else if let daemon = takeSlot(service) {
                     slot = .daemon(daemon)
                 } else {
                     continue

@@ -140,6 +140,11 @@ public enum StatusPage {
             case .up:
                 h.raw("<span class=\"badge up\">UP</span>")
                 if d.degraded { h.raw(" <span class=\"badge down\" title=\"a launch's call got no answer in time\">DEGRADED</span>") }
+                for service in d.heldOff {
+                    h.raw(" <span class=\"badge down\" title=\"Docker there refused a launch of this service: held off for now\">HELD OFF ")
+                    h.text(service)
+                    h.raw("</span>")
+                }
             case .down: h.raw("<span class=\"badge down\">DOWN</span>")
             case .draining:
                 // HAProxy's DRAIN: no new sessions, the current ones go on; it may also have stopped answering.

@@ -125,6 +125,9 @@ public struct StatusSnapshot: Codable, Sendable, Equatable {
         public var launching: Int = 0
         /// The launch window now (how many may be launching at once); nil when windows are off.
         public var launchWindow: Int?
+        /// The services whose launches are held off it because Docker there refused one (its
+        /// image gone, a full disk): `LaunchBreaker`. Empty when none.
+        public var heldOff: [String] = []
     }
 
     /// `up`: answers and takes new sessions. `down`: does not answer (or is still being
@@ -165,6 +168,7 @@ extension StatusSnapshot.Daemon {
         degraded = try c.decodeIfPresent(Bool.self, forKey: .degraded) ?? false
         launching = try c.decodeIfPresent(Int.self, forKey: .launching) ?? 0
         launchWindow = try c.decodeIfPresent(Int.self, forKey: .launchWindow)
+        heldOff = try c.decodeIfPresent([String].self, forKey: .heldOff) ?? []
     }
 }
 

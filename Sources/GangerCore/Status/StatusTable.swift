@@ -46,7 +46,9 @@ public enum StatusTable {
         out += table(
             ["DAEMON", "STATE", "SINCE", "CONTAINERS", "LAUNCHING", "LAST ERROR"],
             s.daemons.map { d in
-                [d.url, d.state == .draining ? (d.up ? "drain" : "drain, DOWN") : d.up ? (d.degraded ? "up, degraded" : "up") : "DOWN", StatusFormat.span(s.nowUnix - d.sinceUnix) + " ago",
+                [d.url, (d.state == .draining ? (d.up ? "drain" : "drain, DOWN") : d.up ? (d.degraded ? "up, degraded" : "up") : "DOWN")
+                    + (d.heldOff.isEmpty ? "" : ", held off: " + d.heldOff.joined(separator: " ")),
+                 StatusFormat.span(s.nowUnix - d.sinceUnix) + " ago",
                  StatusFormat.capacity(d.containers, d.maxContainers), StatusFormat.launching(d.launching, d.launchWindow),
                  d.lastError ?? ""]
             },

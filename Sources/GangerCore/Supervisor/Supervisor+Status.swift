@@ -62,7 +62,8 @@ extension Supervisor {
                     lastError: daemons[index].lastError,
                     degraded: daemons[index].degraded,
                     launching: placement.daemons[index].launching,
-                    launchWindow: lifecycle.scheduler.windows.indices.contains(index) ? placement.daemons[index].window : nil)
+                    launchWindow: lifecycle.scheduler.windows.indices.contains(index) ? placement.daemons[index].window : nil,
+                    heldOff: services.indices.filter { lifecycle.scheduler.heldOff($0).contains(index) }.map { services[$0].config.name })
             },
             recentSessions: recentSessions.reversed(),
             liveSessions: liveSessions(),

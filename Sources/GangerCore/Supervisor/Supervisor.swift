@@ -107,7 +107,7 @@ public final class Supervisor {
     func docker(_ index: Int) -> any Engine { daemons[index].engine }
 
     /// A slot for a warm pool's launch: only while no client waits anywhere.
-    func acquireForPool() -> Int? { draining ? nil : lifecycle.acquireForPool() }
+    func acquireForPool(service: Int) -> Int? { draining ? nil : lifecycle.acquireForPool(service: service) }
 
     /// Remote daemons publish the service port on their host; local ones are reached at the
     /// container's address on its network.
@@ -261,6 +261,9 @@ public final class Supervisor {
         var out = metadata.mapValues { Logger.MetadataValue.string($0) }
         if let index = metadata["daemon"].flatMap({ Int($0) }), daemons.indices.contains(index) {
             out["daemon"] = "\(daemons[index].name)"
+        }
+        if let index = metadata["service"].flatMap({ Int($0) }), services.indices.contains(index) {
+            out["service"] = "\(services[index].config.name)"
         }
         if let id = metadata["session"].flatMap({ UInt64($0) }), let session = sessions[id] {
             out["client"] = "\(session.peer)"
