@@ -6,9 +6,10 @@ extension SimWorld {
     /// Starts pool containers while a pool is below its target and no client waits.
     func refillPools() {
         guard !draining else { return }
-        for service in services {
+        for (index, service) in services.enumerated() {
             guard let pool = pools[service.uid], !pool.retired else { continue }
-            while pool.ready.count + pool.launching < pool.target, queue.now >= pool.retryAt, let daemon = lifecycle.acquireForPool() {
+            while pool.ready.count + pool.launching < pool.target, queue.now >= pool.retryAt,
+                  let daemon = lifecycle.acquireForPool(service: index) {
                 note("pool \(pool.uid): launch on daemon \(daemon)")
                 ledger[daemon] += 1
                 poolInDocker[daemon] += 1
@@ -65,6 +66,13 @@ extension SimWorld {
         pool.retryAt = queue.now &+ 1_000_000_000
         queue.schedule(at: pool.retryAt) { [unowned self] in run("pool \(pool.uid) may refill") { [] } }
         daemonFailed(daemon, failure)
+        // Docker refused it (an error answer to create or start): the supervisor's `WarmPool`
+        // tells the breaker, which holds the service off that daemon.
+        if failure.isRefusal, !failure.message.contains("port is already allocated"), let index = services.firstIndex(where: { $0.uid == pool.uid }) {
+            apply("pool \(pool.uid): refused on daemon \(daemon)") {
+                lifecycle.poolLaunchRefused(service: index, daemon: daemon, error: failure.message, now: queue.now)
+            }
+        }
         if let id { removeContainer(id, on: daemon) } else { slotFreed(daemon) }
     }
 

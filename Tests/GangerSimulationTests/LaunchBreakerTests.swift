@@ -209,4 +209,24 @@ import Testing
         #expect(Self.creates(next).map(\.0) == [2])
         #expect(life.breaker.entries[.init(service: 0, daemon: 0)]?.phase == .trial(2))
     }
+
+    // A warm pool's refused launch holds the service off too: the pool's next launches and the
+    // clients' go to the other daemon; the pool never takes the trial.
+    @Test func aPoolLaunchRefused_holdsTheServiceOff_forThePoolAndItsClients() {
+        var life = Self.lifecycle(capacities: [4, 4])
+        let opened = life.poolLaunchRefused(service: 0, daemon: 0, error: "create failed: No such image", now: 0)
+        #expect(Self.logs(opened) == ["Docker refused a launch: the service's launches held off the daemon"])
+        let pool = life.acquireForPool(service: 0)
+        #expect(pool == 1)
+        let client = Self.creates(life.handle(.accepted(1, service: 0, source: "a", settings: Self.settings()), now: Self.ms))
+        #expect(client.map(\.2) == [1], "daemon 0 is emptier but held off")
+        _ = life.handle(.tick, now: Self.sec)
+        #expect(life.breaker.entries[.init(service: 0, daemon: 0)]?.phase == .probation)
+        // Daemon 0 is on trial: the pool goes to daemon 1 again; a client takes the trial.
+        let poolAgain = life.acquireForPool(service: 0)
+        #expect(poolAgain == 1)
+        let trial = Self.creates(life.handle(.accepted(2, service: 0, source: "a", settings: Self.settings()), now: Self.sec))
+        #expect(trial.map(\.2) == [0])
+        #expect(life.breaker.entries[.init(service: 0, daemon: 0)]?.phase == .trial(2))
+    }
 }

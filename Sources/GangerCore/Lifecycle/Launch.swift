@@ -30,6 +30,8 @@ final class Launch {
     private var io: LaunchIO!
     private var completion: ((Result<Success, LaunchFailure>) -> Void)?
     private var retryTimer: TimerID?
+    /// The refusal reported before the launch failed, for its owner's breaker.
+    private var refusal: (daemon: Int, error: String)?
 
     /// Starts at once on `daemon` (a slot the caller acquired and now hands over).
     init(owner: any LaunchOwner, settings: ServiceConfig, daemon: Int, now: UInt64,
@@ -87,6 +89,8 @@ final class Launch {
                 owner.holderJoined(holder)
             case let .daemonFailed(daemon, failure):
                 owner.daemonFailed(daemon, failure)
+            case let .refused(daemon, error):
+                refusal = (daemon, error)
             case let .launchSettled(daemon, outcome):
                 owner.launchSettled(daemon, outcome)
             case let .log(line):
@@ -101,7 +105,7 @@ final class Launch {
                 cancelRetry()
                 guard let completion else { return }
                 self.completion = nil
-                completion(.failure(LaunchFailure(reason: reason, placeAgain: placeAgain)))
+                completion(.failure(LaunchFailure(reason: reason, placeAgain: placeAgain, refused: refusal)))
             default:
                 break
             }
@@ -123,6 +127,8 @@ struct LaunchFailure: Error {
     let reason: String
     /// Nothing was created because the daemon did not answer: another daemon may serve.
     var placeAgain = false
+    /// Docker on that daemon refused the launch with those words (`LaunchMachine.Action.refused`).
+    var refused: (daemon: Int, error: String)?
 }
 
 extension LogLine.Level {

@@ -580,6 +580,14 @@ public struct Lifecycle: Sendable {
         apply(scheduler.launchSettled(daemon, outcome), now: now)
     }
 
+    /// Docker on `daemon` refused a warm pool's launch of `service`: the breaker holds the
+    /// service off that daemon as it would for a client's launch (a pool launch is never a trial).
+    public mutating func poolLaunchRefused(service: Int, daemon: Int, error: String, now: UInt64) -> [Action] {
+        guard scheduler.serviceCount > service, service >= 0 else { return [] }
+        let pair = LaunchBreaker.Pair(service: service, daemon: daemon)
+        return breakerChanged(pair, breaker.refused(pair, error: error, now: now), now: now)
+    }
+
     /// A place in `daemon`'s launch window for a network holder's start (see
     /// `Scheduler.reserveLaunch`); `launchSettled` gives it back.
     public mutating func reserveLaunch(_ daemon: Int) -> Bool { scheduler.reserveLaunch(daemon) }

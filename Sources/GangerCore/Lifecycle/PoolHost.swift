@@ -8,6 +8,8 @@ protocol PoolHost: LaunchOwner {
     /// A slot for a pool launch of `service`, only while no client waits, off the daemons its
     /// launches are held off (`Scheduler.acquireForPool`).
     func acquireForPool(service: Int) -> Int?
+    /// Docker on `daemon` refused a pool launch of `service` (`Lifecycle.poolLaunchRefused`).
+    func launchRefused(service: Int, daemon: Int, error: String)
     /// A place in `daemon`'s launch window for a holder's start (`Scheduler.reserveLaunch`).
     func reserveLaunch(_ daemon: Int) -> Bool
     /// Daemons that take placements now (healthy, not retired), by index.

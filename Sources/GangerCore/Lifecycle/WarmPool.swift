@@ -87,6 +87,9 @@ final class WarmPool {
                     add(PooledContainer(daemon: up.daemon, containerID: up.containerID, address: up.address, socket: up.socket))
                 case let .failure(failure):
                     host.logger.warning("warm pool: launch failed", metadata: ["service": "\(service.config.name)", "reason": "\(failure.reason)"])
+                    // Docker there refused it: the service is held off that daemon, for the
+                    // pool's next launches and for its clients' (`LaunchBreaker`).
+                    if let refused = failure.refused { host.launchRefused(service: service.index, daemon: refused.daemon, error: refused.error) }
                     backoff.failed(on: host.reactor) { [weak self] in self?.refill() }
                 }
             }

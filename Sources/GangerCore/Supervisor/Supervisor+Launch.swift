@@ -31,4 +31,8 @@ extension Supervisor: LaunchOwner {
     func launchSettled(_ daemon: Int, _ outcome: Scheduler.LaunchOutcome) {
         control { $0.launchSettled(daemon, outcome, now: $1) }
     }
+
+    func launchRefused(service: Int, daemon: Int, error: String) {
+        control { $0.poolLaunchRefused(service: service, daemon: daemon, error: error, now: $1) }
+    }
 }
