@@ -46,4 +46,17 @@ import Testing
         #expect(refused.isTransport && !refused.isLocal)
         #expect(DockerError.transport("d", "ping", .timedOut(.seconds(2))).isTransport)
     }
+
+    // What the launch breaker counts (`LaunchBreaker`): an answer that made nothing usable, an
+    // error status or a body of the wrong shape; never a local shortage or silence.
+    @Test func refusals_areErrorStatusesAndWrongShapes_neverShortagesOrSilence() {
+        let status = DockerError(daemon: "d", call: "create", kind: .status(404), message: "No such image: echo:latest")
+        let shape = DockerError(daemon: "d", call: "create", kind: .decoding("no Id"), message: "create: the answer has no Id")
+        let local = DockerError.transport("d", "create", .io(SyscallError("socket", errno: EMFILE)))
+        let silent = DockerError.transport("d", "create", .timedOut(.seconds(2)))
+        #expect(status.isRefusal && LaunchMachine.CallFailure(status).isRefusal)
+        #expect(shape.isRefusal && LaunchMachine.CallFailure(shape).isRefusal)
+        #expect(!local.isRefusal && !LaunchMachine.CallFailure(local).isRefusal)
+        #expect(!silent.isRefusal && !LaunchMachine.CallFailure(silent).isRefusal)
+    }
 }

@@ -33,10 +33,14 @@ public struct DockerError: Error, Sendable, CustomStringConvertible {
         return false
     }
 
-    /// The daemon answered with an error status (`.status`): it refused the call.
-    public var isStatus: Bool {
-        if case .status = kind { return true }
-        return false
+    /// The daemon answered, but not what the call asks for: an error status (it refused: no
+    /// such image, no space left), or a body of the wrong shape (a broken or hostile remote
+    /// daemon). Either way it made nothing usable, and asking it again soon would not help.
+    public var isRefusal: Bool {
+        switch kind {
+        case .status, .decoding: true
+        case .transport, .local: false
+        }
     }
 
     /// This host ran short before the daemon was reached (`.local`).

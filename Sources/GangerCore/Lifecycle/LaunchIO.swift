@@ -57,7 +57,7 @@ final class LaunchIO {
     private func failure(_ error: DockerError, daemon: Int) -> LaunchMachine.CallFailure {
         let busy = error.isTimeout && environment.answeredRecently(daemon)
         return LaunchMachine.CallFailure(message: error.message, isTransport: error.isTransport && !busy, isTimeout: error.isTimeout,
-                                         isRefusal: error.isStatus)
+                                         isRefusal: error.isRefusal)
     }
 
     /// Performs `action` if it is I/O; returns false for the owner's actions.

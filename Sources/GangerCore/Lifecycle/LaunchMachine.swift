@@ -57,8 +57,9 @@ public struct LaunchMachine: Sendable {
         /// No complete answer within the call's time, whether or not the daemon counts as down
         /// for it (a daemon that answers pings but stalls on create is degraded, not down).
         public let isTimeout: Bool
-        /// The daemon answered with an error status: it refused the call (no such image, no
-        /// space left, a runtime error). Not a local shortage, not a garbled answer.
+        /// The daemon answered, but with an error status (no such image, no space left, a
+        /// runtime error) or a body of the wrong shape: `DockerError.isRefusal`. Not a local
+        /// shortage of this host, not silence.
         public let isRefusal: Bool
         public init(message: String, isTransport: Bool, isTimeout: Bool = false, isRefusal: Bool = false) {
             self.message = message
@@ -67,7 +68,7 @@ public struct LaunchMachine: Sendable {
             self.isRefusal = isRefusal
         }
         public init(_ error: DockerError) {
-            self.init(message: error.message, isTransport: error.isTransport, isTimeout: error.isTimeout, isRefusal: error.isStatus)
+            self.init(message: error.message, isTransport: error.isTransport, isTimeout: error.isTimeout, isRefusal: error.isRefusal)
         }
     }
 
