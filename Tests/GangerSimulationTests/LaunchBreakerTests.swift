@@ -1,3 +1,4 @@
+import EventLoop
 import GangerCore
 import Testing
 
@@ -8,6 +9,7 @@ import Testing
     static let ms: UInt64 = 1_000_000
     static let sec: UInt64 = 1_000_000_000
     static let pair = LaunchBreaker.Pair(service: 0, daemon: 1)
+    static let address = SocketAddress.v4(host: "10.0.0.9", port: 8000)
     static let refusal = LaunchMachine.CallFailure(message: "No such image: echo:latest", isTransport: false, isRefusal: true)
 
     @Test func holds_doubleAfterEachRefusedTrial_upToTheCap_andAStartCloses() {
@@ -39,7 +41,7 @@ import Testing
         }
         #expect(expected == LaunchBreaker.maxHold)
         #expect(breaker.entries[Self.pair]?.error == "again")
-        let r7 = breaker.started(Self.pair)
+        let r7 = breaker.succeeded(Self.pair)
         #expect(r7 == .resumed(closed: true))
         #expect(breaker.isEmpty)
         // Closed again: the next refusal starts from the first hold.
@@ -53,16 +55,16 @@ import Testing
         _ = breaker.due(Self.pair, now: Self.sec)
         let r9 = breaker.placed(Self.pair, client: 3)
         #expect(r9)
-        let r10 = breaker.ended(Self.pair, client: 4)
-        #expect(r10 == nil, "not the trial")
+        let r10 = breaker.ended(client: 4)
+        #expect(r10.isEmpty, "not the trial")
         #expect(breaker.holdsOff(Self.pair))
-        let r11 = breaker.ended(Self.pair, client: 3)
-        #expect(r11 == .resumed(closed: false))
+        let r11 = breaker.ended(client: 3)
+        #expect(r11.map(\.0) == [Self.pair] && r11.map(\.1) == [.resumed(closed: false)])
         #expect(!breaker.holdsOff(Self.pair))
         let r12 = breaker.placed(Self.pair, client: 4)
         #expect(r12)
-        // A start of any launch there closes it, trial or not.
-        let r13 = breaker.started(Self.pair)
+        // Any launch there that reaches the service closes it, trial or not.
+        let r13 = breaker.succeeded(Self.pair)
         #expect(r13 == .resumed(closed: true))
         #expect(!breaker.holdsOff(Self.pair))
     }
@@ -142,11 +144,13 @@ import Testing
         #expect(life.breaker.entries[.init(service: 0, daemon: 0)]?.phase == .trial(5))
         let sixth = life.handle(.accepted(6, service: 0, source: "a", settings: Self.settings()), now: Self.ms + Self.sec)
         #expect(Self.creates(sixth).isEmpty, "daemon 0 runs its trial, daemon 1 is full")
-        // The trial starts its container: the daemon serves the service again, client 6 goes there.
-        let started = [LaunchMachine.Event.created(id: "c5", holder: nil), .started].flatMap {
+        // The trial's container starts, and its service answers: the daemon serves the service
+        // again, and client 6 goes there. A start alone is not enough (a daemon whose network
+        // is broken starts containers that get no address).
+        let started = [LaunchMachine.Event.created(id: "c5", holder: nil), .started, .located(.init(address: Self.address, running: true)), .connected].flatMap {
             life.handle(.launch(5, generation: trialCreate[0].1, $0), now: Self.ms + Self.sec + Self.ms)
         }
-        #expect(Self.logs(started).contains("the daemon started the service's container: launches no longer held off"))
+        #expect(Self.logs(started).contains("the service answered in a container there: launches no longer held off"))
         #expect(Self.creates(started).map(\.0) == [6])
         #expect(life.breaker.isEmpty && life.scheduler.heldOff(0).isEmpty)
     }
@@ -228,5 +232,31 @@ import Testing
         let trial = Self.creates(life.handle(.accepted(2, service: 0, source: "a", settings: Self.settings()), now: Self.sec))
         #expect(trial.map(\.2) == [0])
         #expect(life.breaker.entries[.init(service: 0, daemon: 0)]?.phase == .trial(2))
+    }
+
+    // A daemon whose network setup is broken starts containers that get no address on the
+    // service's network: Docker's answer, fast, so it is a refusal too, and the start before
+    // it does not close the breaker.
+    @Test func aContainerWithNoAddress_isARefusal_andItsStartDoesNotCloseTheBreaker() throws {
+        var life = Self.lifecycle(capacities: [4, 4])
+        let noAddress = LaunchMachine.Inspection(address: nil, running: true)
+        let first = Self.creates(life.handle(.accepted(1, service: 0, source: "a", settings: Self.settings()), now: 0))
+        #expect(first.map(\.2) == [0])
+        let out = [LaunchMachine.Event.created(id: "c1", holder: nil), .started, .located(noAddress)].flatMap {
+            life.handle(.launch(1, generation: first[0].1, $0), now: Self.ms)
+        }
+        #expect(Self.logs(out).contains("Docker refused a launch: the service's launches held off the daemon"))
+        #expect(Self.creates(out).map(\.2) == [1], "placed again on the other daemon")
+        #expect(life.scheduler.heldOff(0) == [0])
+        // The trial after the hold starts too, and gets no address again: held off longer.
+        _ = life.handle(.tick, now: Self.sec + Self.ms)
+        let trial = Self.creates(life.handle(.accepted(2, service: 0, source: "a", settings: Self.settings()), now: Self.sec + Self.ms))
+        #expect(trial.map(\.2) == [0])
+        let client = try #require(trial.first)
+        let again = [LaunchMachine.Event.created(id: "c9", holder: nil), .started, .located(noAddress)].flatMap {
+            life.handle(.launch(client.0, generation: client.1, $0), now: Self.sec + 2 * Self.ms)
+        }
+        #expect(Self.logs(again).contains("Docker refused the trial launch too: held off longer"), "\(Self.logs(again))")
+        #expect(!Self.logs(again).contains("the service answered in a container there: launches no longer held off"))
     }
 }

@@ -38,7 +38,7 @@ extension SchedulerTests {
             let back = try await onThread { () -> Bool in
                 try poll(timeout: .seconds(60), interval: .milliseconds(300)) {
                     try echoSession(address, payload: Array("after the tag is back\n".utf8))
-                    return ganger.log.contains("the daemon started the service's container: launches no longer held off")
+                    return ganger.log.contains("the service answered in a container there: launches no longer held off")
                 }
             }
             #expect(back, "daemon 1 still held off 60 s after its image was back\n\(ganger.log.suffix(6000))")

@@ -6,10 +6,11 @@
 ///
 /// A circuit breaker per (service, daemon), as a pure value: the first refusal holds the pair off
 /// for `initialHold`, each refusal after a trial doubles it up to `maxHold`. When the hold runs
-/// out, one launch is let through as a trial (the pair is held off again while it runs); its
-/// start closes the breaker, a refusal opens it again, any other end (the client left, no
-/// answer) lets the next launch try. A launch that starts on the pair closes it whatever its
-/// state. Per service, because one service's image may be missing where another's is not.
+/// out, one launch is let through as a trial (the pair is held off again while it runs); once
+/// it reaches the service the breaker closes, a refusal opens it again, any other end (the
+/// client left, no answer, the service not ready) lets the next launch try. A launch that
+/// reaches the service on the pair closes it whatever its state. Per service, because one
+/// service's image may be missing where another's is not.
 public struct LaunchBreaker: Sendable {
     public typealias ClientID = Scheduler.ClientID
 
@@ -86,19 +87,22 @@ public struct LaunchBreaker: Sendable {
         return .opened(until: until, hold: hold, first: false)
     }
 
-    /// A launch of the pair's service started its container there: the daemon serves it.
-    public mutating func started(_ pair: Pair) -> Change? {
+    /// A launch of the pair's service reached its container there: the daemon serves it.
+    public mutating func succeeded(_ pair: Pair) -> Change? {
         guard entries.removeValue(forKey: pair) != nil else { return nil }
         return .resumed(closed: true)
     }
 
-    /// `client`'s launch on the pair ended without a start or a refusal (it left, the daemon
-    /// did not answer): if it was the trial, the next launch tries instead.
-    public mutating func ended(_ pair: Pair, client: ClientID) -> Change? {
-        guard var entry = entries[pair], entry.phase == .trial(client) else { return nil }
-        entry.phase = .probation
-        entries[pair] = entry
-        return .resumed(closed: false)
+    /// `client`'s launch ended or left its daemon without reaching the service and without a
+    /// refusal (it left, the daemon did not answer, the service was not ready): where it was
+    /// the trial, the next launch tries instead.
+    public mutating func ended(client: ClientID) -> [(Pair, Change)] {
+        var out: [(Pair, Change)] = []
+        for (pair, entry) in entries.sorted(by: { $0.key < $1.key }) where entry.phase == .trial(client) {
+            entries[pair]?.phase = .probation
+            out.append((pair, .resumed(closed: false)))
+        }
+        return out
     }
 
     /// `client`'s launch was placed on the pair: on probation, it is the trial.

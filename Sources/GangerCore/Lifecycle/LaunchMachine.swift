@@ -329,11 +329,17 @@ public struct LaunchMachine: Sendable {
         case let (.locating(daemon, id), .located(found)):
             guard let address = found.address else {
                 if !found.running { return replace(found, now: now) }
-                return fail("container \(id.prefix(12)) has no address on network \(settings.network)")
+                // The daemon ran it off the service's network (its network setup is broken):
+                // Docker's answer, so the daemon is held off and the client may go elsewhere.
+                let reason = "container \(id.prefix(12)) has no address on network \(settings.network)"
+                return [.refused(daemon: daemon, error: reason)] + fail(reason, placeAgain: now < deadline)
             }
             return probe(daemon: daemon, id: id, address: address, now: now)
-        case let (.locating, .locateFailed(failure)):
-            return fail(outOfBudget("inspect", failure, now: now))
+        case let (.locating(daemon, _), .locateFailed(failure)):
+            // An inspect answered with an error or garbage is a refusal like a create's.
+            guard failure.isRefusal else { return fail(outOfBudget("inspect", failure, now: now)) }
+            return [.refused(daemon: daemon, error: "inspect failed: \(failure.message)")]
+                + fail(outOfBudget("inspect", failure, now: now), placeAgain: now < deadline)
         case let (.probing(daemon, id, address), .connected):
             guard publishes else { return succeed(daemon: daemon, id: id, address: address) }
             state = .settling(daemon: daemon, id: id, address: address)

@@ -278,20 +278,14 @@ public struct Lifecycle: Sendable {
                 let grants = scheduler.launchSettled(daemon, outcome)
                 pendingGrants += grants
                 out += trace("launch settled", ["session": "\(id)", "daemon": "\(daemon)", "outcome": "\(outcome)", "admits": "\(grants.count)"])
-                if let service = sessions[id]?.service, service >= 0 {
-                    let pair = LaunchBreaker.Pair(service: service, daemon: daemon)
-                    if case .started = outcome {
-                        out += breakerChanged(pair, breaker.started(pair), now: now)
-                    } else {
-                        out += breakerChanged(pair, breaker.ended(pair, client: id), now: now)
-                    }
-                }
             case let .refused(daemon, error):
                 guard let service = sessions[id]?.service, service >= 0 else { break }
                 sessions[id]?.refusal = error
                 let pair = LaunchBreaker.Pair(service: service, daemon: daemon)
                 out += breakerChanged(pair, breaker.refused(pair, error: error, now: now), now: now)
             case .needSlot:
+                // A fresh container, maybe elsewhere: a trial there is over.
+                out += trialEnded(id, now: now)
                 let service = sessions[id].map(\.service).flatMap { $0 >= 0 ? $0 : nil }
                 let daemon = scheduler.acquire(service: service)
                 if let daemon { placed(id, on: daemon) }
@@ -299,11 +293,16 @@ public struct Lifecycle: Sendable {
             case let .retryAt(at):
                 timers.push(Timer(at: at, client: id, kind: .launchRetry(generation: generation)))
             case let .succeeded(daemon, container, _, holder):
+                if let service = sessions[id]?.service, service >= 0 {
+                    let pair = LaunchBreaker.Pair(service: service, daemon: daemon)
+                    out += breakerChanged(pair, breaker.succeeded(pair), now: now)
+                }
                 out.append(.launch(id, generation: generation, action))
                 sessions[id]?.launch = nil
                 sessions[id]?.container = .init(daemon: daemon, id: container, holder: holder, warm: false)
                 out += startRelay(id, now: now)
             case let .failed(reason, placeAgain):
+                out += trialEnded(id, now: now)
                 out.append(.launch(id, generation: generation, action))
                 sessions[id]?.launch = nil
                 sessions[id]?.launchGenerations = generation
@@ -359,6 +358,12 @@ public struct Lifecycle: Sendable {
         scheduler.holdOff(daemon: daemon, service: service)
     }
 
+    /// `id`'s launch left its daemon without reaching the service: if it was a trial (and
+    /// not refused, which opened the breaker again), the next launch there tries instead.
+    private mutating func trialEnded(_ id: ClientID, now: UInt64) -> [Action] {
+        breaker.ended(client: id).flatMap { breakerChanged($0.0, $0.1, now: now) }
+    }
+
     /// Carries a breaker change out on placement, with its log line and its timer.
     private mutating func breakerChanged(_ pair: LaunchBreaker.Pair, _ change: LaunchBreaker.Change?, now: UInt64) -> [Action] {
         guard let change else { return [] }
@@ -375,7 +380,7 @@ public struct Lifecycle: Sendable {
         case let .resumed(closed):
             pendingGrants += scheduler.resume(daemon: pair.daemon, service: pair.service, trial: !closed)
             guard closed else { return trace("launch hold over: the next launch there is a trial", metadata) }
-            return [.log(LogLine(level: .notice, message: "the daemon started the service's container: launches no longer held off",
+            return [.log(LogLine(level: .notice, message: "the service answered in a container there: launches no longer held off",
                                  metadata: metadata))]
         }
     }
@@ -524,9 +529,7 @@ public struct Lifecycle: Sendable {
         var launch = launch
         var out: [Action] = []
         // A trial given up says nothing of the daemon: the next launch there tries instead.
-        if let service = sessions[id]?.service, service >= 0, let daemon = launch.daemon {
-            out += breakerChanged(.init(service: service, daemon: daemon), breaker.ended(.init(service: service, daemon: daemon), client: id), now: now)
-        }
+        out += trialEnded(id, now: now)
         let actions = settleWindows(launch.handle(.cancel, now: now), now: now)
         if !launch.isDone { abandoned[LaunchKey(client: id, generation: launch.generation)] = launch }
         return out + actions.map { .launch(id, generation: launch.generation, $0) }
