@@ -259,4 +259,24 @@ import Testing
         #expect(Self.logs(again).contains("Docker refused the trial launch too: held off longer"), "\(Self.logs(again))")
         #expect(!Self.logs(again).contains("the service answered in a container there: launches no longer held off"))
     }
+
+    // Regression (simulation, seed 18369014705065597110): a launch placed before the hold was
+    // refused after the hold ran out, the pair on probation with no trial placed yet. The
+    // breaker opened again; placement kept a pending trial beside the new hold.
+    @Test func aRefusalOnProbation_reopens_andPlacementKeepsNoTrial() {
+        var life = Self.lifecycle(capacities: [4, 4])
+        let early = Self.creates(life.handle(.accepted(1, service: 0, source: "a", settings: Self.settings()), now: 0)
+                                 + life.handle(.accepted(2, service: 0, source: "b", settings: Self.settings()), now: 0)
+                                 + life.handle(.accepted(3, service: 0, source: "c", settings: Self.settings()), now: 0))
+        let onZero = early.filter { $0.2 == 0 }
+        #expect(onZero.count == 2)
+        _ = life.handle(.launch(onZero[0].0, generation: onZero[0].1, .createFailed(Self.refusal, holder: nil)), now: Self.ms)
+        _ = life.handle(.tick, now: Self.ms + Self.sec)
+        #expect(life.breaker.entries[.init(service: 0, daemon: 0)]?.phase == .probation)
+        #expect(life.scheduler.onTrial(0) == [0])
+        let late = life.handle(.launch(onZero[1].0, generation: onZero[1].1, .createFailed(Self.refusal, holder: nil)), now: 2 * Self.sec)
+        #expect(Self.logs(late).contains("Docker refused the trial launch too: held off longer"))
+        #expect(life.scheduler.heldOff(0) == [0])
+        #expect(life.scheduler.onTrial(0).isEmpty, "no trial until the new hold runs out")
+    }
 }

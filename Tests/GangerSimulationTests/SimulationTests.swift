@@ -32,6 +32,7 @@ import Testing
         3_415_114_925_026_555_134,
         4_967_030_096_985_691_004,
         9_689_798_359_972_826_197,  // a session placed again off a down daemon kept its given-up container's note
+        18_369_014_705_065_597_110,  // a refusal on probation left placement a trial the breaker no longer had
     ])
     func regressionSeed_keepsEveryInvariant(seed: UInt64) {
         let outcome = Simulation.run(seed: seed)

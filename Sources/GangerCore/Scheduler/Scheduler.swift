@@ -374,6 +374,8 @@ public struct Scheduler: Sendable {
     public mutating func holdOff(daemon: Int, service: Int) {
         guard services.indices.contains(service) else { return }
         services[service].heldOff.insert(daemon)
+        // Refused again before its trial was placed: no trial until the next hold runs out.
+        services[service].onTrial.remove(daemon)
     }
 
     /// Lets `service`'s launches go to `daemon` again: who waits may be placed there; with
