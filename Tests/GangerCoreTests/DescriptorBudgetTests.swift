@@ -60,3 +60,27 @@ import Testing
         #expect(!silent.isRefusal && !LaunchMachine.CallFailure(silent).isRefusal)
     }
 }
+
+/// The names of creates given up (`DaemonRuntime.lostNames`): found with or without dockerd's
+/// leading "/", once, and never more than `LostNames.limit` (the oldest go first).
+@Suite struct LostNamesTests {
+    @Test func aNameIsTakenOnce_withOrWithoutTheSlash() {
+        var names = LostNames()
+        names.insert("ganger-i-b-1")
+        names.insert("ganger-i-b-2")
+        let first = names.take("/ganger-i-b-1")
+        let again = names.take("ganger-i-b-1")
+        let second = names.take("ganger-i-b-2")
+        #expect(first && !again && second)
+        #expect(names.count == 0)
+    }
+
+    @Test func theOldestGo_pastTheLimit() {
+        var names = LostNames()
+        for i in 0..<(LostNames.limit + 10) { names.insert("n\(i)") }
+        #expect(names.count == LostNames.limit)
+        let oldest = [names.take("n0"), names.take("n9")]
+        let kept = [names.take("n10"), names.take("n\(LostNames.limit + 9)")]
+        #expect(oldest == [false, false] && kept == [true, true])
+    }
+}

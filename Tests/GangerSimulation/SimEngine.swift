@@ -21,6 +21,8 @@ final class SimContainer {
     /// Counted in placement. False for a container whose create answer was lost: its slot was
     /// freed, and only reconciliation finds it.
     var counted = true
+    /// The name its create gave it (a launch's `lost-…` name), if any.
+    var name: String?
 
     init(id: String, daemon: Int, address: SocketAddress, sequence: Int, portDelay: UInt64?, refusals: Int, dieAfter: UInt64?) {
         self.id = id
@@ -216,17 +218,28 @@ final class SimEngine {
     /// `reply` gets the result and, when the call failed although the container was made (its
     /// answer lost, a hang, the daemon dying mid-call), that container: what only the simulation
     /// knows, so the world can mark it an orphan.
-    func create(on daemon: Int, timeout: UInt64? = nil, reply: @escaping (Result<SimContainer, Failure>, SimContainer?) -> Void) {
+    /// `name`: what the create names the container; a create made after its failure was
+    /// answered (a frozen daemon working through its backlog) is reported to `onLateCreate`,
+    /// as dockerd's `create` event reports it to Ganger.
+    func create(on daemon: Int, timeout: UInt64? = nil, name: String? = nil,
+                reply: @escaping (Result<SimContainer, Failure>, SimContainer?) -> Void) {
         var made: SimContainer?
+        var answered = false
         if firstCreateAt[daemon] == nil { firstCreateAt[daemon] = queue.now }
         call(daemon, "create", losable: true, timeout: timeout, share: 0.3, perform: { [self] in
             let container = make(on: daemon)
+            container.name = name
             made = container
+            if answered { onLateCreate?(container) }
             return .success(container)
         }, reply: { result in
+            answered = true
             if case .failure = result { reply(result, made) } else { reply(result, nil) }
         })
     }
+
+    /// A container made after its create's failure was answered (see `create`).
+    var onLateCreate: ((SimContainer) -> Void)?
 
     private func make(on daemon: Int) -> SimContainer {
         sequence += 1

@@ -82,7 +82,7 @@ extension SimWorld {
             let holder = joinHolder && rng.chance(0.7) ? holders[daemon].first { $0.user == nil } : nil
             holder?.user = ""
             let ref = holder?.ref
-            engine.create(on: daemon, timeout: timeout.nanoseconds) { [unowned self] result, orphan in
+            engine.create(on: daemon, timeout: timeout.nanoseconds, name: "lost-\(id)-\(generation)") { [unowned self] result, orphan in
                 switch result {
                 case let .success(container):
                     if let holder {
@@ -222,6 +222,9 @@ extension SimWorld {
     /// Removes a container Ganger holds a slot for; its slot is freed (`.slotFreed`) once it is
     /// gone. A failed removal is retried: the slot stays counted until then.
     func removeContainer(_ id: String, on daemon: Int) {
+        // A name, not an id (a create without an answer): as the supervisor, remember it, so
+        // that a container dockerd makes under it later is removed (`lateCreated`).
+        if id.hasPrefix("lost-") { lostNames.insert(id) }
         removing.insert(id)
         if let client = relayByContainer[id], let owner = clients[client] { endRelay(owner, "service closed", after: 0) }
         engine.remove(id, on: daemon) { [unowned self] result in
@@ -246,6 +249,21 @@ extension SimWorld {
     func slotFreed(_ daemon: Int) {
         ledger[daemon] -= 1
         feed(.slotFreed(daemon: daemon))
+    }
+
+    /// dockerd made a container after its create's failure was answered: its `create` event
+    /// names it, and one whose name was given up and removed already goes now (as
+    /// `Supervisor.lateCreate`; counted while its removal runs, as a stray is).
+    func lateCreated(_ container: SimContainer) {
+        guard let name = container.name, lostNames.remove(name) != nil else { return }
+        run("late create \(container.id) (\(name)) on daemon \(container.daemon)") {
+            note("late create: \(container.id) named \(name), given up already: removed")
+            lifecycle.add(on: container.daemon)
+            ledger[container.daemon] += 1
+            container.counted = true
+            removeContainer(container.id, on: container.daemon)
+            return []
+        }
     }
 
     /// A transport failure marks the daemon down until a ping answers and its strays are removed.

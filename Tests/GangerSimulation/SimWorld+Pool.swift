@@ -27,11 +27,16 @@ extension SimWorld {
             poolInDocker[daemon] -= 1
             apply("pool \(pool.uid): launch settled on daemon \(daemon)") { lifecycle.launchSettled(daemon, outcome, now: queue.now) }
         }
-        engine.create(on: daemon) { [unowned self] result, orphan in
+        poolCreates += 1
+        let name = "lost-pool-\(poolCreates)"
+        engine.create(on: daemon, name: name) { [unowned self] result, orphan in
             orphan?.counted = false
             guard case let .success(container) = result else {
                 settle(.failed)
-                if case let .failure(failure) = result { return pooledFailed(pool, on: daemon, id: nil, failure) }
+                // As `LaunchIO`: a create without an answer is disposed of by its name.
+                if case let .failure(failure) = result {
+                    return pooledFailed(pool, on: daemon, id: failure.isTransport || failure.isTimeout ? name : nil, failure)
+                }
                 return
             }
             pool.launchingIDs.insert(container.id)

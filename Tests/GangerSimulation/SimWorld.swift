@@ -95,6 +95,9 @@ public final class SimWorld {
     /// Launches in flight per daemon after the previous step (the window invariant).
     var launchingBefore: [Int]
     /// Clients that ended with a queue timeout or out of budget in this step (work conservation).
+    /// Names of creates without an answer, removed by name already (`lateCreated`).
+    var lostNames: Set<String> = []
+    var poolCreates = 0
     /// Clients that ended with a queue timeout this step, with their service's index.
     var timedOutThisStep: [(id: UInt64, service: Int)] = []
 
@@ -143,6 +146,7 @@ public final class SimWorld {
         launchingBefore = ledger
         holders = scenario.daemons.indices.map { daemon in (0..<2).map { _ in SimHolder(Self.nextHolder(&holderSequence, on: daemon)) } }
         engine.onExit = { [unowned self] container in containerExited(container) }
+        engine.onLateCreate = { [unowned self] container in lateCreated(container) }
     }
 
     // MARK: Running

@@ -33,6 +33,9 @@ import Testing
         4_967_030_096_985_691_004,
         9_689_798_359_972_826_197,  // a session placed again off a down daemon kept its given-up container's note
         18_369_014_705_065_597_110,  // a refusal on probation left placement a trial the breaker no longer had
+        307_909_786_994_467_411,  // a create made after its removal by name was nobody's (SIM_BASE=20261129)
+        9_004_031_362_069_318_496,
+        11_402_923_632_696_386_215,
     ])
     func regressionSeed_keepsEveryInvariant(seed: UInt64) {
         let outcome = Simulation.run(seed: seed)

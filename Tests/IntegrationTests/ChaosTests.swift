@@ -103,6 +103,29 @@ struct ChaosTests {
         }
     }
 
+    // A create held 6 s by the proxy, then delivered to dockerd (as a frozen or overloaded
+    // dockerd works through its backlog), with `docker_timeout: 2s`: Ganger gives up on it at
+    // 2 s and removes its name, which finds nothing yet (404). At 6 s dockerd makes the
+    // container; before, nothing counted or owned it and it stayed until a shutdown sweep
+    // (found by the simulation with another base seed). Now its create event names it, and it
+    // is removed; the settled check after the body proves none is left.
+    @Test func createThatLandsAfterItsRemovalByName_isRemovedWhenItsEventComes() async throws {
+        let service = ServiceYAML(name: "echo", image: "ganger-echo:latest", extra: ["queue: {timeout: 20s}"])
+        try await withProxiedGanger("latecreate", services: [service], dockerTimeout: "2s",
+                                    rules: [.init("POST", "/containers/create", calls: [1], .delay(.seconds(6)))]) { chaos in
+            let first = try await onThread { chaosClient(chaos.address, payload: Array("held\n".utf8) + randomBytes(2048)) }
+            #expect(first.isClean, "\(first)")
+            let removed = try await onThread {
+                poll(timeout: .seconds(30), interval: .milliseconds(200)) {
+                    chaos.ganger.log.contains("removing a container created after its launch gave it up")
+                }
+            }
+            #expect(removed, "\(chaos.ganger.log.suffix(6000))\n--- proxy ---\n\(chaos.proxy.history)")
+            let after = try await chaosClients(2, chaos.address)
+            #expect(after.allSatisfy { $0 == .echoed }, "\(after)")
+        }
+    }
+
     @Test func daemonThatAnswersPingsButStallsOnCreate_clientClosedWithinItsBudget_daemonDegraded() async throws {
         // Issue 15: queue.timeout is the client's budget (4 s); ready.timeout is lower, so the
         // budget is what bounds Docker's part.

@@ -30,6 +30,11 @@ final class DaemonRuntime {
     /// up: retried after each ping it answers, so a daemon that is slow or refuses for a while
     /// (never marked down, so never reconciled) does not keep them for good.
     var unremoved: Set<String> = []
+    /// Names of containers whose create got no answer, removed by name already: dockerd may
+    /// still make one later (a frozen or overloaded daemon works through its backlog), after
+    /// that removal found nothing. Its `create` event, or the listing on a resubscription,
+    /// names it, and it is removed then (`Supervisor.lateCreate`). The oldest go past 1,024.
+    var lostNames = LostNames()
     /// The current ping back-off while it is down; nil while up.
     var backoff: Duration?
     /// The last error it gave (a failed call or ping), for the status page.

@@ -39,9 +39,23 @@ extension Supervisor {
         if event.action == "create", isPredecessors(event.actor.attributes?[GangerLabels.boot]) {
             return removePredecessorsContainers([event.actor.id], on: index)
         }
+        if event.action == "create", let name = event.actor.attributes?["name"] {
+            return lateCreate(event.actor.id, name: name, on: index)
+        }
         guard event.action == "die" || event.action == "oom" else { return }
         let exitCode = Int(event.actor.attributes?["exitCode"] ?? "") ?? -1
         send(.containerDied(containerID: event.actor.id, exitCode: exitCode, oom: event.action == "oom"))
+    }
+
+    /// A container made under a name whose create was given up and removed by name already
+    /// (`DaemonRuntime.lostNames`): dockerd made it late, after that removal found nothing, and
+    /// nothing counts or owns it. Removed now; it held no slot.
+    func lateCreate(_ id: String, name: String, on index: Int) {
+        guard daemons[index].lostNames.take(name), !removing.contains(id) else { return }
+        logger.notice("removing a container created after its launch gave it up", metadata: [
+            "daemon": "\(daemons[index].name)", "container": "\(DockerID.short(id))", "name": "\(name)",
+        ])
+        removeContainer(id, on: index) {}
     }
 
     /// A container of this instance made by another process (another boot id, or none). While
@@ -71,6 +85,10 @@ extension Supervisor {
         daemons[index].engine.list(labels: GangerLabels.filters(instance: instance)) { [self] result in
             guard case let .success(containers) = result else { return }
             removePredecessorsContainers(containers.filter { isPredecessors($0.labels[GangerLabels.boot]) }.map(\.id), on: index)
+            // Late creates whose event the stream missed while it was down.
+            for container in containers where !isPredecessors(container.labels[GangerLabels.boot]) {
+                if let name = container.names?.first { lateCreate(container.id, name: name, on: index) }
+            }
         }
     }
 }

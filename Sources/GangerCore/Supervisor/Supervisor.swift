@@ -387,6 +387,9 @@ public final class Supervisor {
         if let lent, let pool = holderPool(of: lent), pool.servesAgain(lent, clean: clean) {
             return stopThenRemove(id, on: daemon, handingBack: lent, to: pool)
         }
+        // A name, not an id: a create that got no answer. If dockerd makes it after this
+        // removal found nothing, its create event removes it (`lateCreate`).
+        if !DockerID.isValid(id) { daemons[daemon].lostNames.insert(id) }
         removeContainer(id, on: daemon) { [self] in
             if let lent { releaseHolder(lent, clean: clean) }
             send(.slotFreed(daemon: daemon))

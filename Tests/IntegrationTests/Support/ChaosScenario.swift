@@ -86,14 +86,14 @@ func descriptorCount(_ pid: pid_t) throws -> Int {
 /// settled (the descriptor baseline), the script becomes `rules`. After `body`, the script is
 /// cleared and the proxy restored, and the three checks must hold (unless ganger has exited);
 /// teardown as `withGangerScenario`, then the proxy stops.
-func withProxiedGanger(_ test: String, services: [ServiceYAML] = [.echo()], maxContainers: Int = 16,
+func withProxiedGanger(_ test: String, services: [ServiceYAML] = [.echo()], maxContainers: Int = 16, dockerTimeout: String = "30s",
                        extra: [String] = [], startRules: [FaultProxy.Rule] = [], rules: [FaultProxy.Rule],
                        _ body: (ProxiedGanger) async throws -> Void) async throws {
     let instance = uniqueInstance(test)
     let proxy = try FaultProxy(rules: startRules)
     defer { proxy.stop() }
     let yaml = gangerConfig(instance: instance, services: services, maxContainers: maxContainers,
-                            daemonURL: proxy.url, extra: extra)
+                            daemonURL: proxy.url, dockerTimeout: dockerTimeout, extra: extra)
     try await withGangerScenario(instance: instance, yaml: yaml, services: services.map(\.name), prepare: {
         try DockerCLI.requireEnvironment()
         try ExtraDaemons.ensureDefaultBridge()

@@ -151,7 +151,8 @@ struct ServiceYAML {
 
 /// A whole configuration on one daemon (the default one unless `daemonURL` says), loopback only, kernel-chosen ports.
 func gangerConfig(instance: String, services: [ServiceYAML], maxContainers: Int = 32,
-                  shutdownGrace: String = "2s", daemonURL: String = DockerCLI.daemonURL, extra: [String] = []) -> String {
+                  shutdownGrace: String = "2s", daemonURL: String = DockerCLI.daemonURL, dockerTimeout: String = "30s",
+                  extra: [String] = []) -> String {
     ([
         "instance: \(instance)",
         "daemons:",
@@ -160,7 +161,7 @@ func gangerConfig(instance: String, services: [ServiceYAML], maxContainers: Int 
         "services:",
     ] + services.map(\.yaml) + [
         "status: {listen: 127.0.0.1:0}",
-        "docker_timeout: 30s",
+        "docker_timeout: \(dockerTimeout)",
         "shutdown_grace: \(shutdownGrace)",
         "log: {level: debug, format: text}",
     ] + extra).joined(separator: "\n") + "\n"
