@@ -45,13 +45,17 @@ public final class Connector {
     public let address: SocketAddress
 
     /// Starts connecting to `address`; `completion` runs once on the loop (never inline, so the
-    /// caller can finish setting up first) unless `cancel()` comes first.
+    /// caller can finish setting up first) unless `cancel()` comes first. `directOnly`: the
+    /// socket never sends through a gateway (`SO_DONTROUTE`), so an address that is not on a
+    /// directly connected network fails at once (ENETUNREACH) instead of going wherever the
+    /// host's default route leads: a container's address on a bridge that went down.
     @discardableResult
     public static func connect(
-        reactor: Reactor, to address: SocketAddress, timeout: Duration, completion: @escaping Completion
+        reactor: Reactor, to address: SocketAddress, timeout: Duration, directOnly: Bool = false,
+        completion: @escaping Completion
     ) -> Connector {
         let connector = Connector(reactor: reactor, address: address, completion: completion)
-        connector.start(reactor: reactor, timeout: timeout)
+        connector.start(reactor: reactor, timeout: timeout, directOnly: directOnly)
         return connector
     }
 
@@ -67,13 +71,14 @@ public final class Connector {
         teardown()
     }
 
-    private func start(reactor: Reactor, timeout: Duration) {
+    private func start(reactor: Reactor, timeout: Duration, directOnly: Bool) {
         do {
             let socket = try Socket.stream(family: address.family)
             let fd = socket.rawValue
             self.socket = consume socket
             if case .unix = address {} else {
                 try Socket.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
+                if directOnly { try Socket.setOption(fd, level: SOL_SOCKET, name: SO_DONTROUTE, value: 1) }
             }
             let connected = try Socket.connect(fd, to: address)
             if connected {

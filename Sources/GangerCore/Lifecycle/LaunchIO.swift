@@ -38,6 +38,8 @@ final class LaunchIO {
     /// alive until it answers, and its answer then goes nowhere).
     private var deliver: ((_ generation: Int, _ event: LaunchMachine.Event) -> Void)?
     private var connector: Connector?
+    /// The daemon of the container it works on (its last create), for the probe's connect.
+    private var daemon: Int?
     /// The connected probe socket: settling, or ready for the owner.
     private var socket: FileDescriptorBox?
     private var watch: Registration?
@@ -64,6 +66,7 @@ final class LaunchIO {
     func perform(_ action: LaunchMachine.Action, generation: Int) -> Bool {
         switch action {
         case let .create(daemon, joinHolder, timeout):
+            self.daemon = daemon
             create(on: daemon, joinHolder: joinHolder, timeout: timeout, generation: generation)
         case let .start(daemon, id, timeout):
             environment.engine(daemon).start(id, timeout: timeout) { [self] result in
@@ -170,7 +173,13 @@ final class LaunchIO {
 
     private func connect(_ address: SocketAddress, timeout: Duration, generation: Int) {
         guard let reactor = environment.reactor else { return }
-        connector = Connector.connect(reactor: reactor, to: address, timeout: timeout) { [weak self] result in
+        // A local daemon's container is on a bridge of this host: the probe, which becomes the
+        // relay's socket, must reach it directly or not at all. With that bridge down the
+        // address is routed through the default gateway instead, and a client was relayed to
+        // whatever answered there (seen by hand). A remote daemon's published port may well be
+        // behind a gateway.
+        let directOnly = daemon.map { !environment.publishesPorts($0) } ?? false
+        connector = Connector.connect(reactor: reactor, to: address, timeout: timeout, directOnly: directOnly) { [weak self] result in
             guard let self else { return }
             connector = nil
             switch consume result {

@@ -125,7 +125,9 @@ final class WarmPool {
             return refill()
         }
         // Still on loan until the new connection is up: no replacement starts meanwhile.
-        Connector.connect(reactor: reactor, to: container.address, timeout: service.config.ready.timeout) { [self] result in
+        // Directly or not at all on a local daemon, as `LaunchIO`'s probe.
+        Connector.connect(reactor: reactor, to: container.address, timeout: service.config.ready.timeout,
+                          directOnly: !host.publishesPorts(container.daemon)) { [self] result in
             endLoan(container)
             switch consume result {
             case let .connected(socket):
