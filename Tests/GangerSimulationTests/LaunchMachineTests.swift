@@ -80,6 +80,16 @@ import Testing
         #expect(!out.contains { if case .refused = $0 { true } else { false } })
     }
 
+    // No route to the container at all (a local daemon's bridge down): a refusal at the first
+    // connect, the container removed, the client free to go elsewhere; not 50 attempts.
+    @Test func probeUnreachable_isARefusal_andMayPlaceAgain() {
+        var machine = Self.probing()
+        let out = machine.handle(.unreachable("connect to 10.0.0.7:8000: connect: Network is unreachable (errno 101)"), now: 2 * Self.ms)
+        let reason = "container c1 unreachable (connect to 10.0.0.7:8000: connect: Network is unreachable (errno 101))"
+        #expect(out == [.refused(daemon: 0, error: reason), .stopWaiting, .dispose(daemon: 0, id: "c1", holder: nil, clean: false),
+                        .failed(reason: reason, placeAgain: true)])
+    }
+
     // A start answered with an error: the container goes, and the client may go elsewhere; a
     // start without an answer (the container may run) still ends the launch.
     @Test func startRefused_disposesTheContainer_andMayPlaceAgain_butNotWithoutAnAnswer() {

@@ -187,7 +187,11 @@ final class LaunchIO {
                 socket = FileDescriptorBox(fd)
                 deliver?(generation, .connected)
             case let .failed(error):
-                deliver?(generation, .connectFailed("\(error)"))
+                if directOnly, case let .system(cause) = error.reason, cause.errno == ENETUNREACH {
+                    deliver?(generation, .unreachable("\(error)"))
+                } else {
+                    deliver?(generation, .connectFailed("\(error)"))
+                }
             }
         }
     }

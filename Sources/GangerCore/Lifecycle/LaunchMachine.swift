@@ -100,6 +100,10 @@ public struct LaunchMachine: Sendable {
         case locateFailed(CallFailure)
         case connected
         case connectFailed(String)
+        /// The probe found no route to the container's address at all (ENETUNREACH on a local
+        /// daemon, whose containers are reached directly or not at all): the daemon's network is
+        /// broken (its bridge down), not the service slow.
+        case unreachable(String)
         /// A connection to a published port waited out its settle time (`hungUp`: the daemon's
         /// proxy closed it, the service is not there yet).
         case settled(hungUp: Bool)
@@ -347,6 +351,11 @@ public struct LaunchMachine: Sendable {
         case let (.probing(daemon, id, address), .connectFailed(error)):
             guard attempts < settings.attempts else { return fail("not ready after \(attempts) attempts (\(error))") }
             return backOff(daemon: daemon, id: id, address: address, now: now)
+        case let (.probing(daemon, id, _), .unreachable(error)):
+            // Known at the first connect, so it is a refusal like a create's: the daemon is held
+            // off, and the client may go to another daemon rather than wait out its attempts.
+            let reason = "container \(id.prefix(12)) unreachable (\(error))"
+            return [.refused(daemon: daemon, error: reason)] + fail(reason, placeAgain: now < deadline)
         case let (.settling(daemon, id, address), .settled(hungUp)):
             guard hungUp else { return succeed(daemon: daemon, id: id, address: address) }
             guard attempts < settings.attempts else {
