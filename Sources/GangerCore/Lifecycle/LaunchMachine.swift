@@ -328,22 +328,20 @@ public struct LaunchMachine: Sendable {
             guard failure.isRefusal else {
                 return [.daemonFailed(daemon: daemon, failure)] + fail(outOfBudget("start", failure, now: now))
             }
-            return [.daemonFailed(daemon: daemon, failure), .refused(daemon: daemon, error: "start failed: \(failure.message)")]
-                + fail(outOfBudget("start", failure, now: now), placeAgain: now < deadline)
+            return [.daemonFailed(daemon: daemon, failure)]
+                + refused(daemon, "start failed: \(failure.message)", reason: outOfBudget("start", failure, now: now), now: now)
         case let (.locating(daemon, id), .located(found)):
             guard let address = found.address else {
                 if !found.running { return replace(found, now: now) }
                 // The daemon ran it off the service's network (its network setup is broken):
                 // Docker's answer, so the daemon is held off and the client may go elsewhere.
-                let reason = "container \(id.prefix(12)) has no address on network \(settings.network)"
-                return [.refused(daemon: daemon, error: reason)] + fail(reason, placeAgain: now < deadline)
+                return refused(daemon, "container \(id.prefix(12)) has no address on network \(settings.network)", now: now)
             }
             return probe(daemon: daemon, id: id, address: address, now: now)
         case let (.locating(daemon, _), .locateFailed(failure)):
             // An inspect answered with an error or garbage is a refusal like a create's.
             guard failure.isRefusal else { return fail(outOfBudget("inspect", failure, now: now)) }
-            return [.refused(daemon: daemon, error: "inspect failed: \(failure.message)")]
-                + fail(outOfBudget("inspect", failure, now: now), placeAgain: now < deadline)
+            return refused(daemon, "inspect failed: \(failure.message)", reason: outOfBudget("inspect", failure, now: now), now: now)
         case let (.probing(daemon, id, address), .connected):
             guard publishes else { return succeed(daemon: daemon, id: id, address: address) }
             state = .settling(daemon: daemon, id: id, address: address)
@@ -354,8 +352,7 @@ public struct LaunchMachine: Sendable {
         case let (.probing(daemon, id, _), .unreachable(error)):
             // Known at the first connect, so it is a refusal like a create's: the daemon is held
             // off, and the client may go to another daemon rather than wait out its attempts.
-            let reason = "container \(id.prefix(12)) unreachable (\(error))"
-            return [.refused(daemon: daemon, error: reason)] + fail(reason, placeAgain: now < deadline)
+            return refused(daemon, "container \(id.prefix(12)) unreachable (\(error))", now: now)
         case let (.settling(daemon, id, address), .settled(hungUp)):
             guard hungUp else { return succeed(daemon: daemon, id: id, address: address) }
             guard attempts < settings.attempts else {
@@ -443,6 +440,12 @@ public struct LaunchMachine: Sendable {
         let holder = self.holder
         self.holder = nil
         return [.succeeded(daemon: daemon, id: id, address: address, holder: holder)]
+    }
+
+    /// The daemon refused this launch (`error`, for the breaker): the launch ends with `reason`
+    /// (the error itself unless given) and the client may be placed again within its budget.
+    private mutating func refused(_ daemon: Int, _ error: String, reason: String? = nil, now: UInt64) -> [Action] {
+        [.refused(daemon: daemon, error: error)] + fail(reason ?? error, placeAgain: now < deadline)
     }
 
     /// `lost`: the name of a container a create without an answer may have made.
