@@ -80,6 +80,11 @@ finally:
 time.sleep(1)
 replies["events"] = raw("GET", f"/v1.41/events?since={start}&until={int(time.time()) + 1}"
                         "&filters=%7B%22type%22%3A%5B%22container%22%5D%7D", read_for=4)
+# /info names the host (name, id, addresses, proxies): only the fields Ganger reads, and a few
+# around them, go into the corpus, as dockerd spelled them.
+INFO_KEYS = ("ServerVersion", "Driver", "LoggingDriver", "CgroupDriver", "OSType", "Plugins")
+info = json.loads(payload(raw("GET", "/v1.41/info")))
+save("docker", "dockerd-info", json.dumps({k: info[k] for k in INFO_KEYS if k in info}).encode())
 for name, reply in replies.items():
     # http-response inputs start with a control byte (bit i: the i-th response answers HEAD).
     save("http-response", f"dockerd-{name}", (b"\x01" if name.startswith("head-") else b"\x00") + reply)

@@ -57,6 +57,12 @@ private func service(_ lines: String...) -> String {
         #expect(errors(service("limits: {memory: 1m}")) == [
             "services[0].limits.memory: 1m is below Docker's minimum of 6m (0 = no limit)",
         ])
+        #expect(errors(service("limits: {log: 512}")) == [
+            "services[0].limits.log: 512b is below the minimum of 1k (0 = the daemon's own log settings)",
+        ])
+        #expect(errors(service("limits: {log: lots}")) == [
+            "services[0].limits.log: \"lots\" is not a size (use 64k, 256m, 1g)",
+        ])
     }
 
     @Test func badPort_isOutOfRangeOrNotTCP() {

@@ -33,7 +33,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
         #expect(s.command == [] && s.env == [:])
         #expect(s.pull == .missing)
         #expect(s.ready == .init(attempts: 50, interval: .milliseconds(100), timeout: .seconds(10)))
-        #expect(s.limits == .init(memory: ByteSize(bytes: 256 << 20), cpus: 1.0, pids: 256))
+        #expect(s.limits == .init(memory: ByteSize(bytes: 256 << 20), cpus: 1.0, pids: 256, log: ByteSize(bytes: 10 << 20)))
         #expect(s.network == "bridge")
         #expect(s.pool == .init(warm: 0, reuse: 1))
         #expect(s.queue == .init(max: 1000, timeout: .seconds(60)))
@@ -74,7 +74,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 env: {MODE: batch, THREADS: 4}
                 pull: always
                 ready: {attempts: 3, interval: 250ms, timeout: 2m}
-                limits: {memory: 1g, cpus: 0.5, pids: 0}
+                limits: {memory: 1g, cpus: 0.5, pids: 0, log: 0}
                 network: isolated
                 pool: {warm: 2, reuse: 3}
                 queue: {max: 0, timeout: 0, abort_on_close: true}
@@ -99,7 +99,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
         #expect(s.command == ["run", "--fast", "1"])
         #expect(s.env == ["MODE": "batch", "THREADS": "4"])
         #expect(s.ready == .init(attempts: 3, interval: .milliseconds(250), timeout: .seconds(120)))
-        #expect(s.limits == .init(memory: ByteSize(bytes: 1 << 30), cpus: 0.5, pids: 0))
+        #expect(s.limits == .init(memory: ByteSize(bytes: 1 << 30), cpus: 0.5, pids: 0, log: ByteSize(bytes: 0)))
         #expect(s.pool == .init(warm: 2, reuse: 3))
         #expect(s.queue == .init(max: 0, timeout: .zero, abortOnClose: true))
         #expect(s.session == .init(maxDuration: .seconds(3600), idleTimeout: .seconds(300)))
@@ -150,7 +150,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 port: 7
                 command: [sh, -c, "echo 'hi: there' \\\\ \\\"x\\\"", "1", "true", "null", ""]
                 env: {Z: "", A: "a: b", N: 0x10}
-                limits: {memory: 7680k, cpus: 2.25, pids: 7}
+                limits: {memory: 7680k, cpus: 2.25, pids: 7, log: 3k}
                 queue: {timeout: 90s}
                 session: {max_duration: 3600000ms}
               - name: b
@@ -165,7 +165,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
         let reparsed = try ConfigLoader.parse(yaml: rendered, source: "rendered", environment: ["DOCKER_HOST": "tcp://other:1"])
         #expect(reparsed == original)
         #expect(rendered.contains("    session: {max_duration: 1h, idle_timeout: 10m, keepalive: {idle: 1m, interval: 10s, count: 6}, user_timeout: 2m}\n"))
-        #expect(rendered.contains("    limits: {memory: 7680k, cpus: 2.25, pids: 7}\n"))
+        #expect(rendered.contains("    limits: {memory: 7680k, cpus: 2.25, pids: 7, log: 3k}\n"))
         #expect(rendered.contains("shutdown_grace: 1500ms\n"))
         #expect(reparsed.services[0].command[2] == #"echo 'hi: there' \ "x""#)
     }
@@ -216,7 +216,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 env: {}
                 pull: missing
                 ready: {attempts: 50, interval: 100ms, timeout: 10s}
-                limits: {memory: 256m, cpus: 1.0, pids: 256}
+                limits: {memory: 256m, cpus: 1.0, pids: 256, log: 10m}
                 network: bridge
                 pool: {warm: 0, reuse: 1}
                 queue: {max: 1000, timeout: 1m, abort_on_close: false}
@@ -372,7 +372,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
 
     @Test func spec_carriesTheSandbox() throws {
         let service = try load(#"{read_only: true, tmpfs: {/tmp: ""}, cap_drop: [ALL]}"#).services[0]
-        let spec = ContainerSpec.session(service: service, instance: "i", client: nil, publish: nil)
+        let spec = ContainerSpec.session(service: service, instance: "i", client: nil, publish: nil, logDriver: nil)
         #expect(spec.hostConfig.readonlyRootfs == true)
         #expect(spec.hostConfig.tmpfs == ["/tmp": ""])
         #expect(spec.hostConfig.capDrop == ["ALL"])

@@ -1,3 +1,4 @@
+import FoundationEssentials
 import Glibc
 import EventLoop
 import Testing
@@ -28,7 +29,7 @@ import Testing
     // MARK: Sandbox
 
     @Test func defaultSandbox_dropsNetRaw_andNothingElse() throws {
-        let spec = ContainerSpec.session(service: try service(), instance: "i", client: nil, publish: nil)
+        let spec = ContainerSpec.session(service: try service(), instance: "i", client: nil, publish: nil, logDriver: nil)
         #expect(spec.hostConfig.capDrop == ["NET_RAW"])
         #expect(spec.hostConfig.capAdd == nil)
         #expect(spec.hostConfig.readonlyRootfs == nil)
@@ -37,10 +38,40 @@ import Testing
         #expect(spec.hostConfig.pidsLimit == 256)
     }
 
+    @Test func sessionLog_boundOnTheDaemonsFileDrivers_asTwoHalves_andLeftAloneElsewhere() throws {
+        let plain = try service()
+        #expect(plain.limits.log == ByteSize(bytes: 10 << 20), "on by default")
+        for driver in ["json-file", "local"] {
+            let spec = ContainerSpec.session(service: plain, instance: "i", client: nil, publish: nil, logDriver: driver)
+            #expect(spec.hostConfig.logConfig == ContainerSpec.LogConfig(
+                type: driver, config: ["max-size": "\(5 << 20)", "max-file": "2"]), "\(driver)")
+        }
+        // Drivers that keep no growing file of Docker's own, or do not say: Docker would refuse
+        // max-size for them, and every create with it.
+        for driver in ["journald", "syslog", "fluentd", "none", nil] as [String?] {
+            let spec = ContainerSpec.session(service: plain, instance: "i", client: nil, publish: nil, logDriver: driver)
+            #expect(spec.hostConfig.logConfig == nil, "\(String(describing: driver))")
+        }
+        let unbounded = try service("limits: {log: 0}")
+        #expect(ContainerSpec.session(service: unbounded, instance: "i", client: nil, publish: nil, logDriver: "json-file")
+            .hostConfig.logConfig == nil, "0: the daemon's own settings")
+        let small = try service("limits: {log: 3k}")
+        #expect(ContainerSpec.session(service: small, instance: "i", client: nil, publish: nil, logDriver: "local")
+            .hostConfig.logConfig?.config == ["max-size": "1536", "max-file": "2"])
+    }
+
+    @Test func sessionLog_sentAsDockersLogConfig() throws {
+        let spec = ContainerSpec.session(service: try service(), instance: "i", client: nil, publish: nil, logDriver: "json-file")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let json = String(decoding: try encoder.encode(spec.hostConfig), as: UTF8.self)
+        #expect(json.contains(#""LogConfig":{"Config":{"max-file":"2","max-size":"5242880"},"Type":"json-file"}"#), "\(json)")
+    }
+
     @Test func strictPreset_dropsEverything_readOnlyRoot_tmpfsTmp_pidsLimit() throws {
         let strict = try service("sandbox: {preset: strict}")
         #expect(strict.sandbox.preset == .strict)
-        let spec = ContainerSpec.session(service: strict, instance: "i", client: nil, publish: nil)
+        let spec = ContainerSpec.session(service: strict, instance: "i", client: nil, publish: nil, logDriver: nil)
         #expect(spec.hostConfig.capDrop == ["ALL"])
         #expect(spec.hostConfig.capAdd == nil)
         #expect(spec.hostConfig.readonlyRootfs == true)
@@ -62,7 +93,7 @@ import Testing
         #expect(pids.limits.pids == 500, "limits.pids given: the preset does not change it")
         let none = try service("sandbox: {cap_drop: []}")
         #expect(none.sandbox.capDrop == [], "an explicit empty list keeps every default capability")
-        #expect(ContainerSpec.session(service: none, instance: "i", client: nil, publish: nil).hostConfig.capDrop == nil)
+        #expect(ContainerSpec.session(service: none, instance: "i", client: nil, publish: nil, logDriver: nil).hostConfig.capDrop == nil)
     }
 
     @Test func unknownPreset_namesTheChoices() {
@@ -79,7 +110,7 @@ import Testing
               - {name: s, listen: 127.0.0.1:7000, image: busybox, port: 1, sandbox: {preset: strict, cap_add: [chown]}}
             """)
         let text = config.renderYAML()
-        #expect(text.contains(#"    limits: {memory: 256m, cpus: 1.0, pids: 64}"#), "\(text)")
+        #expect(text.contains(#"    limits: {memory: 256m, cpus: 1.0, pids: 64, log: 10m}"#), "\(text)")
         #expect(text.contains(#"    sandbox: {preset: strict, read_only: true, tmpfs: {/tmp: "rw,noexec,nosuid,nodev,size=64m"}, "#
             + "cap_drop: [ALL], cap_add: [CHOWN]}\n"), "\(text)")
         #expect(try parse(text) == config)
@@ -89,10 +120,10 @@ import Testing
 
     @Test func remoteDaemon_publishesOnTheGivenHostIP_localDaemonPublishesNothing() throws {
         let s = try service()
-        let spec = ContainerSpec.session(service: s, instance: "i", client: nil, publish: "10.0.0.5")
+        let spec = ContainerSpec.session(service: s, instance: "i", client: nil, publish: "10.0.0.5", logDriver: nil)
         #expect(spec.hostConfig.portBindings?["12345/tcp"]?.map(\.hostIp) == ["10.0.0.5"])
         #expect(spec.hostConfig.portBindings?["12345/tcp"]?.map(\.hostPort) == [""])
-        #expect(ContainerSpec.session(service: s, instance: "i", client: nil, publish: nil).hostConfig.portBindings == nil)
+        #expect(ContainerSpec.session(service: s, instance: "i", client: nil, publish: nil, logDriver: nil).hostConfig.portBindings == nil)
     }
 
     @Test func hostIP_parses_auto_anAddress_orEveryInterface() throws {

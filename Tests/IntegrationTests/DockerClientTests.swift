@@ -23,6 +23,10 @@ struct DockerClientTests {
             #expect(APIVersion(version) >= APIVersion("1.41"), "negotiated \(version)")
             #expect(APIVersion(version) <= APIVersion(DockerClient.ourAPIVersion), "negotiated \(version)")
             #expect(APIVersion(version) <= APIVersion(daemon), "negotiated \(version), daemon speaks \(daemon)")
+            // And the daemon's default log driver, as `docker info` says it.
+            let driver = try await docker.onLoop { $0.logDriver }
+            let cli = try await onThread { try DockerCLI.docker(["info", "-f", "{{.LoggingDriver}}"]).trimmingSuffix("\n") }
+            #expect(driver == cli && !cli.isEmpty, "negotiate learned \(String(describing: driver)), docker info says \(cli)")
 
             let ping = try await docker.call { client, done in client.ping { done($0) } }
             #expect(throws: Never.self) { try ping.get() }

@@ -32,6 +32,12 @@ enum DockerTarget {
             require(DockerID.isValid(created.id), "a create gave the id \(created.id.debugDescription)")
         }
         _ = try? decoder.decode(VersionResponse.self, from: data)
+        // A daemon's word on its log driver decides a create's log options: only a driver
+        // Ganger knows the options of may be named there.
+        if let info = try? decoder.decode(InfoResponse.self, from: data),
+           let config = ContainerSpec.logConfig(limit: ByteSize(bytes: 10 << 20), driver: info.loggingDriver) {
+            require(ContainerSpec.fileLogDrivers.contains(config.type), "the log driver \(config.type.debugDescription) got options")
+        }
         _ = try? decoder.decode(PullProgress.self, from: data)
         let error = DockerClient.statusError("fuzz", "GET /fuzz", 500, input)
         require(error.message.count <= 512 || (try? decoder.decode(ErrorBody.self, from: data)) != nil,

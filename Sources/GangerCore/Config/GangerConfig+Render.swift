@@ -89,7 +89,7 @@ extension GangerConfig {
             "    pull: \(s.pull.rawValue)",
             "    ready: {attempts: \(s.ready.attempts), interval: \(s.ready.interval.configString), "
                 + "timeout: \(s.ready.timeout.configString)}",
-            "    limits: {memory: \(s.limits.memory), cpus: \(s.limits.cpus), pids: \(s.limits.pids)}",
+            "    limits: {memory: \(s.limits.memory), cpus: \(s.limits.cpus), pids: \(s.limits.pids), log: \(s.limits.log)}",
             "    network: \(yaml(s.network))",
             "    pool: {warm: \(s.pool.warm), reuse: \(s.pool.reuse)}",
             "    queue: {max: \(s.queue.max), timeout: \(s.queue.timeout.configString), abort_on_close: \(s.queue.abortOnClose)}",

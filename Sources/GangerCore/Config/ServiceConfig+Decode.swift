@@ -29,7 +29,7 @@ extension ServiceConfig {
             }
         }
         var pidsGiven = false
-        if let limits = decoder.fields(f["limits"], at: f.path("limits"), known: ["memory", "cpus", "pids"]) {
+        if let limits = decoder.fields(f["limits"], at: f.path("limits"), known: ["memory", "cpus", "pids", "log"]) {
             pidsGiven = limits["pids"] != nil
             service.limits.memory = decoder.size(limits, "memory", default: service.limits.memory)
             if service.limits.memory.bytes != 0, service.limits.memory < Limits.minimumMemory {
@@ -37,6 +37,10 @@ extension ServiceConfig {
             }
             service.limits.cpus = decoder.value(limits, "cpus", default: service.limits.cpus, parseCPUs)
             service.limits.pids = decoder.int(limits, "pids", default: service.limits.pids, minimum: 0, hint: "0 = no limit")
+            service.limits.log = decoder.size(limits, "log", default: service.limits.log)
+            if service.limits.log.bytes != 0, service.limits.log < Limits.minimumLog {
+                decoder.fail(limits.path("log"), "\(service.limits.log) is below the minimum of 1k (0 = the daemon's own log settings)")
+            }
         }
         if let pool = decoder.fields(f["pool"], at: f.path("pool"), known: ["warm", "reuse"]) {
             service.pool.warm = decoder.int(pool, "warm", default: service.pool.warm, minimum: 0, hint: "0 = start on demand")

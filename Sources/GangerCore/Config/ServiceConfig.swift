@@ -94,19 +94,28 @@ public struct ServiceConfig: Sendable, Equatable {
         }
     }
 
-    /// cgroup limits of each container; 0 means "no limit" for every field.
+    /// cgroup limits of each container, and the disk its log may take; 0 means "no limit" for
+    /// every field.
     public struct Limits: Sendable, Equatable {
         public var memory: ByteSize
         public var cpus: Double
         public var pids: Int
+        /// The most a container's log (its stdout and stderr) may hold on the daemon's disk,
+        /// where Docker keeps it in files it would otherwise grow without end (the `json-file`
+        /// and `local` drivers): see `ContainerSpec.logConfig`. 0 = the daemon's own settings.
+        public var log: ByteSize
 
         /// Docker refuses a memory limit below 6 MiB.
         public static let minimumMemory = ByteSize(bytes: 6 << 20)
+        /// The smallest `log`: Docker keeps it as two files of half this size each.
+        public static let minimumLog = ByteSize(bytes: 1 << 10)
 
-        public init(memory: ByteSize = ByteSize(bytes: 256 << 20), cpus: Double = 1.0, pids: Int = 256) {
+        public init(memory: ByteSize = ByteSize(bytes: 256 << 20), cpus: Double = 1.0, pids: Int = 256,
+                    log: ByteSize = ByteSize(bytes: 10 << 20)) {
             self.memory = memory
             self.cpus = cpus
             self.pids = pids
+            self.log = log
         }
     }
 

@@ -28,6 +28,9 @@ public final class DockerClient {
     public let hostAddress: SocketAddress?
     /// The API version in use: set by `negotiate`; until then unversioned paths are used.
     public private(set) var apiVersion: String?
+    /// The daemon's default log driver (`GET /info` `LoggingDriver`), learned by `negotiate`:
+    /// whether a session's log can be bounded there (`ContainerSpec.logConfig`). nil until then.
+    public private(set) var logDriver: String?
 
     /// `tls`: mutual TLS for a `tcp://` daemon (`--tlsverify`); its PEM files are read here.
     public convenience init(reactor: Reactor, url: DaemonURL, timeout: Duration, tls: DaemonConfig.TLS? = nil) throws(DockerError) {
@@ -234,7 +237,9 @@ public final class DockerClient {
         call(.get, "/_ping", timeout: timeout) { completion($0.map { _ in () }) }
     }
 
-    /// `GET /version`, then speaks min(ours, the daemon's ApiVersion) from now on.
+    /// `GET /version`, then speaks min(ours, the daemon's ApiVersion) from now on; then
+    /// `GET /info` for its default log driver (`logDriver`). A daemon that does not answer
+    /// either is not contacted: what a session's container is made with depends on both.
     public func negotiate(timeout: Duration? = nil, completion: @escaping (Result<String, DockerError>) -> Void) {
         // Asked unversioned, so any daemon answers it; other calls keep the version in use.
         call(.get, "/version", timeout: timeout, versioned: false) { [self] result in
@@ -246,7 +251,15 @@ public final class DockerClient {
                         message: "API \(version.apiVersion) is older than \(Self.minimumAPIVersion), the oldest Ganger speaks")))
                 }
                 apiVersion = Self.older(Self.ourAPIVersion, version.apiVersion)
-                completion(.success(version.apiVersion))
+                call(.get, "/info", timeout: timeout) { [self] result in
+                    switch result.flatMap({ decode(InfoResponse.self, $0.body, call: "GET /info") }) {
+                    case let .success(info):
+                        logDriver = info.loggingDriver
+                        completion(.success(version.apiVersion))
+                    case let .failure(error):
+                        completion(.failure(error))
+                    }
+                }
             case let .failure(error):
                 completion(.failure(error))
             }

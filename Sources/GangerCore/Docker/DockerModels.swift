@@ -9,6 +9,15 @@ struct VersionResponse: Decodable {
     }
 }
 
+/// What Ganger reads of `GET /info`: the log driver a container gets unless its create names
+/// one (absent: an old or partial daemon; then no driver is assumed).
+struct InfoResponse: Decodable {
+    let loggingDriver: String?
+    enum CodingKeys: String, CodingKey {
+        case loggingDriver = "LoggingDriver"
+    }
+}
+
 /// `POST /containers/create` body.
 public struct ContainerSpec: Encodable, Sendable {
     public var image: String
@@ -34,12 +43,23 @@ public struct ContainerSpec: Encodable, Sendable {
         public var readonlyRootfs: Bool?
         public var tmpfs: [String: String]?
         public var mounts: [Mount]?
+        public var logConfig: ContainerSpec.LogConfig?
 
         enum CodingKeys: String, CodingKey {
             case memory = "Memory", nanoCpus = "NanoCpus", pidsLimit = "PidsLimit", securityOpt = "SecurityOpt"
             case networkMode = "NetworkMode", restartPolicy = "RestartPolicy", autoRemove = "AutoRemove"
             case portBindings = "PortBindings", capDrop = "CapDrop", capAdd = "CapAdd"
-            case readonlyRootfs = "ReadonlyRootfs", tmpfs = "Tmpfs", mounts = "Mounts"
+            case readonlyRootfs = "ReadonlyRootfs", tmpfs = "Tmpfs", mounts = "Mounts", logConfig = "LogConfig"
+        }
+    }
+
+    /// `HostConfig.LogConfig`: a log driver and its options (`docker run --log-driver --log-opt`).
+    public struct LogConfig: Encodable, Sendable, Equatable {
+        public var type: String
+        public var config: [String: String]
+
+        enum CodingKeys: String, CodingKey {
+            case type = "Type", config = "Config"
         }
     }
 

@@ -8,6 +8,8 @@ public import EventLoop
 public protocol Engine: AnyObject {
     /// How logs and errors name this engine (its URL).
     var name: String { get }
+    /// The engine's default log driver, learned by `negotiate` (nil: not yet, or not said).
+    var logDriver: String? { get }
     /// Asks the engine's API version and speaks the highest both know. `timeout`: as `create`'s.
     func negotiate(timeout: Duration?, completion: @escaping (Result<String, DockerError>) -> Void)
     func ping(timeout: Duration?, completion: @escaping (Result<Void, DockerError>) -> Void)

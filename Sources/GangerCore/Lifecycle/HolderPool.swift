@@ -288,7 +288,7 @@ final class HolderPool {
         let generation = generation
         let docker = host.engine(daemon)
         var spec = ContainerSpec.session(service: settings, instance: host.instance, client: nil,
-                                         publish: host.publishHostIP(daemon))
+                                         publish: host.publishHostIP(daemon), logDriver: docker.logDriver)
         spec.image = PauseImage.reference
         spec.cmd = ["/pause"]
         spec.env = []

@@ -127,7 +127,8 @@ final class LaunchIO {
 
     private func create(on daemon: Int, holder: LaunchMachine.HolderRef?, timeout: Duration, generation: Int) {
         var spec = ContainerSpec.session(service: settings, instance: environment.instance, client: client,
-                                         publish: environment.publishHostIP(daemon))
+                                         publish: environment.publishHostIP(daemon),
+                                         logDriver: environment.engine(daemon).logDriver)
         spec.labels[GangerLabels.boot] = environment.boot
         if let holder {
             // Docker refuses exposed or published ports in another container's namespace: the

@@ -141,7 +141,9 @@ extension Supervisor {
     private func leaseSpec() -> ContainerSpec {
         // Created, never started: any image the daemon has will do, and the services' images
         // are there (pulled before the lease is taken).
-        var spec = ContainerSpec.session(service: config.services[0], instance: instance, client: nil, publish: nil)
+        // Never started, so it never logs: no log options to get wrong.
+        var spec = ContainerSpec.session(service: config.services[0], instance: instance, client: nil, publish: nil,
+                                         logDriver: nil)
         spec.labels = [
             GangerLabels.managed: "true", GangerLabels.lease: instance, GangerLabels.role: InstanceLease.role,
             GangerLabels.boot: boot, GangerLabels.host: hostName, GangerLabels.pid: "\(getpid())",
