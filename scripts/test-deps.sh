@@ -32,6 +32,9 @@
 #   docker-compose                    Examples/container/compose.yaml (ComposeTests)
 #   iproute2, socat                   NetemTests: a namespace, a veth pair and a qdisc between Ganger and
 #                                     a tcp:// forwarder to dockerd
+#   docker-registry                   a registry of the test's own on a loopback port (TestRegistry):
+#                                     what `pull` fetches from, with no network (its own service is
+#                                     not started: the tests run it with their own configuration)
 # Python modules, for the python3 on PATH (the one the tests run): prometheus-client, jsonschema.
 #
 # Exit status: 0 when everything is there afterwards; 1 with what is missing otherwise.
@@ -50,7 +53,7 @@ esac
 
 packages=(make libssl-dev libyaml-dev curl python3 ca-certificates openssh-server openssh-client
     podman netavark aardvark-dns iptables haproxy python3-pip chromium fonts-dejavu-core
-    dpkg-dev fakeroot binutils chrpath pandoc lintian man-db systemd prometheus docker-compose iproute2 socat)
+    dpkg-dev fakeroot binutils chrpath pandoc lintian man-db systemd prometheus docker-compose iproute2 socat docker-registry)
 modules=(prometheus-client jsonschema)
 
 # missing_packages -> prints the packages dpkg does not have installed, one per line.

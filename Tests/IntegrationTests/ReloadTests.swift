@@ -77,15 +77,59 @@ struct ReloadTests {
             }
         }
     }
+
+    /// A reload to an image the daemon does not have, from a registry of the test's own
+    /// (`pull: missing`). Before, the reload applied at once and every session was refused
+    /// `No such image` (by hand, two daemons: 4 of 4 clients got nothing in 40 s). Now the
+    /// image is pulled while the old one serves, then the reload applies; an image the
+    /// registry does not have refuses the reload, and the service keeps its image.
+    @Test func sighup_toAnImageTheDaemonLacks_pullsItFirst_andOneThatCannotBeHadIsRefused() async throws {
+        let instance = uniqueInstance("reload-pull")
+        let registry = try await onThread { try TestRegistry() }
+        defer { registry.stop() }
+        let reference = try await onThread { try registry.push(Self.echoImage, as: instance) }
+        defer { _ = try? DockerCLI.docker(["rmi", reference]) }
+        try await onThread { try check(!DockerCLI.imageExists(reference), "the daemon has \(reference) before any pull") }
+        let first = [ServiceYAML(name: "a", image: Self.echoImage)]
+        try await withGanger(instance: instance, yaml: gangerConfig(instance: instance, services: first), services: ["a"]) { ganger, addresses in
+            let a = try #require(addresses["a"])
+            try await onThread {
+                var second = first
+                second[0].image = reference
+                second[0].pull = "missing"
+                try ganger.rewriteConfig(gangerConfig(instance: instance, services: second))
+                ganger.process.send(SIGHUP)
+                let pulled = waitForReloadOutcome(ganger, timeout: .seconds(60))
+                try check(pulled.contains("configuration reloaded"), "the reload to \(reference) was not applied: \(pulled)\n\(ganger.stderr.suffix(3000))")
+                try check(DockerCLI.imageExists(reference), "\(reference) not pulled")
+                let onA = try imageOfANewSession(a, instance: instance)
+                try check(onA == reference, "after the reload \(a) runs \(onA)")
+                try check(ganger.stderr.contains("reload: making images present before applying"), "no pull logged before the reload")
+
+                var third = second
+                third[0].image = "\(registry.host)/\(instance)-absent:1"
+                try ganger.rewriteConfig(gangerConfig(instance: instance, services: third))
+                ganger.process.send(SIGHUP)
+                let refused = waitForReloadOutcome(ganger, skipping: 1, timeout: .seconds(60))
+                try check(refused.contains("reload refused: nothing changed") && refused.contains("cannot pull image \(third[0].image)"),
+                          "a reload to an image no registry has was not refused with the pull's reason: \(refused)")
+                let still = try imageOfANewSession(a, instance: instance)
+                try check(still == reference, "after the refused reload \(a) runs \(still)")
+                try check(try ganger.status().services.map(\.image) == [reference], "status after the refused reload")
+            }
+        }
+    }
 }
 
-/// Waits (bounded) for the reload's log line, applied or refused, and returns it.
-private func waitForReloadOutcome(_ ganger: GangerProcess, timeout: Duration = .seconds(10)) -> String {
+/// Waits (bounded) for the reload's log line, applied or refused, after `skipping` earlier
+/// ones, and returns it.
+private func waitForReloadOutcome(_ ganger: GangerProcess, skipping: Int = 0, timeout: Duration = .seconds(10)) -> String {
     var line = ""
     _ = poll(timeout: timeout, interval: .milliseconds(20)) {
-        line = ganger.stderr.split(separator: "\n").last {
+        let outcomes = ganger.stderr.split(separator: "\n").filter {
             $0.contains("configuration reloaded") || $0.contains("reload refused")
-        }.map(String.init) ?? ""
+        }
+        line = outcomes.count > skipping ? String(outcomes[skipping]) : ""
         return !line.isEmpty
     }
     return line.isEmpty ? "no reload line \(timeout) after SIGHUP" : line

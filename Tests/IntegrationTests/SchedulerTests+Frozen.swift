@@ -80,15 +80,31 @@ extension SchedulerTests {
             #expect(status.daemons.map(\.up) == [false, true], "\(status.daemons)")
 
             proxy.setRules([])
-            let (after, joined) = try await onThread { try ganger.waitForStatus(timeout: .seconds(30)) { $0.daemons.allSatisfy(\.up) } }
-            #expect(joined, "daemon 1 not up after it answers: \(after.daemons)\n\(ganger.log.suffix(4000))")
-            let held = HeldClients()
-            defer { held.closeAll() }
-            let running = try await onThread { () throws -> [Int] in
-                for i in 0..<2 { held.clients.append(try openEchoingClient(address, tag: "after \(i)")) }
-                return try (1...2).map { try ExtraDaemons.containers($0, instance: instance, all: false).count }
-            }
-            #expect(running == [1, 1], "running containers per daemon with 2 sessions open: \(running)")
+            try await expectBothDaemonsServe(ganger, address: address, instance: instance, within: .seconds(30))
+        }
+    }
+
+    /// The same, with the service's image in a registry of the test's own (`pull: missing`) and
+    /// on neither daemon: daemon 2 pulls it at startup; daemon 1, silent then, pulls it when it
+    /// answers, before it is used. Before, a daemon that joined this way was never readied: its
+    /// lease's create (and every session's) was refused `No such image`, and no session was ever
+    /// placed on it.
+    @Test func aDaemonSilentAtStartup_pullsTheImageWhenItAnswers_thenServes() async throws {
+        let instance = uniqueInstance("frozenpull")
+        let registry = try await onThread { try TestRegistry() }
+        defer { registry.stop() }
+        let reference = try await onThread { try registry.push("ganger-echo:latest", as: instance) }
+        defer { for k in 1...2 { _ = try? ExtraDaemons.docker(k, ["rmi", reference]) } }
+        let proxy = try FaultProxy(rules: [.everyCall(.hang)], upstream: ExtraDaemons.runDirectory + "/dockerd-1.sock")
+        defer { proxy.stop() }
+        let service = ServiceYAML(name: "echo", image: reference, pull: "missing")
+        try await withMultiGanger(instance: instance, yaml: daemonOneProxiedConfig(instance: instance, proxy: proxy, service: service)) { ganger, addresses in
+            let address = try #require(addresses["echo"])
+            try await onThread { _ = try echoSession(address, payload: Array("served by daemon 2\n".utf8)) }
+
+            proxy.setRules([])
+            try await expectBothDaemonsServe(ganger, address: address, instance: instance, within: .seconds(60))
+            #expect(ganger.log.contains("image pulled") && ganger.log.contains("daemon up again"), "\(ganger.log.suffix(4000))")
         }
     }
 
@@ -116,11 +132,25 @@ extension SchedulerTests {
     }
 }
 
+/// Daemon 1, silent until now, comes up within `within`, and two sessions opened then run one
+/// on each daemon (least-loaded placement).
+private func expectBothDaemonsServe(_ ganger: GangerProcess, address: String, instance: String, within: Duration) async throws {
+    let (after, joined) = try await onThread { try ganger.waitForStatus(timeout: within) { $0.daemons.allSatisfy(\.up) } }
+    #expect(joined, "daemon 1 not up after it answers: \(after.daemons)\n\(ganger.log.suffix(4000))")
+    let held = HeldClients()
+    defer { held.closeAll() }
+    let running = try await onThread { () throws -> [Int] in
+        for i in 0..<2 { held.clients.append(try openEchoingClient(address, tag: "after \(i)")) }
+        return try (1...2).map { try ExtraDaemons.containers($0, instance: instance, all: false).count }
+    }
+    #expect(running == [1, 1], "running containers per daemon with 2 sessions open: \(running)\n\(ganger.log.suffix(4000))")
+}
+
 /// The two extra daemons at cap 8 each, daemon 1 reached through `proxy`, and a
 /// `docker_timeout` (120 s) far above what the tests wait: only giving up on a silent daemon
 /// can make them pass.
-private func daemonOneProxiedConfig(instance: String, proxy: FaultProxy) -> String {
-    multiDaemonConfig(instance: instance, capacities: [8, 8], service: .echo())
+private func daemonOneProxiedConfig(instance: String, proxy: FaultProxy, service: ServiceYAML = .echo()) -> String {
+    multiDaemonConfig(instance: instance, capacities: [8, 8], service: service)
         .split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
             if line.hasSuffix(ExtraDaemons.url(1)) { return "  - url: \(proxy.url)" }
             if line.hasPrefix("docker_timeout:") { return "docker_timeout: 120s" }

@@ -64,8 +64,19 @@ extension Supervisor {
                 retryRemovals(index)
                 scheduleHealthCheck(index, after: HealthTiming.interval)
             case .success:
-                // Back: learn its API version again (it may have been upgraded), reconcile, use it.
+                // Back: learn its API version again (it may have been upgraded), make its images
+                // present (it may have been down since startup, or lost them), reconcile, use it.
                 daemon.engine.negotiate(timeout: config.contactTimeout) { [self] _ in
+                    prepareDaemon(index) { [self] error in
+                    guard isCurrent(daemon, index), !draining else { return }
+                    if let error {
+                        // Still unusable: it stays down, and the next ping tries again.
+                        daemon.lastError = error
+                        logger.error("daemon answers again but cannot be used yet", metadata: ["daemon": "\(daemon.name)", "error": "\(error)"])
+                        let next = HealthTiming.backoff(after: daemon.backoff)
+                        daemon.backoff = next
+                        return scheduleHealthCheck(index, after: next)
+                    }
                     // Reconciliation removes what no one owns: only while this process holds
                     // the instance there (another one may have taken it during the outage).
                     ensureLease(index) { [self] held in
@@ -78,6 +89,7 @@ extension Supervisor {
                         logger.notice("daemon up again", metadata: ["daemon": "\(daemon.name)"])
                         control { $0.setHealthy(index, true, now: $1) }
                         scheduleHealthCheck(index, after: HealthTiming.interval)
+                    }
                     }
                     }
                 }

@@ -14,20 +14,8 @@ extension Supervisor {
     /// is touched; a failure there drops the new sockets and changes nothing. Then the commit,
     /// which cannot fail, moves the sockets, applies the settings and closes what nobody took.
     public func reload(_ new: GangerConfig) -> Result<[String], StartupError> {
-        guard let reactor, !draining else { return .failure(StartupError(description: "shutting down")) }
-        guard donor == nil else { return .failure(StartupError(description: "a takeover is in progress: send SIGHUP again once it is over")) }
-        guard services.allSatisfy({ $0.listener != nil }) else {
-            return .failure(StartupError(description: "still starting (the services do not listen yet): send SIGHUP again once they do"))
-        }
-        guard new.instance == config.instance else {
-            return .failure(StartupError(description: "instance cannot change on reload (restart instead)"))
-        }
-        guard new.daemons.map(\.url) == config.daemons.map(\.url), new.consul == config.consul else {
-            return .failure(StartupError(description: "daemons cannot change on reload (restart instead)"))
-        }
-        guard new.relay == config.relay else {
-            return .failure(StartupError(description: "relay cannot change on reload (restart instead)"))
-        }
+        if let refusal = reloadRefusal(new) { return .failure(refusal) }
+        guard let reactor else { return .failure(StartupError(description: "shutting down")) }
         let runtimes = new.services.map { settings in
             services.first { $0.config.name == settings.name } ?? ServiceRuntime(config: settings, index: 0, host: self)
         }
@@ -43,6 +31,40 @@ extension Supervisor {
             return .failure(error)
         }
         return .success(commit(new, runtimes: runtimes, plan: plan, fresh: fresh))
+    }
+
+    /// Why `new` cannot be applied now, whatever its sockets and images: nil when it can.
+    func reloadRefusal(_ new: GangerConfig) -> StartupError? {
+        guard reactor != nil, !draining else { return StartupError(description: "shutting down") }
+        guard donor == nil else { return StartupError(description: "a takeover is in progress: send SIGHUP again once it is over") }
+        guard services.allSatisfy({ $0.listener != nil }) else {
+            return StartupError(description: "still starting (the services do not listen yet): send SIGHUP again once they do")
+        }
+        guard new.instance == config.instance else {
+            return StartupError(description: "instance cannot change on reload (restart instead)")
+        }
+        guard new.daemons.map(\.url) == config.daemons.map(\.url), new.consul == config.consul else {
+            return StartupError(description: "daemons cannot change on reload (restart instead)")
+        }
+        guard new.relay == config.relay else {
+            return StartupError(description: "relay cannot change on reload (restart instead)")
+        }
+        return nil
+    }
+
+    /// The services of `new` whose image must be made present before it is applied: a new
+    /// service, an image that changed, and with `pull: always` every one (the same tag may
+    /// name a newer image now: a reload is how an operator asks for it).
+    func imagesToPrepare(_ new: GangerConfig) -> [ServiceConfig] {
+        new.services.filter { settings in
+            settings.pull == .always || !services.contains { $0.config.name == settings.name && $0.config.image == settings.image }
+        }
+    }
+
+    /// The daemons a reload readies images on: in use, and contacted. One down now, or never
+    /// contacted since startup, readies every image when it answers again (`prepareDaemon`).
+    var reloadDaemons: [Int] {
+        placement.daemons.indices.filter { placement.daemons[$0].healthy && !daemons[$0].down && daemons[$0].client.apiVersion != nil }
     }
 
     /// Binds the sockets `plan` asks for afresh, each accepting for its runtime. On a failure

@@ -103,12 +103,18 @@ extension Supervisor {
 
     /// Applies each service's pull policy on each daemon, all in parallel.
     func prepareImages(on up: [Int], _ done: @escaping (String?) -> Void) {
+        prepareImages(services.map(\.config), on: up, done)
+    }
+
+    /// Applies the pull policy of each of `settings` on each daemon, all in parallel; `done`
+    /// gets the first problem, or nil once every image is present everywhere.
+    func prepareImages(_ settings: [ServiceConfig], on up: [Int], _ done: @escaping (String?) -> Void) {
         var firstError: String?
-        let join = Join(services.count * up.count) { done(firstError) }
-        for service in services {
+        let join = Join(settings.count * up.count) { done(firstError) }
+        for service in settings {
             for index in up {
                 let daemon = daemons[index]
-                let image = service.config.image
+                let image = service.image
                 let fail = { (message: String) in
                     if firstError == nil { firstError = message }
                     join.leave()
@@ -127,7 +133,7 @@ extension Supervisor {
                         }
                     })
                 }
-                if service.config.pull == .always {
+                if service.pull == .always {
                     pull()
                     continue
                 }
@@ -135,8 +141,8 @@ extension Supervisor {
                     switch result {
                     case .success(true):
                         join.leave()
-                    case .success(false) where service.config.pull == .never:
-                        fail("image \(image) not found on daemon \(daemon.name) (service \(service.config.name) has pull: never)")
+                    case .success(false) where service.pull == .never:
+                        fail("image \(image) not found on daemon \(daemon.name) (service \(service.name) has pull: never)")
                     case .success(false):
                         pull()
                     case let .failure(error):
@@ -144,6 +150,18 @@ extension Supervisor {
                     }
                 }
             }
+        }
+    }
+
+    /// Readies one daemon that was not there at startup (it joined, or it answers again): each
+    /// service's image per its pull policy, then the holders' image. A daemon that was frozen
+    /// or stopped while Ganger started never had its images checked; one restarted on a fresh
+    /// data root lost them; without this it was used all the same, and every create there was
+    /// refused (`No such image`) until its launches were held off for good.
+    func prepareDaemon(_ index: Int, _ done: @escaping (String?) -> Void) {
+        prepareImages(on: [index]) { [self] error in
+            if let error { return done(error) }
+            preparePauseImage(on: [index], done)
         }
     }
 

@@ -78,6 +78,8 @@ public final class Supervisor {
     let hostName = currentHostName()
     /// Numbers the containers this process names (`nextContainerName`).
     var containerSerial = 0
+    /// Counts reloads: one still making its images present when a later one starts is dropped.
+    var reloadGeneration = 0
 
     public init(config: GangerConfig, reactor: Reactor, logger: Logger) throws(DockerError) {
         self.config = config
