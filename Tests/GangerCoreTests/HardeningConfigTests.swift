@@ -60,6 +60,17 @@ import Testing
             .hostConfig.logConfig?.config == ["max-size": "1536", "max-file": "2"])
     }
 
+    @Test func check_warnsAboutAnUnboundedSessionLog_only() throws {
+        let config = try parse("""
+            services:
+              - {name: a, listen: 127.0.0.1:7000, image: b, port: 1}
+              - {name: b, listen: 127.0.0.1:7001, image: b, port: 1, limits: {log: 0}}
+              - {name: c, listen: 127.0.0.1:7002, image: b, port: 1, limits: {log: 1k}}
+            """)
+        let warnings = config.warnings()
+        #expect(warnings.count == 1 && warnings[0].hasPrefix("services[1].limits.log: 0 leaves a session's log"), "\(warnings)")
+    }
+
     @Test func sessionLog_sentAsDockersLogConfig() throws {
         let spec = ContainerSpec.session(service: try service(), instance: "i", client: nil, publish: nil, logDriver: "json-file")
         let encoder = JSONEncoder()

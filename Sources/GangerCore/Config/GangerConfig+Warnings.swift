@@ -30,6 +30,11 @@ extension GangerConfig {
                 }
             }
         }
+        for (index, service) in services.enumerated() where service.limits.log.bytes == 0 {
+            lines.append("services[\(index)].limits.log: 0 leaves a session's log to the daemon's settings: with Docker's "
+                + "default json-file driver, whatever a session writes to its stdout stays on the daemon's disk for as long "
+                + "as it runs (leave it out for 10m)")
+        }
         return lines
     }
 

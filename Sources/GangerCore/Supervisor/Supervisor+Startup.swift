@@ -159,9 +159,16 @@ extension Supervisor {
     /// data root lost them; without this it was used all the same, and every create there was
     /// refused (`No such image`) until its launches were held off for good.
     func prepareDaemon(_ index: Int, _ done: @escaping (String?) -> Void) {
+        let images = services.map(\.config.image)
         prepareImages(on: [index]) { [self] error in
             if let error { return done(error) }
-            preparePauseImage(on: [index], done)
+            preparePauseImage(on: [index]) { [self] error in
+                if let error { return done(error) }
+                // A reload that changed an image meanwhile readied the daemons in use, not this
+                // one: ready it for the new images too, or it would join without them.
+                guard services.map(\.config.image) == images else { return prepareDaemon(index, done) }
+                done(nil)
+            }
         }
     }
 
