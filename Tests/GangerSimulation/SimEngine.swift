@@ -47,6 +47,9 @@ final class SimDaemon {
     var frozenUntil: UInt64 = 0
     /// Refuses every create until then (`Faults.refusing`): an error answer, at once.
     var refusingUntil: UInt64 = 0
+    /// Stuck until then (`Faults.stalls`): starts and removals are held, everything else
+    /// (pings, creates, inspects, listings) answers.
+    var stalledUntil: UInt64 = 0
     /// When it last answered a call (a frozen daemon answers none): the health check's "busy".
     var lastAnswer: UInt64 = 0
     /// Bumped at each death: a call that spans one fails as a transport error.
@@ -142,6 +145,25 @@ final class SimEngine {
                 queue.after(limit) {
                     reply(.failure(Failure(message: "\(op): no complete response within \(SimWorld.format(limit)) (frozen daemon)",
                                            isTransport: true, isTimeout: true)))
+                }
+            }
+            return
+        }
+        if op == "start" || op == "remove", target.stalledUntil > queue.now {
+            // Held until the stall ends, then done; past the call's time the caller gets no
+            // complete response (the daemon answers other calls: busy, not down, as `LaunchIO`
+            // reports a timeout on a daemon that answered recently).
+            let limit = min(timeout ?? callTimeout, callTimeout)
+            let freed = target.stalledUntil - queue.now + latency
+            queue.after(freed) {
+                let alive = target.alive && target.epoch == epoch
+                let result = alive ? perform() : .failure(Failure(message: "\(op): daemon died mid-call", isTransport: true))
+                if freed <= limit { reply(result) }
+            }
+            if freed > limit {
+                queue.after(limit) {
+                    reply(.failure(Failure(message: "\(op): no complete response within \(SimWorld.format(limit)) (stuck daemon)",
+                                           isTransport: false, isTimeout: true)))
                 }
             }
             return
@@ -312,6 +334,10 @@ final class SimEngine {
 
     func refuse(_ daemon: Int, for length: UInt64) {
         daemons[daemon].refusingUntil = max(daemons[daemon].refusingUntil, queue.now + length)
+    }
+
+    func stall(_ daemon: Int, for length: UInt64) {
+        daemons[daemon].stalledUntil = max(daemons[daemon].stalledUntil, queue.now + length)
     }
 
     func freeze(_ daemon: Int, for length: UInt64) {

@@ -54,6 +54,9 @@ public struct SimScenario: Sendable {
         /// A daemon that answers every create with an error for a while (its image removed, its
         /// disk full): the launch breaker's case (`LaunchBreaker`).
         public var refusing: [(daemon: Int, at: UInt64, length: UInt64)] = []
+        /// A daemon that answers pings, creates and inspects but holds every start and removal
+        /// for a while (dockerd's libnetwork deadlock): `StallWatch`'s case.
+        public var stalls: [(daemon: Int, at: UInt64, length: UInt64)] = []
         /// Discovery: a daemon leaves the set (retired: no new placements) and rejoins.
         public var retirements: [(daemon: Int, at: UInt64, length: UInt64)] = []
     }
@@ -154,8 +157,19 @@ public struct SimScenario: Sendable {
                                         length: refusingRNG.millis(500, 20000)))
             }
         }
+        // Stuck daemons too (a stream of their own). Their calls may wait up to 30 s, as with a
+        // long `docker_timeout`: with 3 s a stuck start ends in a timeout before a stall shows.
+        var stallRNG = SimRandom(seed: seed ^ 0x5EED_57A1_1000_0001)
+        var stallTimeout: UInt64?
+        if stallRNG.chance(0.12) {
+            for _ in 0..<stallRNG.int(1...2) {
+                faults.stalls.append((daemon: stallRNG.int(0...daemons.count - 1), at: stallRNG.next() % (horizon + sec),
+                                      length: stallRNG.millis(2000, 40000)))
+            }
+            stallTimeout = 30 * sec
+        }
         self.faults = faults
-        callTimeout = 3 * sec
+        callTimeout = stallTimeout ?? 3 * sec
         settleTime = 50_000_000
         grace = rng.millis(0, 3000)
         if rng.chance(0.25) {

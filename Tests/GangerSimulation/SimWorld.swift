@@ -166,6 +166,12 @@ public final class SimWorld {
                 engine.refuse(refusal.daemon, for: refusal.length)
             }
         }
+        for stall in scenario.faults.stalls {
+            queue.schedule(at: stall.at) { [unowned self] in
+                note("daemon \(stall.daemon) holds every start and removal for \(Self.format(stall.length))")
+                engine.stall(stall.daemon, for: stall.length)
+            }
+        }
         for freeze in scenario.faults.freezes {
             queue.schedule(at: freeze.at) { [unowned self] in
                 note("daemon \(freeze.daemon) freezes for \(Self.format(freeze.length))")

@@ -27,18 +27,7 @@ extension SchedulerTests {
             let held = HeldClients()
             defer { held.closeAll() }
             // Four clients at once: least-loaded placement puts two on each daemon.
-            let lines = (0..<4).map { Array("frozen \($0)\n".utf8) }
-            try await onThread {
-                for line in lines {
-                    let client = try Client(address)
-                    try client.sendAll(line)
-                    held.clients.append(client)
-                }
-                for (client, line) in zip(held.clients, lines) {
-                    let back = try client.receive(count: line.count, timeout: .seconds(40))
-                    guard back == line else { throw HarnessError("\(String(decoding: line, as: UTF8.self)): echo differs") }
-                }
-            }
+            _ = try await fourAtOnce(address, tag: "frozen", into: held)
             let running = try await onThread { try (1...2).map { try ExtraDaemons.containers($0, instance: instance, all: false).count } }
             #expect(running == [0, 4], "running containers per daemon with the 4 sessions open: \(running)\n\(ganger.log.suffix(6000))")
             #expect(ganger.log.contains("daemon down while Docker worked on the launch: placed again"), "\(ganger.log.suffix(6000))")
@@ -108,6 +97,51 @@ extension SchedulerTests {
         }
     }
 
+    /// Daemon 1 answers pings, creates and listings, but holds every start (`FaultProxy`),
+    /// as this project's own test dockerd did once its libnetwork deadlocked. Before, the health
+    /// check saw it up, and the clients placed there waited out their budget (a minute) and
+    /// were closed. Now a start that waits 10 s while no start there answers shows it stuck
+    /// (`StallWatch`): those clients are placed on daemon 2 and daemon 1 is held off; once its
+    /// starts answer again, a trial launch brings it back.
+    @Test func aDaemonWhoseStartsHang_itsClientsAreServedOnTheOther_andATrialBringsItBack() async throws {
+        let instance = uniqueInstance("stuckstart")
+        let proxy = try FaultProxy(upstream: ExtraDaemons.runDirectory + "/dockerd-1.sock")
+        defer { proxy.stop() }
+        try await withMultiGanger(instance: instance, yaml: daemonOneProxiedConfig(instance: instance, proxy: proxy)) { ganger, addresses in
+            let address = try #require(addresses["echo"])
+            let (_, bothUp) = try await onThread { try ganger.waitForStatus(timeout: .seconds(20)) { $0.daemons.allSatisfy(\.up) } }
+            #expect(bothUp, "\(ganger.placementSummary())")
+
+            proxy.setRules([.init("POST", "/containers/*/start", .hang)])
+            let held = HeldClients()
+            defer { held.closeAll() }
+            // Four clients at once: least-loaded placement puts two on each daemon.
+            let elapsed = try await fourAtOnce(address, tag: "stuck", into: held)
+            let running = try await onThread { try (1...2).map { try ExtraDaemons.containers($0, instance: instance, all: false).count } }
+            #expect(running == [0, 4], "running containers per daemon with the 4 sessions open: \(running)\n\(ganger.log.suffix(6000))")
+            #expect(ganger.log.contains("daemon stuck while Docker worked on the launch: placed again"), "\(ganger.log.suffix(6000))")
+            #expect(elapsed < .seconds(30), "the last echo after \(elapsed)")
+            let status = try await onThread { try ganger.status() }
+            #expect(status.daemons.first?.heldOff == ["echo"] && status.daemons.first?.up == true, "\(status.daemons)")
+
+            // Starts answer again: a trial launch there reaches its service, and the hold ends.
+            // Sessions are held open so that daemon 2 fills past what daemon 1 still counts (the
+            // two launches given up there hold their slots until their calls end).
+            proxy.setRules([])
+            let trial = HeldClients()
+            defer { trial.closeAll() }
+            let back = try await onThread { () throws -> Bool in
+                for i in 0..<6 where !ganger.log.contains("launches no longer held off") {
+                    trial.clients.append(try openEchoingClient(address, tag: "after \(i)"))
+                }
+                return poll(timeout: .seconds(10), interval: .milliseconds(100)) { ganger.log.contains("launches no longer held off") }
+            }
+            #expect(back, "daemon 1 still held off after its starts answer again\n\(ganger.log.suffix(6000))")
+            let onOne = try await onThread { try ExtraDaemons.containers(1, instance: instance, all: false).count }
+            #expect(onOne >= 1, "no session on daemon 1 after its trial")
+        }
+    }
+
     /// `ganger cleanup` with daemon 1 answering nothing: it names daemon 1 and exits 2 within
     /// `HealthTiming.contactTimeout`, and still removes the instance's leftover on daemon 2.
     /// Before, it waited `docker_timeout` (120 s here) on daemon 1's first call.
@@ -129,6 +163,25 @@ extension SchedulerTests {
         #expect(elapsed < .seconds(40), "cleanup took \(elapsed)")
         #expect(result.stderr.contains(proxy.url) || result.stderr.contains(proxy.path), "\(result.stderr)")
         #expect(left.isEmpty, "the leftover on daemon 2: \(left)")
+    }
+}
+
+/// Four clients connect at once, each sends a line and is held open in `held`; each must get its
+/// line back within 40 s. Returns the time until the last one did.
+private func fourAtOnce(_ address: String, tag: String, into held: HeldClients) async throws -> Duration {
+    let lines = (0..<4).map { Array("\(tag) \($0)\n".utf8) }
+    return try await onThread { () throws -> Duration in
+        let start = ContinuousClock.now
+        for line in lines {
+            let client = try Client(address)
+            try client.sendAll(line)
+            held.clients.append(client)
+        }
+        for (client, line) in zip(held.clients, lines) {
+            let back = try client.receive(count: line.count, timeout: .seconds(40))
+            guard back == line else { throw HarnessError("\(String(decoding: line, as: UTF8.self)): echo differs") }
+        }
+        return ContinuousClock.now - start
     }
 }
 

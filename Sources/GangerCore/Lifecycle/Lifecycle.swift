@@ -80,8 +80,12 @@ public struct Lifecycle: Sendable {
     }
 
     struct Timer: Comparable, Sendable {
-        /// `breakerDue`: a hold of `breaker` may have run out (`client` is 0).
-        enum Kind: Sendable { case launchRetry(generation: Int), maxDuration, breakerDue }
+        /// `breakerDue`: a hold of `breaker` may have run out (`client` is 0). `stallCheck`: the
+        /// client's launch call on `daemon` out since `since` may be stuck (`StallWatch`).
+        enum Kind: Sendable {
+            case launchRetry(generation: Int), maxDuration, breakerDue
+            case stallCheck(daemon: Int, call: StallWatch.Call, since: UInt64)
+        }
         let at: UInt64
         let client: ClientID
         let kind: Kind
@@ -93,6 +97,9 @@ public struct Lifecycle: Sendable {
     public private(set) var sessions: [ClientID: SessionMachine] = [:]
     /// The (service, daemon) pairs whose launches Docker refused, held off placement a while.
     public private(set) var breaker = LaunchBreaker()
+    /// When each daemon last answered each kind of launch call: tells a stuck daemon (it
+    /// answers pings, not launches) from a busy one.
+    public private(set) var stalls = StallWatch()
     /// Per daemon: whether its service ports are published on its host (remote daemons).
     private var publishes: [Bool]
     private var timers = MinHeap<Timer>()
@@ -142,7 +149,25 @@ public struct Lifecycle: Sendable {
     public mutating func handle(_ event: Event, now: UInt64) -> [Action] {
         var actions = dispatch(event, now: now)
         if !pendingGrants.isEmpty { actions += grantsAfterSettling(now: now) }
+        dropStaleTimers()
         return actions + evictions()
+    }
+
+    /// Pops timers at the head that can no longer fire for anything (a session gone, a launch
+    /// call answered), so that `nextDeadline` does not wake the driver for them: each launch
+    /// call leaves a stall check behind (`StallWatch`), almost always stale by its time.
+    private mutating func dropStaleTimers() {
+        while let first = timers.min {
+            let session = sessions[first.client]
+            let live = switch first.kind {
+            case .breakerDue: true
+            case let .launchRetry(generation): session?.launch?.generation == generation
+            case .maxDuration: session?.relayDeadline == first.at
+            case let .stallCheck(daemon, _, since): session?.callSince == since && session?.launch?.waitsOnDaemon == daemon
+            }
+            if live { return }
+            timers.popMin()
+        }
     }
 
     /// Idle warm containers to remove for clients waiting behind daemons at their caps
@@ -174,6 +199,7 @@ public struct Lifecycle: Sendable {
             }
             guard var session = sessions[id] else { return [] }
             guard var launch = session.launch else { return [] }
+            if generation == launch.generation, let daemon = launch.daemon { noteAnswer(event, on: daemon, now: now) }
             let actions = launch.handle(event, generation: generation, now: now)
             session.launch = launch
             sessions[id] = session
@@ -292,6 +318,12 @@ public struct Lifecycle: Sendable {
                 out += feed(id, .slot(daemon: daemon, publishes: daemon.map { publishes[$0] } ?? false), now: now)
             case let .retryAt(at):
                 timers.push(Timer(at: at, client: id, kind: .launchRetry(generation: generation)))
+            case let .create(daemon, _, _):
+                out += callOut(id, .create, on: daemon, action, generation: generation, now: now)
+            case let .start(daemon, _, _):
+                out += callOut(id, .start, on: daemon, action, generation: generation, now: now)
+            case let .locate(daemon, _, _):
+                out += callOut(id, .inspect, on: daemon, action, generation: generation, now: now)
             case let .succeeded(daemon, container, _, holder):
                 if let service = sessions[id]?.service, service >= 0 {
                     let pair = LaunchBreaker.Pair(service: service, daemon: daemon)
@@ -320,6 +352,46 @@ public struct Lifecycle: Sendable {
             }
         }
         return out
+    }
+
+    /// A launch call goes out: a stall check is due when it has been out for `StallWatch.after`.
+    private mutating func callOut(_ id: ClientID, _ call: StallWatch.Call, on daemon: Int, _ action: LaunchMachine.Action,
+                                  generation: Int, now: UInt64) -> [Action] {
+        sessions[id]?.callSince = now
+        timers.push(Timer(at: now &+ StallWatch.after, client: id, kind: .stallCheck(daemon: daemon, call: call, since: now)))
+        return [.launch(id, generation: generation, action)]
+    }
+
+    /// An answer to a launch's call on `daemon` (an error answer too): that daemon does that
+    /// kind of work.
+    private mutating func noteAnswer(_ event: LaunchMachine.Event, on daemon: Int, now: UInt64) {
+        func answered(_ failure: LaunchMachine.CallFailure) -> Bool { !failure.isTimeout && !failure.isTransport }
+        switch event {
+        case .created: stalls.answered(.create, daemon: daemon, now: now)
+        case let .createFailed(failure, _, _) where answered(failure): stalls.answered(.create, daemon: daemon, now: now)
+        case .started: stalls.answered(.start, daemon: daemon, now: now)
+        case let .startFailed(failure) where answered(failure): stalls.answered(.start, daemon: daemon, now: now)
+        case .located, .rechecked: stalls.answered(.inspect, daemon: daemon, now: now)
+        case let .locateFailed(failure) where answered(failure): stalls.answered(.inspect, daemon: daemon, now: now)
+        default: break
+        }
+    }
+
+    /// `call` on `daemon` has been out for `StallWatch.after` with no answer to any such call
+    /// there meanwhile, while the daemon answers its pings (or the health check would have
+    /// marked it down): it is stuck. Every launch waiting on it is placed again, and each
+    /// service is held off it (`LaunchBreaker`: a trial when the hold runs out tells when it
+    /// works again).
+    private mutating func stalled(_ daemon: Int, _ call: StallWatch.Call, now: UInt64) -> [Action] {
+        let seconds = StallWatch.after / 1_000_000_000
+        let error = "no answer to a \(call.rawValue) in \(seconds) s while the daemon answers pings (stuck)"
+        var out: [Action] = [.log(LogLine(level: .warning, message: "Docker on the daemon does no launch work: its launches are placed again, its services held off",
+                                          metadata: ["daemon": "\(daemon)", "call": call.rawValue, "for": "\(seconds)s"]))]
+        for service in 0..<scheduler.serviceCount {
+            let pair = LaunchBreaker.Pair(service: service, daemon: daemon)
+            out += breakerChanged(pair, breaker.refused(pair, error: error, now: now), now: now, logged: false)
+        }
+        return out + placeAgainOff(daemon, "daemon stuck while Docker worked on the launch: placed again", now: now)
     }
 
     /// A call that got no answer marks its daemon down at once, before the rest of the batch:
@@ -365,13 +437,16 @@ public struct Lifecycle: Sendable {
     }
 
     /// Carries a breaker change out on placement, with its log line and its timer.
-    private mutating func breakerChanged(_ pair: LaunchBreaker.Pair, _ change: LaunchBreaker.Change?, now: UInt64) -> [Action] {
+    /// `logged: false`: the caller logs why (one line for a whole daemon).
+    private mutating func breakerChanged(_ pair: LaunchBreaker.Pair, _ change: LaunchBreaker.Change?, now: UInt64,
+                                         logged: Bool = true) -> [Action] {
         guard let change else { return [] }
         let metadata = ["service": "\(pair.service)", "daemon": "\(pair.daemon)"]
         switch change {
         case let .opened(until, hold, first):
             scheduler.holdOff(daemon: pair.daemon, service: pair.service)
             timers.push(Timer(at: until, client: 0, kind: .breakerDue))
+            guard logged else { return [] }
             let message = first ? "Docker refused a launch: the service's launches held off the daemon"
                                 : "Docker refused the trial launch too: held off longer"
             return [.log(LogLine(level: .warning, message: message, metadata: metadata.merging([
@@ -475,6 +550,10 @@ public struct Lifecycle: Sendable {
             case .maxDuration:
                 guard session.phase == .relaying, session.relayDeadline == first.at else { continue }
                 out.append(.closeRelay(first.client, why: "max duration"))
+            case let .stallCheck(daemon, call, since):
+                guard session.callSince == since, session.launch?.waitsOnDaemon == daemon,
+                      stalls.isStalled(call, daemon: daemon, callSince: since, now: now) else { continue }
+                out += stalled(daemon, call, now: now)
             case .breakerDue:
                 break
             }
@@ -538,6 +617,7 @@ public struct Lifecycle: Sendable {
     private mutating func abandonedLaunch(_ id: ClientID, generation: Int, _ event: LaunchMachine.Event, now: UInt64) -> [Action] {
         let key = LaunchKey(client: id, generation: generation)
         guard var launch = abandoned[key] else { return [] }
+        if let daemon = launch.daemon { noteAnswer(event, on: daemon, now: now) }
         let actions = launch.handle(event, generation: generation, now: now)
         abandoned[key] = launch.isDone ? nil : launch
         for case let .daemonFailed(daemon, failure) in actions { markDown(daemon, failure) }
@@ -643,7 +723,8 @@ public struct Lifecycle: Sendable {
     /// its client placed again at once, within its budget, as after a create that failed
     /// without an answer. A launch that already probes the service keeps going: its container
     /// runs, and a probe needs nothing of the daemon.
-    private mutating func placeAgainOff(_ daemon: Int, now: UInt64) -> [Action] {
+    private mutating func placeAgainOff(_ daemon: Int, _ message: String = "daemon down while Docker worked on the launch: placed again",
+                                        now: UInt64) -> [Action] {
         var out: [Action] = []
         for id in sessions.keys.sorted() {
             guard let session = sessions[id], let launch = session.launch, launch.waitsOnDaemon == daemon,
@@ -654,8 +735,7 @@ public struct Lifecycle: Sendable {
             sessions[id]?.containerNote = nil
             sessions[id]?.launchGenerations = launch.generation
             reindex(id)
-            out += placeAgain(id, "daemon down while Docker worked on the launch: placed again",
-                              metadata: ["session": "\(id)", "daemon": "\(daemon)"], now: now)
+            out += placeAgain(id, message, metadata: ["session": "\(id)", "daemon": "\(daemon)"], now: now)
         }
         return out
     }
@@ -681,6 +761,7 @@ public struct Lifecycle: Sendable {
                                        now: UInt64) -> [Action] {
         self.publishes[index] = publishes
         breaker.forget(daemon: index)
+        stalls.forget(daemon: index)
         scheduler.clearHeldOff(daemon: index)
         return apply(scheduler.replaceDaemon(index, capacity: capacity, rank: rank, healthy: healthy), now: now)
     }

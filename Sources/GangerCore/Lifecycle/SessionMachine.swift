@@ -67,6 +67,9 @@ public struct SessionMachine: Sendable {
     /// What Docker answered the last launch it refused (the client was placed again): said
     /// when the client's wait runs out.
     var refusal: String?
+    /// When the launch's Docker call now out (create, start, inspect) went out: a stall check
+    /// for that call finds it still out only while this is unchanged (`StallWatch`).
+    var callSince: UInt64?
     /// When the relay must end (`session.max_duration`), once relaying.
     var relayDeadline: UInt64?
 

@@ -113,7 +113,7 @@ public enum Metrics {
                    "1 while a launch's Docker call on the daemon got no answer in time although it answers (it stalls on create, say), else 0.")
         for d in snapshot.daemons { out.sample("ganger_daemon_degraded", ["daemon": d.url], d.degraded ? 1 : 0) }
         out.family("ganger_daemon_held_off", .gauge,
-                   "1 while the service's launches are held off the daemon because Docker there refused one (its image gone, a full disk), else 0.")
+                   "1 while the service's launches are held off the daemon because Docker there refused one (its image gone, a full disk) or does no launch work (stuck), else 0.")
         for d in snapshot.daemons {
             for service in snapshot.services.map(\.name) {
                 out.sample("ganger_daemon_held_off", ["daemon": d.url, "service": service], d.heldOff.contains(service) ? 1 : 0)

@@ -141,7 +141,7 @@ public enum StatusPage {
                 h.raw("<span class=\"badge up\">UP</span>")
                 if d.degraded { h.raw(" <span class=\"badge down\" title=\"a launch's call got no answer in time\">DEGRADED</span>") }
                 for service in d.heldOff {
-                    h.raw(" <span class=\"badge down\" title=\"Docker there refused a launch of this service: held off for now\">HELD OFF ")
+                    h.raw(" <span class=\"badge down\" title=\"Docker there refused a launch of this service, or does no launch work: held off for now\">HELD OFF ")
                     h.text(service)
                     h.raw("</span>")
                 }

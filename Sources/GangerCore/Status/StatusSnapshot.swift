@@ -126,7 +126,8 @@ public struct StatusSnapshot: Codable, Sendable, Equatable {
         /// The launch window now (how many may be launching at once); nil when windows are off.
         public var launchWindow: Int?
         /// The services whose launches are held off it because Docker there refused one (its
-        /// image gone, a full disk): `LaunchBreaker`. Empty when none.
+        /// image gone, a full disk) or does no launch work (`StallWatch`): `LaunchBreaker`.
+        /// Empty when none.
         public var heldOff: [String] = []
     }
 
