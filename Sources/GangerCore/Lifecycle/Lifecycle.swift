@@ -385,13 +385,20 @@ public struct Lifecycle: Sendable {
     private mutating func stalled(_ daemon: Int, _ call: StallWatch.Call, now: UInt64) -> [Action] {
         let seconds = StallWatch.after / 1_000_000_000
         let error = "no answer to a \(call.rawValue) in \(seconds) s while the daemon answers pings (stuck)"
-        var out: [Action] = [.log(LogLine(level: .warning, message: "Docker on the daemon does no launch work: its launches are placed again, its services held off",
-                                          metadata: ["daemon": "\(daemon)", "call": call.rawValue, "for": "\(seconds)s"]))]
+        var opened = false
+        var out: [Action] = []
         for service in 0..<scheduler.serviceCount {
             let pair = LaunchBreaker.Pair(service: service, daemon: daemon)
-            out += breakerChanged(pair, breaker.refused(pair, error: error, now: now), now: now, logged: false)
+            let change = breaker.refused(pair, error: error, now: now)
+            opened = opened || change != nil
+            out += breakerChanged(pair, change, now: now, logged: false)
         }
-        return out + placeAgainOff(daemon, "daemon stuck while Docker worked on the launch: placed again", now: now)
+        out += placeAgainOff(daemon, "daemon stuck while Docker worked on the launch: placed again", now: now)
+        // Said once per hold: a launch that could not be placed again (its budget spent) waits
+        // on there still, and its own check finds the daemon held off already.
+        guard opened else { return out }
+        return [.log(LogLine(level: .warning, message: "Docker on the daemon does no launch work: its launches are placed again, its services held off",
+                             metadata: ["daemon": "\(daemon)", "call": call.rawValue, "for": "\(seconds)s"]))] + out
     }
 
     /// A call that got no answer marks its daemon down at once, before the rest of the batch:
