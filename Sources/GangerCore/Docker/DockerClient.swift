@@ -237,9 +237,9 @@ public final class DockerClient {
         call(.get, "/_ping", timeout: timeout) { completion($0.map { _ in () }) }
     }
 
-    /// `GET /version`, then speaks min(ours, the daemon's ApiVersion) from now on; then
-    /// `GET /info` for its default log driver (`logDriver`). A daemon that does not answer
-    /// either is not contacted: what a session's container is made with depends on both.
+    /// `GET /version`, then speaks min(ours, the daemon's ApiVersion) from now on; the first
+    /// time, `GET /info` for its default log driver (`logDriver`). A daemon that does not
+    /// answer either is not contacted: what a session's container is made with depends on both.
     public func negotiate(timeout: Duration? = nil, completion: @escaping (Result<String, DockerError>) -> Void) {
         // Asked unversioned, so any daemon answers it; other calls keep the version in use.
         call(.get, "/version", timeout: timeout, versioned: false) { [self] result in
@@ -251,6 +251,10 @@ public final class DockerClient {
                         message: "API \(version.apiVersion) is older than \(Self.minimumAPIVersion), the oldest Ganger speaks")))
                 }
                 apiVersion = Self.older(Self.ourAPIVersion, version.apiVersion)
+                // Once per daemon: dockerd 20.10 answers `/info` by listing its networks under
+                // libnetwork's locks, the path that deadlocked it here under mass container
+                // exits (docs/operations.md); a daemon answering again keeps the driver it had.
+                guard logDriver == nil else { return completion(.success(version.apiVersion)) }
                 call(.get, "/info", timeout: timeout) { [self] result in
                     switch result.flatMap({ decode(InfoResponse.self, $0.body, call: "GET /info") }) {
                     case let .success(info):
