@@ -200,6 +200,18 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
         #expect(try ConfigLoader.parse(yaml: rendered, source: "rendered", environment: [:]) == original)
     }
 
+    // Found by the config fuzzer: an env value ending in a colon, rendered plain (`B: cpus:`),
+    // read back as a mapping and the rendered file did not load.
+    @Test func renderedYAML_quotesABlockValueEndingInAColon() throws {
+        let original = try parse(minimal + """
+
+                env: {A: "cpus:", B: "a:b", C: "x:"}
+            """)
+        let rendered = original.renderYAML(showSecrets: true)
+        #expect(rendered.contains("      A: \"cpus:\"\n") && rendered.contains("      B: a:b\n") && rendered.contains("      C: \"x:\"\n"), "\(rendered)")
+        #expect(try ConfigLoader.parse(yaml: rendered, source: "rendered", environment: [:]) == original)
+    }
+
     @Test func renderedYAML_ofDefaults_isDESIGNsExample() throws {
         let rendered = try parse(minimal).renderYAML()
         #expect(rendered == """

@@ -117,14 +117,15 @@ extension GangerConfig {
 
     /// A string as a YAML scalar: plain when that reads back as the same string, else double
     /// quoted. In flow context (`[...]`, `{...}`) a `:` forces quotes, since libyaml may take it
-    /// as a key indicator there.
+    /// as a key indicator there; in block context a `:` at the end does (`cpus:` then a line
+    /// end is a key: found by the config fuzzer in an `env` value).
     private func yaml(_ text: String, flow: Bool = false) -> String {
         let plainStart: (Unicode.Scalar) -> Bool = { ("a"..."z").contains($0) || ("A"..."Z").contains($0)
             || ("0"..."9").contains($0) || $0 == "/" || $0 == "_" }
         let plainRest: (Unicode.Scalar) -> Bool = { plainStart($0) || $0 == "." || $0 == "-" || $0 == "+"
             || $0 == "@" || (!flow && $0 == ":") }
         if let first = text.unicodeScalars.first, plainStart(first), text.unicodeScalars.allSatisfy(plainRest),
-           YAMLScalar.resolve(plain: text) == .str {
+           text.unicodeScalars.last != ":", YAMLScalar.resolve(plain: text) == .str {
             return text
         }
         var out = "\""

@@ -384,7 +384,7 @@ public struct Lifecycle: Sendable {
     /// works again).
     private mutating func stalled(_ daemon: Int, _ call: StallWatch.Call, now: UInt64) -> [Action] {
         let seconds = StallWatch.after / 1_000_000_000
-        let error = "no answer to a \(call.rawValue) in \(seconds) s while the daemon answers pings (stuck)"
+        let error = "no answer to \(call == .inspect ? "an" : "a") \(call.rawValue) in \(seconds) s while the daemon answers pings (stuck)"
         var opened = false
         var out: [Action] = []
         for service in 0..<scheduler.serviceCount {
