@@ -157,16 +157,18 @@ public struct Lifecycle: Sendable {
     /// call answered), so that `nextDeadline` does not wake the driver for them: each launch
     /// call leaves a stall check behind (`StallWatch`), almost always stale by its time.
     private mutating func dropStaleTimers() {
-        while let first = timers.min {
-            let session = sessions[first.client]
-            let live = switch first.kind {
-            case .breakerDue: true
-            case let .launchRetry(generation): session?.launch?.generation == generation
-            case .maxDuration: session?.relayDeadline == first.at
-            case let .stallCheck(daemon, _, since): session?.callSince == since && session?.launch?.waitsOnDaemon == daemon
-            }
-            if live { return }
-            timers.popMin()
+        while let first = timers.min, !isLive(first) { timers.popMin() }
+    }
+
+    /// Whether `timer` can still act when it fires: its session is there and still in the
+    /// state the timer was set for (the same launch, the same relay deadline, the same call out).
+    private func isLive(_ timer: Timer) -> Bool {
+        let session = sessions[timer.client]
+        return switch timer.kind {
+        case .breakerDue: true
+        case let .launchRetry(generation): session?.launch?.generation == generation
+        case .maxDuration: session?.phase == .relaying && session?.relayDeadline == timer.at
+        case let .stallCheck(daemon, _, since): session?.callSince == since && session?.launch?.waitsOnDaemon == daemon
         }
     }
 
@@ -549,17 +551,14 @@ public struct Lifecycle: Sendable {
                 for pair in breaker.entries.keys.sorted() { out += breakerChanged(pair, breaker.due(pair, now: now), now: now) }
                 continue
             }
-            guard let session = sessions[first.client] else { continue }
+            guard isLive(first) else { continue }
             switch first.kind {
-            case let .launchRetry(generation):
-                guard session.launch?.generation == generation else { continue }
+            case .launchRetry:
                 out += feed(first.client, .retryDue, now: now)
             case .maxDuration:
-                guard session.phase == .relaying, session.relayDeadline == first.at else { continue }
                 out.append(.closeRelay(first.client, why: "max duration"))
             case let .stallCheck(daemon, call, since):
-                guard session.callSince == since, session.launch?.waitsOnDaemon == daemon,
-                      stalls.isStalled(call, daemon: daemon, callSince: since, now: now) else { continue }
+                guard stalls.isStalled(call, daemon: daemon, callSince: since, now: now) else { continue }
                 out += stalled(daemon, call, now: now)
             case .breakerDue:
                 break

@@ -11,16 +11,17 @@
 /// a second, however long each one takes. So: a launch call (create, start, inspect) out for
 /// `after` on a daemon where no call of its kind got any answer during that time says the
 /// daemon is stuck. Per kind, because the deadlock above let creates through: they answered
-/// all along while every start hung. The lifecycle then places its launches again elsewhere and holds its services off it
-/// (`LaunchBreaker`): one trial launch per service when the hold runs out finds out whether it
-/// works again. A pure value: times are the caller's monotonic nanoseconds.
+/// all along while every start hung. The lifecycle then places its launches again elsewhere
+/// and holds its services off it (`LaunchBreaker`): one trial launch per service when the hold
+/// runs out finds out whether it works again. A pure value: times are the caller's monotonic
+/// nanoseconds.
 public struct StallWatch: Sendable {
-    /// How long a launch call may wait while the daemon answers no launch call at all. Far above
+    /// How long a launch call may wait while the daemon answers no call of its kind. Far above
     /// a start under a burst here (the window keeps a few in flight; one answers every 0.1–1 s).
     public static let after: UInt64 = 10_000_000_000
 
     /// The launch calls watched.
-    public enum Call: String, Sendable, Hashable, CaseIterable {
+    public enum Call: String, Sendable, Hashable {
         case create, start, inspect
     }
 
