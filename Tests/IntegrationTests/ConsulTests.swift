@@ -153,7 +153,7 @@ struct ConsulTests {
             defer { held.closeAll() }
             try await onThread {
                 // Least-loaded alone would split these 1 + 1 (0/10 < 1/2); preference puts both on dc2.
-                for i in 0..<2 { held.clients.append(try openEchoingClient(address, tag: "pref \(i)")) }
+                try held.openEchoing(2, address, tag: "pref")
                 let first = try Self.counts(instance)
                 guard first == [0, 2] else { throw HarnessError("two sessions, dc2 preferred: \(first)") }
                 held.clients.append(try openEchoingClient(address, tag: "spill"))

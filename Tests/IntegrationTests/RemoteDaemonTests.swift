@@ -28,7 +28,7 @@ struct RemoteDaemonTests {
             let held = HeldClients()
             defer { held.closeAll() }
             let (counts, ports) = try await onThread { () throws -> ([Int], [String]) in
-                for i in 0..<4 { held.clients.append(try openEchoingClient(address, tag: "tcp \(i)")) }
+                try held.openEchoing(4, address, tag: "tcp")
                 // Bulk bytes through each session, checked byte for byte.
                 for client in held.clients {
                     let payload = randomBytes(256 << 10)
@@ -86,7 +86,7 @@ struct RemoteDaemonTests {
             let held = HeldClients()
             defer { held.closeAll() }
             let (running, ports) = try await onThread { () throws -> (Int, [String]) in
-                for i in 0..<3 { held.clients.append(try openEchoingClient(address, tag: "ssh \(i)")) }
+                try held.openEchoing(3, address, tag: "ssh")
                 try echoBulk(held.clients, bytes: 256 << 10, through: "an ssh:// daemon")
                 let ids = try TCPDaemons.containers(1, instance: instance, all: false)
                 let ports = try ids.map { id in

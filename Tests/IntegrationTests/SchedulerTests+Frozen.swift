@@ -28,7 +28,7 @@ extension SchedulerTests {
             defer { held.closeAll() }
             // Four clients at once: least-loaded placement puts two on each daemon.
             _ = try await fourAtOnce(address, tag: "frozen", into: held)
-            let running = try await onThread { try (1...2).map { try ExtraDaemons.containers($0, instance: instance, all: false).count } }
+            let running = try await onThread { try ExtraDaemons.running(instance: instance) }
             #expect(running == [0, 4], "running containers per daemon with the 4 sessions open: \(running)\n\(ganger.log.suffix(6000))")
             #expect(ganger.log.contains("daemon down while Docker worked on the launch: placed again"), "\(ganger.log.suffix(6000))")
             #expect(proxy.history.contains("delay"), "no create reached the frozen daemon: \(proxy.history)")
@@ -117,7 +117,7 @@ extension SchedulerTests {
             defer { held.closeAll() }
             // Four clients at once: least-loaded placement puts two on each daemon.
             let elapsed = try await fourAtOnce(address, tag: "stuck", into: held)
-            let running = try await onThread { try (1...2).map { try ExtraDaemons.containers($0, instance: instance, all: false).count } }
+            let running = try await onThread { try ExtraDaemons.running(instance: instance) }
             #expect(running == [0, 4], "running containers per daemon with the 4 sessions open: \(running)\n\(ganger.log.suffix(6000))")
             #expect(ganger.log.contains("daemon stuck while Docker worked on the launch: placed again"), "\(ganger.log.suffix(6000))")
             #expect(elapsed < .seconds(30), "the last echo after \(elapsed)")
@@ -193,8 +193,8 @@ private func expectBothDaemonsServe(_ ganger: GangerProcess, address: String, in
     let held = HeldClients()
     defer { held.closeAll() }
     let running = try await onThread { () throws -> [Int] in
-        for i in 0..<2 { held.clients.append(try openEchoingClient(address, tag: "after \(i)")) }
-        return try (1...2).map { try ExtraDaemons.containers($0, instance: instance, all: false).count }
+        try held.openEchoing(2, address, tag: "after")
+        return try ExtraDaemons.running(instance: instance)
     }
     #expect(running == [1, 1], "running containers per daemon with 2 sessions open: \(running)\n\(ganger.log.suffix(4000))")
 }

@@ -46,8 +46,8 @@ extension SchedulerTests {
             #expect(status.daemons.map(\.heldOff) == [[], []], "\(status.daemons)")
             let held = HeldClients()
             defer { held.closeAll() }
-            try await onThread { for i in 0..<2 { held.clients.append(try openEchoingClient(address, tag: "spread \(i)")) } }
-            let running = try await onThread { try (1...2).map { try ExtraDaemons.containers($0, instance: instance, all: false).count } }
+            try await onThread { try held.openEchoing(2, address, tag: "spread") }
+            let running = try await onThread { try ExtraDaemons.running(instance: instance) }
             #expect(running == [1, 1], "two sessions at once once daemon 1 is back: \(running)\n\(ganger.placementSummary())")
             held.closeAll()
             let left = try await onThread { try ExtraDaemons.waitForNone(instance: instance, timeout: .seconds(30)) }

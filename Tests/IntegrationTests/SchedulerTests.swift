@@ -19,8 +19,8 @@ struct SchedulerTests {
             let held = HeldClients()
             defer { held.closeAll() }
             let counts = try await onThread { () throws -> [Int] in
-                for i in 0..<6 { held.clients.append(try openEchoingClient(address, tag: "spread \(i)")) }
-                return try (1...2).map { try ExtraDaemons.containers($0, instance: instance, all: false).count }
+                try held.openEchoing(6, address, tag: "spread")
+                return try ExtraDaemons.running(instance: instance)
             }
             #expect(counts == [3, 3], "running containers per daemon with 6 sessions open: \(counts)\n\(ganger.log)")
             held.closeAll()
@@ -261,8 +261,8 @@ struct SchedulerTests {
             defer { held.closeAll() }
             // Load: 4 sessions, 2 on each daemon.
             let before = try await onThread { () throws -> [Int] in
-                for i in 0..<4 { held.clients.append(try openEchoingClient(address, tag: "load \(i)")) }
-                return try (1...2).map { try ExtraDaemons.containers($0, instance: instance, all: false).count }
+                try held.openEchoing(4, address, tag: "load")
+                return try ExtraDaemons.running(instance: instance)
             }
             #expect(before == [2, 2], "\(before)")
             let pid = try await onThread { try ExtraDaemons.pid(2) }

@@ -194,7 +194,7 @@ extension Supervisor {
         daemon.engine.negotiate(timeout: config.contactTimeout) { [self] result in
             if case let .failure(error) = result { return retry(error.description) }
             guard isCurrent(daemon, index) else { return }
-            prepareDaemon(index) { [self] error in
+            prepareDaemons([index]) { [self] error in
                 if let error { return retry(error) }
                 guard isCurrent(daemon, index) else { return }
                 acquireLease(index) { [self] error in

@@ -67,7 +67,7 @@ extension Supervisor {
                 // Back: learn its API version again (it may have been upgraded), make its images
                 // present (it may have been down since startup, or lost them), reconcile, use it.
                 daemon.engine.negotiate(timeout: config.contactTimeout) { [self] _ in
-                    prepareDaemon(index) { [self] error in
+                    prepareDaemons([index]) { [self] error in
                     guard isCurrent(daemon, index), !draining else { return }
                     if let error {
                         // Still unusable: it stays down, and the next ping tries again.

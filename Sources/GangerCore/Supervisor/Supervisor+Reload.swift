@@ -62,7 +62,7 @@ extension Supervisor {
     }
 
     /// The daemons a reload readies images on: in use, and contacted. One down now, or never
-    /// contacted since startup, readies every image when it answers again (`prepareDaemon`).
+    /// contacted since startup, readies every image when it answers again (`prepareDaemons`).
     var reloadDaemons: [Int] {
         placement.daemons.indices.filter { placement.daemons[$0].healthy && !daemons[$0].down && daemons[$0].client.apiVersion != nil }
     }

@@ -16,9 +16,7 @@ extension Supervisor {
         if let problem = relayHandOffProblem() { return failed(problem) }
         discoverDaemons(failed: failed) { [self] in contactDaemons { [self] up in
             guard !up.isEmpty else { return failed(noDaemonMessage()) }
-            prepareImages(on: up) { [self] error in
-                if let error { return failed(error) }
-                preparePauseImage(on: up) { [self] error in
+            prepareDaemons(up) { [self] error in
                 if let error { return failed(error) }
                 if takeover {
                     return takeOver(on: up) { [self] result in
@@ -38,7 +36,6 @@ extension Supervisor {
                     } catch {
                         failed(error.description)
                     }
-                }
                 }
                 }
             }
@@ -101,11 +98,6 @@ extension Supervisor {
         "no Docker daemon answers: " + daemons.map { "\($0.name) (\($0.lastError ?? "no answer"))" }.joined(separator: ", ")
     }
 
-    /// Applies each service's pull policy on each daemon, all in parallel.
-    func prepareImages(on up: [Int], _ done: @escaping (String?) -> Void) {
-        prepareImages(services.map(\.config), on: up, done)
-    }
-
     /// Applies the pull policy of each of `settings` on each daemon, all in parallel; `done`
     /// gets the first problem, or nil once every image is present everywhere.
     func prepareImages(_ settings: [ServiceConfig], on up: [Int], _ done: @escaping (String?) -> Void) {
@@ -153,20 +145,21 @@ extension Supervisor {
         }
     }
 
-    /// Readies one daemon that was not there at startup (it joined, or it answers again): each
-    /// service's image per its pull policy, then the holders' image. A daemon that was frozen
-    /// or stopped while Ganger started never had its images checked; one restarted on a fresh
-    /// data root lost them; without this it was used all the same, and every create there was
-    /// refused (`No such image`) until its launches were held off for good.
-    func prepareDaemon(_ index: Int, _ done: @escaping (String?) -> Void) {
+    /// Readies daemons before they are used, at startup and for one that was not there then (it
+    /// joined, or it answers again): each service's image per its pull policy, then the holders'
+    /// image. A daemon that was frozen or stopped while Ganger started never had its images
+    /// checked; one restarted on a fresh data root lost them; without this it was used all the
+    /// same, and every create there was refused (`No such image`) until its launches were held
+    /// off for good.
+    func prepareDaemons(_ indices: [Int], _ done: @escaping (String?) -> Void) {
         let images = services.map(\.config.image)
-        prepareImages(on: [index]) { [self] error in
+        prepareImages(services.map(\.config), on: indices) { [self] error in
             if let error { return done(error) }
-            preparePauseImage(on: [index]) { [self] error in
+            preparePauseImage(on: indices) { [self] error in
                 if let error { return done(error) }
-                // A reload that changed an image meanwhile readied the daemons in use, not this
-                // one: ready it for the new images too, or it would join without them.
-                guard services.map(\.config.image) == images else { return prepareDaemon(index, done) }
+                // A reload that changed an image meanwhile readied the daemons in use, not these:
+                // ready them for the new images too, or they would join without them.
+                guard services.map(\.config.image) == images else { return prepareDaemons(indices, done) }
                 done(nil)
             }
         }

@@ -38,6 +38,11 @@ enum ExtraDaemons {
         try containers(k, labels: ["ganger.instance=\(instance)"], all: all)
     }
 
+    /// How many containers of `instance` run on daemon 1 and on daemon 2.
+    static func running(instance: String) throws -> [Int] {
+        try (1...2).map { try containers($0, instance: instance, all: false).count }
+    }
+
     /// Whether daemon K answers `/_ping` (bounded by a short timeout).
     static func answers(_ k: Int) -> Bool {
         (try? run(DockerCLI.path, ["-H", url(k), "version", "--format", "{{.Server.Version}}"], timeout: .seconds(10)).status) == .exited(0)
@@ -137,6 +142,11 @@ func withMultiGanger<T: Sendable>(instance: String, yaml: String, services: [Str
 /// Clients held open across several `onThread` calls; touched by one thread at a time.
 final class HeldClients: @unchecked Sendable {
     var clients: [Client] = []
+    /// Opens `count` sessions through `address` one after another, each held once it echoed
+    /// (`openEchoingClient`, tagged "`tag` i").
+    func openEchoing(_ count: Int, _ address: String, tag: String) throws {
+        for i in 0..<count { clients.append(try openEchoingClient(address, tag: "\(tag) \(i)")) }
+    }
     func closeAll() {
         for client in clients { client.close() }
         clients.removeAll()
