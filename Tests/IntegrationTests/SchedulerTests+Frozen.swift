@@ -73,6 +73,40 @@ extension SchedulerTests {
         }
     }
 
+    /// Daemon 1 answers nothing at startup, then answers everything but `GET /info`, the call
+    /// that tells its default log driver (limits.log): it stays down, naming that call, and no
+    /// session is placed on it; once `/info` answers, it serves. Before, the health check used a
+    /// daemon whose contact failed this way, and its sessions' containers were made without
+    /// the log bound.
+    @Test func aDaemonWhoseInfoFailsWhenItAnswers_staysDown_untilItAnswersEverything() async throws {
+        let instance = uniqueInstance("frozeninfo")
+        let proxy = try FaultProxy(rules: [.everyCall(.hang)], upstream: ExtraDaemons.runDirectory + "/dockerd-1.sock")
+        defer { proxy.stop() }
+        try await withMultiGanger(instance: instance, yaml: daemonOneProxiedConfig(instance: instance, proxy: proxy)) { ganger, addresses in
+            let address = try #require(addresses["echo"])
+            proxy.setRules([.init("GET", "/info", .status(500))])
+            let refused = try await onThread {
+                poll(timeout: .seconds(30), interval: .milliseconds(100)) {
+                    ganger.log.contains("daemon answers again but cannot be used yet") && ganger.log.contains("GET /info")
+                }
+            }
+            #expect(refused, "daemon 1's failed /info not noted\n\(ganger.log.suffix(4000))")
+            let held = HeldClients()
+            defer { held.closeAll() }
+            let running = try await onThread { () throws -> [Int] in
+                try held.openEchoing(2, address, tag: "info fails")
+                return try ExtraDaemons.running(instance: instance)
+            }
+            let status = try await onThread { try ganger.status() }
+            #expect(status.daemons.map(\.up) == [false, true] && running == [0, 2],
+                    "daemons \(status.daemons), running per daemon \(running)\n\(ganger.log.suffix(4000))")
+            held.closeAll()
+
+            proxy.setRules([])
+            try await expectBothDaemonsServe(ganger, address: address, instance: instance, within: .seconds(30))
+        }
+    }
+
     /// The same, with the service's image in a registry of the test's own (`pull: missing`) and
     /// on neither daemon: daemon 2 pulls it at startup; daemon 1, silent then, pulls it when it
     /// answers, before it is used. Before, a daemon that joined this way was never readied: its

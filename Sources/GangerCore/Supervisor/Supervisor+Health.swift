@@ -66,17 +66,23 @@ extension Supervisor {
             case .success:
                 // Back: learn its API version again (it may have been upgraded), make its images
                 // present (it may have been down since startup, or lost them), reconcile, use it.
-                daemon.engine.negotiate(timeout: config.contactTimeout) { [self] _ in
+                // Still unusable at any step: it stays down, and the next ping tries again.
+                let notYet = { [self] (error: String) in
+                    daemon.lastError = error
+                    logger.error("daemon answers again but cannot be used yet", metadata: ["daemon": "\(daemon.name)", "error": "\(error)"])
+                    let next = HealthTiming.backoff(after: daemon.backoff)
+                    daemon.backoff = next
+                    scheduleHealthCheck(index, after: next)
+                }
+                daemon.engine.negotiate(timeout: config.contactTimeout) { [self] result in
+                    guard isCurrent(daemon, index), !draining else { return }
+                    // A daemon down since startup learns its API version and log driver here:
+                    // without them its sessions' containers would be made without the log bound
+                    // (limits.log), or in an API it does not speak.
+                    if case let .failure(error) = result { return notYet(error.description) }
                     prepareDaemons([index]) { [self] error in
                     guard isCurrent(daemon, index), !draining else { return }
-                    if let error {
-                        // Still unusable: it stays down, and the next ping tries again.
-                        daemon.lastError = error
-                        logger.error("daemon answers again but cannot be used yet", metadata: ["daemon": "\(daemon.name)", "error": "\(error)"])
-                        let next = HealthTiming.backoff(after: daemon.backoff)
-                        daemon.backoff = next
-                        return scheduleHealthCheck(index, after: next)
-                    }
+                    if let error { return notYet(error) }
                     // Reconciliation removes what no one owns: only while this process holds
                     // the instance there (another one may have taken it during the outage).
                     ensureLease(index) { [self] held in
