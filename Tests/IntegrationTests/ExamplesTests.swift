@@ -54,7 +54,8 @@ struct ExamplesTests {
         try requireImage("ganger-sandbox:latest", "Examples/sandbox/build.sh")
         let instance = uniqueInstance("ex-sandbox")
         let network = "itest-sandbox-\(randomTag())"
-        _ = try await onThread { try DockerCLI.docker(["network", "create", "--internal", network]) }
+        // As Examples/sandbox/build.sh makes it: internal, and its containers kept apart.
+        _ = try await onThread { try DockerCLI.docker(["network", "create", "--internal", "-o", "com.docker.network.bridge.enable_icc=false", network]) }
         defer { _ = try? run(DockerCLI.path, ["-H", DockerCLI.daemonURL, "network", "rm", network], timeout: .seconds(30)) }
         let yaml = try exampleConfig("sandbox", instance: instance, replacements: [("network: ganger-sandbox", "network: \(network)")])
         try await withGanger(instance: instance, yaml: yaml, services: ["sandbox"]) { ganger, addresses in
@@ -76,6 +77,20 @@ struct ExamplesTests {
                 let third = try self.session(address, "echo hi | nc -w 2 \(siblingIP) 12345; echo nc=$?\nexit\n")
                 _ = try? DockerCLI.docker(["rm", "-f", sibling])
                 checks.expect(third.contains("nc=1") && !third.contains("\nhi"), "the sandbox reached \(siblingIP):\n\(third)")
+                // One client cannot enter another's live session: the sessions' own port
+                // (`nc -ll` serves every connection) is out of reach from a sibling.
+                let victim = try Client(address)
+                defer { victim.close() }
+                try victim.sendAll(Array("echo victim-ready\n".utf8))
+                var ids: [String] = []
+                _ = try poll(timeout: .seconds(10)) { ids = try DockerCLI.containers(instance: instance); return ids.count == 1 }
+                guard ids.count == 1 else { throw HarnessError("the held session's container: \(ids)") }
+                let victimIP = try DockerCLI.inspect(ids[0], format: "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
+                let intruder = try self.session(address, "echo 'echo INSIDE-$((6*7))' | nc -w 2 \(victimIP) 12345; echo nc=$?\nexit\n")
+                checks.expect(!intruder.contains("INSIDE-42"), "a client reached another's session at \(victimIP):\n\(intruder)")
+                victim.close()
+                _ = try poll(timeout: .seconds(20)) { try DockerCLI.containers(instance: instance).isEmpty }
+                checks.expect(!ganger.log.contains("can reach each other's ports"), "warned about a network whose sessions are apart:\n\(ganger.log)")
                 // Nobody may write outside /tmp: the root filesystem is read-only.
                 let fourth = try self.session(address, "touch /bin/x; echo touch=$?\nexit\n")
                 checks.expect(fourth.contains("touch=1"), fourth)
@@ -92,7 +107,6 @@ struct ExamplesTests {
                 checks.expect(try DockerCLI.inspect(id, format: "{{.HostConfig.ReadonlyRootfs}} {{json .HostConfig.Tmpfs}} {{json .HostConfig.CapDrop}}")
                         == #"true {"/tmp":"rw,nosuid,nodev,size=16m"} ["ALL"]"#)
             }
-            _ = ganger
         }
     }
 

@@ -6,20 +6,43 @@ import TestSupport
 /// configuration errors (exit 1, naming the key path).
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct GangerStartupTests {
-    @Test func pullNever_withAMissingImage_exits2_namingTheImageAndTheDaemon() async throws {
-        let instance = uniqueInstance("pullnever")
-        let image = "ganger-missing-\(randomTag()):latest"
-        let yaml = gangerConfig(instance: instance, services: [ServiceYAML(name: "missing", image: image, pull: "never")])
+    /// `ganger run -c` on `yaml`, to its exit: the status, its output, and both for a message.
+    private func runToExit(_ yaml: String) async throws -> (ExitStatus, String, String, String) {
         let (status, stdout, stderr) = try await onThread { () throws -> (ExitStatus, String, String) in
             try DockerCLI.requireEnvironment()
             let config = try ConfigFile(yaml)
             return try ganger(["run", "-c", config.path], timeout: .seconds(60))
         }
-        let log = "--- stdout ---\n\(stdout)\n--- stderr ---\n\(stderr)"
+        return (status, stdout, stderr, "--- stdout ---\n\(stdout)\n--- stderr ---\n\(stderr)")
+    }
+
+    @Test func pullNever_withAMissingImage_exits2_namingTheImageAndTheDaemon() async throws {
+        let instance = uniqueInstance("pullnever")
+        let image = "ganger-missing-\(randomTag()):latest"
+        let yaml = gangerConfig(instance: instance, services: [ServiceYAML(name: "missing", image: image, pull: "never")])
+        let (status, stdout, stderr, log) = try await runToExit(yaml)
         #expect(status == .exited(2), "\(status)\n\(log)")
         #expect(stderr.contains(image), "stderr does not name the image \(image)\n\(log)")
         #expect(stderr.contains(DockerCLI.daemonURL), "stderr does not name the daemon \(DockerCLI.daemonURL)\n\(log)")
         #expect(GangerProcess.listenLines(stdout).isEmpty, "listened although its startup check failed\n\(log)")
+        await removeContainers(instance: instance)
+    }
+
+    /// A service on a network the daemon lacks: exit 2 before listening, naming the network,
+    /// the service, the daemon and the command that makes it; nothing of the instance left.
+    /// Before, Ganger listened, every create failed (`network … not found`), and the clients
+    /// waited out the queue while the launch breaker held the service off.
+    @Test func aNetworkTheDaemonLacks_exits2_namingItAndHowToCreateIt() async throws {
+        let instance = uniqueInstance("nonet")
+        let network = "itest-missing-\(randomTag())"
+        let yaml = gangerConfig(instance: instance, services: [ServiceYAML(name: "echo", image: "ganger-echo:latest", extra: ["network: \(network)"])])
+        let (status, stdout, stderr, log) = try await runToExit(yaml)
+        #expect(status == .exited(2), "\(status)\n\(log)")
+        #expect(stderr.contains("network \(network) (service echo) not found on daemon \(DockerCLI.daemonURL)")
+                && stderr.contains("docker network create \(network)"), "\(log)")
+        #expect(GangerProcess.listenLines(stdout).isEmpty, "listened although its network is missing\n\(log)")
+        let left = try await onThread { try DockerCLI.containers(instance: instance) + DockerCLI.containers(labels: ["ganger.lease=\(instance)"]) }
+        #expect(left.isEmpty, "left after the exit: \(left)")
         await removeContainers(instance: instance)
     }
 

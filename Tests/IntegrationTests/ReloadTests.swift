@@ -119,6 +119,42 @@ struct ReloadTests {
             }
         }
     }
+
+    /// SIGHUP to a network the daemon lacks: refused, naming it, and the service serves on as
+    /// before; once the network exists, the same file applies and new sessions run on it.
+    /// Before, the reload applied and every create failed (`network … not found`).
+    @Test func sighup_toANetworkTheDaemonLacks_isRefused_untilItExists() async throws {
+        let instance = uniqueInstance("reload-net")
+        let network = "itest-reload-\(randomTag())"
+        defer { _ = try? run(DockerCLI.path, ["-H", DockerCLI.daemonURL, "network", "rm", network], timeout: .seconds(30)) }
+        let first = [ServiceYAML(name: "a", image: Self.echoImage)]
+        try await withGanger(instance: instance, yaml: gangerConfig(instance: instance, services: first), services: ["a"]) { ganger, addresses in
+            let a = try #require(addresses["a"])
+            try await onThread {
+                var second = first
+                second[0].extra = ["network: \(network)"]
+                try ganger.rewriteConfig(gangerConfig(instance: instance, services: second))
+                ganger.process.send(SIGHUP)
+                let refused = waitForReloadOutcome(ganger, timeout: .seconds(30))
+                try check(refused.contains("reload refused: nothing changed") && refused.contains("network \(network) (service a) not found"),
+                          "a reload to a missing network was not refused naming it: \(refused)")
+                _ = try echoSession(a, payload: Array("still served\n".utf8))
+
+                _ = try DockerCLI.docker(["network", "create", network])
+                ganger.process.send(SIGHUP)
+                let applied = waitForReloadOutcome(ganger, skipping: 1, timeout: .seconds(30))
+                try check(applied.contains("configuration reloaded"), "the reload once \(network) exists: \(applied)")
+                let client = try Client(a)
+                defer { client.close() }
+                let payload = Array("on the new network\n".utf8)
+                try client.sendAll(payload)
+                try check(try client.receive(count: payload.count) == payload, "no echo on \(network)")
+                let ids = try DockerCLI.containers(instance: instance)
+                try check(ids.count == 1, "containers of \(instance): \(ids)")
+                try check(try DockerCLI.inspect(ids[0], format: "{{.HostConfig.NetworkMode}}") == network, "the session is not on \(network)")
+            }
+        }
+    }
 }
 
 /// Waits (bounded) for the reload's log line, applied or refused, after `skipping` earlier

@@ -43,6 +43,10 @@ struct SandboxTests {
             #expect(plainSeen == #"["NET_RAW"] null false null 256 ["no-new-privileges"]"#, "\(ganger.log)")
             #expect(strictSeen == #"["ALL"] null true {"/tmp":"rw,noexec,nosuid,nodev,size=64m"} 64 ["no-new-privileges"]"#,
                     "\(ganger.log)")
+            // Both on the default bridge, where containers reach each other: the sandboxed
+            // service is warned about it, the plain one is not.
+            let warnings = ganger.log.split(separator: "\n").filter { $0.contains("sessions of this sandboxed service can reach each other's ports") }
+            #expect(warnings.count == 1 && warnings[0].contains("service=strict") && warnings[0].contains("network=bridge"), "\(ganger.log)")
         }
     }
 

@@ -6,7 +6,7 @@ import FoundationEssentials
 /// chunked body of a `GET /events` reply.
 ///
 /// Properties: decoding never traps; a create's or a listing's container id is hex digits (it
-/// goes into request paths); an inspected container's address is nil or not empty, and
+/// goes into request paths); a network keeps sessions apart only as `ServiceNetwork` says; an inspected container's address is nil or not empty, and
 /// a published port is never 0 (Ganger would connect to it); a non-2xx body gives a message;
 /// the `/events` stream yields the same events whether its bytes arrive whole or cut, and never
 /// more events than lines.
@@ -37,6 +37,13 @@ enum DockerTarget {
         if let info = try? decoder.decode(InfoResponse.self, from: data),
            let config = ContainerSpec.logConfig(limit: ByteSize(bytes: 10 << 20), driver: info.loggingDriver) {
             require(ContainerSpec.fileLogDrivers.contains(config.type), "the log driver \(config.type.debugDescription) got options")
+        }
+        // A network's answer decides whether a sandboxed service is warned: only a bridge
+        // network with inter-container communication off, or the null driver, keeps sessions
+        // from reaching each other.
+        if let network = try? decoder.decode(NetworkInspect.self, from: data), !ServiceNetwork.siblingsReachEachOther(network) {
+            require(network.driver == "null" || (network.driver == "bridge" && network.options?[ServiceNetwork.iccOption] == "false"),
+                    "sessions judged apart on \(String(decoding: input, as: UTF8.self))")
         }
         _ = try? decoder.decode(PullProgress.self, from: data)
         let error = DockerClient.statusError("fuzz", "GET /fuzz", 500, input)

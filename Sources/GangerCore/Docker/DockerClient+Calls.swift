@@ -84,6 +84,16 @@ extension DockerClient {
         }
     }
 
+    /// `GET /networks/{name}`: nil when the daemon has no such network (404).
+    public func inspectNetwork(_ name: String, completion: @escaping (Result<NetworkInspect?, DockerError>) -> Void) {
+        call(.get, "/networks/\(percentEncode(name))", accept: [404]) { [self] result in
+            completion(result.flatMap { answer in
+                answer.status == 404 ? .success(nil)
+                    : decode(NetworkInspect.self, answer.body, call: "GET /networks/{name}").map { $0 }
+            })
+        }
+    }
+
     /// `POST /containers/{id}/kill` (409, not running, counts as success).
     public func kill(_ id: String, completion: @escaping (Result<Void, DockerError>) -> Void) {
         call(.post, "/containers/\(id)/kill", accept: [409]) { completion($0.map { _ in () }) }

@@ -18,6 +18,24 @@ struct InfoResponse: Decodable {
     }
 }
 
+/// What Ganger reads of `GET /networks/{name}`: whether the containers on it reach each other
+/// (docs/security.md, "Sessions of one service"). Podman's compatible API answers the same shape,
+/// with no options on its bridge networks.
+public struct NetworkInspect: Decodable, Sendable, Equatable {
+    public let name: String?
+    public let driver: String?
+    public let options: [String: String]?
+    enum CodingKeys: String, CodingKey {
+        case name = "Name", driver = "Driver", options = "Options"
+    }
+
+    public init(name: String?, driver: String?, options: [String: String]?) {
+        self.name = name
+        self.driver = driver
+        self.options = options
+    }
+}
+
 /// `POST /containers/create` body.
 public struct ContainerSpec: Encodable, Sendable {
     public var image: String

@@ -18,6 +18,8 @@ public protocol Engine: AnyObject {
               completion: @escaping (Result<Void, DockerError>) -> Void)
     func importImage(_ rootfs: [UInt8], repository: String, tag: String, command: [String],
                      completion: @escaping (Result<Void, DockerError>) -> Void)
+    /// A network by name; nil when the engine has none of that name.
+    func inspectNetwork(_ name: String, completion: @escaping (Result<NetworkInspect?, DockerError>) -> Void)
     /// Creates a container; answers its id.
     /// `timeout`: the caller's deadline for this call (capped at the engine's own; nil: the
     /// engine's own).

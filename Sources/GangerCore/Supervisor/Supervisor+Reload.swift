@@ -61,6 +61,15 @@ extension Supervisor {
         }
     }
 
+    /// The services of `new` whose network is looked up before it is applied: a new service, a
+    /// changed network, and changed sandbox settings (whether its sessions reach each other
+    /// matters only to a sandboxed service).
+    func networksToPrepare(_ new: GangerConfig) -> [ServiceConfig] {
+        new.services.filter { settings in
+            !services.contains { $0.config.name == settings.name && $0.config.network == settings.network && $0.config.sandbox == settings.sandbox }
+        }
+    }
+
     /// The daemons a reload readies images on: in use, and contacted. One down now, or never
     /// contacted since startup, readies every image when it answers again (`prepareDaemons`).
     var reloadDaemons: [Int] {

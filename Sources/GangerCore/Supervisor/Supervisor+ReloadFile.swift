@@ -17,8 +17,9 @@ extension Supervisor {
     /// daemon in use first, per its pull policy, while the running configuration goes on
     /// serving: switched to an image a daemon lacked, every session there was refused
     /// (`No such image`) and the service served no one. An image that cannot be had refuses
-    /// the reload. `completion` gets the outcome; it is also returned when known at once, nil
-    /// while images are being made present (a later reload drops this one).
+    /// the reload; so does a new or changed network a daemon in use lacks (`prepareNetworks`).
+    /// `completion` gets the outcome; it is also returned when known at once, nil while
+    /// networks are looked up or images made present (a later reload drops this one).
     @discardableResult
     public func reload(file path: String, environment: [String: String],
                        completion: ((ReloadOutcome) -> Void)? = nil) -> ReloadOutcome? {
@@ -34,21 +35,36 @@ extension Supervisor {
         if let refusal = reloadRefusal(new) {
             return finishReload(.refused(problems: [refusal.description]), file: path, completion)
         }
+        let networks = networksToPrepare(new)
         let images = imagesToPrepare(new)
         let up = reloadDaemons
-        guard !images.isEmpty, !up.isEmpty else { return finishReload(apply(new), file: path, completion) }
-        logger.notice("reload: making images present before applying; the running configuration serves meanwhile", metadata: [
-            "images": "\(images.map(\.image))", "daemons": "\(up.map { daemons[$0].name })",
-        ])
-        prepareImages(images, on: up) { [self] error in
-            guard generation == reloadGeneration else {
-                logger.notice("reload dropped: a later one was asked for", metadata: ["file": "\(path)"])
-                return
-            }
+        guard !(networks.isEmpty && images.isEmpty), !up.isEmpty else { return finishReload(apply(new), file: path, completion) }
+        // Each step may have been overtaken by a later reload: that one decides.
+        let current = { [self] in
+            if generation == reloadGeneration { return true }
+            logger.notice("reload dropped: a later one was asked for", metadata: ["file": "\(path)"])
+            return false
+        }
+        prepareNetworks(networks, on: up) { [self] error in
+            guard current() else { return }
             if let error {
                 finishReload(.refused(problems: [error]), file: path, completion)
-            } else {
+                return
+            }
+            guard !images.isEmpty else {
                 finishReload(apply(new), file: path, completion)
+                return
+            }
+            logger.notice("reload: making images present before applying; the running configuration serves meanwhile", metadata: [
+                "images": "\(images.map(\.image))", "daemons": "\(up.map { daemons[$0].name })",
+            ])
+            prepareImages(images, on: up) { [self] error in
+                guard current() else { return }
+                if let error {
+                    finishReload(.refused(problems: [error]), file: path, completion)
+                } else {
+                    finishReload(apply(new), file: path, completion)
+                }
             }
         }
         return nil

@@ -146,21 +146,28 @@ extension Supervisor {
     }
 
     /// Readies daemons before they are used, at startup and for one that was not there then (it
-    /// joined, or it answers again): each service's image per its pull policy, then the holders'
-    /// image. A daemon that was frozen or stopped while Ganger started never had its images
-    /// checked; one restarted on a fresh data root lost them; without this it was used all the
-    /// same, and every create there was refused (`No such image`) until its launches were held
-    /// off for good.
+    /// joined, or it answers again): each service's network looked up (`prepareNetworks`), each
+    /// service's image per its pull policy, then the holders' image. A daemon that was frozen or
+    /// stopped while Ganger started never had its images checked; one restarted on a fresh data
+    /// root lost them; without this it was used all the same, and every create there was
+    /// refused (`No such image`) until its launches were held off for good.
     func prepareDaemons(_ indices: [Int], _ done: @escaping (String?) -> Void) {
-        let images = services.map(\.config.image)
-        prepareImages(services.map(\.config), on: indices) { [self] error in
+        let settings = services.map(\.config)
+        prepareNetworks(settings, on: indices) { [self] error in
             if let error { return done(error) }
-            preparePauseImage(on: indices) { [self] error in
+            prepareImages(settings, on: indices) { [self] error in
                 if let error { return done(error) }
-                // A reload that changed an image meanwhile readied the daemons in use, not these:
-                // ready them for the new images too, or they would join without them.
-                guard services.map(\.config.image) == images else { return prepareDaemons(indices, done) }
-                done(nil)
+                preparePauseImage(on: indices) { [self] error in
+                    if let error { return done(error) }
+                    // A reload that changed an image or a network meanwhile readied the daemons
+                    // in use, not these: ready them for the new ones too, or they would join
+                    // without them.
+                    let now = services.map(\.config)
+                    guard now.map(\.image) == settings.map(\.image), now.map(\.network) == settings.map(\.network) else {
+                        return prepareDaemons(indices, done)
+                    }
+                    done(nil)
+                }
             }
         }
     }
