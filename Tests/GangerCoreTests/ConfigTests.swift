@@ -160,6 +160,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
                 client_address: env
             status: {listen: "127.0.0.1:0"}
             shutdown_grace: 1500ms
+            pull_progress_timeout: 0s
             """)
         let rendered = original.renderYAML(showSecrets: true)
         let reparsed = try ConfigLoader.parse(yaml: rendered, source: "rendered", environment: ["DOCKER_HOST": "tcp://other:1"])
@@ -167,6 +168,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
         #expect(rendered.contains("    session: {max_duration: 1h, idle_timeout: 10m, keepalive: {idle: 1m, interval: 10s, count: 6}, user_timeout: 2m}\n"))
         #expect(rendered.contains("    limits: {memory: 7680k, cpus: 2.25, pids: 7, log: 3k}\n"))
         #expect(rendered.contains("shutdown_grace: 1500ms\n"))
+        #expect(original.pullProgressTimeout == nil && rendered.contains("pull_progress_timeout: 0s\n"))
         #expect(reparsed.services[0].command[2] == #"echo 'hi: there' \ "x""#)
     }
 
@@ -243,6 +245,7 @@ private func parse(_ yaml: String, environment: [String: String] = [:]) throws(C
               max_connections_per_address: 8
             docker_timeout: 5m
             pull_timeout: 10m
+            pull_progress_timeout: 1m
             launch_window: {min: 2, max: 32, initial: 4}
             shutdown_grace: 30s
             relay: {large_buffers: 0, large_buffer_size: 1m, fat_after: 8m}

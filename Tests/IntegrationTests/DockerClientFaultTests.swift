@@ -80,31 +80,41 @@ struct DockerClientFaultTests {
         await harness.close()
     }
 
-    /// A pull whose daemon never answers (a registry that hangs, a wedged daemon) ends at its
-    /// deadline (`pull_timeout`), so a startup cannot hang on it; the client's own call timeout
-    /// (here a minute) does not apply to pulls.
-    @Test func hangingPull_failsAtItsDeadline() async throws {
+    /// A pull from a daemon that never answers, with these bounds: its error (nil: it
+    /// succeeded) and how long it took.
+    private func pullFromSilentDaemon(timeout: Duration, stall: Duration?) async throws -> (DockerError?, Duration) {
         let fake = try FakeDaemon(.silent)
         defer { fake.stop() }
         let harness = try DockerClientHarness()
         do {
             let client = try await harness.addClient(url: .unix(path: fake.path), timeout: .seconds(60))
             let start = ContinuousClock.now
-            let result = try await harness.call(client) { client, done in
-                client.pull("ganger-hangs:latest", timeout: .milliseconds(400), progress: { _ in }) { done(($0, ContinuousClock.now)) }
+            let (result, end) = try await harness.call(client) { client, done in
+                client.pull("ganger-hangs:latest", timeout: timeout, stall: stall, progress: { _ in }) { done(($0, ContinuousClock.now)) }
             }
-            guard case let .failure(error) = result.0 else {
-                Issue.record("a pull from a silent daemon succeeded")
-                await harness.close()
-                return
-            }
-            let elapsed = result.1 - start
-            #expect(error.description.contains("POST /images/create"), "\(error)")
-            #expect(elapsed >= .milliseconds(400) && elapsed < .seconds(5), "failed after \(elapsed) with a 400 ms deadline")
+            await harness.close()
+            guard case let .failure(error) = result else { return (nil, end - start) }
+            return (error, end - start)
         } catch {
             await harness.close()
             throw error
         }
-        await harness.close()
+    }
+
+    /// A pull whose daemon goes silent is given up after `stall` of silence, long before its
+    /// overall deadline, with a reason that says so.
+    @Test func silentPull_isGivenUpAfterItsProgressTimeout_notItsDeadline() async throws {
+        let (error, elapsed) = try await pullFromSilentDaemon(timeout: .seconds(60), stall: .milliseconds(300))
+        #expect(error?.description.contains("no progress for 300ms (pull_progress_timeout)") == true, "\(String(describing: error))")
+        #expect(elapsed >= .milliseconds(300) && elapsed < .seconds(5), "failed after \(elapsed) with 300 ms of silence allowed")
+    }
+
+    /// A pull whose daemon never answers (a registry that hangs, a wedged daemon) ends at its
+    /// deadline (`pull_timeout`), so a startup cannot hang on it; the client's own call timeout
+    /// (here a minute) does not apply to pulls.
+    @Test func hangingPull_failsAtItsDeadline() async throws {
+        let (error, elapsed) = try await pullFromSilentDaemon(timeout: .milliseconds(400), stall: nil)
+        #expect(error?.description.contains("POST /images/create") == true, "\(String(describing: error))")
+        #expect(elapsed >= .milliseconds(400) && elapsed < .seconds(5), "failed after \(elapsed) with a 400 ms deadline")
     }
 }

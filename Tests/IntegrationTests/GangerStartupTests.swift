@@ -46,6 +46,33 @@ struct GangerStartupTests {
         await removeContainers(instance: instance)
     }
 
+    /// A pull that stops making progress: a registry that holds a download leaves dockerd
+    /// silent (measured by hand: a blob cut after 64 KiB and held kept `docker pull` silent for
+    /// 5 minutes). Played here by a `FaultProxy` in front of the real daemon that passes the
+    /// pull's first progress line and then nothing, with the image in a registry of the test's
+    /// own. The startup gives up after `pull_progress_timeout` (2 s) and exits 2 saying so,
+    /// not after `pull_timeout` (2 minutes); before, it waited all of `pull_timeout`.
+    @Test func aPullThatStopsMakingProgress_exits2_afterItsProgressTimeout() async throws {
+        let instance = uniqueInstance("pullstall")
+        let registry = try await onThread { try TestRegistry() }
+        defer { registry.stop() }
+        let reference = try await onThread { try registry.push("ganger-echo:latest", as: instance) }
+        defer { _ = try? DockerCLI.docker(["rmi", reference]) }
+        let proxy = try FaultProxy(rules: [.init("POST", "/images/create", .stallAfterFirstChunk)])
+        defer { proxy.stop() }
+        let yaml = gangerConfig(instance: instance, services: [ServiceYAML(name: "echo", image: reference, pull: "missing")],
+                                daemonURL: proxy.url, extra: ["pull_timeout: 2m", "pull_progress_timeout: 2s"])
+        let start = ContinuousClock.now
+        let (status, stdout, stderr, log) = try await runToExit(yaml)
+        let elapsed = ContinuousClock.now - start
+        #expect(status == .exited(2), "\(status)\n\(log)")
+        #expect(stderr.contains("cannot pull image \(reference)") && stderr.contains("no progress for 2s (pull_progress_timeout)"), "\(log)")
+        #expect(elapsed < .seconds(30), "exited after \(elapsed)\n\(log)")
+        #expect(proxy.calls("POST", "/images/create") == 1, "\(proxy.history)")
+        #expect(GangerProcess.listenLines(stdout).isEmpty, "listened although its image could not be pulled\n\(log)")
+        await removeContainers(instance: instance)
+    }
+
     /// The usual first run: a user the Docker socket refuses. Exit 2, naming the daemon, the
     /// error, and what to do about it.
     @Test func aUserTheDockerSocketRefuses_exits2_sayingWhyAndWhatToDo() async throws {

@@ -1,6 +1,6 @@
 extension GangerConfig {
     static let keys = [
-        "instance", "daemons", "consul", "services", "status", "docker_timeout", "pull_timeout", "launch_window", "shutdown_grace", "log", "control", "relay",
+        "instance", "daemons", "consul", "services", "status", "docker_timeout", "pull_timeout", "pull_progress_timeout", "launch_window", "shutdown_grace", "log", "control", "relay",
     ]
 
     /// Decodes a whole document (nil = empty document). Returns a config even when errors were
@@ -56,6 +56,8 @@ extension GangerConfig {
             decoder.fail(f.path("docker_timeout"), "must be more than 0s")
         }
         config.pullTimeout = decoder.duration(f, "pull_timeout", default: config.pullTimeout)
+        let progress = decoder.duration(f, "pull_progress_timeout", default: config.pullProgressTimeout ?? .zero)
+        config.pullProgressTimeout = progress == .zero ? nil : progress
         if let node = f["launch_window"] {
             if case let .scalar(text) = node, text.text == "off" || text.text == "false" {
                 config.launchWindow = nil

@@ -58,6 +58,7 @@ extension GangerConfig {
         if let controlSocket { out.append("control: {socket: \(yaml(controlSocket))}") }
         out.append("docker_timeout: \(dockerTimeout.configString)")
         out.append("pull_timeout: \(pullTimeout.configString)")
+        out.append("pull_progress_timeout: \((pullProgressTimeout ?? .zero).configString)")
         out.append(launchWindow.map { "launch_window: {min: \($0.minimum), max: \($0.maximum), initial: \($0.initial)}" } ?? "launch_window: off")
         out.append("shutdown_grace: \(shutdownGrace.configString)")
         out.append(relay.rendered)

@@ -19,6 +19,11 @@ public struct GangerConfig: Sendable, Equatable {
     /// The longest one image pull may take at startup (or when a daemon joins); a pull that hangs
     /// must not hang the startup.
     public var pullTimeout: Duration = .seconds(600)
+    /// The longest a pull may go without a progress line from the daemon (nil, `0s`: no bound
+    /// but `pullTimeout`): a registry that holds a download leaves dockerd silent, and without
+    /// this a startup waited all of `pullTimeout`. Kubernetes' kubelet bounds the same silence
+    /// (`--image-pull-progress-deadline`, 1 minute).
+    public var pullProgressTimeout: Duration? = .seconds(60)
     /// Launches in flight per daemon (create to started), adapted between `minimum` and
     /// `maximum` (docs/scheduling.md, "Launch window"); nil (`launch_window: off`): unbounded.
     public var launchWindow: LaunchWindowConfig? = LaunchWindowConfig()

@@ -12,25 +12,55 @@ extension DockerClient {
     }
 
     /// Pulls `image` (`POST /images/create`), reporting progress lines, within `timeout` (a
-    /// pull can take minutes; nil: none). An error line in the stream fails the pull.
-    public func pull(_ image: String, timeout: Duration?, progress: @escaping (String) -> Void,
+    /// pull can take minutes; nil: none). An error line in the stream fails the pull. `stall`
+    /// (nil: none) gives the pull up once the daemon has sent no line for that long: dockerd
+    /// reports progress as a layer's bytes arrive, and says nothing at all while a registry
+    /// holds a download (measured: a blob cut after 64 KiB and held kept `docker pull` silent
+    /// for 5 minutes, and would have held a startup for all of `timeout`).
+    public func pull(_ image: String, timeout: Duration?, stall: Duration? = nil, progress: @escaping (String) -> Void,
                      completion: @escaping (Result<Void, DockerError>) -> Void) {
         let (repository, tag) = Self.splitReference(image)
         var query = [("fromImage", repository)]
         if let tag { query.append(("tag", tag)) }
         var failure: String?
         let name = self.name
-        stream(.post, "/images/create", query: query, timeout: timeout, line: { line in
+        let call = "POST /images/create"
+        // The stall watch: one timer, re-armed for what is left of the window when it fires
+        // early, rather than one per line (a busy pull sends hundreds of lines a second).
+        var lastLine = ContinuousClock.now
+        var finished = false
+        var stalled = false
+        var watch: TimerID?
+        let task = stream(.post, "/images/create", query: query, timeout: timeout, line: { line in
+            lastLine = ContinuousClock.now
             guard let item = try? JSONDecoder().decode(PullProgress.self, from: Data(line)) else { return }
             if let error = item.error { failure = error }
             if let status = item.status { progress([item.id, status].compactMap { $0 }.joined(separator: ": ")) }
-        }, completion: { error in
+        }, completion: { [weak reactor] error in
+            finished = true
+            if let watch { reactor?.cancel(watch) }
+            if stalled, let stall {
+                return completion(.failure(DockerError(daemon: name, call: call, kind: .transport("stalled"),
+                    message: "no progress for \(stall.configString) (pull_progress_timeout): the registry or the daemon stalled the pull")))
+            }
             if let error { return completion(.failure(error)) }
             if let failure {
-                return completion(.failure(DockerError(daemon: name, call: "POST /images/create", kind: .status(200), message: failure)))
+                return completion(.failure(DockerError(daemon: name, call: call, kind: .status(200), message: failure)))
             }
             completion(.success(()))
         })
+        guard let stall, let reactor, !finished else { return }
+        func check() {
+            guard !finished else { return }
+            let quiet = ContinuousClock.now - lastLine
+            guard quiet >= stall else {
+                watch = reactor.schedule(after: stall - quiet) { check() }
+                return
+            }
+            stalled = true
+            task.cancel()
+        }
+        watch = reactor.schedule(after: stall) { check() }
     }
 
     /// Imports a root filesystem tar as `repository:tag` (`POST /images/create?fromSrc=-`):

@@ -19,7 +19,7 @@ public final class DockerClient {
     public let name: String
     let http: HTTPClient
     let timeout: Duration
-    private weak var reactor: Reactor?
+    private(set) weak var reactor: Reactor?
     /// When the daemon last answered a call (a response head, any status; monotonic ns; 0:
     /// never). A ping that times out while this is recent is a busy daemon, not a dead one.
     public private(set) var lastAnswerAt: UInt64 = 0

@@ -14,7 +14,8 @@ public protocol Engine: AnyObject {
     func negotiate(timeout: Duration?, completion: @escaping (Result<String, DockerError>) -> Void)
     func ping(timeout: Duration?, completion: @escaping (Result<Void, DockerError>) -> Void)
     func imageExists(_ image: String, completion: @escaping (Result<Bool, DockerError>) -> Void)
-    func pull(_ image: String, timeout: Duration?, progress: @escaping (String) -> Void,
+    /// `timeout` bounds the whole pull, `stall` the silence between two progress lines (nil: none).
+    func pull(_ image: String, timeout: Duration?, stall: Duration?, progress: @escaping (String) -> Void,
               completion: @escaping (Result<Void, DockerError>) -> Void)
     func importImage(_ rootfs: [UInt8], repository: String, tag: String, command: [String],
                      completion: @escaping (Result<Void, DockerError>) -> Void)

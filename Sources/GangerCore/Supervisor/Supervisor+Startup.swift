@@ -113,7 +113,7 @@ extension Supervisor {
                 }
                 let pull = { [self] in
                     logger.info("pulling image", metadata: ["image": "\(image)", "daemon": "\(daemon.name)"])
-                    daemon.engine.pull(image, timeout: config.pullTimeout, progress: { [self] line in
+                    daemon.engine.pull(image, timeout: config.pullTimeout, stall: config.pullProgressTimeout, progress: { [self] line in
                         logger.debug("pull", metadata: ["image": "\(image)", "daemon": "\(daemon.name)", "progress": "\(line)"])
                     }, completion: { [self] result in
                         switch result {

@@ -41,6 +41,10 @@ final class FaultProxy: Sendable {
         /// Forwarded as a stream; at the first data chunk, half of it reaches Ganger, then the
         /// connection closes (`GET /events` cut in the middle of an event).
         case cutMidChunk
+        /// Forwarded as a stream; the head and the first data chunk reach Ganger, then nothing
+        /// more until Ganger closes (a pull whose registry holds the download: dockerd goes
+        /// silent).
+        case stallAfterFirstChunk
 
         var description: String {
             switch self {
@@ -51,6 +55,7 @@ final class FaultProxy: Sendable {
             case .loseResponse: "lose"
             case .hang: "hang"
             case .cutMidChunk: "cut mid-chunk"
+            case .stallAfterFirstChunk: "stall after the first chunk"
             }
         }
     }
@@ -263,6 +268,10 @@ final class FaultProxy: Sendable {
             case .cutMidChunk?:
                 guard sendAll(client, responseHead) else { return }
                 _ = fromDaemon.forwardUntilMidChunk(to: client)
+                return
+            case .stallAfterFirstChunk?:
+                guard sendAll(client, responseHead), fromDaemon.forwardUntilMidChunk(to: client, whole: true) else { return }
+                fromClient.waitForClose()
                 return
             default:
                 guard sendAll(client, responseHead), fromDaemon.forward(response.framing, to: client), !response.closes else { return }
@@ -545,8 +554,9 @@ struct MessageReader {
     }
 
     /// A chunked stream: holds bytes back until its first data chunk is complete, then sends
-    /// everything up to the middle of that chunk; false if the stream ended before.
-    mutating func forwardUntilMidChunk(to client: CInt) -> Bool {
+    /// everything up to the middle of that chunk (`whole`: to its end); false if the stream
+    /// ended before.
+    mutating func forwardUntilMidChunk(to client: CInt, whole: Bool = false) -> Bool {
         var scanner = ChunkScanner()
         var held: [UInt8] = []
         while true {
@@ -555,7 +565,7 @@ struct MessageReader {
             held += buffer[..<n]
             buffer.removeFirst(n)
             if let (start, size) = scanner.firstData, held.count >= start + size {
-                return sendAll(client, Array(held.prefix(start + size / 2)))
+                return sendAll(client, Array(held.prefix(start + (whole ? size : size / 2))))
             }
             if scanner.isDone { return false }
         }
