@@ -48,10 +48,23 @@ import Testing
         #expect(ServiceNetwork.exposed([plain, strict, capped], on: try network(Self.dockerApart)).isEmpty)
     }
 
+    /// `host`, `none` and `container:…` give a session no address of its own: refused by the
+    /// configuration, naming what to use instead.
+    @Test(arguments: [("host", "host gives a session no address of its own"), ("none", "none gives a session no address of its own"),
+                      ("container:abc", "for sessions that share a network namespace use netns.mode: holder")])
+    func networksWithoutAnAddressPerSession_areRefused(network: String, message: String) throws {
+        do {
+            _ = try service(", network: \"\(network)\"")
+            Issue.record("network \(network) accepted")
+        } catch {
+            #expect("\(error)".contains("services[0].network") && "\(error)".contains(message), "\(error)")
+        }
+        #expect(try service(", network: ganger-sandbox").network == "ganger-sandbox")
+    }
+
     @Test func aMissingNetwork_isNamedWithItsServicesDaemonAndTheFix() {
         #expect(ServiceNetwork.missing("sbx", services: ["shell"], daemon: "unix:///d.sock")
             == "network sbx (service shell) not found on daemon unix:///d.sock: create it there (`docker network create sbx`) or name another")
         #expect(ServiceNetwork.missing("sbx", services: ["a", "b"], daemon: "d").hasPrefix("network sbx (services a, b) not found"))
-        #expect(ServiceNetwork.isNamed("bridge") && ServiceNetwork.isNamed("none") && !ServiceNetwork.isNamed("container:abc"))
     }
 }

@@ -17,7 +17,7 @@ extension ServiceConfig {
         service.command = decoder.strings(f, "command") ?? []
         service.env = decodeEnv(f, decoder)
         service.pull = decoder.choice(f, "pull", default: service.pull)
-        service.network = decoder.string(f, "network", default: service.network)
+        service.network = decoder.value(f, "network", default: service.network, parseNetwork)
         service.clientAddress = decoder.choice(f, "client_address", default: service.clientAddress)
 
         if let ready = decoder.fields(f["ready"], at: f.path("ready"), known: ["attempts", "interval", "timeout"]) {
@@ -96,6 +96,22 @@ extension ServiceConfig {
         }
         if service.sandbox.preset == .strict && !pidsGiven { service.limits.pids = Sandbox.strictPids }
         return service
+    }
+
+    /// A network on which each session has an address of its own for Ganger to reach (or a
+    /// published port): `host`, `none` and `container:…` give none. With them every launch
+    /// failed at its first connection (or every session bound the same host port), while
+    /// clients waited in the queue.
+    static func parseNetwork(_ text: String) throws(ConfigError) -> String {
+        let name = try ConfigDecoder.nonEmpty(text)
+        if name == "host" || name == "none" {
+            throw ConfigError(path: "", message: "\(name) gives a session no address of its own for Ganger to reach: use bridge or a network of your own")
+        }
+        if name.hasPrefix("container:") {
+            throw ConfigError(path: "", message: "\(shown(name)) would put every session in one container's network: "
+                + "for sessions that share a network namespace use netns.mode: holder")
+        }
+        return name
     }
 
     static func parseBool(_ text: String) throws(ConfigError) -> Bool {

@@ -13,9 +13,6 @@ enum ServiceNetwork {
     /// The bridge driver's option; absent means on, Docker's default (`--icc=true`).
     static let iccOption = "com.docker.network.bridge.enable_icc"
 
-    /// Whether `name` is a network to look up: `container:ID` shares another container's.
-    static func isNamed(_ name: String) -> Bool { !name.hasPrefix("container:") }
-
     /// Whether containers on `network` reach each other. Only a bridge network with
     /// inter-container communication off keeps them apart; the null driver (`none`) gives
     /// them nothing to reach with. Every other driver (host, overlay, macvlan, ipvlan, podman's

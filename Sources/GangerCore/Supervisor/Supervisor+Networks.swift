@@ -6,7 +6,7 @@ extension Supervisor {
     /// did not answer for), or nil. A sandboxed service whose sessions can reach each other's
     /// ports there is warned about, once per daemon each time its daemons are readied.
     func prepareNetworks(_ settings: [ServiceConfig], on up: [Int], _ done: @escaping (String?) -> Void) {
-        let names = Set(settings.map(\.network)).filter(ServiceNetwork.isNamed).sorted()
+        let names = Set(settings.map(\.network)).sorted()
         var firstError: String?
         let join = Join(names.count * up.count) { done(firstError) }
         for name in names {
