@@ -156,7 +156,7 @@ extension SchedulerTests {
             #expect(ganger.log.contains("daemon stuck while Docker worked on the launch: placed again"), "\(ganger.log.suffix(6000))")
             #expect(elapsed < .seconds(30), "the last echo after \(elapsed)")
             let status = try await onThread { try ganger.status() }
-            #expect(status.daemons.first?.heldOff == ["echo"] && status.daemons.first?.up == true, "\(status.daemons)")
+            #expect(status.daemons.first?.heldOff == ["echo"] && status.daemons.first?.up == true, "\(status.daemons)\n\(ganger.log.suffix(6000))")
 
             // Starts answer again: a trial launch there reaches its service, and the hold ends.
             // Sessions are held open so that daemon 2 fills past what daemon 1 still counts (the
