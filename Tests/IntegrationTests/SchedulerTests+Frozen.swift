@@ -93,10 +93,7 @@ extension SchedulerTests {
             #expect(refused, "daemon 1's failed /info not noted\n\(ganger.log.suffix(4000))")
             let held = HeldClients()
             defer { held.closeAll() }
-            let running = try await onThread { () throws -> [Int] in
-                try held.openEchoing(2, address, tag: "info fails")
-                return try ExtraDaemons.running(instance: instance)
-            }
+            let running = try await runningWithTwoOpen(address, instance: instance, tag: "info fails", into: held)
             let status = try await onThread { try ganger.status() }
             #expect(status.daemons.map(\.up) == [false, true] && running == [0, 2],
                     "daemons \(status.daemons), running per daemon \(running)\n\(ganger.log.suffix(4000))")
@@ -219,6 +216,15 @@ private func fourAtOnce(_ address: String, tag: String, into held: HeldClients) 
     }
 }
 
+/// Opens two echoing sessions (kept open in `held`) and answers the running containers of
+/// `instance` per extra daemon.
+private func runningWithTwoOpen(_ address: String, instance: String, tag: String, into held: HeldClients) async throws -> [Int] {
+    try await onThread { () throws -> [Int] in
+        try held.openEchoing(2, address, tag: tag)
+        return try ExtraDaemons.running(instance: instance)
+    }
+}
+
 /// Daemon 1, silent until now, comes up within `within`, and two sessions opened then run one
 /// on each daemon (least-loaded placement).
 private func expectBothDaemonsServe(_ ganger: GangerProcess, address: String, instance: String, within: Duration) async throws {
@@ -226,10 +232,7 @@ private func expectBothDaemonsServe(_ ganger: GangerProcess, address: String, in
     #expect(joined, "daemon 1 not up after it answers: \(after.daemons)\n\(ganger.log.suffix(4000))")
     let held = HeldClients()
     defer { held.closeAll() }
-    let running = try await onThread { () throws -> [Int] in
-        try held.openEchoing(2, address, tag: "after")
-        return try ExtraDaemons.running(instance: instance)
-    }
+    let running = try await runningWithTwoOpen(address, instance: instance, tag: "after", into: held)
     #expect(running == [1, 1], "running containers per daemon with 2 sessions open: \(running)\n\(ganger.log.suffix(4000))")
 }
 
